@@ -1,0 +1,2 @@
+-- The warehouse database beside totesys on the compose PostgreSQL.
+CREATE DATABASE warehouse;

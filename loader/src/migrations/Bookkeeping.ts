@@ -1,0 +1,45 @@
+/**
+ * Migration 2: the pipeline's own bookkeeping schema `totes_cdc` (DESIGN.md §5), kept
+ * apart from the analysts' star schema. One row set per target schema, so several
+ * warehouses (e.g. `project_team_<n>` schemas) can share one database.
+ *
+ *  - applied_objects: every processed-bucket object loaded (a re-delivery is a no-op)
+ *  - freshness: per warehouse table, last source commit applied and last load time
+ *  - dimension_versions: per dimension row, the (commit LSN, index) of the change
+ *    stored, so only newer changes are applied (SCD type 1), plus a deleted flag
+ *  - checkpoints: per consumer and shard, the last sequence number fully processed
+ */
+export const BOOKKEEPING_SQL = `
+CREATE TABLE IF NOT EXISTS totes_cdc.applied_objects (
+    target_schema   text        NOT NULL,
+    object_key      text        NOT NULL,
+    warehouse_table text        NOT NULL,
+    row_count       int         NOT NULL,
+    applied_at      timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (target_schema, object_key)
+);
+CREATE TABLE IF NOT EXISTS totes_cdc.freshness (
+    target_schema   text        NOT NULL,
+    warehouse_table text        NOT NULL,
+    last_commit_lsn pg_lsn,
+    last_commit_ts  timestamptz,
+    last_loaded_at  timestamptz,
+    PRIMARY KEY (target_schema, warehouse_table)
+);
+CREATE TABLE IF NOT EXISTS totes_cdc.dimension_versions (
+    target_schema   text    NOT NULL,
+    warehouse_table text    NOT NULL,
+    natural_id      int     NOT NULL,
+    commit_lsn      pg_lsn  NOT NULL,
+    commit_idx      int     NOT NULL,
+    deleted         boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (target_schema, warehouse_table, natural_id)
+);
+CREATE TABLE IF NOT EXISTS totes_cdc.checkpoints (
+    consumer        text        NOT NULL,
+    shard_id        text        NOT NULL,
+    sequence_number text        NOT NULL,
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (consumer, shard_id)
+);
+`

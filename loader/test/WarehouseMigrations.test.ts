@@ -1,0 +1,92 @@
+import { expect, layer } from "@effect/vitest"
+import { LocalStack } from "@totes-cdc/local-stack"
+import { makePgPool } from "@totes-cdc/platform"
+import { introspect } from "@totes-cdc/test"
+import { Effect } from "effect"
+import { readFile } from "node:fs/promises"
+import { migrateWarehouse } from "../src/WarehouseMigrations.ts"
+
+const REFERENCE = new URL("../../../shared/totesys/warehouse_schema.sql", import.meta.url)
+const TABLES = [
+  "dim_date", "dim_staff", "dim_location", "dim_currency", "dim_design", "dim_counterparty",
+  "dim_payment_type", "dim_transaction", "fact_sales_order", "fact_purchase_order", "fact_payment"
+]
+
+const freshDatabase = (name: string) =>
+  Effect.gen(function* () {
+    const stack = yield* LocalStack
+    const admin = yield* makePgPool(stack.postgres.url("postgres"), { max: 1 })
+    yield* admin.query(`DROP DATABASE IF EXISTS ${name}`)
+    yield* admin.query(`CREATE DATABASE ${name}`)
+    return yield* makePgPool(stack.postgres.url(name))
+  })
+
+layer(LocalStack.layer())("warehouse migrations", (it) => {
+  it.effect("create the 11 tables of totesys/warehouse_schema.sql column for column, with its FKs and sequences", () =>
+    Effect.gen(function* () {
+      const referenceDb = yield* freshDatabase("reference_warehouse")
+      yield* referenceDb.query(yield* Effect.promise(() => readFile(REFERENCE, "utf8")))
+      const reference = yield* introspect(referenceDb, "public", TABLES)
+
+      const ours = yield* freshDatabase("our_warehouse")
+      expect(yield* migrateWarehouse(ours)).toEqual(["star_schema", "bookkeeping"])
+      const facts = yield* introspect(ours, "public", TABLES)
+
+      expect(new Set(reference.columns.map((c) => c.table_name)).size).toBe(11)
+      expect(facts.columns).toEqual(reference.columns)
+      expect(facts.foreignKeys).toEqual(reference.foreignKeys)
+      expect(facts.sequences).toEqual(reference.sequences)
+      // Ours adds exactly one unique version key per fact (transform_rules.md §7).
+      const extra = facts.constraints.filter(
+        (c) => !reference.constraints.some((r) => r.constraint_name === c.constraint_name)
+      )
+      expect(extra).toEqual([
+        { table_name: "fact_payment", constraint_name: "fact_payment_version_key", constraint_type: "UNIQUE", columns: "payment_id,last_updated_date,last_updated_time" },
+        { table_name: "fact_purchase_order", constraint_name: "fact_purchase_order_version_key", constraint_type: "UNIQUE", columns: "purchase_order_id,last_updated_date,last_updated_time" },
+        { table_name: "fact_sales_order", constraint_name: "fact_sales_order_version_key", constraint_type: "UNIQUE", columns: "sales_order_id,last_updated_date,last_updated_time" }
+      ])
+    })
+  )
+
+  it.effect("are idempotent: a second run applies nothing and changes nothing", () =>
+    Effect.gen(function* () {
+      const db = yield* freshDatabase("twice_warehouse")
+      yield* migrateWarehouse(db)
+      const before = yield* introspect(db, "public")
+      const bookkeeping = yield* introspect(db, "totes_cdc")
+      expect(yield* migrateWarehouse(db)).toEqual([])
+      expect(yield* introspect(db, "public")).toEqual(before)
+      expect(yield* introspect(db, "totes_cdc")).toEqual(bookkeeping)
+      expect(bookkeeping.columns.map((c) => c.table_name)).toContain("applied_objects")
+    })
+  )
+
+  it.effect("run concurrently, apply each migration once", () =>
+    Effect.gen(function* () {
+      const db = yield* freshDatabase("race_warehouse")
+      const results = yield* Effect.all([migrateWarehouse(db), migrateWarehouse(db), migrateWarehouse(db)], {
+        concurrency: "unbounded"
+      })
+      expect(results.flat().sort()).toEqual(["bookkeeping", "star_schema"])
+    })
+  )
+
+  it.effect("honour a configured schema name and adopt an older cohort's fact_payment.last_updated column", () =>
+    Effect.gen(function* () {
+      const db = yield* freshDatabase("team_warehouse")
+      yield* db.query("CREATE SCHEMA project_team_11")
+      // An older revision names fact_payment's 6th column "last_updated" (warehouse_schema.sql, drift).
+      yield* db.query(`CREATE TABLE project_team_11.fact_payment (
+        payment_record_id SERIAL PRIMARY KEY, payment_id int NOT NULL, created_date date NOT NULL,
+        created_time time NOT NULL, last_updated_date date NOT NULL, last_updated time NOT NULL,
+        transaction_id int NOT NULL, counterparty_id int NOT NULL, payment_amount numeric NOT NULL,
+        currency_id int NOT NULL, payment_type_id int NOT NULL, paid boolean NOT NULL, payment_date date NOT NULL)`)
+      yield* migrateWarehouse(db, "project_team_11")
+      const facts = yield* introspect(db, "project_team_11")
+      expect(new Set(facts.columns.map((c) => c.table_name)).size).toBe(11)
+      expect(facts.constraints.find((c) => c.constraint_name === "fact_payment_version_key")?.columns).toBe(
+        "payment_id,last_updated_date,last_updated"
+      )
+    })
+  )
+})

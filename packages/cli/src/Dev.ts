@@ -1,0 +1,178 @@
+/**
+ * `totes-cdc dev`, the main job (`npm start`): starts the local stack, creates the
+ * totesys and warehouse schemas, seeds totesys (a pg_dump's data, or simulated
+ * history), runs the pipeline's components and the activity simulator as fibers,
+ * writes the state file, and stops everything on SIGINT/SIGTERM.
+ *
+ * Invariants:
+ *  - Bad flags are rejected before anything starts (exit 2, one line).
+ *  - Components are fibers in one scope: when one fails, the others are interrupted,
+ *    the state file is removed and the stack stops; nothing is left behind.
+ *  - The state file is written only once the source is seeded and the warehouse
+ *    migrated, so its presence means "ready".
+ */
+import { migrateWarehouse } from "@totes-cdc/loader"
+import {
+  type LocalStackEndpoints,
+  type SimulatorStats,
+  checkSeedFile,
+  createTotesysSchema,
+  loadSeed,
+  makeLocalStack,
+  runSimulator,
+  simulateHistory
+} from "@totes-cdc/local-stack"
+import { type PgPool, makePgPool } from "@totes-cdc/platform"
+import { Clock, Console, Effect, Option, Ref, Schedule } from "effect"
+import { resolve } from "node:path"
+import { UsageError } from "./Errors.ts"
+import { writeStateFile } from "./StateFile.ts"
+
+export interface DevOptions {
+  readonly seed: Option.Option<string>
+  /** Simulated row changes per second; 0 = off. */
+  readonly simulate: number
+  readonly stateFile: string
+  readonly dataDir: Option.Option<string>
+  /** Days of simulated history for an empty totesys when no --seed is given. */
+  readonly historyDays: number
+  readonly simulatorSeed: number
+  readonly shards: number
+}
+
+/** A long-running part of the pipeline, run as a fiber of `dev` until interrupted. */
+export interface Component {
+  readonly name: string
+  readonly run: Effect.Effect<never, unknown>
+}
+
+const validate = (options: DevOptions) =>
+  Effect.gen(function* () {
+    if (!Number.isFinite(options.simulate) || options.simulate < 0) {
+      return yield* new UsageError({ message: `--simulate ${options.simulate}: give changes per second >= 0 (0 = off)` })
+    }
+    if (!Number.isInteger(options.historyDays) || options.historyDays < 0) {
+      return yield* new UsageError({ message: `--history-days ${options.historyDays}: give a whole number of days >= 0` })
+    }
+    if (!Number.isInteger(options.shards) || options.shards < 1 || options.shards > 100) {
+      return yield* new UsageError({ message: `--shards ${options.shards}: give a whole number from 1 to 100` })
+    }
+    if (Option.isSome(options.seed)) {
+      yield* checkSeedFile(options.seed.value).pipe(
+        Effect.mapError((error) => new UsageError({ message: `--seed: ${error.message}` }))
+      )
+    }
+  })
+
+const count = (pool: PgPool, table: string) =>
+  pool.query(`SELECT count(*) AS n FROM public.${table}`).pipe(Effect.map((rows) => Number(rows[0]?.n ?? 0)))
+
+/** Seeds an empty totesys from the dump or with simulated history; says what it did. */
+const seedSource = (source: PgPool, options: DevOptions) =>
+  Effect.gen(function* () {
+    if ((yield* count(source, "sales_order")) > 0) {
+      return "totesys already holds data (kept --data-dir): not seeded again"
+    }
+    if (Option.isSome(options.seed)) {
+      const counts = yield* loadSeed(source, options.seed.value)
+      const rows = Object.values(counts).reduce((a, b) => a + b, 0)
+      return `seeded from ${options.seed.value}: ${rows.toLocaleString("en-GB")} rows (${counts.sales_order.toLocaleString("en-GB")} sales orders)`
+    }
+    const end = yield* Clock.currentTimeMillis
+    const stats = yield* simulateHistory(source, { seed: options.simulatorSeed, days: options.historyDays, end })
+    return `simulated ${options.historyDays} days of history: ${stats.changes.toLocaleString("en-GB")} rows`
+  })
+
+const describeStack = (stack: LocalStackEndpoints, options: DevOptions, seeded: string, elapsedMs: number) =>
+  [
+    `totes-cdc dev: local stack ready in ${(elapsedMs / 1000).toFixed(1)} s`,
+    `  source (totesys)  ${stack.sourceUrl}`,
+    `  warehouse         ${stack.warehouseUrl}`,
+    `  kinesis           ${stack.kinesis.endpoint}  stream ${stack.kinesis.streamName} (${stack.kinesis.shards} shards)`,
+    `  s3                ${stack.s3.endpoint}  buckets ${stack.s3.buckets.ingestion}, ${stack.s3.buckets.processed}`,
+    `  data              ${stack.dataDir}${Option.isSome(options.dataDir) ? " (kept)" : " (removed at stop)"}`,
+    `  state file        ${resolve(options.stateFile)}`,
+    `  ${seeded}`,
+    options.simulate > 0
+      ? `  simulator         ${options.simulate} changes/s (seed ${options.simulatorSeed})`
+      : "  simulator         off",
+    "Ctrl-C stops everything."
+  ].join("\n")
+
+const simulatorComponent = (source: PgPool, options: DevOptions, stats: Ref.Ref<SimulatorStats>): Component => ({
+  name: "simulator",
+  run: runSimulator(source, { seed: options.simulatorSeed, rate: options.simulate }, stats)
+})
+
+/** One status line every 5 s while components run. */
+const statusComponent = (source: PgPool, stats: Ref.Ref<SimulatorStats>): Component => ({
+  name: "status",
+  run: Effect.gen(function* () {
+    const s = yield* Ref.get(stats)
+    const orders = yield* count(source, "sales_order")
+    yield* Console.log(
+      `[${new Date().toISOString().slice(11, 19)}] simulated ${s.changes.toLocaleString("en-GB")} changes in ${s.transactions.toLocaleString("en-GB")} transactions; totesys sales_order rows: ${orders.toLocaleString("en-GB")}`
+    )
+  }).pipe(Effect.repeat(Schedule.spaced("5 seconds")), Effect.andThen(Effect.never))
+})
+
+/** Runs components until one fails or the program is interrupted. */
+const runComponents = (components: ReadonlyArray<Component>) =>
+  components.length === 0
+    ? Effect.never
+    : Effect.all(
+        components.map((c) => c.run.pipe(Effect.mapError((error) => ({ component: c.name, error })))),
+        { concurrency: "unbounded", discard: true }
+      ).pipe(
+        Effect.catch(({ component, error }) =>
+          Effect.fail(new Error(`${component} stopped: ${error instanceof Error ? error.message : String(error)}`))
+        ),
+        Effect.andThen(Effect.never)
+      )
+
+/** The `dev` command's program. Fails with `UsageError` (exit 2) or a runtime error (exit 1). */
+export const dev = (options: DevOptions) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      yield* validate(options)
+      const started = yield* Clock.currentTimeMillis
+      const stack = yield* makeLocalStack({
+        ...(Option.isSome(options.dataDir) ? { dataDir: options.dataDir.value } : {}),
+        shards: options.shards
+      })
+      const source = yield* makePgPool(stack.sourceUrl, { setting: "the local source", max: 4 })
+      const warehouse = yield* makePgPool(stack.warehouseUrl, { setting: "the local warehouse", max: 4 })
+      yield* createTotesysSchema(source)
+      yield* migrateWarehouse(warehouse)
+      const seeded = yield* seedSource(source, options)
+      yield* writeStateFile(options.stateFile, {
+        version: 1,
+        pid: process.pid,
+        startedAt: new Date(started).toISOString(),
+        dataDir: stack.dataDir,
+        source: { url: stack.sourceUrl },
+        warehouse: { url: stack.warehouseUrl, schema: "public" },
+        kinesis: {
+          endpoint: stack.kinesis.endpoint,
+          region: stack.kinesis.region,
+          accessKeyId: stack.kinesis.accessKeyId ?? "",
+          secretAccessKey: stack.kinesis.secretAccessKey ?? "",
+          streamName: stack.kinesis.streamName,
+          shards: stack.kinesis.shards
+        },
+        s3: {
+          endpoint: stack.s3.endpoint,
+          region: stack.s3.region,
+          accessKeyId: stack.s3.accessKeyId ?? "",
+          secretAccessKey: stack.s3.secretAccessKey ?? "",
+          buckets: stack.s3.buckets
+        }
+      })
+      const ready = yield* Clock.currentTimeMillis
+      yield* Console.log(describeStack(stack, options, seeded, ready - started))
+      const stats = yield* Ref.make<SimulatorStats>({ transactions: 0, changes: 0 })
+      const components: Array<Component> = [statusComponent(source, stats)]
+      if (options.simulate > 0) components.push(simulatorComponent(source, options, stats))
+      return yield* runComponents(components)
+    })
+  )

@@ -1,0 +1,68 @@
+/**
+ * The `totes-cdc` command line (effect/cli). Every command has `--help`.
+ * Exit codes: 0 done, 1 failure at run time, 2 bad input, 130 interrupted (Ctrl-C).
+ */
+import { NodeRuntime, NodeServices } from "@effect/platform-node"
+import { Effect } from "effect"
+import { Command, Flag } from "effect/cli"
+import { dev } from "./Dev.ts"
+import { reportFailure } from "./Errors.ts"
+
+const VERSION = "0.1.0"
+
+const devCommand = Command.make(
+  "dev",
+  {
+    seed: Flag.String("seed").pipe(
+      Flag.withMetavar("FILE"),
+      Flag.withDescription("pg_dump of totesys whose data seeds the source (e.g. ../shared/totesys/totesys-2024-02-23.sql); without it, simulated history"),
+      Flag.optional
+    ),
+    simulate: Flag.Finite("simulate").pipe(
+      Flag.withMetavar("RATE"),
+      Flag.withDescription("simulated business activity in row changes per second; 0 = off (default 5)"),
+      Flag.withDefault(5)
+    ),
+    stateFile: Flag.String("state-file").pipe(
+      Flag.withMetavar("PATH"),
+      Flag.withDescription("where to write the endpoints as JSON once ready, removed at stop (default .totes-cdc/dev-state.json)"),
+      Flag.withDefault(".totes-cdc/dev-state.json")
+    ),
+    dataDir: Flag.String("data-dir").pipe(
+      Flag.withMetavar("DIR"),
+      Flag.withDescription("keep PostgreSQL, Kinesis and S3 data here across runs; default: a temporary directory removed at stop"),
+      Flag.optional
+    ),
+    historyDays: Flag.Int("history-days").pipe(
+      Flag.withDescription("days of simulated history for an empty totesys when --seed is not given (default 90)"),
+      Flag.withDefault(90)
+    ),
+    simulatorSeed: Flag.Int("simulator-seed").pipe(
+      Flag.withDescription("seed of the deterministic activity simulator (default 1)"),
+      Flag.withDefault(1)
+    ),
+    shards: Flag.Int("shards").pipe(Flag.withDescription("shards of the local Kinesis stream (default 2)"), Flag.withDefault(2))
+  },
+  (options) => dev(options)
+).pipe(
+  Command.withDescription(
+    "Run the whole pipeline on one machine: embedded PostgreSQL (totesys + warehouse), kinesalite, s3rver, and a simulator of totesys activity"
+  ),
+  Command.withExamples([
+    { command: "totes-cdc dev --seed ../shared/totesys/totesys-2024-02-23.sql", description: "seed with the real data set" },
+    { command: "totes-cdc dev --simulate 100 --state-file /tmp/s.json", description: "simulated history, 100 changes/s" }
+  ])
+)
+
+const root = Command.make("totes-cdc").pipe(
+  Command.withDescription("Change-data-capture from totesys (PostgreSQL) into a star-schema warehouse"),
+  Command.withSubcommands([devCommand])
+)
+
+root.pipe(
+  Command.run({ version: VERSION }),
+  Effect.catch(reportFailure),
+  Effect.provide(NodeServices.layer),
+  NodeRuntime.runMain({ disableErrorReporting: true })
+)
+

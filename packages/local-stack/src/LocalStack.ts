@@ -1,0 +1,158 @@
+/**
+ * The local stack: embedded PostgreSQL holding the `totesys` and `warehouse`
+ * databases, kinesalite with the change stream, s3rver with the ingestion and
+ * processed buckets — the laptop stand-ins for RDS, Kinesis and S3 (DESIGN.md §1).
+ *
+ * Invariants:
+ *  - A scoped resource: everything started here is stopped when the scope closes,
+ *    in reverse order; with no `dataDir` the temporary directory is removed too,
+ *    so nothing is left running or on disk.
+ *  - Ports are chosen at start (free ports), never fixed.
+ *  - Creating the databases, stream and buckets is idempotent, so a kept `dataDir`
+ *    can be started again.
+ */
+import { CreateStreamCommand, DescribeStreamSummaryCommand, waitUntilStreamExists } from "@aws-sdk/client-kinesis"
+import { type AwsEndpoint, makeKinesisClient, makePgPool } from "@totes-cdc/platform"
+import { Context, Effect, Layer, type Scope } from "effect"
+import getPort from "get-port"
+import { mkdir, mkdtemp, rm } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join, resolve } from "node:path"
+import { startKinesalite, startS3rver } from "./Emulators.ts"
+import { type PostgresServer, startPostgres } from "./EmbeddedPostgres.ts"
+import { LocalStackError } from "./LocalStackError.ts"
+
+export interface LocalStackOptions {
+  /** Keep all data here across runs. Absent: a temporary directory, removed at stop. */
+  readonly dataDir?: string
+  /** Shards of the change stream (default 2). */
+  readonly shards?: number
+}
+
+/** Names of the local stack's resources: the defaults of the pipeline's settings. */
+export const LOCAL_NAMES = {
+  sourceDatabase: "totesys",
+  warehouseDatabase: "warehouse",
+  streamName: "totes-cdc-changes",
+  ingestionBucket: "totes-cdc-ingestion",
+  processedBucket: "totes-cdc-processed",
+  region: "eu-west-2"
+} as const
+
+/** Where everything is. URLs carry the local superuser's credentials. */
+export interface LocalStackEndpoints {
+  readonly dataDir: string
+  readonly postgres: PostgresServer
+  readonly sourceUrl: string
+  readonly warehouseUrl: string
+  readonly kinesis: AwsEndpoint & { readonly endpoint: string; readonly streamName: string; readonly shards: number }
+  readonly s3: AwsEndpoint & {
+    readonly endpoint: string
+    readonly buckets: { readonly ingestion: string; readonly processed: string }
+  }
+}
+
+// s3rver and kinesalite accept any credentials; the SDK needs some to sign.
+const LOCAL_CREDENTIALS = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" } as const
+
+const stackError = (component: LocalStackError["component"], action: string) => (cause: unknown) =>
+  new LocalStackError({ component, message: `${action}: ${cause instanceof Error ? cause.message : String(cause)}` })
+
+/** A working directory: the given one (kept), or a fresh temporary one removed at scope close. */
+const workDir = (dataDir: string | undefined): Effect.Effect<{ dir: string; ephemeral: boolean }, LocalStackError, Scope.Scope> =>
+  dataDir !== undefined
+    ? Effect.tryPromise({
+        try: async () => {
+          const dir = resolve(dataDir)
+          await mkdir(dir, { recursive: true })
+          return { dir, ephemeral: false }
+        },
+        catch: stackError("stack", `cannot create data directory ${dataDir}; pass a writable --data-dir`)
+      })
+    : Effect.acquireRelease(
+        Effect.tryPromise({
+          try: () => mkdtemp(join(tmpdir(), "totes-cdc-")),
+          catch: stackError("stack", `cannot create a temporary directory in ${tmpdir()}; set TMPDIR to a writable directory`)
+        }),
+        (dir) => Effect.promise(() => rm(dir, { recursive: true, force: true }))
+      ).pipe(Effect.map((dir) => ({ dir, ephemeral: true })))
+
+const createDatabases = (server: PostgresServer) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const admin = yield* makePgPool(server.url("postgres"), { max: 1, setting: "the local stack" })
+      for (const name of [LOCAL_NAMES.sourceDatabase, LOCAL_NAMES.warehouseDatabase]) {
+        const found = yield* admin.query("SELECT 1 FROM pg_database WHERE datname = $1", [name])
+        if (found.length === 0) yield* admin.query(`CREATE DATABASE ${name}`)
+      }
+    })
+  ).pipe(Effect.mapError((error) => new LocalStackError({ component: "postgres", message: error.message })))
+
+const createStream = (target: AwsEndpoint, streamName: string, shards: number) =>
+  Effect.tryPromise({
+    try: async () => {
+      const client = makeKinesisClient(target)
+      try {
+        const exists = await client.send(new DescribeStreamSummaryCommand({ StreamName: streamName })).then(
+          () => true,
+          (error: Error) => (error.name === "ResourceNotFoundException" ? false : Promise.reject(error))
+        )
+        if (!exists) {
+          await client.send(new CreateStreamCommand({ StreamName: streamName, ShardCount: shards }))
+        }
+        await waitUntilStreamExists({ client, maxWaitTime: 30 }, { StreamName: streamName })
+      } finally {
+        client.destroy()
+      }
+    },
+    catch: stackError("kinesis", `cannot create Kinesis stream ${streamName}`)
+  })
+
+/**
+ * Starts the whole local stack; everything stops when the scope closes.
+ * Fails with `LocalStackError` naming the component and the cause.
+ */
+export const makeLocalStack = (options: LocalStackOptions = {}): Effect.Effect<LocalStackEndpoints, LocalStackError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const { dir, ephemeral } = yield* workDir(options.dataDir)
+    const port = yield* Effect.tryPromise({
+      try: () => getPort({ host: "127.0.0.1" }),
+      catch: stackError("postgres", "cannot find a free port")
+    })
+    const postgres = yield* startPostgres({ dataDir: join(dir, "postgres"), port, ephemeral })
+    yield* createDatabases(postgres)
+
+    const kinesisEndpoint = yield* startKinesalite(ephemeral ? {} : { dataDir: join(dir, "kinesis") })
+    const kinesis = {
+      region: LOCAL_NAMES.region,
+      endpoint: kinesisEndpoint,
+      ...LOCAL_CREDENTIALS,
+      streamName: LOCAL_NAMES.streamName,
+      shards: options.shards ?? 2
+    }
+    yield* createStream(kinesis, kinesis.streamName, kinesis.shards)
+
+    const s3Endpoint = yield* startS3rver({
+      directory: join(dir, "s3"),
+      buckets: [LOCAL_NAMES.ingestionBucket, LOCAL_NAMES.processedBucket]
+    })
+    return {
+      dataDir: dir,
+      postgres,
+      sourceUrl: postgres.url(LOCAL_NAMES.sourceDatabase),
+      warehouseUrl: postgres.url(LOCAL_NAMES.warehouseDatabase),
+      kinesis,
+      s3: {
+        region: LOCAL_NAMES.region,
+        endpoint: s3Endpoint,
+        ...LOCAL_CREDENTIALS,
+        buckets: { ingestion: LOCAL_NAMES.ingestionBucket, processed: LOCAL_NAMES.processedBucket }
+      }
+    }
+  })
+
+/** The running local stack as a service, for programs and tests that need it. */
+export class LocalStack extends Context.Service<LocalStack, LocalStackEndpoints>()("@totes-cdc/local-stack/LocalStack") {
+  static readonly layer = (options: LocalStackOptions = {}): Layer.Layer<LocalStack, LocalStackError> =>
+    Layer.effect(LocalStack, makeLocalStack(options))
+}

@@ -1,0 +1,7 @@
+export * from "./EmbeddedPostgres.ts"
+export * from "./LocalStack.ts"
+export * from "./LocalStackError.ts"
+export * from "./totesys/DumpFormat.ts"
+export * from "./totesys/SeedLoader.ts"
+export * from "./totesys/TotesysSchema.ts"
+export * from "./simulator/Simulator.ts"

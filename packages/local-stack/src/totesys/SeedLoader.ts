@@ -1,0 +1,170 @@
+/**
+ * Loads the data of a totesys pg_dump (plain format, `COPY … FROM stdin` blocks) into
+ * the real totesys schema, e.g. ../shared/totesys/totesys-2024-02-23.sql.
+ *
+ * Invariants:
+ *  - All or nothing: the whole load runs in one transaction; any problem (not a dump,
+ *    unknown table or column, a value that does not fit, an FK the data breaks) rolls
+ *    it back and fails with one line naming the file, the line and the fix.
+ *  - Only an empty totesys is seeded (no silent mixing with existing rows).
+ *  - The dump's tables may come in any order: FKs are dropped for the load and
+ *    re-created afterwards, which re-validates every row against them.
+ *  - Every sequence is set past the largest id loaded, so later inserts succeed.
+ *  - Memory stays bounded: the file is streamed line by line into COPY.
+ */
+import { PRIMARY_KEY, TOTESYS_TABLES, type TotesysTable, quoteIdent } from "@totes-cdc/core"
+import type { PgError, PgPool, PgSession } from "@totes-cdc/platform"
+import { Effect, Schema } from "effect"
+import { createReadStream } from "node:fs"
+import { stat } from "node:fs/promises"
+import { createInterface } from "node:readline"
+import { type CopyHeader, parseCopyHeader, repairDataLine } from "./DumpFormat.ts"
+
+/** The seed file cannot be loaded; `message` names the problem and the fix. */
+export class SeedError extends Schema.TaggedError<SeedError>()("SeedError", {
+  message: Schema.String
+}) {}
+
+/** Rows loaded per table. */
+export type SeedCounts = { readonly [T in TotesysTable]: number }
+
+/** Fails with `SeedError` unless `file` is a readable regular file. */
+export const checkSeedFile = (file: string): Effect.Effect<void, SeedError> =>
+  Effect.tryPromise({
+    try: () => stat(file),
+    catch: () =>
+      new SeedError({
+        message: `seed file ${file} does not exist or cannot be read; pass a pg_dump of totesys such as ../shared/totesys/totesys-2024-02-23.sql`
+      })
+  }).pipe(
+    Effect.filterOrFail(
+      (info) => info.isFile(),
+      () => new SeedError({ message: `seed file ${file} is not a regular file; pass a pg_dump file` })
+    ),
+    Effect.asVoid
+  )
+
+const checkEmpty = (pool: PgPool) =>
+  Effect.gen(function* () {
+    const [counts] = yield* pool.query(
+      `SELECT ${TOTESYS_TABLES.map((t) => `(SELECT count(*) FROM public.${quoteIdent(t)}) AS ${t}`).join(", ")}`
+    )
+    const nonEmpty = TOTESYS_TABLES.filter((t) => counts?.[t] !== "0")
+    if (nonEmpty.length > 0) {
+      return yield* new SeedError({
+        message: `totesys at ${pool.target} already holds rows (${nonEmpty.map((t) => `${t}: ${counts?.[t]}`).join(", ")}); seed only an empty database`
+      })
+    }
+  })
+
+interface ForeignKey {
+  readonly table: string
+  readonly name: string
+  readonly definition: string
+}
+
+const foreignKeys = (tx: PgSession) =>
+  tx
+    .query(
+      `SELECT conrelid::regclass::text AS table, conname AS name, pg_get_constraintdef(oid) AS definition
+         FROM pg_constraint WHERE contype = 'f' AND connamespace = 'public'::regnamespace ORDER BY conname`
+    )
+    .pipe(Effect.map((rows) => rows as ReadonlyArray<ForeignKey & Record<string, string>>))
+
+const openLines = (file: string) =>
+  Effect.acquireRelease(
+    Effect.sync(() => createInterface({ input: createReadStream(file, { encoding: "utf8" }), crlfDelay: Number.POSITIVE_INFINITY })),
+    (lines) => Effect.sync(() => lines.close())
+  )
+
+/** Streams the file's COPY blocks into `tx`; returns rows per table. */
+const copyBlocks = (tx: PgSession, file: string) =>
+  Effect.gen(function* () {
+    const lines = yield* openLines(file)
+    const iterator = lines[Symbol.asyncIterator]()
+    const counts: Record<string, number> = {}
+    let lineNo = 0
+    let problem: string | undefined
+    const fail = (message: string) => new SeedError({ message: `${file}:${lineNo}: ${message}` })
+    const nextLine = Effect.promise(() => iterator.next()).pipe(
+      Effect.tap((next) => Effect.sync(() => !next.done && lineNo++))
+    )
+
+    /** The data lines of the block under `header`, repaired; stops at `\.`. */
+    async function* blockLines(header: CopyHeader): AsyncGenerator<string> {
+      for (;;) {
+        const next = await iterator.next()
+        if (next.done) {
+          problem = `the COPY block for ${header.table} ends without its \\. line`
+          throw new Error(problem)
+        }
+        lineNo++
+        if (next.value === "\\.") return
+        const repaired = repairDataLine(header, next.value, lineNo)
+        if (typeof repaired !== "string") {
+          problem = repaired.message
+          throw new Error(problem)
+        }
+        yield `${repaired}\n`
+      }
+    }
+
+    for (;;) {
+      const next = yield* nextLine
+      if (next.done) break
+      const header = parseCopyHeader(next.value, lineNo)
+      if (header === undefined) continue
+      if (header._tag === "DumpProblem") return yield* fail(header.message)
+      if (counts[header.table] !== undefined) return yield* fail(`a second COPY block for ${header.table}`)
+      const sql = `COPY public.${quoteIdent(header.table)} (${header.columns.map(quoteIdent).join(", ")}) FROM STDIN`
+      counts[header.table] = yield* tx.copyIn(sql, blockLines(header)).pipe(
+        Effect.catchTag("PgError", (error) => fail(problem ?? `${header.table}: ${error.message}`))
+      )
+    }
+    if (Object.keys(counts).length === 0) {
+      return yield* new SeedError({
+        message: `${file} has no "COPY public.<table> (…) FROM stdin;" block for a totesys table; pass a plain-format pg_dump of totesys`
+      })
+    }
+    return counts
+  })
+
+const resetSequences = (tx: PgSession) =>
+  Effect.forEach(TOTESYS_TABLES, (table) => {
+    const pk = PRIMARY_KEY[table]
+    return tx.query(
+      `SELECT setval(pg_get_serial_sequence('public.${quoteIdent(table)}', '${pk}'),
+                     coalesce((SELECT max(${pk}) FROM public.${quoteIdent(table)}), 1),
+                     (SELECT max(${pk}) FROM public.${quoteIdent(table)}) IS NOT NULL)`
+    )
+  })
+
+/**
+ * Loads the data of `file` into the (empty) totesys database behind `pool`.
+ * Returns the rows loaded per table (0 for tables the dump does not hold).
+ * Fails with `SeedError` for a bad file or data, `PgError` for the database.
+ */
+export const loadSeed = (pool: PgPool, file: string): Effect.Effect<SeedCounts, SeedError | PgError> =>
+  Effect.gen(function* () {
+    yield* checkSeedFile(file)
+    yield* checkEmpty(pool)
+    const counts = yield* pool.transaction((tx) =>
+      Effect.gen(function* () {
+        const fks = yield* foreignKeys(tx)
+        for (const fk of fks) yield* tx.query(`ALTER TABLE ${fk.table} DROP CONSTRAINT ${quoteIdent(fk.name)}`)
+        const counts = yield* Effect.scoped(copyBlocks(tx, file))
+        for (const fk of fks) {
+          yield* tx
+            .query(`ALTER TABLE ${fk.table} ADD CONSTRAINT ${quoteIdent(fk.name)} ${fk.definition}`)
+            .pipe(
+              Effect.catchTag("PgError", (error) =>
+                Effect.fail(new SeedError({ message: `${file}: the data breaks ${fk.name}: ${error.message}` }))
+              )
+            )
+        }
+        yield* resetSequences(tx)
+        return counts
+      })
+    )
+    return Object.fromEntries(TOTESYS_TABLES.map((t) => [t, counts[t] ?? 0])) as SeedCounts
+  })

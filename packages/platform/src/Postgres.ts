@@ -1,0 +1,198 @@
+/**
+ * PostgreSQL adapter: a scoped connection pool over node-postgres (`pg`) with
+ * transactions and `COPY … FROM STDIN`.
+ *
+ * Invariants:
+ *  - Every value read comes back as PostgreSQL's own text form (`string`) or `null`:
+ *    the pool owns its type parsers (identity for every OID), so nothing depends on
+ *    node-postgres' process-global parser registry (DESIGN.md §8) and no timestamp or
+ *    numeric is re-interpreted in JavaScript.
+ *  - A pool is verified with a round trip when it is made; a wrong URL, password or
+ *    database fails there with one line naming the problem and the fix.
+ *  - `transaction` commits only if its body succeeds; failure or interruption rolls
+ *    back, so callers never leave half-written state.
+ *
+ * Why `pg` and not `@effect/sql-pg`: the pipeline needs `COPY` (seed, loader) and
+ * pg-logical-replication, which is built on `pg`; one driver serves both.
+ */
+import { Effect, Exit, Schema, type Scope } from "effect"
+import pg from "pg"
+import { from as copyFromStdin } from "pg-copy-streams"
+import type { Readable } from "node:stream"
+import { pipeline } from "node:stream/promises"
+
+/** A result row: column name → PostgreSQL text form, or null for SQL NULL. */
+export type Row = Readonly<Record<string, string | null>>
+
+/** A failed database call. `retryable` is true for connection-level failures only. */
+export class PgError extends Schema.TaggedError<PgError>()("PgError", {
+  message: Schema.String,
+  code: Schema.optional(Schema.String),
+  retryable: Schema.Boolean
+}) {}
+
+/** What can run statements: a pool (each call on any connection) or a transaction. */
+export interface PgSession {
+  /** Runs one statement with `$1…$n` parameters; returns its rows (text values). Fails with `PgError`. */
+  readonly query: (sql: string, params?: ReadonlyArray<unknown>) => Effect.Effect<ReadonlyArray<Row>, PgError>
+  /**
+   * Runs `COPY <table> (…) FROM STDIN` fed by `source` (text-format COPY lines).
+   * Returns the number of rows copied. Fails with `PgError`.
+   */
+  readonly copyIn: (sql: string, source: Readable | AsyncIterable<string | Buffer>) => Effect.Effect<number, PgError>
+}
+
+export interface PgPool extends PgSession {
+  /** The URL with its password hidden, for messages. */
+  readonly target: string
+  /** Runs `body` inside BEGIN … COMMIT on one connection; rolls back on failure or interruption. */
+  readonly transaction: <A, E, R>(body: (tx: PgSession) => Effect.Effect<A, E, R>) => Effect.Effect<A, E | PgError, R>
+}
+
+export interface PgPoolOptions {
+  /** Maximum connections (default 4). */
+  readonly max?: number
+  /** `application_name` shown in pg_stat_activity (default "totes-cdc"). */
+  readonly applicationName?: string
+  /** Environment variable or flag the URL came from, named in error messages. */
+  readonly setting?: string
+}
+
+/** Type parsers for one pool: every OID is returned as its text form. */
+const textTypes = { getTypeParser: () => (value: string) => value }
+
+/** `postgres://user:secret@host/db` → `postgres://user:***@host/db` (unparseable input is returned as is). */
+export const redactUrl = (url: string): string => {
+  if (!URL.canParse(url)) return url
+  const parsed = new URL(url)
+  if (parsed.password !== "") parsed.password = "***"
+  return parsed.toString()
+}
+
+interface DriverError {
+  readonly code?: unknown
+  readonly message?: unknown
+}
+
+/**
+ * Pure: turns a node-postgres / socket error into one line naming the problem and
+ * the fix. SQLSTATE classes: 28 (auth), 3D (no database), 08 (connection); errno
+ * ECONNREFUSED/ENOTFOUND/ETIMEDOUT for the network.
+ */
+export const describePgError = (cause: unknown, target: string, setting: string): PgError => {
+  const err: DriverError = typeof cause === "object" && cause !== null ? cause : { message: String(cause) }
+  const code = typeof err.code === "string" ? err.code : undefined
+  const text = (typeof err.message === "string" ? err.message : String(cause)).split("\n")[0] ?? ""
+  const where = `${target} (${setting})`
+  const connection = (message: string) => new PgError({ message, ...(code ? { code } : {}), retryable: true })
+  const plain = (message: string, retryable = false) => new PgError({ message, ...(code ? { code } : {}), retryable })
+  switch (code) {
+    case "28P01":
+    case "28000":
+      return plain(`authentication failed for ${where}: ${text}; fix the user name or password in ${setting}`)
+    case "3D000":
+      return plain(`database does not exist at ${where}: ${text}; create it or fix the database name in ${setting}`)
+    case "ECONNREFUSED":
+      return connection(`nothing is listening at ${where}; start PostgreSQL or fix the host and port in ${setting}`)
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return connection(`host not found for ${where}; fix the host name in ${setting}`)
+    case "ETIMEDOUT":
+      return connection(`connection timed out to ${where}; check the network path or the host in ${setting}`)
+    case "ECONNRESET":
+    case "57P01":
+    case "57P02":
+    case "57P03":
+      return connection(`connection to ${where} was lost: ${text}`)
+    default:
+      if (code?.startsWith("08")) return connection(`connection failure at ${where}: ${text}`)
+      return plain(`${text}${code ? ` (SQLSTATE ${code})` : ""}`)
+  }
+}
+
+const makeSession = (
+  run: <A>(f: (client: pg.PoolClient | pg.Pool) => Promise<A>) => Effect.Effect<A, PgError>,
+  acquireClient: <A>(f: (client: pg.PoolClient) => Promise<A>) => Effect.Effect<A, PgError>
+): PgSession => ({
+  query: (sql, params) =>
+    run(async (client) => (await client.query({ text: sql, values: params ? [...params] : [] })).rows as Array<Row>),
+  copyIn: (sql, source) =>
+    acquireClient(async (client) => {
+      const sink = client.query(copyFromStdin(sql))
+      await pipeline(source, sink)
+      return sink.rowCount
+    })
+})
+
+/**
+ * Opens a pool to `url` and checks it with `SELECT 1`. Closed when the scope closes.
+ * Fails with `PgError` (one line: problem + fix) when the URL is malformed or the
+ * server, database or credentials are wrong.
+ */
+export const makePgPool = (url: string, options: PgPoolOptions = {}): Effect.Effect<PgPool, PgError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const setting = options.setting ?? "the database URL"
+    const target = redactUrl(url)
+    if (!URL.canParse(url) || !/^postgres(ql)?:$/.test(new URL(url).protocol)) {
+      return yield* new PgError({
+        message: `${setting} is not a PostgreSQL URL: ${target}; use postgres://user:password@host:port/database`,
+        retryable: false
+      })
+    }
+    const pool = yield* Effect.acquireRelease(
+      Effect.sync(
+        () =>
+          new pg.Pool({
+            connectionString: url,
+            max: options.max ?? 4,
+            application_name: options.applicationName ?? "totes-cdc",
+            types: textTypes,
+            connectionTimeoutMillis: 10_000
+          })
+      ),
+      (pool) => Effect.promise(() => pool.end().catch(() => undefined))
+    )
+    // Idle clients can error when the server goes away; the next query reports it.
+    pool.on("error", () => undefined)
+    const fail = (cause: unknown) => describePgError(cause, target, setting)
+    const run = <A>(f: (client: pg.PoolClient | pg.Pool) => Promise<A>) =>
+      Effect.tryPromise({ try: () => f(pool), catch: fail })
+    const withClient = <A>(f: (client: pg.PoolClient) => Promise<A>) =>
+      Effect.acquireUseRelease(
+        Effect.tryPromise({ try: () => pool.connect(), catch: fail }),
+        (client) => Effect.tryPromise({ try: () => f(client), catch: fail }),
+        (client) => Effect.sync(() => client.release())
+      )
+    const transaction = <A, E, R>(body: (tx: PgSession) => Effect.Effect<A, E, R>) =>
+      Effect.acquireUseRelease(
+        Effect.tryPromise({
+          try: async () => {
+            const client = await pool.connect()
+            await client.query("BEGIN").catch((error: unknown) => {
+              client.release()
+              throw error
+            })
+            return client
+          },
+          catch: fail
+        }),
+        (client) => {
+          const onClient = <B>(f: (c: pg.PoolClient) => Promise<B>) => Effect.tryPromise({ try: () => f(client), catch: fail })
+          return body(makeSession(onClient, onClient)).pipe(
+            Effect.tap(() => onClient((c) => c.query("COMMIT")))
+          )
+        },
+        (client, exit) =>
+          Exit.isSuccess(exit)
+            ? Effect.sync(() => client.release())
+            : Effect.promise(() =>
+                client.query("ROLLBACK").then(
+                  () => client.release(),
+                  (error: Error) => client.release(error)
+                )
+              )
+      )
+    const session = makeSession(run, withClient)
+    yield* session.query("SELECT 1")
+    return { target, transaction, ...session } satisfies PgPool
+  })

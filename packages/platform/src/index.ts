@@ -1,0 +1,2 @@
+export * from "./Aws.ts"
+export * from "./Postgres.ts"
