@@ -1,0 +1,22 @@
+// ESLint (flat config) with typescript-eslint's recommended rules over every workspace.
+import js from "@eslint/js"
+import tseslint from "typescript-eslint"
+
+const focusedOrSkipped = ["describe", "it", "test"].flatMap((object) =>
+  ["only", "skip"].map((property) => ({ object, property, message: "no focused or skipped tests in the tree" }))
+)
+
+export default tseslint.config(
+  { ignores: ["**/node_modules/**", ".totes-cdc/**", "coverage/**"] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: { globals: { process: "readonly", console: "readonly", URL: "readonly" } },
+    rules: {
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+      "@typescript-eslint/no-explicit-any": "error",
+      "no-restricted-properties": ["error", ...focusedOrSkipped],
+      "no-constant-condition": ["error", { checkLoops: false }]
+    }
+  }
+)
