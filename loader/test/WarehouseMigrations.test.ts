@@ -1,7 +1,6 @@
 import { expect, layer } from "@effect/vitest"
 import { LocalStack } from "@totes-cdc/local-stack"
-import { makePgPool } from "@totes-cdc/platform"
-import { introspect } from "@totes-cdc/test"
+import { freshDatabase, introspect } from "@totes-cdc/test"
 import { Effect } from "effect"
 import { readFile } from "node:fs/promises"
 import { migrateWarehouse } from "../src/WarehouseMigrations.ts"
@@ -11,15 +10,6 @@ const TABLES = [
   "dim_date", "dim_staff", "dim_location", "dim_currency", "dim_design", "dim_counterparty",
   "dim_payment_type", "dim_transaction", "fact_sales_order", "fact_purchase_order", "fact_payment"
 ]
-
-const freshDatabase = (name: string) =>
-  Effect.gen(function* () {
-    const stack = yield* LocalStack
-    const admin = yield* makePgPool(stack.postgres.url("postgres"), { max: 1 })
-    yield* admin.query(`DROP DATABASE IF EXISTS ${name}`)
-    yield* admin.query(`CREATE DATABASE ${name}`)
-    return yield* makePgPool(stack.postgres.url(name))
-  })
 
 layer(LocalStack.layer())("warehouse migrations", (it) => {
   it.effect("create the 11 tables of totesys/warehouse_schema.sql column for column, with its FKs and sequences", () =>

@@ -1,1 +1,2 @@
 export * from "./Introspection.ts"
+export * from "./Databases.ts"

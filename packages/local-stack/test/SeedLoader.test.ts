@@ -1,5 +1,6 @@
 import { expect, layer } from "@effect/vitest"
-import { type PgPool, makePgPool } from "@totes-cdc/platform"
+import type { PgPool } from "@totes-cdc/platform"
+import { emptyTotesys } from "@totes-cdc/test"
 import { Effect } from "effect"
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
@@ -7,22 +8,9 @@ import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { LocalStack } from "../src/LocalStack.ts"
 import { loadSeed } from "../src/totesys/SeedLoader.ts"
-import { createTotesysSchema } from "../src/totesys/TotesysSchema.ts"
 
 const DUMP = fileURLToPath(new URL("../../../../shared/totesys/totesys-2024-02-23.sql", import.meta.url))
 const SCHEMA_FILE = fileURLToPath(new URL("../../../../shared/totesys/oltp_schema.sql", import.meta.url))
-
-/** An empty totesys database (schema only) named `name` on the shared stack. */
-const emptyTotesys = (name: string) =>
-  Effect.gen(function* () {
-    const stack = yield* LocalStack
-    const admin = yield* makePgPool(stack.postgres.url("postgres"), { max: 1 })
-    yield* admin.query(`DROP DATABASE IF EXISTS ${name}`)
-    yield* admin.query(`CREATE DATABASE ${name}`)
-    const db: PgPool = yield* makePgPool(stack.postgres.url(name))
-    yield* createTotesysSchema(db)
-    return db
-  })
 
 const tempFile = (content: string) =>
   Effect.acquireRelease(

@@ -1,26 +1,15 @@
 import { expect, layer } from "@effect/vitest"
 import { COLUMNS, PRIMARY_KEY, TOTESYS_TABLES, quoteIdent } from "@totes-cdc/core"
-import { type PgPool, makePgPool } from "@totes-cdc/platform"
+import type { PgPool } from "@totes-cdc/platform"
+import { emptyTotesys } from "@totes-cdc/test"
 import { Effect, Fiber, Ref, Schedule } from "effect"
 import { fileURLToPath } from "node:url"
 import { LocalStack } from "../src/LocalStack.ts"
 import { type SimulatorStats, runSimulator, simulateHistory } from "../src/simulator/Simulator.ts"
 import { loadSeed } from "../src/totesys/SeedLoader.ts"
-import { createTotesysSchema } from "../src/totesys/TotesysSchema.ts"
 
 const DUMP = fileURLToPath(new URL("../../../../shared/totesys/totesys-2024-02-23.sql", import.meta.url))
 const END = Date.UTC(2024, 1, 23, 12, 0, 0)
-
-const emptyTotesys = (name: string) =>
-  Effect.gen(function* () {
-    const stack = yield* LocalStack
-    const admin = yield* makePgPool(stack.postgres.url("postgres"), { max: 1 })
-    yield* admin.query(`DROP DATABASE IF EXISTS ${name}`)
-    yield* admin.query(`CREATE DATABASE ${name}`)
-    const db: PgPool = yield* makePgPool(stack.postgres.url(name))
-    yield* createTotesysSchema(db)
-    return db
-  })
 
 /** Every row of every table, ordered by primary key. */
 const contents = (db: PgPool) =>

@@ -1,6 +1,5 @@
 import { expect, layer } from "@effect/vitest"
-import { type PgPool, makePgPool } from "@totes-cdc/platform"
-import { introspect } from "@totes-cdc/test"
+import { freshDatabase, introspect } from "@totes-cdc/test"
 import { Effect } from "effect"
 import { readFile } from "node:fs/promises"
 import { LocalStack } from "../src/LocalStack.ts"
@@ -8,17 +7,9 @@ import { createTotesysSchema } from "../src/totesys/TotesysSchema.ts"
 
 const REFERENCE = new URL("../../../../shared/totesys/oltp_schema.sql", import.meta.url)
 
-/** A fresh database on the stack's server holding `ddl`. */
+/** A fresh database holding `ddl` (nothing when empty). */
 const databaseWith = (name: string, ddl: string) =>
-  Effect.gen(function* () {
-    const stack = yield* LocalStack
-    const admin = yield* makePgPool(stack.postgres.url("postgres"), { max: 1 })
-    yield* admin.query(`DROP DATABASE IF EXISTS ${name}`)
-    yield* admin.query(`CREATE DATABASE ${name}`)
-    const db: PgPool = yield* makePgPool(stack.postgres.url(name))
-    if (ddl !== "") yield* db.query(ddl)
-    return db
-  })
+  freshDatabase(name).pipe(Effect.tap((db) => (ddl === "" ? Effect.void : Effect.asVoid(db.query(ddl)))))
 
 layer(LocalStack.layer())("totesys schema", (it) => {
   it.effect("matches totesys/oltp_schema.sql column for column, with the same keys, indexes, sequences and enums", () =>
