@@ -1,2 +1,3 @@
 export * from "./Introspection.ts"
 export * from "./Databases.ts"
+export * from "./ChangeReadback.ts"

@@ -11,6 +11,7 @@
  *  - The state file is written only once the source is seeded and the warehouse
  *    migrated, so its presence means "ready".
  */
+import { type ReaderSettings, runReaderProgram } from "@totes-cdc/cdc-reader"
 import { migrateWarehouse } from "@totes-cdc/loader"
 import {
   type LocalStackEndpoints,
@@ -99,6 +100,26 @@ const describeStack = (stack: LocalStackEndpoints, options: DevOptions, seeded: 
     "Ctrl-C stops everything."
   ].join("\n")
 
+/** The reader's settings for the local stack (the same names as its environment). */
+const localReaderSettings = (stack: LocalStackEndpoints): ReaderSettings => ({
+  sourceUrl: stack.sourceUrl,
+  slot: "totes_cdc",
+  publication: "totes_cdc",
+  mode: "replication",
+  streamName: stack.kinesis.streamName,
+  stateBucket: stack.s3.buckets.ingestion,
+  statePrefix: "state/cdc-reader/",
+  heartbeatMs: 5_000,
+  pollIntervalMs: 1_000,
+  kinesis: stack.kinesis,
+  s3: stack.s3
+})
+
+const readerComponent = (stack: LocalStackEndpoints): Component => ({
+  name: "reader",
+  run: runReaderProgram(localReaderSettings(stack)).pipe(Effect.andThen(Effect.never))
+})
+
 const simulatorComponent = (source: PgPool, options: DevOptions, stats: Ref.Ref<SimulatorStats>): Component => ({
   name: "simulator",
   run: runSimulator(source, { seed: options.simulatorSeed, rate: options.simulate }, stats)
@@ -171,7 +192,7 @@ export const dev = (options: DevOptions) =>
       const ready = yield* Clock.currentTimeMillis
       yield* Console.log(describeStack(stack, options, seeded, ready - started))
       const stats = yield* Ref.make<SimulatorStats>({ transactions: 0, changes: 0 })
-      const components: Array<Component> = [statusComponent(source, stats)]
+      const components: Array<Component> = [statusComponent(source, stats), readerComponent(stack)]
       if (options.simulate > 0) components.push(simulatorComponent(source, options, stats))
       return yield* runComponents(components)
     })

@@ -42,3 +42,15 @@ export const reportFailure = (error: unknown): Effect.Effect<never, ExitCode> =>
     if (line !== undefined) yield* Effect.sync(() => process.stderr.write(`${line}\n`))
     return yield* Effect.fail(new ExitCode(code))
   })
+
+/**
+ * Pure: one line for an Effect ConfigError message such as
+ * `SchemaError(Expected string\n  at ["SOURCE_URL"])`, naming the variable and the fix.
+ */
+export const describeConfigError = (message: string): string => {
+  const variable = /at \["([^"]+)"\]/.exec(message)?.[1]
+  const problem = (message.split("\n")[0] ?? message).replace(/^SchemaError\(/, "").replace(/\)$/, "")
+  return variable === undefined
+    ? `settings: ${problem}; see the README's configuration table`
+    : `environment variable ${variable} is missing or invalid (${problem}); set it as the README's configuration table says`
+}

@@ -7,6 +7,8 @@ import { Effect } from "effect"
 import { Command, Flag } from "effect/cli"
 import { dev } from "./Dev.ts"
 import { reportFailure } from "./Errors.ts"
+import { loggingLayer } from "./Logging.ts"
+import { readerCommand } from "./ReaderCommand.ts"
 
 const VERSION = "0.1.0"
 
@@ -56,12 +58,13 @@ const devCommand = Command.make(
 
 const root = Command.make("totes-cdc").pipe(
   Command.withDescription("Change-data-capture from totesys (PostgreSQL) into a star-schema warehouse"),
-  Command.withSubcommands([devCommand])
+  Command.withSubcommands([devCommand, readerCommand])
 )
 
 root.pipe(
   Command.run({ version: VERSION }),
   Effect.catch(reportFailure),
+  Effect.provide(loggingLayer),
   Effect.provide(NodeServices.layer),
   NodeRuntime.runMain({ disableErrorReporting: true })
 )

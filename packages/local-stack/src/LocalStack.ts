@@ -27,6 +27,12 @@ export interface LocalStackOptions {
   readonly dataDir?: string
   /** Shards of the change stream (default 2). */
   readonly shards?: number
+  /**
+   * PostgreSQL settings overriding or adding to the server's defaults
+   * (`PostgresServerOptions.settings`), e.g. `{ wal_level: "replica" }` to test a
+   * source that cannot replicate.
+   */
+  readonly postgresSettings?: Readonly<Record<string, string>>
 }
 
 /** Names of the local stack's resources: the defaults of the pipeline's settings. */
@@ -119,7 +125,12 @@ export const makeLocalStack = (options: LocalStackOptions = {}): Effect.Effect<L
       try: () => getPort({ host: "127.0.0.1" }),
       catch: stackError("postgres", "cannot find a free port")
     })
-    const postgres = yield* startPostgres({ dataDir: join(dir, "postgres"), port, ephemeral })
+    const postgres = yield* startPostgres({
+      dataDir: join(dir, "postgres"),
+      port,
+      ephemeral,
+      ...(options.postgresSettings !== undefined ? { settings: options.postgresSettings } : {})
+    })
     yield* createDatabases(postgres)
 
     const kinesisEndpoint = yield* startKinesalite(ephemeral ? {} : { dataDir: join(dir, "kinesis") })

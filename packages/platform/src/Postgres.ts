@@ -45,6 +45,8 @@ export interface PgSession {
 export interface PgPool extends PgSession {
   /** The URL with its password hidden, for messages. */
   readonly target: string
+  /** One connection of the pool for the caller alone until the scope closes (cursors, session settings). */
+  readonly reserve: Effect.Effect<PgSession, PgError, Scope.Scope>
   /** Runs `body` inside BEGIN … COMMIT on one connection; rolls back on failure or interruption. */
   readonly transaction: <A, E, R>(body: (tx: PgSession) => Effect.Effect<A, E, R>) => Effect.Effect<A, E | PgError, R>
 }
@@ -192,7 +194,16 @@ export const makePgPool = (url: string, options: PgPoolOptions = {}): Effect.Eff
                 )
               )
       )
+    const reserve = Effect.acquireRelease(
+      Effect.tryPromise({ try: () => pool.connect(), catch: fail }),
+      (client) => Effect.sync(() => client.release(true))
+    ).pipe(
+      Effect.map((client) => {
+        const onClient = <B>(f: (c: pg.PoolClient) => Promise<B>) => Effect.tryPromise({ try: () => f(client), catch: fail })
+        return makeSession(onClient, onClient)
+      })
+    )
     const session = makeSession(run, withClient)
     yield* session.query("SELECT 1")
-    return { target, transaction, ...session } satisfies PgPool
+    return { target, reserve, transaction, ...session } satisfies PgPool
   })

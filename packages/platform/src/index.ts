@@ -1,2 +1,5 @@
 export * from "./Aws.ts"
 export * from "./Postgres.ts"
+export * from "./Replication.ts"
+export * from "./Kinesis.ts"
+export * from "./S3.ts"

@@ -1,0 +1,159 @@
+/**
+ * Pure: pgoutput messages → change records (envelope v1, DESIGN.md §3) and durability
+ * markers, one transaction at a time.
+ *
+ * Invariants:
+ *  - Every change of a transaction carries its commit LSN (known from BEGIN: pgoutput
+ *    sends a transaction only once it has committed) and a 0-based `commitIdx` in WAL
+ *    order: (commitLsn, commitIdx) is unique and totally ordered.
+ *  - After a transaction's last change comes one `Durable` marker with the commit's
+ *    end LSN: the slot may be confirmed up to it once everything before it is durable.
+ *  - Keys are the table's primary key (core's PRIMARY_KEY), whatever the replica
+ *    identity, so the partition key of a row never changes; tables outside totesys
+ *    fall back to the relation's replica-identity columns.
+ *  - An unchanged TOASTed column (undefined in the tuple) is listed in `unchangedToast`
+ *    and left out of `after`, never written as null.
+ *  - Column lists come from each message's relation, so a column added to a table
+ *    flows through as soon as PostgreSQL sends the new relation message.
+ *  - Logical messages (heartbeats) produce no change, only their transaction's marker.
+ */
+import { type ChangeRecord, PRIMARY_KEY, type RowImage, formatLsn, isTotesysTable, parseLsn } from "@totes-cdc/core"
+import type { Pgoutput, ReplicationMessage } from "@totes-cdc/platform"
+
+/** What the reader hands to the Kinesis producer, in WAL order. */
+export type ProducerItem =
+  | { readonly _tag: "Change"; readonly record: ChangeRecord }
+  | { readonly _tag: "Durable"; readonly lsn: string }
+
+/** The transaction being decoded, if any. */
+export interface DecoderState {
+  readonly txn: { readonly commitLsn: string; readonly commitTs: string; readonly xid: number; readonly nextIdx: number } | null
+}
+
+export const initialDecoderState: DecoderState = { txn: null }
+
+/** A protocol message arrived where it cannot (e.g. a change outside BEGIN … COMMIT). */
+export class DecodeError extends Error {
+  override readonly name = "DecodeError"
+}
+
+/** "00000016/B374D848" (the parser's padded form) → "16/B374D848". */
+const canonicalLsn = (lsn: string): string => formatLsn(parseLsn(lsn))
+
+/** Microseconds since the Unix epoch → ISO-8601 UTC with microseconds. */
+export const isoFromMicros = (micros: bigint): string => {
+  const iso = new Date(Number(micros / 1000n)).toISOString()
+  const extra = (micros % 1000n).toString().padStart(3, "0")
+  return `${iso.slice(0, -1)}${extra}Z`
+}
+
+type Tuple = Record<string, unknown>
+
+/** Text image of a tuple; columns PostgreSQL left out (unchanged TOAST) go to `missing`. */
+const image = (tuple: Tuple, missing?: Array<string>): RowImage => {
+  const out: Record<string, string | null> = {}
+  for (const [column, value] of Object.entries(tuple)) {
+    if (value === undefined) missing?.push(column)
+    else out[column] = value === null ? null : String(value)
+  }
+  return out
+}
+
+const keyOf = (relation: Pgoutput.MessageRelation, ...tuples: ReadonlyArray<Tuple | null>): RowImage => {
+  const columns = isTotesysTable(relation.name) ? [PRIMARY_KEY[relation.name]] : relation.keyColumns
+  const key: Record<string, string | null> = {}
+  for (const column of columns) {
+    const value = tuples.map((t) => t?.[column]).find((v) => v !== undefined && v !== null)
+    key[column] = value === undefined || value === null ? null : String(value)
+  }
+  return key
+}
+
+type Op = "insert" | "update" | "delete" | "truncate"
+
+const change = (
+  txn: NonNullable<DecoderState["txn"]>,
+  idx: number,
+  table: string,
+  op: Op,
+  key: RowImage,
+  before: RowImage | null,
+  after: RowImage | null,
+  unchangedToast: ReadonlyArray<string>
+): ProducerItem => ({
+  _tag: "Change",
+  record: {
+    v: 1,
+    source: "replication",
+    op,
+    table,
+    key,
+    before,
+    after,
+    unchangedToast,
+    commitLsn: txn.commitLsn,
+    commitIdx: idx,
+    xid: txn.xid,
+    commitTs: txn.commitTs
+  }
+})
+
+/**
+ * Decodes one message. Returns the new state and the items it produces (possibly
+ * none). Throws `DecodeError` on a change outside a transaction.
+ */
+export const decode = (state: DecoderState, { message }: ReplicationMessage): readonly [DecoderState, ReadonlyArray<ProducerItem>] => {
+  switch (message.tag) {
+    case "begin":
+      return [
+        {
+          txn: {
+            commitLsn: canonicalLsn(message.commitLsn ?? "0/0"),
+            commitTs: isoFromMicros(message.commitTime as bigint),
+            xid: message.xid,
+            nextIdx: 0
+          }
+        },
+        []
+      ]
+    case "commit":
+      return [{ txn: null }, [{ _tag: "Durable", lsn: canonicalLsn(message.commitEndLsn ?? message.commitLsn ?? "0/0") }]]
+    case "insert":
+    case "update":
+    case "delete":
+    case "truncate": {
+      const txn = state.txn
+      if (txn === null) throw new DecodeError(`pgoutput ${message.tag} outside a transaction`)
+      const items = changesOf(txn, message)
+      return [{ txn: { ...txn, nextIdx: txn.nextIdx + items.length } }, items]
+    }
+    default:
+      // relation, type, origin, message (heartbeats): nothing to emit
+      return [state, []]
+  }
+}
+
+const changesOf = (
+  txn: NonNullable<DecoderState["txn"]>,
+  message: Pgoutput.MessageInsert | Pgoutput.MessageUpdate | Pgoutput.MessageDelete | Pgoutput.MessageTruncate
+): ReadonlyArray<ProducerItem> => {
+  const idx = txn.nextIdx
+  switch (message.tag) {
+    case "insert":
+      return [change(txn, idx, message.relation.name, "insert", keyOf(message.relation, message.new), null, image(message.new), [])]
+    case "update": {
+      const unchanged: Array<string> = []
+      const after = image(message.new, unchanged)
+      const old = message.old ?? message.key
+      return [
+        change(txn, idx, message.relation.name, "update", keyOf(message.relation, message.new, old), old === null ? null : image(old), after, unchanged)
+      ]
+    }
+    case "delete": {
+      const old = message.old ?? message.key ?? {}
+      return [change(txn, idx, message.relation.name, "delete", keyOf(message.relation, old), image(old), null, [])]
+    }
+    case "truncate":
+      return message.relations.map((relation, i) => change(txn, idx + i, relation.name, "truncate", {}, null, null, []))
+  }
+}

@@ -1,0 +1,296 @@
+/**
+ * The reader's Kinesis producer (DESIGN.md §3, §6): change records in, KPL-aggregated
+ * Kinesis records out, and the LSN up to which everything is durable.
+ *
+ * Pipeline: items → `Stream.groupedWithin(maxBatchChanges, lingerMs)` → each group split
+ * into micro-batches of ≤ `maxBatchBytes` → per batch: route each change to its shard
+ * (MD5 of `partitionKeyOf`), aggregate per shard (≤ `maxRecordBytes` each), park changes
+ * too large for Kinesis in the dead letters, then write the shards' aggregates in rounds
+ * — round r = the r-th aggregate of every shard, packed into PutRecords calls — and
+ * finally report the batch's last `Durable` marker through `onDurable`.
+ *
+ * Invariants:
+ *  - Order per key: a key always maps to one shard, a shard has at most ONE aggregate in
+ *    any PutRecords call and its next aggregate is sent only once the previous one is
+ *    written, so partial failures and retries never reorder a row's changes.
+ *  - Only the failed entries of a PutRecords response are retried (a retryable whole-call
+ *    failure counts as all of that call's entries failing), on `putRetrySchedule`; a
+ *    non-retryable failure, or retries exhausted, fails the producer with `KinesisError`.
+ *  - Durability: batches are written strictly one after another, in order, and a batch's
+ *    marker is reported only after every aggregate and dead letter of that batch is
+ *    stored; so a reported LSN never precedes a change that is not yet durable.
+ *    A dead-lettered change counts as durable once its letter is stored.
+ *  - Bounded memory: at most one group (≤ `maxBatchChanges` items) plus the upstream
+ *    chunk `groupedWithin` has pulled is held at a time; nothing accumulates a whole
+ *    transaction. The bytes in flight to Kinesis at once are ≤ one micro-batch
+ *    (`maxBatchBytes`, default 8 MiB) and its aggregates (about as much again).
+ *  - The shard map is re-read every `shardRefreshMs`, and at once when Kinesis stores an
+ *    aggregate on another shard than predicted (a reshard happened).
+ */
+import type { ChangeRecord, NoShardForHashKey } from "@totes-cdc/core"
+import { Kinesis, KinesisError, type KinesisShard, type PutResult, type S3Error } from "@totes-cdc/platform"
+import { Clock, Effect, Metric, Ref, Result, Schedule, Schema, Stream } from "effect"
+import type { ShardEntry } from "./Aggregator.ts"
+import { DeadLetters } from "./DeadLetters.ts"
+import {
+  type BatchPlan,
+  type MicroBatch,
+  packCalls,
+  planBatch,
+  positionOf,
+  type PreparedChange,
+  type ProducerItem,
+  roundCount,
+  roundOf,
+  splitIntoBatches
+} from "./ProducerPlan.ts"
+import * as ReaderMetrics from "./ReaderMetrics.ts"
+
+export type { ProducerItem } from "./ProducerPlan.ts"
+
+/** Tuning of the producer. Sizes in bytes, durations in milliseconds. */
+export interface ProducerConfig {
+  readonly streamName: string
+  /** Items (changes and markers) grouped per micro-batch (`Stream.groupedWithin` count). Default 10,000. */
+  readonly maxBatchChanges: number
+  /** Longest wait to fill a micro-batch (`Stream.groupedWithin` duration), ms. Default 50. */
+  readonly lingerMs: number
+  /** Entries per PutRecords call (AWS limit 500). Default 500. */
+  readonly maxPutRecords: number
+  /** Bytes (data + partition keys) per PutRecords call (AWS limit 5 MiB). Default 5 MiB. */
+  readonly maxPutBytes: number
+  /** Bytes (data + partition key) per Kinesis record (AWS limit 1 MiB; aggregates are capped at 1 MiB). Default 1 MiB. */
+  readonly maxRecordBytes: number
+  /** Re-read the shard map after this many ms. Default 60,000. */
+  readonly shardRefreshMs: number
+  /**
+   * Change bytes (JSON + partition key) per micro-batch: a group is split so no batch
+   * exceeds it (one larger change is a batch by itself). Default 8 MiB: with the
+   * aggregates built from it, a batch holds ~16 MiB at most.
+   */
+  readonly maxBatchBytes?: number
+}
+
+/** Default `maxBatchBytes`: 8 MiB. */
+export const DEFAULT_MAX_BATCH_BYTES = 8 * 1024 * 1024
+
+/** The defaults above, for `streamName`. */
+export const defaultProducerConfig = (streamName: string): ProducerConfig => ({
+  streamName,
+  maxBatchChanges: 10_000,
+  lingerMs: 50,
+  maxPutRecords: 500,
+  maxPutBytes: 5 * 1024 * 1024,
+  maxRecordBytes: 1024 * 1024,
+  shardRefreshMs: 60_000,
+  maxBatchBytes: DEFAULT_MAX_BATCH_BYTES
+})
+
+/**
+ * Retry policy of PutRecords (and ListShards): the failed entries — or, after a retryable
+ * whole-call failure, that call's entries — are sent again after 100 ms, 200 ms, 400 ms, …
+ * doubling, each delay capped at 5 s and jittered by ×0.8–1.2; at most 20 retries (about
+ * 75 s in all), and only while the failure is retryable (throttling, 5xx, network).
+ */
+export const putRetrySchedule = Schedule.min([Schedule.exponential("100 millis", 2), Schedule.spaced("5 seconds")]).pipe(
+  Schedule.jittered,
+  Schedule.upTo({ times: 20 }),
+  Schedule.setInputType<{ readonly retryable: boolean }>(),
+  Schedule.while(({ input }) => input.retryable)
+)
+
+/** Some entries of a PutRecords round are still not written after an attempt. */
+class PutIncomplete extends Schema.TaggedError<PutIncomplete>()("PutIncomplete", {
+  message: Schema.String,
+  failed: Schema.Number,
+  retryable: Schema.Boolean
+}) {}
+
+/** Per-entry error codes worth retrying unchanged. Others (e.g. KMS access denied) are not. */
+const RETRYABLE_ENTRY_CODES = new Set(["ProvisionedThroughputExceededException", "InternalFailure", "KMSThrottlingException", "RequestFailed"])
+
+type Failed = Extract<PutResult, { readonly _tag: "Failed" }>
+
+/** The stream's shard map, re-read when stale or invalidated. */
+const makeShardMap = (kinesis: Kinesis["Service"], stream: string, refreshMs: number) =>
+  Effect.gen(function* () {
+    const state = yield* Ref.make<{ readonly shards: ReadonlyArray<KinesisShard>; readonly readAt: number } | undefined>(undefined)
+    const refresh = Effect.gen(function* () {
+      const shards = yield* kinesis.listShards(stream).pipe(Effect.retry(putRetrySchedule))
+      yield* Ref.set(state, { shards, readAt: yield* Clock.currentTimeMillis })
+      return shards
+    })
+    const current = Effect.gen(function* () {
+      const known = yield* Ref.get(state)
+      const now = yield* Clock.currentTimeMillis
+      return known === undefined || now - known.readAt >= refreshMs ? yield* refresh : known.shards
+    })
+    return { current, refresh, invalidate: Ref.set(state, undefined) }
+  })
+
+/** ISO-8601 `commitTs` → epoch ms (undefined when unparseable). */
+const commitMillis = (commitTs: string): number | undefined => {
+  const ms = Date.parse(commitTs)
+  return Number.isNaN(ms) ? undefined : ms
+}
+
+const lastReplicationChange = (changes: ReadonlyArray<PreparedChange>): ChangeRecord | undefined => {
+  for (let i = changes.length - 1; i >= 0; i--) {
+    const record = changes[i]!.record
+    if (record.source === "replication") return record
+  }
+  return undefined
+}
+
+/**
+ * Runs the producer until `items` ends (or forever, for an endless stream).
+ *
+ * - `items`: changes and `Durable` markers, in source order.
+ * - `config`: see `ProducerConfig` (`defaultProducerConfig` has the defaults).
+ * - `onDurable(lsn)`: called after each micro-batch that holds a marker, with the LSN of
+ *   the batch's last marker, once every change before that marker is durable (written
+ *   to Kinesis or parked as a dead letter). Called in stream order.
+ *
+ * Fails with the stream's `E`, `onDurable`'s `E2`, with `KinesisError` (non-retryable, or retries exhausted:
+ * see `putRetrySchedule`), or with `S3Error` when a dead letter cannot be stored.
+ * Needs `Kinesis` and `DeadLetters`.
+ */
+export const runProducer = <E, R, E2 = never, R2 = never>(
+  items: Stream.Stream<ProducerItem, E, R>,
+  config: ProducerConfig,
+  onDurable: (lsn: string) => Effect.Effect<void, E2, R2>
+): Effect.Effect<void, E | E2 | KinesisError | S3Error, R | R2 | Kinesis | DeadLetters> =>
+  Effect.gen(function* () {
+    const kinesis = yield* Kinesis
+    const deadLetters = yield* DeadLetters
+    const stream = config.streamName
+    const maxBatchBytes = config.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES
+    const shardMap = yield* makeShardMap(kinesis, stream, config.shardRefreshMs)
+
+    /** Plans `batch` on the current shard map; re-reads the map once if a key has no open shard. */
+    const plan = (batch: MicroBatch) =>
+      Effect.gen(function* () {
+        const first = planBatch(batch, yield* shardMap.current, config.maxRecordBytes)
+        if (Result.isSuccess(first)) return first.success
+        const second = planBatch(batch, yield* shardMap.refresh, config.maxRecordBytes)
+        if (Result.isSuccess(second)) return second.success
+        const failure: NoShardForHashKey = second.failure
+        return yield* new KinesisError({ message: `Kinesis stream ${stream}: ${failure.message}`, retryable: true })
+      })
+
+    /** One attempt at writing `state.pending`; leaves only the failed entries pending. */
+    const attemptRound = (state: { pending: ReadonlyArray<ShardEntry>; attempts: number }) =>
+      Effect.gen(function* () {
+        if (state.attempts > 0) yield* Metric.update(ReaderMetrics.putRetries, state.pending.length)
+        state.attempts += 1
+        const calls = packCalls(state.pending, config.maxPutRecords, config.maxPutBytes)
+        const outcomes = yield* Effect.forEach(
+          calls,
+          (call) =>
+            kinesis.putRecords(
+              stream,
+              call.map((entry) => entry.entry)
+            ).pipe(
+              Effect.catchIf(
+                (error) => error.retryable,
+                (error) => Effect.succeed(call.map((): PutResult => ({ _tag: "Failed", errorCode: "RequestFailed", errorMessage: error.message })))
+              )
+            ),
+          { concurrency: 4 }
+        )
+        const failed: Array<ShardEntry> = []
+        const codes = new Set<string>()
+        let lastFailure: Failed | undefined
+        let records = 0
+        let changes = 0
+        let moved: string | undefined
+        calls.forEach((call, i) =>
+          call.forEach((entry, j) => {
+            const result = outcomes[i]?.[j]
+            if (result?._tag === "Written") {
+              records += 1
+              changes += entry.changes
+              if (result.shardId !== entry.shardId) moved = `${entry.shardId} → ${result.shardId}`
+            } else {
+              failed.push(entry)
+              lastFailure = result
+              codes.add(result?.errorCode ?? "Unknown")
+            }
+          })
+        )
+        yield* Metric.update(ReaderMetrics.kinesisRecordsWritten, records)
+        yield* Metric.update(ReaderMetrics.changesWritten, changes)
+        if (moved !== undefined) {
+          yield* Effect.logWarning(`Kinesis stored an aggregate on another shard than predicted (${moved}); re-reading the shard map of ${stream}`)
+          yield* shardMap.invalidate
+        }
+        state.pending = failed
+        if (failed.length > 0) {
+          return yield* new PutIncomplete({
+            failed: failed.length,
+            // Retry only when every failure is one worth retrying unchanged.
+            retryable: [...codes].every((code) => RETRYABLE_ENTRY_CODES.has(code)),
+            message: `${failed.length} of ${calls.flat().length} PutRecords entries to ${stream} failed (${[...codes].join(", ")}; last: ${lastFailure?.errorMessage ?? ""})`
+          })
+        }
+      })
+
+    /** Writes one round (≤ one entry per shard) until every entry is written. */
+    const putRound = (entries: ReadonlyArray<ShardEntry>) => {
+      const state = { pending: entries, attempts: 0 }
+      return attemptRound(state).pipe(
+        Effect.retry(putRetrySchedule),
+        Effect.catchTag("PutIncomplete", (error) =>
+          Effect.fail(
+            new KinesisError({
+              message: `${error.message} after ${state.attempts} attempts; ${error.retryable ? "the stream is over its write limits: add shards or lower the rate" : "fix the stream's configuration (e.g. its KMS key)"}`,
+              retryable: error.retryable
+            })
+          )
+        )
+      )
+    }
+
+    /** Parks a change too large for Kinesis; it counts as durable once stored. */
+    const park = (change: PreparedChange) =>
+      deadLetters
+        .put({
+          stage: "reader",
+          bytes: change.data,
+          error: `change record of ${change.data.byteLength} bytes (partition key ${change.partitionKeyBytes} bytes) exceeds the Kinesis record limit of ${config.maxRecordBytes} bytes`,
+          position: positionOf(change.record)
+        })
+        .pipe(
+          Effect.retry(putRetrySchedule),
+          Effect.tap(() => Metric.update(ReaderMetrics.deadLetters, 1)),
+          Effect.tap(() =>
+            Effect.logWarning(`parked an oversize change record in the dead letters: ${positionOf(change.record)}`).pipe(
+              Effect.annotateLogs({ table: change.record.table, commitLsn: change.record.commitLsn })
+            )
+          )
+        )
+
+    const writePlan = (batchPlan: BatchPlan) =>
+      Effect.gen(function* () {
+        yield* Effect.forEach(batchPlan.deadLetters, park, { discard: true })
+        const rounds = roundCount(batchPlan.lanes)
+        for (let r = 0; r < rounds; r++) yield* putRound(roundOf(batchPlan.lanes, r))
+      })
+
+    const writeBatch = Effect.fn("KinesisProducer.writeBatch")(function* (batch: MicroBatch) {
+      yield* Effect.annotateCurrentSpan({ changes: batch.changes.length, bytes: batch.bytes, durableLsn: batch.durableLsn ?? "" })
+      if (batch.changes.length > 0) {
+        yield* writePlan(yield* plan(batch))
+        yield* Metric.update(ReaderMetrics.batchChanges, batch.changes.length)
+        const last = lastReplicationChange(batch.changes)
+        const committed = last === undefined ? undefined : commitMillis(last.commitTs)
+        if (committed !== undefined) yield* Metric.update(ReaderMetrics.commitToKinesisLagMs, (yield* Clock.currentTimeMillis) - committed)
+      }
+      if (batch.durableLsn !== undefined) yield* onDurable(batch.durableLsn)
+    })
+
+    yield* items.pipe(
+      Stream.groupedWithin(config.maxBatchChanges, config.lingerMs),
+      Stream.runForEach((group) => Effect.forEach(splitIntoBatches(group, maxBatchBytes), writeBatch, { discard: true }))
+    )
+  }).pipe(Effect.annotateLogs({ component: "cdc-reader", stage: "producer", stream: config.streamName }))

@@ -1,0 +1,149 @@
+/**
+ * The cdc-reader: preflight → publication → slot plan → (consistent snapshot) →
+ * pgoutput streaming → Kinesis, confirming the slot only up to what is durable.
+ *
+ * Invariants (DESIGN.md §6):
+ *  - The slot is confirmed only up to the last LSN whose every change is durably in
+ *    Kinesis (the producer's `onDurable`), never further.
+ *  - The snapshot is recorded complete (reader state in S3) only once all its rows are
+ *    durable; a start that finds it incomplete drops the slot and snapshots again.
+ *  - Blocking preflight findings stop the reader before it touches anything.
+ *  - Heartbeats keep an idle source's slot moving.
+ */
+import { type TotesysTable, compareLsn } from "@totes-cdc/core"
+import { type PgError, type PgPool, ReplicationError, startReplication } from "@totes-cdc/platform"
+import { Clock, Effect, Ref, Schedule, Schema, Stream } from "effect"
+import { type DecoderState, type ProducerItem, decode, initialDecoderState } from "./Decoder.ts"
+import { type ProducerConfig, runProducer } from "./KinesisProducer.ts"
+import { blockingFindings, evaluatePreflight, formatFinding } from "./preflight/Preflight.ts"
+import { gatherPreflightFacts } from "./preflight/GatherFacts.ts"
+import { type ReaderStateLocation, loadReaderState, saveReaderState } from "./ReaderStateStore.ts"
+import { dropSlot, emitHeartbeat, ensurePublication, slotStatus } from "./Slot.ts"
+import { planSlot } from "./SlotPlan.ts"
+import { type SnapshotProgress, snapshotStream } from "./Snapshot.ts"
+
+/** The reader cannot start or go on; `message` names the problem and the fix. */
+export class ReaderError extends Schema.TaggedError<ReaderError>()("ReaderError", {
+  message: Schema.String
+}) {}
+
+export interface ReaderConfig {
+  readonly sourceUrl: string
+  /** Host and port of the source, for preflight's pooler check. */
+  readonly sourceHost: string
+  readonly sourcePort?: number
+  readonly slot: string
+  readonly publication: string
+  readonly tables: ReadonlyArray<TotesysTable>
+  readonly state: ReaderStateLocation
+  /** Interval of logical-message heartbeats, ms. */
+  readonly heartbeatMs: number
+  readonly producer: ProducerConfig
+}
+
+const logProgress = (p: SnapshotProgress) =>
+  Effect.logInfo(
+    `snapshot ${p.table}: ${p.tableRows.toLocaleString("en-GB")} rows${p.done ? " (done)" : ""}; total ${p.totalRows.toLocaleString("en-GB")} rows, ${p.rowsPerSecond.toLocaleString("en-GB")} rows/s`
+  ).pipe(Effect.annotateLogs({ component: "cdc-reader", table: p.table }))
+
+/** Stops with the blocking findings, logs the rest. */
+const preflight = (pool: PgPool, config: ReaderConfig) =>
+  Effect.gen(function* () {
+    const preflightConfig = {
+      publication: config.publication,
+      slot: config.slot,
+      tables: config.tables,
+      sourceHost: config.sourceHost,
+      ...(config.sourcePort === undefined ? {} : { sourcePort: config.sourcePort })
+    }
+    const findings = evaluatePreflight(yield* gatherPreflightFacts(pool, preflightConfig), preflightConfig)
+    for (const finding of findings.filter((f) => f.level !== "error")) yield* Effect.logInfo(formatFinding(finding))
+    const blocking = blockingFindings(findings)
+    if (blocking.length > 0) {
+      return yield* new ReaderError({ message: blocking.map(formatFinding).join("\n") })
+    }
+  })
+
+/** Change records and markers of the slot's stream, from its confirmed position. */
+const replicationItems = (config: ReaderConfig, confirmRef: Ref.Ref<(lsn: string) => Effect.Effect<void>>) =>
+  Stream.unwrap(
+    Effect.gen(function* () {
+      const session = yield* startReplication(config.sourceUrl, { slot: config.slot, publication: config.publication })
+      yield* Ref.set(confirmRef, session.confirm)
+      return session.messages.pipe(
+        Stream.mapAccum(
+          (): DecoderState => initialDecoderState,
+          (state, message) => decode(state, message)
+        )
+      )
+    })
+  )
+
+/**
+ * Runs the reader until interrupted. Fails with `ReaderError` (preflight, slot plan),
+ * or the errors of PostgreSQL, replication, Kinesis and S3.
+ */
+export const runReader = (pool: PgPool, config: ReaderConfig) =>
+  Effect.gen(function* () {
+    yield* preflight(pool, config)
+    if (yield* ensurePublication(pool, config.publication, config.tables)) {
+      yield* Effect.logInfo(`created publication ${config.publication} for ${config.tables.length} tables`)
+    }
+    const state = yield* loadReaderState(config.state, config.slot)
+    const plan = planSlot(config.slot, yield* slotStatus(pool, config.slot), state)
+    if (plan._tag === "Stop") return yield* new ReaderError({ message: plan.message })
+    if (plan._tag === "DropAndSnapshot") {
+      yield* Effect.logWarning(`dropping replication slot ${config.slot} to snapshot again: ${plan.reason}`)
+      yield* dropSlot(pool, config.slot)
+    }
+
+    const confirmRef = yield* Ref.make<(lsn: string) => Effect.Effect<void>>(() => Effect.void)
+    let pendingSnapshot: { consistentPoint: string; startedAt: string; rows: number } | undefined
+    let snapshot: Stream.Stream<ProducerItem, ReplicationError | PgError> = Stream.empty
+    if (plan._tag !== "Resume") {
+      const startedAt = new Date(yield* Clock.currentTimeMillis).toISOString()
+      yield* saveReaderState(config.state, { version: 1, slot: config.slot, snapshot: { status: "in-progress", startedAt } })
+      snapshot = snapshotStream(pool, {
+        sourceUrl: config.sourceUrl,
+        slot: config.slot,
+        tables: config.tables,
+        onProgress: (p) =>
+          Effect.sync(() => {
+            if (pendingSnapshot !== undefined) pendingSnapshot.rows = p.totalRows
+          }).pipe(Effect.andThen(logProgress(p))),
+        onSlotCreated: (consistentPoint) =>
+          Effect.sync(() => {
+            pendingSnapshot = { consistentPoint, startedAt, rows: 0 }
+          }).pipe(Effect.andThen(Effect.logInfo(`created replication slot ${config.slot} at ${consistentPoint}; snapshot started`)))
+      })
+    }
+
+    const onDurable = (lsn: string) =>
+      Effect.gen(function* () {
+        if (pendingSnapshot !== undefined && compareLsn(lsn, pendingSnapshot.consistentPoint) >= 0) {
+          const done = pendingSnapshot
+          pendingSnapshot = undefined
+          const completedAt = new Date(yield* Clock.currentTimeMillis).toISOString()
+          yield* saveReaderState(config.state, {
+            version: 1,
+            slot: config.slot,
+            snapshot: { status: "complete", startedAt: done.startedAt, completedAt, consistentPoint: done.consistentPoint, rows: done.rows }
+          })
+          yield* Effect.logInfo(`snapshot complete: ${done.rows.toLocaleString("en-GB")} rows durable in Kinesis`)
+        }
+        const confirm = yield* Ref.get(confirmRef)
+        yield* confirm(lsn)
+      }).pipe(Effect.orDie)
+
+    const heartbeats = emitHeartbeat(pool).pipe(
+      Effect.catch((error) => Effect.logWarning(`heartbeat failed: ${error.message}`)),
+      Effect.repeat(Schedule.spaced(config.heartbeatMs)),
+      Effect.andThen(Effect.never)
+    )
+    const items = Stream.concat(snapshot, replicationItems(config, confirmRef))
+    return yield* Effect.raceFirst(runProducer(items, config.producer, onDurable), heartbeats).pipe(
+      Effect.andThen(
+        Effect.fail(new ReplicationError({ message: `replication from slot ${config.slot} ended unexpectedly` }))
+      )
+    )
+  })

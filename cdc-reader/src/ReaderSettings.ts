@@ -1,0 +1,60 @@
+/**
+ * The reader's settings from the environment (`totes-cdc reader`), with the defaults
+ * the local stack uses. The README's configuration table lists the same names.
+ *
+ * Invariants: every setting has one name here; a missing or malformed one fails with
+ * a ConfigError naming the variable.
+ */
+import { TOTESYS_TABLES } from "@totes-cdc/core"
+import type { AwsEndpoint } from "@totes-cdc/platform"
+import { Config, Option } from "effect"
+
+/** Settings as read; `undefined` endpoint = real AWS. */
+export interface ReaderSettings {
+  readonly sourceUrl: string
+  readonly slot: string
+  readonly publication: string
+  readonly mode: "replication" | "poll"
+  readonly streamName: string
+  readonly stateBucket: string
+  readonly statePrefix: string
+  readonly heartbeatMs: number
+  readonly pollIntervalMs: number
+  readonly kinesis: AwsEndpoint
+  readonly s3: AwsEndpoint
+}
+
+const optional = (name: string) => Config.option(Config.String(name)).pipe(Config.map(Option.getOrUndefined))
+
+const endpoint = (region: string, url: string | undefined, key: string | undefined, secret: string | undefined): AwsEndpoint => ({
+  region,
+  ...(url === undefined ? {} : { endpoint: url }),
+  ...(key === undefined || secret === undefined ? {} : { accessKeyId: key, secretAccessKey: secret })
+})
+
+/** Reads the reader's environment. Fails with ConfigError naming the variable. */
+export const readerSettings: Config.Config<ReaderSettings> = Config.all({
+  sourceUrl: Config.String("SOURCE_URL"),
+  slot: Config.String("READER_SLOT").pipe(Config.withDefault("totes_cdc")),
+  publication: Config.String("READER_PUBLICATION").pipe(Config.withDefault("totes_cdc")),
+  mode: Config.Literals(["replication", "poll"], "READER_MODE").pipe(Config.withDefault("replication" as const)),
+  streamName: Config.String("KINESIS_STREAM").pipe(Config.withDefault("totes-cdc-changes")),
+  stateBucket: Config.String("INGESTION_BUCKET").pipe(Config.withDefault("totes-cdc-ingestion")),
+  statePrefix: Config.String("READER_STATE_PREFIX").pipe(Config.withDefault("state/cdc-reader/")),
+  heartbeatMs: Config.Int("READER_HEARTBEAT_MS").pipe(Config.withDefault(10_000)),
+  pollIntervalMs: Config.Int("READER_POLL_INTERVAL_MS").pipe(Config.withDefault(1_000)),
+  region: Config.String("AWS_REGION").pipe(Config.withDefault("eu-west-2")),
+  kinesisEndpoint: optional("KINESIS_ENDPOINT"),
+  s3Endpoint: optional("S3_ENDPOINT"),
+  accessKeyId: optional("AWS_ACCESS_KEY_ID"),
+  secretAccessKey: optional("AWS_SECRET_ACCESS_KEY")
+}).pipe(
+  Config.map(({ region, kinesisEndpoint, s3Endpoint, accessKeyId, secretAccessKey, ...rest }) => ({
+    ...rest,
+    kinesis: endpoint(region, kinesisEndpoint, accessKeyId, secretAccessKey),
+    s3: endpoint(region, s3Endpoint, accessKeyId, secretAccessKey)
+  }))
+)
+
+/** The tables the reader captures: the 11 totesys tables (never `_prisma_migrations`). */
+export const CAPTURED_TABLES = TOTESYS_TABLES

@@ -1,0 +1,5 @@
+export * from "./Decoder.ts"
+export * from "./Reader.ts"
+export * from "./ReaderProgram.ts"
+export * from "./ReaderSettings.ts"
+export * from "./SlotPlan.ts"

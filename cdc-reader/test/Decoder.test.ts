@@ -1,0 +1,118 @@
+import type { Pgoutput } from "@totes-cdc/platform"
+import { describe, expect, it } from "vitest"
+import { type DecoderState, type ProducerItem, decode, initialDecoderState, isoFromMicros } from "../src/Decoder.ts"
+
+const relation = (name: string, columns: ReadonlyArray<string>, keyColumns: ReadonlyArray<string>): Pgoutput.MessageRelation => ({
+  tag: "relation",
+  relationOid: 1,
+  schema: "public",
+  name,
+  replicaIdentity: "default",
+  columns: columns.map((c) => ({ name: c, flags: keyColumns.includes(c) ? 1 : 0, typeOid: 25, typeMod: -1, typeSchema: null, typeName: null, parser: (v: unknown) => v })),
+  keyColumns: [...keyColumns]
+})
+
+const payment = relation("payment", ["payment_id", "paid", "last_updated"], ["payment_id"])
+const design = relation("design", ["design_id", "design_name", "file_name"], ["design_id"])
+
+// 2024-02-23T10:01:02.345678Z in microseconds since the Unix epoch
+const COMMIT_TIME = 1708682462345678n
+
+const run = (messages: ReadonlyArray<Pgoutput.Message>): ReadonlyArray<ProducerItem> => {
+  let state: DecoderState = initialDecoderState
+  const out: Array<ProducerItem> = []
+  for (const message of messages) {
+    const [next, items] = decode(state, { lsn: "0/0", message })
+    state = next
+    out.push(...items)
+  }
+  return out
+}
+
+const begin: Pgoutput.MessageBegin = { tag: "begin", commitLsn: "00000016/B374D848", commitTime: COMMIT_TIME, xid: 901 }
+const commit: Pgoutput.MessageCommit = { tag: "commit", flags: 0, commitLsn: "00000016/B374D848", commitEndLsn: "00000016/B374D878", commitTime: COMMIT_TIME }
+
+describe("decode", () => {
+  it("turns a transaction into change records in WAL order, then one Durable marker at the commit's end", () => {
+    const items = run([
+      begin,
+      payment,
+      { tag: "insert", relation: payment, new: { payment_id: "7", paid: "f", last_updated: "2024-02-23 10:01:02.345" } },
+      { tag: "update", relation: payment, key: null, old: null, new: { payment_id: "7", paid: "t", last_updated: "2024-02-23 10:05:00.000" } },
+      { tag: "delete", relation: payment, key: { payment_id: "7" }, old: null },
+      commit
+    ])
+    expect(items).toEqual([
+      {
+        _tag: "Change",
+        record: {
+          v: 1, source: "replication", op: "insert", table: "payment", key: { payment_id: "7" }, before: null,
+          after: { payment_id: "7", paid: "f", last_updated: "2024-02-23 10:01:02.345" }, unchangedToast: [],
+          commitLsn: "16/B374D848", commitIdx: 0, xid: 901, commitTs: "2024-02-23T10:01:02.345678Z"
+        }
+      },
+      {
+        _tag: "Change",
+        record: {
+          v: 1, source: "replication", op: "update", table: "payment", key: { payment_id: "7" }, before: null,
+          after: { payment_id: "7", paid: "t", last_updated: "2024-02-23 10:05:00.000" }, unchangedToast: [],
+          commitLsn: "16/B374D848", commitIdx: 1, xid: 901, commitTs: "2024-02-23T10:01:02.345678Z"
+        }
+      },
+      {
+        _tag: "Change",
+        record: {
+          v: 1, source: "replication", op: "delete", table: "payment", key: { payment_id: "7" }, before: { payment_id: "7" },
+          after: null, unchangedToast: [], commitLsn: "16/B374D848", commitIdx: 2, xid: 901, commitTs: "2024-02-23T10:01:02.345678Z"
+        }
+      },
+      { _tag: "Durable", lsn: "16/B374D878" }
+    ])
+  })
+
+  it("lists an unchanged TOASTed column instead of writing null for it", () => {
+    const [update] = run([
+      begin,
+      { tag: "update", relation: design, key: null, old: null, new: { design_id: "3", design_name: "Steel", file_name: undefined } },
+      commit
+    ])
+    expect(update).toMatchObject({ record: { after: { design_id: "3", design_name: "Steel" }, unchangedToast: ["file_name"] } })
+    expect(update?._tag === "Change" && "file_name" in (update.record.after ?? {})).toBe(false)
+  })
+
+  it("keeps a real SQL NULL as null", () => {
+    const [insert] = run([begin, { tag: "insert", relation: design, new: { design_id: "4", design_name: null, file_name: "x.json" } }, commit])
+    expect(insert).toMatchObject({ record: { after: { design_id: "4", design_name: null, file_name: "x.json" }, unchangedToast: [] } })
+  })
+
+  it("emits one truncate record per truncated table, keyed by nothing", () => {
+    const items = run([begin, { tag: "truncate", cascade: false, restartIdentity: false, relations: [payment, design] }, commit])
+    expect(items.map((i) => (i._tag === "Change" ? [i.record.op, i.record.table, i.record.key, i.record.commitIdx] : i.lsn))).toEqual([
+      ["truncate", "payment", {}, 0],
+      ["truncate", "design", {}, 1],
+      "16/B374D878"
+    ])
+  })
+
+  it("gives a heartbeat transaction (a logical message only) just its Durable marker", () => {
+    const items = run([
+      begin,
+      { tag: "message", flags: 1, transactional: true, messageLsn: "00000016/B374D850", prefix: "totes-cdc-heartbeat", content: new Uint8Array() },
+      commit
+    ])
+    expect(items).toEqual([{ _tag: "Durable", lsn: "16/B374D878" }])
+  })
+
+  it("refuses a change outside a transaction", () => {
+    expect(() => run([{ tag: "insert", relation: payment, new: { payment_id: "1", paid: "f", last_updated: "x" } }])).toThrow(
+      "outside a transaction"
+    )
+  })
+})
+
+describe("isoFromMicros", () => {
+  it("keeps microseconds", () => {
+    expect(isoFromMicros(COMMIT_TIME)).toBe("2024-02-23T10:01:02.345678Z")
+    expect(isoFromMicros(1708682462000001n)).toBe("2024-02-23T10:01:02.000001Z")
+  })
+})

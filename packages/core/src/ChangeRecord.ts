@@ -1,0 +1,58 @@
+/**
+ * The change record, envelope v1 (DESIGN.md §3): one JSON object per row change, the
+ * wire format between the reader, the archive and the processors.
+ *
+ * Invariants:
+ *  - Every row value is PostgreSQL's text form (or null): numeric, int8 and timestamps
+ *    stay strings, so nothing loses precision or drifts in time zone.
+ *  - Columns PostgreSQL did not send (an unchanged TOASTed value) are listed in
+ *    `unchangedToast` and absent from `after`: never written as null.
+ *  - (`commitLsn`, `commitIdx`) is a total order of changes and their idempotency key;
+ *    snapshot rows carry the slot's consistent point as `commitLsn`.
+ *  - The partition key is the table plus the primary key, so every change of one row
+ *    lands on one shard, in order.
+ */
+import { Schema } from "effect"
+import { LsnString } from "./Lsn.ts"
+
+/** A row image: column → text value or null. */
+export const RowImage = Schema.Record(Schema.String, Schema.NullOr(Schema.String))
+export type RowImage = typeof RowImage.Type
+
+export const ChangeOp = Schema.Literals(["insert", "update", "delete", "truncate", "read"])
+export type ChangeOp = typeof ChangeOp.Type
+
+export const ChangeSource = Schema.Literals(["replication", "snapshot", "poll"])
+export type ChangeSource = typeof ChangeSource.Type
+
+/** Envelope v1. Decode with `decodeChangeRecord` at every boundary. */
+export const ChangeRecord = Schema.Struct({
+  v: Schema.Literal(1),
+  source: ChangeSource,
+  op: ChangeOp,
+  table: Schema.String,
+  /** Primary-key column → text value; `{}` for a truncate. */
+  key: RowImage,
+  before: Schema.NullOr(RowImage),
+  after: Schema.NullOr(RowImage),
+  unchangedToast: Schema.Array(Schema.String),
+  commitLsn: LsnString,
+  commitIdx: Schema.Int,
+  xid: Schema.NullOr(Schema.Int),
+  /** Commit time, ISO-8601 UTC (snapshot rows: the snapshot's start). */
+  commitTs: Schema.String
+})
+export type ChangeRecord = typeof ChangeRecord.Type
+
+/** Parses and validates one change record from JSON text. Fails with a SchemaError. */
+export const decodeChangeRecord = Schema.decodeUnknownEffect(Schema.fromJsonString(ChangeRecord))
+
+/** The record's JSON text (the Kinesis payload and the archive's line). */
+export const encodeChangeRecord = (record: ChangeRecord): string => JSON.stringify(record)
+
+/**
+ * The Kinesis partition key of a change: `<table>:<pk values joined by ,>`. A truncate
+ * has no row; it is keyed by its table (`<table>:*`).
+ */
+export const partitionKeyOf = (record: Pick<ChangeRecord, "table" | "key" | "op">): string =>
+  record.op === "truncate" ? `${record.table}:*` : `${record.table}:${Object.values(record.key).join(",")}`
