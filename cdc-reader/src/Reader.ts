@@ -15,6 +15,7 @@ import { type PgError, type PgPool, ReplicationError, startReplication } from "@
 import { Clock, Effect, Ref, Schedule, Schema, Stream } from "effect"
 import { type DecoderState, type ProducerItem, decode, initialDecoderState } from "./Decoder.ts"
 import { type ProducerConfig, runProducer } from "./KinesisProducer.ts"
+import { reportMetrics } from "./MetricsReport.ts"
 import { blockingFindings, evaluatePreflight, formatFinding } from "./preflight/Preflight.ts"
 import { gatherPreflightFacts } from "./preflight/GatherFacts.ts"
 import { type ReaderStateLocation, loadReaderState, saveReaderState } from "./ReaderStateStore.ts"
@@ -39,6 +40,8 @@ export interface ReaderConfig {
   /** Interval of logical-message heartbeats, ms. */
   readonly heartbeatMs: number
   readonly producer: ProducerConfig
+  /** Metrics report interval (ms, default 10,000) and EMF lines on stdout (default: when stdout is not a terminal). */
+  readonly metrics?: { readonly intervalMs: number; readonly emf: boolean }
 }
 
 const logProgress = (p: SnapshotProgress) =>
@@ -140,8 +143,18 @@ export const runReader = (pool: PgPool, config: ReaderConfig) =>
       Effect.repeat(Schedule.spaced(config.heartbeatMs)),
       Effect.andThen(Effect.never)
     )
+    const metrics = reportMetrics(pool, {
+      slot: config.slot,
+      location: config.state,
+      intervalMs: config.metrics?.intervalMs ?? 10_000,
+      emf: config.metrics?.emf ?? !process.stdout.isTTY
+    })
     const items = Stream.concat(snapshot, replicationItems(config, confirmRef))
-    return yield* Effect.raceFirst(runProducer(items, config.producer, onDurable), heartbeats).pipe(
+    // Fail fast: the first of the three to fail interrupts the others.
+    return yield* Effect.all([runProducer(items, config.producer, onDurable), heartbeats, metrics], {
+      concurrency: "unbounded",
+      discard: true
+    }).pipe(
       Effect.andThen(
         Effect.fail(new ReplicationError({ message: `replication from slot ${config.slot} ended unexpectedly` }))
       )

@@ -24,7 +24,7 @@ export const slotStatus = (db: PgSession, slot: string): Effect.Effect<SlotStatu
     .query(
       `SELECT plugin, database, active, active_pid, wal_status, confirmed_flush_lsn, restart_lsn,
               pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint AS retained,
-              pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint AS lag
+              GREATEST(0, pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn))::bigint AS lag
          FROM pg_replication_slots WHERE slot_name = $1`,
       [slot]
     )

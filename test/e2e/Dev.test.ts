@@ -54,6 +54,15 @@ const eventually = <E, R>(check: Effect.Effect<boolean, E, R>, limit: `${number}
     Effect.timeout(limit)
   )
 
+/** `totes-cdc status --state-file PATH`: exit code and stdout. */
+const runStatus = (stateFile: string) =>
+  new Promise<{ code: number | null; stdout: string }>((resolve) => {
+    const child = spawn(process.execPath, [BIN, "status", "--state-file", stateFile], { stdio: ["ignore", "pipe", "inherit"] })
+    let stdout = ""
+    child.stdout?.on("data", (chunk: Buffer) => (stdout += chunk.toString()))
+    child.once("exit", (code) => resolve({ code, stdout }))
+  })
+
 const listening = (url: string) =>
   new Promise<boolean>((resolve) => {
     const { hostname, port } = new URL(url)
@@ -94,6 +103,11 @@ describe("totes-cdc dev", () => {
       const first = yield* salesOrders
       expect(first).toBeGreaterThanOrEqual(6941)
       yield* eventually(salesOrders.pipe(Effect.map((n) => n > first)), "30 seconds")
+
+      // The reader snapshots the seeded rows into Kinesis and keeps its slot active.
+      const status = yield* Effect.promise(() => runStatus(stateFile))
+      expect(status.code).toBe(0)
+      expect(status.stdout).toMatch(/^slot totes_cdc: active, wal_status reserved/m)
 
       run.child.kill("SIGINT")
       expect(yield* Effect.promise(() => run.exit)).toBe(130)

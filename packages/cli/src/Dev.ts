@@ -11,7 +11,7 @@
  *  - The state file is written only once the source is seeded and the warehouse
  *    migrated, so its presence means "ready".
  */
-import { type ReaderSettings, runReaderProgram } from "@totes-cdc/cdc-reader"
+import { runReaderProgram } from "@totes-cdc/cdc-reader"
 import { migrateWarehouse } from "@totes-cdc/loader"
 import {
   type LocalStackEndpoints,
@@ -27,7 +27,8 @@ import { type PgPool, makePgPool } from "@totes-cdc/platform"
 import { Clock, Console, Effect, Option, Ref, Schedule } from "effect"
 import { resolve } from "node:path"
 import { UsageError } from "./Errors.ts"
-import { writeStateFile } from "./StateFile.ts"
+import { readerSettingsFromState } from "./LocalSettings.ts"
+import { type StateFile, writeStateFile } from "./StateFile.ts"
 
 export interface DevOptions {
   readonly seed: Option.Option<string>
@@ -100,24 +101,34 @@ const describeStack = (stack: LocalStackEndpoints, options: DevOptions, seeded: 
     "Ctrl-C stops everything."
   ].join("\n")
 
-/** The reader's settings for the local stack (the same names as its environment). */
-const localReaderSettings = (stack: LocalStackEndpoints): ReaderSettings => ({
-  sourceUrl: stack.sourceUrl,
-  slot: "totes_cdc",
-  publication: "totes_cdc",
-  mode: "replication",
-  streamName: stack.kinesis.streamName,
-  stateBucket: stack.s3.buckets.ingestion,
-  statePrefix: "state/cdc-reader/",
-  heartbeatMs: 5_000,
-  pollIntervalMs: 1_000,
-  kinesis: stack.kinesis,
-  s3: stack.s3
+const readerComponent = (state: StateFile): Component => ({
+  name: "reader",
+  run: runReaderProgram(readerSettingsFromState(state)).pipe(Effect.andThen(Effect.never))
 })
 
-const readerComponent = (stack: LocalStackEndpoints): Component => ({
-  name: "reader",
-  run: runReaderProgram(localReaderSettings(stack)).pipe(Effect.andThen(Effect.never))
+/** The state file's content for a running stack. */
+const stateOf = (stack: LocalStackEndpoints, startedAt: number): StateFile => ({
+  version: 1,
+  pid: process.pid,
+  startedAt: new Date(startedAt).toISOString(),
+  dataDir: stack.dataDir,
+  source: { url: stack.sourceUrl },
+  warehouse: { url: stack.warehouseUrl, schema: "public" },
+  kinesis: {
+    endpoint: stack.kinesis.endpoint,
+    region: stack.kinesis.region,
+    accessKeyId: stack.kinesis.accessKeyId ?? "",
+    secretAccessKey: stack.kinesis.secretAccessKey ?? "",
+    streamName: stack.kinesis.streamName,
+    shards: stack.kinesis.shards
+  },
+  s3: {
+    endpoint: stack.s3.endpoint,
+    region: stack.s3.region,
+    accessKeyId: stack.s3.accessKeyId ?? "",
+    secretAccessKey: stack.s3.secretAccessKey ?? "",
+    buckets: stack.s3.buckets
+  }
 })
 
 const simulatorComponent = (source: PgPool, options: DevOptions, stats: Ref.Ref<SimulatorStats>): Component => ({
@@ -166,33 +177,12 @@ export const dev = (options: DevOptions) =>
       yield* createTotesysSchema(source)
       yield* migrateWarehouse(warehouse)
       const seeded = yield* seedSource(source, options)
-      yield* writeStateFile(options.stateFile, {
-        version: 1,
-        pid: process.pid,
-        startedAt: new Date(started).toISOString(),
-        dataDir: stack.dataDir,
-        source: { url: stack.sourceUrl },
-        warehouse: { url: stack.warehouseUrl, schema: "public" },
-        kinesis: {
-          endpoint: stack.kinesis.endpoint,
-          region: stack.kinesis.region,
-          accessKeyId: stack.kinesis.accessKeyId ?? "",
-          secretAccessKey: stack.kinesis.secretAccessKey ?? "",
-          streamName: stack.kinesis.streamName,
-          shards: stack.kinesis.shards
-        },
-        s3: {
-          endpoint: stack.s3.endpoint,
-          region: stack.s3.region,
-          accessKeyId: stack.s3.accessKeyId ?? "",
-          secretAccessKey: stack.s3.secretAccessKey ?? "",
-          buckets: stack.s3.buckets
-        }
-      })
+      const state = stateOf(stack, started)
+      yield* writeStateFile(options.stateFile, state)
       const ready = yield* Clock.currentTimeMillis
       yield* Console.log(describeStack(stack, options, seeded, ready - started))
       const stats = yield* Ref.make<SimulatorStats>({ transactions: 0, changes: 0 })
-      const components: Array<Component> = [statusComponent(source, stats), readerComponent(stack)]
+      const components: Array<Component> = [statusComponent(source, stats), readerComponent(state)]
       if (options.simulate > 0) components.push(simulatorComponent(source, options, stats))
       return yield* runComponents(components)
     })

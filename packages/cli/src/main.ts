@@ -9,6 +9,7 @@ import { dev } from "./Dev.ts"
 import { reportFailure } from "./Errors.ts"
 import { loggingLayer } from "./Logging.ts"
 import { readerCommand } from "./ReaderCommand.ts"
+import { statusCommand } from "./StatusCommand.ts"
 
 const VERSION = "0.1.0"
 
@@ -58,7 +59,7 @@ const devCommand = Command.make(
 
 const root = Command.make("totes-cdc").pipe(
   Command.withDescription("Change-data-capture from totesys (PostgreSQL) into a star-schema warehouse"),
-  Command.withSubcommands([devCommand, readerCommand])
+  Command.withSubcommands([devCommand, readerCommand, statusCommand])
 )
 
 root.pipe(

@@ -1,0 +1,117 @@
+/**
+ * The reader's periodic metrics report: one snapshot of the metrics catalogue
+ * (ReaderMetrics.ts) plus the slot's lag, emitted as a CloudWatch Embedded Metric
+ * Format (EMF) log line and stored in S3 beside the reader state, where
+ * `totes-cdc status` reads it.
+ *
+ * Invariants: the EMF line is one JSON object on one line (CloudWatch Logs turns it
+ * into metrics without any API call); the snapshot object is replaced each interval,
+ * never appended to.
+ */
+import { S3, type PgSession } from "@totes-cdc/platform"
+import { Clock, Effect, Metric, Option, Schedule, Schema } from "effect"
+import { batchChanges, changesWritten, commitToKinesisLagMs, deadLetters, kinesisRecordsWritten, putRetries } from "./ReaderMetrics.ts"
+import type { ReaderStateLocation } from "./ReaderStateStore.ts"
+import { slotStatus } from "./Slot.ts"
+
+/** One report. Counts are totals since the reader process started. */
+export const ReaderMetricsSnapshot = Schema.Struct({
+  at: Schema.String,
+  slot: Schema.String,
+  changesWritten: Schema.Number,
+  kinesisRecordsWritten: Schema.Number,
+  putRetries: Schema.Number,
+  deadLetters: Schema.Number,
+  /** Changes written per second over the last interval. */
+  changesPerSecond: Schema.Number,
+  /** Mean changes per producer micro-batch since start. */
+  meanBatchChanges: Schema.Number,
+  /** ms from commit to durable in Kinesis, latest batch. */
+  commitToKinesisLagMs: Schema.Number,
+  /** WAL the slot holds back (bytes), and how far its confirmation trails the WAL end (bytes). */
+  slotRetainedWalBytes: Schema.NullOr(Schema.Number),
+  slotConfirmedLagBytes: Schema.NullOr(Schema.Number)
+})
+export type ReaderMetricsSnapshot = typeof ReaderMetricsSnapshot.Type
+
+const EMF_METRICS: ReadonlyArray<readonly [keyof ReaderMetricsSnapshot, string]> = [
+  ["changesWritten", "Count"],
+  ["kinesisRecordsWritten", "Count"],
+  ["putRetries", "Count"],
+  ["deadLetters", "Count"],
+  ["changesPerSecond", "Count/Second"],
+  ["meanBatchChanges", "Count"],
+  ["commitToKinesisLagMs", "Milliseconds"],
+  ["slotRetainedWalBytes", "Bytes"],
+  ["slotConfirmedLagBytes", "Bytes"]
+]
+
+/** Pure: the CloudWatch EMF line of a snapshot (namespace "totes-cdc", dimensions Component + Slot). */
+export const emfLine = (snapshot: ReaderMetricsSnapshot): string =>
+  JSON.stringify({
+    _aws: {
+      Timestamp: Date.parse(snapshot.at),
+      CloudWatchMetrics: [
+        {
+          Namespace: "totes-cdc",
+          Dimensions: [["Component", "Slot"]],
+          Metrics: EMF_METRICS.filter(([name]) => snapshot[name] !== null).map(([name, unit]) => ({ Name: name, Unit: unit }))
+        }
+      ]
+    },
+    Component: "cdc-reader",
+    Slot: snapshot.slot,
+    ...Object.fromEntries(EMF_METRICS.filter(([name]) => snapshot[name] !== null).map(([name]) => [name, snapshot[name]]))
+  })
+
+/** Key of the metrics snapshot of `slot`. */
+export const metricsKey = (location: ReaderStateLocation, slot: string) => `${location.prefix}${slot}.metrics.json`
+
+/** The last stored snapshot of `slot`, if any. Fails with `S3Error`. */
+export const loadMetricsSnapshot = (location: ReaderStateLocation, slot: string) =>
+  Effect.gen(function* () {
+    const s3 = yield* S3
+    const body = yield* s3.getObject(location.bucket, metricsKey(location, slot))
+    if (Option.isNone(body)) return undefined
+    return yield* Schema.decodeUnknownEffect(Schema.fromJsonString(ReaderMetricsSnapshot))(new TextDecoder().decode(body.value)).pipe(
+      Effect.orElseSucceed(() => undefined)
+    )
+  })
+
+export interface MetricsReportOptions {
+  readonly slot: string
+  readonly location: ReaderStateLocation
+  readonly intervalMs: number
+  /** Write EMF lines to stdout (for CloudWatch; off on a terminal). */
+  readonly emf: boolean
+}
+
+/** Reports every `intervalMs` until interrupted. Never fails: a failed report is logged and retried next interval. */
+export const reportMetrics = (db: PgSession, options: MetricsReportOptions): Effect.Effect<never, never, S3> =>
+  Effect.gen(function* () {
+    let last = { at: yield* Clock.currentTimeMillis, written: 0 }
+    const once = Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      const written = (yield* Metric.value(changesWritten)).count
+      const batches = yield* Metric.value(batchChanges)
+      const slot = yield* slotStatus(db, options.slot)
+      const snapshot: ReaderMetricsSnapshot = {
+        at: new Date(now).toISOString(),
+        slot: options.slot,
+        changesWritten: written,
+        kinesisRecordsWritten: (yield* Metric.value(kinesisRecordsWritten)).count,
+        putRetries: (yield* Metric.value(putRetries)).count,
+        deadLetters: (yield* Metric.value(deadLetters)).count,
+        changesPerSecond: Math.round(((written - last.written) * 1000) / Math.max(now - last.at, 1)),
+        meanBatchChanges: batches.count === 0 ? 0 : Math.round(batches.sum / batches.count),
+        commitToKinesisLagMs: (yield* Metric.value(commitToKinesisLagMs)).value,
+        slotRetainedWalBytes: slot.retainedWalBytes ?? null,
+        slotConfirmedLagBytes: slot.confirmedLagBytes ?? null
+      }
+      last = { at: now, written }
+      if (options.emf) yield* Effect.sync(() => process.stdout.write(`${emfLine(snapshot)}\n`))
+      const s3 = yield* S3
+      yield* s3.putObject(options.location.bucket, metricsKey(options.location, options.slot), JSON.stringify(snapshot), "application/json")
+    }).pipe(Effect.catch((error) => Effect.logWarning(`metrics report failed: ${error.message}`)))
+    return yield* Effect.repeat(once, Schedule.spaced(options.intervalMs)).pipe(Effect.andThen(Effect.never))
+  })

@@ -1,0 +1,22 @@
+/**
+ * Component settings for a stack described by a state file (`totes-cdc dev`'s): the
+ * same settings the components read from their environment elsewhere, so `dev`,
+ * `status` and the standalone commands run the very same code.
+ */
+import type { ReaderSettings } from "@totes-cdc/cdc-reader"
+import type { StateFile } from "./StateFile.ts"
+
+/** The reader's settings on the stack of `state` (slot and publication `totes_cdc`). */
+export const readerSettingsFromState = (state: StateFile): ReaderSettings => ({
+  sourceUrl: state.source.url,
+  slot: "totes_cdc",
+  publication: "totes_cdc",
+  mode: "replication",
+  streamName: state.kinesis.streamName,
+  stateBucket: state.s3.buckets.ingestion,
+  statePrefix: "state/cdc-reader/",
+  heartbeatMs: 5_000,
+  pollIntervalMs: 1_000,
+  kinesis: state.kinesis,
+  s3: state.s3
+})

@@ -1,0 +1,109 @@
+/**
+ * `totes-cdc status`: how far behind the pipeline is — replication slot lag and
+ * retained WAL, the reader's last metrics report, dead letters per stage, and
+ * per-table freshness in the warehouse. Reads a `dev` state file, or the environment.
+ */
+import { type ReaderSettings, loadMetricsSnapshot, readerSettings } from "@totes-cdc/cdc-reader"
+import { S3, makePgPool } from "@totes-cdc/platform"
+import { Console, Effect, Option } from "effect"
+import { Command, Flag } from "effect/cli"
+import { describeConfigError, UsageError } from "./Errors.ts"
+import { readerSettingsFromState } from "./LocalSettings.ts"
+import { readStateFile } from "./StateFile.ts"
+
+const bytes = (n: number | null | undefined) => (n === null || n === undefined ? "?" : `${n.toLocaleString("en-GB")} bytes`)
+
+/** Slot, reader metrics, dead letters and freshness, as one report. */
+const gather = (settings: ReaderSettings, warehouseUrl: string | undefined) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const source = yield* makePgPool(settings.sourceUrl, { setting: "SOURCE_URL", max: 1 })
+      const [slot] = yield* source.query(
+        `SELECT active, confirmed_flush_lsn::text AS confirmed, wal_status,
+                GREATEST(0, pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn))::bigint AS lag,
+                pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint AS retained
+           FROM pg_replication_slots WHERE slot_name = $1`,
+        [settings.slot]
+      )
+      const location = { bucket: settings.stateBucket, prefix: settings.statePrefix }
+      const reader = yield* loadMetricsSnapshot(location, settings.slot)
+      const s3 = yield* S3
+      const letters = yield* s3.listObjects(settings.stateBucket, "dlq/")
+      const deadLetters: Record<string, number> = {}
+      for (const letter of letters) {
+        const stage = letter.key.split("/")[1] ?? "?"
+        deadLetters[stage] = (deadLetters[stage] ?? 0) + 1
+      }
+      let freshness: ReadonlyArray<Record<string, string | null>> = []
+      if (warehouseUrl !== undefined) {
+        const warehouse = yield* makePgPool(warehouseUrl, { setting: "WAREHOUSE_URL", max: 1 })
+        freshness = yield* warehouse
+          .query(
+            `SELECT warehouse_table, last_commit_ts::text AS last_commit_ts, last_loaded_at::text AS last_loaded_at
+               FROM totes_cdc.freshness ORDER BY warehouse_table`
+          )
+          .pipe(Effect.orElseSucceed(() => []))
+      }
+      return {
+        slot: slot === undefined
+          ? { name: settings.slot, exists: false }
+          : {
+              name: settings.slot,
+              exists: true,
+              active: slot.active === "t",
+              walStatus: slot.wal_status,
+              confirmedLsn: slot.confirmed,
+              lagBytes: slot.lag === null || slot.lag === undefined ? null : Number(slot.lag),
+              retainedWalBytes: slot.retained === null || slot.retained === undefined ? null : Number(slot.retained)
+            },
+        reader: reader ?? null,
+        deadLetters,
+        freshness
+      }
+    })
+  ).pipe(Effect.provide(S3.layer(settings.s3)))
+
+type Report = Effect.Success<ReturnType<typeof gather>>
+
+/** Pure: the report as lines for a terminal. */
+export const formatStatus = (report: Report): ReadonlyArray<string> => {
+  const { slot, reader } = report
+  const lines = [
+    slot.exists
+      ? `slot ${slot.name}: ${slot.active ? "active" : "INACTIVE"}, wal_status ${slot.walStatus}, confirmed ${slot.confirmedLsn}, lag ${bytes(slot.lagBytes)}, retained WAL ${bytes(slot.retainedWalBytes)}`
+      : `slot ${slot.name}: does not exist (the reader has not started, or it was dropped)`,
+    reader === null
+      ? "reader: no metrics report yet"
+      : `reader (report at ${reader.at}): ${reader.changesWritten.toLocaleString("en-GB")} changes in ${reader.kinesisRecordsWritten.toLocaleString("en-GB")} Kinesis records, ${reader.changesPerSecond.toLocaleString("en-GB")} changes/s, commit→Kinesis lag ${reader.commitToKinesisLagMs} ms, ${reader.putRetries} retries, ${reader.deadLetters} dead letters`,
+    `dead letters: ${Object.keys(report.deadLetters).length === 0 ? "none" : Object.entries(report.deadLetters).map(([stage, n]) => `${stage} ${n}`).join(", ")}`,
+    report.freshness.length === 0
+      ? "freshness: no table loaded into the warehouse yet"
+      : `freshness:\n${report.freshness.map((f) => `  ${f.warehouse_table}: last commit ${f.last_commit_ts}, loaded ${f.last_loaded_at}`).join("\n")}`
+  ]
+  return lines
+}
+
+export const statusCommand = Command.make(
+  "status",
+  {
+    stateFile: Flag.String("state-file").pipe(
+      Flag.withMetavar("PATH"),
+      Flag.withDescription("state file of a running `totes-cdc dev`; without it, the environment (SOURCE_URL, WAREHOUSE_URL, …)"),
+      Flag.optional
+    ),
+    json: Flag.Boolean("json").pipe(Flag.withDescription("print the report as JSON"), Flag.withDefault(false))
+  },
+  ({ stateFile, json }) =>
+    Effect.gen(function* () {
+      const { settings, warehouseUrl } = Option.isSome(stateFile)
+        ? yield* readStateFile(stateFile.value).pipe(
+            Effect.map((state) => ({ settings: readerSettingsFromState(state), warehouseUrl: state.warehouse.url as string | undefined }))
+          )
+        : {
+            settings: yield* Effect.mapError(readerSettings, (error) => new UsageError({ message: describeConfigError(error.message) })),
+            warehouseUrl: process.env.WAREHOUSE_URL
+          }
+      const report = yield* gather(settings, warehouseUrl)
+      yield* Console.log(json ? JSON.stringify(report, null, 2) : formatStatus(report).join("\n"))
+    })
+).pipe(Command.withDescription("Show replication slot lag, the reader's throughput and lag, dead letters and warehouse freshness"))
