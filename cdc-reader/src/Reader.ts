@@ -40,6 +40,8 @@ export interface ReaderConfig {
   /** Interval of logical-message heartbeats, ms. */
   readonly heartbeatMs: number
   readonly producer: ProducerConfig
+  /** How long to wait for a slot held by another connection before giving up, ms (default 90,000: beyond wal_sender_timeout). */
+  readonly slotBusyTimeoutMs?: number
   /** Metrics report interval (ms, default 10,000) and EMF lines on stdout (default: when stdout is not a terminal). */
   readonly metrics?: { readonly intervalMs: number; readonly emf: boolean }
 }
@@ -93,8 +95,15 @@ export const runReader = (pool: PgPool, config: ReaderConfig) =>
       yield* Effect.logInfo(`created publication ${config.publication} for ${config.tables.length} tables`)
     }
     const state = yield* loadReaderState(config.state, config.slot)
-    const plan = planSlot(config.slot, yield* slotStatus(pool, config.slot), state)
-    if (plan._tag === "Stop") return yield* new ReaderError({ message: plan.message })
+    const plan = yield* slotStatus(pool, config.slot).pipe(
+      Effect.map((status) => planSlot(config.slot, status, state)),
+      Effect.tap((plan) => (plan._tag === "Busy" ? Effect.logWarning(`${plan.message}; waiting for it to be released`) : Effect.void)),
+      Effect.repeat({
+        until: (plan) => plan._tag !== "Busy",
+        schedule: Schedule.spaced("1 second").pipe(Schedule.upTo({ duration: `${config.slotBusyTimeoutMs ?? 90_000} millis` }))
+      })
+    )
+    if (plan._tag === "Stop" || plan._tag === "Busy") return yield* new ReaderError({ message: plan.message })
     if (plan._tag === "DropAndSnapshot") {
       yield* Effect.logWarning(`dropping replication slot ${config.slot} to snapshot again: ${plan.reason}`)
       yield* dropSlot(pool, config.slot)
@@ -136,7 +145,7 @@ export const runReader = (pool: PgPool, config: ReaderConfig) =>
         }
         const confirm = yield* Ref.get(confirmRef)
         yield* confirm(lsn)
-      }).pipe(Effect.orDie)
+      })
 
     const heartbeats = emitHeartbeat(pool).pipe(
       Effect.catch((error) => Effect.logWarning(`heartbeat failed: ${error.message}`)),

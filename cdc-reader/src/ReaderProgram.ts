@@ -1,7 +1,9 @@
 /**
  * The reader as one program: settings → source pool, AWS layers, reader config → run.
  * Used by `totes-cdc reader` (settings from the environment) and by `totes-cdc dev`
- * (settings from the local stack), so both run exactly the same reader.
+ * (settings from the local stack), so both run exactly the same reader. `mode` picks
+ * logical replication (Reader.ts) or timestamp polling for read-only credentials
+ * (poll/PollReader.ts).
  */
 import { Kinesis, S3, makePgPool } from "@totes-cdc/platform"
 import { Effect, Layer } from "effect"
@@ -10,6 +12,7 @@ import { defaultProducerConfig } from "./KinesisProducer.ts"
 import { type ReaderConfig, runReader } from "./Reader.ts"
 import { CAPTURED_TABLES, type ReaderSettings } from "./ReaderSettings.ts"
 import { deleteReaderState, loadReaderState } from "./ReaderStateStore.ts"
+import { DEFAULT_POLL_OVERLAP_MS, DEFAULT_POLL_PAGE_ROWS, type PollReaderConfig, runPollReader } from "./poll/PollReader.ts"
 import { dropSlot, slotStatus } from "./Slot.ts"
 
 /** The reader's configuration from its settings. */
@@ -24,20 +27,38 @@ export const readerConfig = (settings: ReaderSettings): ReaderConfig => {
     tables: CAPTURED_TABLES,
     state: { bucket: settings.stateBucket, prefix: settings.statePrefix },
     heartbeatMs: settings.heartbeatMs,
-    producer: defaultProducerConfig(settings.streamName)
+    producer: defaultProducerConfig(settings.streamName),
+    ...(settings.metricsEmf === undefined ? {} : { metrics: { intervalMs: 10_000, emf: settings.metricsEmf } })
   }
 }
+
+/** The poll reader's configuration (READER_MODE=poll) from its settings; its state is named after the slot setting. */
+export const pollReaderConfig = (settings: ReaderSettings): PollReaderConfig => ({
+  name: settings.slot,
+  tables: CAPTURED_TABLES,
+  state: { bucket: settings.stateBucket, prefix: settings.statePrefix },
+  intervalMs: settings.pollIntervalMs,
+  overlapMs: settings.pollOverlapMs ?? DEFAULT_POLL_OVERLAP_MS,
+  pageRows: settings.pollPageRows ?? DEFAULT_POLL_PAGE_ROWS,
+  producer: defaultProducerConfig(settings.streamName)
+})
 
 /** Kinesis, S3 and the dead-letter sink (in the state bucket) for `settings`. */
 export const readerLayer = (settings: ReaderSettings) =>
   Layer.mergeAll(Kinesis.layer(settings.kinesis), DeadLetters.layer(settings.stateBucket).pipe(Layer.provideMerge(S3.layer(settings.s3))))
 
-/** Runs the reader until interrupted. Fails with the reader's errors (see runReader). */
+/**
+ * Runs the reader until interrupted: logical replication, or with `mode: "poll"` the poll
+ * reader (no replication preflight: only a check that the role can SELECT every table).
+ * Fails with the reader's errors (see runReader, runPollReader).
+ */
 export const runReaderProgram = (settings: ReaderSettings) =>
   Effect.scoped(
     Effect.gen(function* () {
       const pool = yield* makePgPool(settings.sourceUrl, { setting: "SOURCE_URL", applicationName: "totes-cdc-reader" })
-      return yield* runReader(pool, readerConfig(settings))
+      return settings.mode === "poll"
+        ? yield* runPollReader(pool, pollReaderConfig(settings))
+        : yield* runReader(pool, readerConfig(settings))
     })
   ).pipe(Effect.provide(readerLayer(settings)), Effect.annotateLogs({ component: "cdc-reader" }))
 

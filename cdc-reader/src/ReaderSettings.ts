@@ -7,7 +7,7 @@
  */
 import { TOTESYS_TABLES } from "@totes-cdc/core"
 import type { AwsEndpoint } from "@totes-cdc/platform"
-import { Config, Option } from "effect"
+import { Config, Option, Schema } from "effect"
 
 /** Settings as read; `undefined` endpoint = real AWS. */
 export interface ReaderSettings {
@@ -19,10 +19,22 @@ export interface ReaderSettings {
   readonly stateBucket: string
   readonly statePrefix: string
   readonly heartbeatMs: number
+  /** Poll mode: pause between cycles, ms (READER_POLL_INTERVAL_MS, default 1,000). */
   readonly pollIntervalMs: number
+  /**
+   * Poll mode: how far before each table's cursor a cycle re-reads, ms, to catch
+   * transactions that commit late (READER_POLL_OVERLAP_MS, default 5,000). Absent = default.
+   */
+  readonly pollOverlapMs?: number
+  /** Poll mode: rows per SELECT (READER_POLL_PAGE_ROWS, default 5,000). Absent = default. */
+  readonly pollPageRows?: number
+  /** Emit CloudWatch EMF metric lines on stdout (default: when stdout is not a terminal). */
+  readonly metricsEmf?: boolean
   readonly kinesis: AwsEndpoint
   readonly s3: AwsEndpoint
 }
+
+const NonNegativeInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
 
 const optional = (name: string) => Config.option(Config.String(name)).pipe(Config.map(Option.getOrUndefined))
 
@@ -42,7 +54,10 @@ export const readerSettings: Config.Config<ReaderSettings> = Config.all({
   stateBucket: Config.String("INGESTION_BUCKET").pipe(Config.withDefault("totes-cdc-ingestion")),
   statePrefix: Config.String("READER_STATE_PREFIX").pipe(Config.withDefault("state/cdc-reader/")),
   heartbeatMs: Config.Int("READER_HEARTBEAT_MS").pipe(Config.withDefault(10_000)),
-  pollIntervalMs: Config.Int("READER_POLL_INTERVAL_MS").pipe(Config.withDefault(1_000)),
+  pollIntervalMs: Config.schema(NonNegativeInt, "READER_POLL_INTERVAL_MS").pipe(Config.withDefault(1_000)),
+  pollOverlapMs: Config.schema(NonNegativeInt, "READER_POLL_OVERLAP_MS").pipe(Config.withDefault(5_000)),
+  metricsEmf: Config.Boolean("READER_METRICS_EMF").pipe(Config.withDefault(!process.stdout.isTTY)),
+  pollPageRows: Config.schema(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)), "READER_POLL_PAGE_ROWS").pipe(Config.withDefault(5_000)),
   region: Config.String("AWS_REGION").pipe(Config.withDefault("eu-west-2")),
   kinesisEndpoint: optional("KINESIS_ENDPOINT"),
   s3Endpoint: optional("S3_ENDPOINT"),

@@ -7,7 +7,9 @@
  *    a missing slot or `wal_status = lost` stops the reader with the re-snapshot fix.
  *  - A snapshot that did not complete is thrown away (slot dropped) and taken again,
  *    so a crash mid-snapshot leaves neither an orphaned slot nor a gap.
- *  - A slot in use by another connection is never touched.
+ *  - A slot in use by another connection is never touched: the reader waits for it
+ *    (a killed reader's walsender lingers until PostgreSQL notices) and gives up after
+ *    a bound, naming the holder.
  */
 
 /** The slot as pg_replication_slots shows it (absent: no such slot). */
@@ -34,6 +36,8 @@ export type SlotPlan =
   | { readonly _tag: "CreateAndSnapshot" }
   | { readonly _tag: "DropAndSnapshot"; readonly reason: string }
   | { readonly _tag: "Resume" }
+  /** Another connection holds the slot (e.g. the walsender of a reader that just died): wait, then retry. */
+  | { readonly _tag: "Busy"; readonly message: string }
   | { readonly _tag: "Stop"; readonly message: string }
 
 const RESNAPSHOT = (slot: string) =>
@@ -43,7 +47,7 @@ const RESNAPSHOT = (slot: string) =>
 export const planSlot = (slot: string, info: SlotInfo, state: ReaderState | undefined): SlotPlan => {
   if (info.exists && info.active === true) {
     return {
-      _tag: "Stop",
+      _tag: "Busy",
       message: `replication slot ${slot} is in use by another connection (pid ${info.activePid ?? "?"}); stop the other reader, or give this one its own --slot`
     }
   }

@@ -50,9 +50,9 @@ const fixture = (name: string, options: { readonly seed?: boolean; readonly hear
   })
 
 /** Polls `check` until true, up to `seconds`. */
-const eventually = <E, R>(check: Effect.Effect<boolean, E, R>, seconds = 60) =>
+const eventually = <E, R>(check: Effect.Effect<boolean, E, R>, seconds = 60, every: `${number} millis` = "50 millis") =>
   check.pipe(
-    Effect.repeat({ until: (ok) => ok, schedule: Schedule.spaced("50 millis") }),
+    Effect.repeat({ until: (ok) => ok, schedule: Schedule.spaced(every) }),
     Effect.timeout(`${seconds} seconds`)
   )
 
@@ -150,7 +150,11 @@ layer(LocalStack.layer(), { excludeTestServices: true })("cdc-reader", (it) => {
         `INSERT INTO design (design_name, file_location, file_name, last_updated)
          SELECT 'Bulk', '/bulk', 'bulk-' || g || '.json', now() FROM generate_series(1, 40000) g`
       )
-      yield* eventually(readChanges(settings).pipe(Effect.map((cs) => cs.some((c) => c.record.table === "design"))))
+      yield* eventually(
+        readChanges(settings).pipe(Effect.map((cs) => cs.some((c) => c.record.table === "design"))),
+        60,
+        "300 millis"
+      )
       child.kill("SIGKILL")
       yield* pool.query("UPDATE currency SET currency_code = 'EUR', last_updated = now() WHERE currency_code = 'USD'")
 

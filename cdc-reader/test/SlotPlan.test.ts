@@ -40,6 +40,7 @@ describe("planSlot", () => {
 
   it("does not touch a slot another connection is using", () => {
     const plan = planSlot("totes_cdc", { exists: true, plugin: "pgoutput", active: true, activePid: "4242" }, complete)
-    expect(plan._tag === "Stop" && plan.message).toContain("in use by another connection (pid 4242)")
+    expect(plan._tag).toBe("Busy")
+    expect(plan._tag === "Busy" && plan.message).toContain("in use by another connection (pid 4242)")
   })
 })

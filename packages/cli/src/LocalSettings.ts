@@ -17,6 +17,7 @@ export const readerSettingsFromState = (state: StateFile): ReaderSettings => ({
   statePrefix: "state/cdc-reader/",
   heartbeatMs: 5_000,
   pollIntervalMs: 1_000,
+  metricsEmf: false,
   kinesis: state.kinesis,
   s3: state.s3
 })

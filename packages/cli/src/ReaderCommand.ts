@@ -12,7 +12,8 @@ const settings = Effect.mapError(readerSettings, (error) => new UsageError({ mes
 const ENVIRONMENT = [
   "SOURCE_URL (required), READER_SLOT (totes_cdc), READER_PUBLICATION (totes_cdc), READER_MODE (replication|poll),",
   "KINESIS_STREAM (totes-cdc-changes), INGESTION_BUCKET (totes-cdc-ingestion: reader state and dead letters),",
-  "READER_STATE_PREFIX (state/cdc-reader/), READER_HEARTBEAT_MS (10000), AWS_REGION (eu-west-2),",
+  "READER_STATE_PREFIX (state/cdc-reader/), READER_HEARTBEAT_MS (10000),",
+  "poll mode: READER_POLL_INTERVAL_MS (1000), READER_POLL_OVERLAP_MS (5000), READER_POLL_PAGE_ROWS (5000); AWS_REGION (eu-west-2),",
   "KINESIS_ENDPOINT / S3_ENDPOINT (emulators), AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY"
 ].join(" ")
 
@@ -40,13 +41,9 @@ const slot = Command.make("slot").pipe(
 
 export const readerCommand = Command.make("reader", {}, () =>
   Effect.gen(function* () {
-    const s = yield* settings
-    if (s.mode === "poll") {
-      return yield* new UsageError({ message: "READER_MODE=poll is not available yet; use READER_MODE=replication" })
-    }
-    return yield* runReaderProgram(s)
+    return yield* runReaderProgram(yield* settings)
   })
 ).pipe(
-  Command.withDescription(`Run the CDC reader alone: preflight, snapshot, logical replication → Kinesis. Environment: ${ENVIRONMENT}`),
+  Command.withDescription(`Run the CDC reader alone: preflight, snapshot, logical replication → Kinesis (READER_MODE=poll: polling by last_updated for read-only credentials; deletes are not seen). Environment: ${ENVIRONMENT}`),
   Command.withSubcommands([slot])
 )

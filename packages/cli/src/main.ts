@@ -3,7 +3,7 @@
  * Exit codes: 0 done, 1 failure at run time, 2 bad input, 130 interrupted (Ctrl-C).
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Effect } from "effect"
+import { Cause, Effect } from "effect"
 import { Command, Flag } from "effect/cli"
 import { dev } from "./Dev.ts"
 import { reportFailure } from "./Errors.ts"
@@ -64,7 +64,7 @@ const root = Command.make("totes-cdc").pipe(
 
 root.pipe(
   Command.run({ version: VERSION }),
-  Effect.catch(reportFailure),
+  Effect.catchCause((cause) => (Cause.hasInterruptsOnly(cause) ? Effect.failCause(cause) : reportFailure(Cause.squash(cause)))),
   Effect.provide(loggingLayer),
   Effect.provide(NodeServices.layer),
   NodeRuntime.runMain({ disableErrorReporting: true })
