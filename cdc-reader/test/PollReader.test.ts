@@ -3,11 +3,10 @@
  * no publication, no slot) polls real PostgreSQL into real kinesalite, its cursor in
  * real s3rver. Each test has its own source database, role, stream and state prefix.
  */
-import { CreateStreamCommand, waitUntilStreamExists } from "@aws-sdk/client-kinesis"
 import { expect, layer } from "@effect/vitest"
 import { type ChangeRecord, PRIMARY_KEY, TOTESYS_TABLES, type TotesysTable, compareLsn, quoteIdent } from "@totes-cdc/core"
-import { LocalStack, type SimulatorStats, loadSeed, runSimulator } from "@totes-cdc/local-stack"
-import { Kinesis, type PgPool, S3, makeKinesisClient } from "@totes-cdc/platform"
+import { LocalStack, type SimulatorStats, createKinesisStream, loadSeed, runSimulator } from "@totes-cdc/local-stack"
+import { Kinesis, type PgPool, S3 } from "@totes-cdc/platform"
 import { emptyTotesys, readAllChanges } from "@totes-cdc/test"
 import { Effect, Fiber, Ref, References, Schedule } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
@@ -36,12 +35,7 @@ const fixture = (name: string, options: { readonly seed?: boolean; readonly page
     yield* pool.query(`DROP ROLE IF EXISTS ${role}`)
     yield* pool.query(`CREATE ROLE ${role} LOGIN PASSWORD 'r'`)
     yield* pool.query(`GRANT SELECT ON ALL TABLES IN SCHEMA public TO ${role}`)
-    yield* Effect.promise(async () => {
-      const client = makeKinesisClient(stack.kinesis)
-      await client.send(new CreateStreamCommand({ StreamName: name, ShardCount: 2 }))
-      await waitUntilStreamExists({ client, maxWaitTime: 30 }, { StreamName: name })
-      client.destroy()
-    })
+    yield* createKinesisStream(stack.kinesis, name, 2)
     const url = new URL(stack.postgres.url(name))
     url.username = role
     url.password = "r"

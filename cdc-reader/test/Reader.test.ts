@@ -2,11 +2,10 @@
  * The reader on the local stack: real PostgreSQL logical replication, real kinesalite,
  * real s3rver. Each test has its own source database, slot, publication and stream.
  */
-import { CreateStreamCommand, waitUntilStreamExists } from "@aws-sdk/client-kinesis"
 import { expect, layer } from "@effect/vitest"
 import { type ChangeRecord, PRIMARY_KEY, TOTESYS_TABLES, type TotesysTable, compareLsn, quoteIdent } from "@totes-cdc/core"
-import { LocalStack, type SimulatorStats, loadSeed, runSimulator } from "@totes-cdc/local-stack"
-import { Kinesis, type PgPool, makeKinesisClient } from "@totes-cdc/platform"
+import { LocalStack, type SimulatorStats, createKinesisStream, loadSeed, runSimulator } from "@totes-cdc/local-stack"
+import { Kinesis, type PgPool } from "@totes-cdc/platform"
 import { emptyTotesys, readAllChanges } from "@totes-cdc/test"
 import { Effect, Fiber, Ref, References, Schedule } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
@@ -27,12 +26,7 @@ const fixture = (name: string, options: { readonly seed?: boolean; readonly hear
     const stack = yield* LocalStack
     const pool = yield* emptyTotesys(name)
     if (options.seed === true) yield* loadSeed(pool, DUMP)
-    yield* Effect.promise(async () => {
-      const client = makeKinesisClient(stack.kinesis)
-      await client.send(new CreateStreamCommand({ StreamName: name, ShardCount: 2 }))
-      await waitUntilStreamExists({ client, maxWaitTime: 30 }, { StreamName: name })
-      client.destroy()
-    })
+    yield* createKinesisStream(stack.kinesis, name, 2)
     const settings: ReaderSettings = {
       sourceUrl: stack.postgres.url(name),
       slot: name,

@@ -11,9 +11,9 @@
  *  - Creating the databases, stream and buckets is idempotent, so a kept `dataDir`
  *    can be started again.
  */
-import { CreateStreamCommand, DescribeStreamSummaryCommand, waitUntilStreamExists } from "@aws-sdk/client-kinesis"
+import { CreateStreamCommand, DescribeStreamSummaryCommand } from "@aws-sdk/client-kinesis"
 import { type AwsEndpoint, makeKinesisClient, makePgPool } from "@totes-cdc/platform"
-import { Context, Effect, Layer, type Scope } from "effect"
+import { Context, Effect, Layer, Schedule, type Scope } from "effect"
 import getPort from "get-port"
 import { mkdir, mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
@@ -94,25 +94,39 @@ const createDatabases = (server: PostgresServer) =>
     })
   ).pipe(Effect.mapError((error) => new LocalStackError({ component: "postgres", message: error.message })))
 
-const createStream = (target: AwsEndpoint, streamName: string, shards: number) =>
-  Effect.tryPromise({
-    try: async () => {
-      const client = makeKinesisClient(target)
-      try {
-        const exists = await client.send(new DescribeStreamSummaryCommand({ StreamName: streamName })).then(
-          () => true,
-          (error: Error) => (error.name === "ResourceNotFoundException" ? false : Promise.reject(error))
-        )
-        if (!exists) {
-          await client.send(new CreateStreamCommand({ StreamName: streamName, ShardCount: shards }))
+/**
+ * Creates Kinesis stream `streamName` with `shards` shards unless it exists, and waits
+ * (polling every 50 ms, up to 30 s) until it is ACTIVE. The SDK's waiter sleeps at least
+ * 10 s between checks, which kinesalite never needs. Fails with `LocalStackError`.
+ */
+export const createKinesisStream = (target: AwsEndpoint, streamName: string, shards: number): Effect.Effect<void, LocalStackError> =>
+  Effect.acquireUseRelease(
+    Effect.sync(() => makeKinesisClient(target)),
+    (client) => {
+      const status = Effect.tryPromise({
+        try: () =>
+          client.send(new DescribeStreamSummaryCommand({ StreamName: streamName })).then(
+            (summary) => summary.StreamDescriptionSummary?.StreamStatus ?? "UNKNOWN",
+            (error: Error) => (error.name === "ResourceNotFoundException" ? "ABSENT" : Promise.reject(error))
+          ),
+        catch: stackError("kinesis", `cannot describe Kinesis stream ${streamName}`)
+      })
+      return Effect.gen(function* () {
+        if ((yield* status) === "ABSENT") {
+          yield* Effect.tryPromise({
+            try: () => client.send(new CreateStreamCommand({ StreamName: streamName, ShardCount: shards })),
+            catch: stackError("kinesis", `cannot create Kinesis stream ${streamName}`)
+          })
         }
-        await waitUntilStreamExists({ client, maxWaitTime: 30 }, { StreamName: streamName })
-      } finally {
-        client.destroy()
-      }
+        yield* status.pipe(
+          Effect.repeat({ until: (s) => s === "ACTIVE", schedule: Schedule.spaced("50 millis") }),
+          Effect.timeout("30 seconds"),
+          Effect.mapError(stackError("kinesis", `Kinesis stream ${streamName} did not become ACTIVE`))
+        )
+      })
     },
-    catch: stackError("kinesis", `cannot create Kinesis stream ${streamName}`)
-  })
+    (client) => Effect.sync(() => client.destroy())
+  )
 
 /**
  * Starts the whole local stack; everything stops when the scope closes.
@@ -141,7 +155,7 @@ export const makeLocalStack = (options: LocalStackOptions = {}): Effect.Effect<L
       streamName: LOCAL_NAMES.streamName,
       shards: options.shards ?? 2
     }
-    yield* createStream(kinesis, kinesis.streamName, kinesis.shards)
+    yield* createKinesisStream(kinesis, kinesis.streamName, kinesis.shards)
 
     const s3Endpoint = yield* startS3rver({
       directory: join(dir, "s3"),

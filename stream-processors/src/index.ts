@@ -1,0 +1,5 @@
+export * from "./consumer/BatchHandler.ts"
+export * from "./consumer/CheckpointStore.ts"
+export * as ConsumerMetrics from "./consumer/ConsumerMetrics.ts"
+export * from "./consumer/LambdaHandler.ts"
+export * from "./consumer/ShardPoller.ts"
