@@ -17,13 +17,10 @@
  *    flows through as soon as PostgreSQL sends the new relation message.
  *  - Logical messages (heartbeats) produce no change, only their transaction's marker.
  */
-import { type ChangeRecord, PRIMARY_KEY, type RowImage, formatLsn, isTotesysTable, parseLsn } from "@totes-cdc/core"
+import { PRIMARY_KEY, type RowImage, formatLsn, isTotesysTable, parseLsn } from "@totes-cdc/core"
 import type { Pgoutput, ReplicationMessage } from "@totes-cdc/platform"
 
-/** What the reader hands to the Kinesis producer, in WAL order. */
-export type ProducerItem =
-  | { readonly _tag: "Change"; readonly record: ChangeRecord }
-  | { readonly _tag: "Durable"; readonly lsn: string }
+import type { ProducerItem } from "./ProducerPlan.ts"
 
 /** The transaction being decoded, if any. */
 export interface DecoderState {

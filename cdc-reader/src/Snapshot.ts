@@ -16,7 +16,7 @@
 import { type ChangeRecord, PRIMARY_KEY, type TotesysTable, quoteIdent } from "@totes-cdc/core"
 import { type PgError, type PgPool, type ReplicationError, createSlotWithSnapshot } from "@totes-cdc/platform"
 import { Clock, Effect, Option, Stream } from "effect"
-import type { ProducerItem } from "./Decoder.ts"
+import type { ProducerItem } from "./ProducerPlan.ts"
 
 /** Rows fetched per round trip from a table's cursor. */
 const PAGE_ROWS = 5_000

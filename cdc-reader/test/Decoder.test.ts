@@ -1,6 +1,7 @@
 import type { Pgoutput } from "@totes-cdc/platform"
 import { describe, expect, it } from "vitest"
-import { type DecoderState, type ProducerItem, decode, initialDecoderState, isoFromMicros } from "../src/Decoder.ts"
+import { type DecoderState, decode, initialDecoderState, isoFromMicros } from "../src/Decoder.ts"
+import type { ProducerItem } from "../src/ProducerPlan.ts"
 
 const relation = (name: string, columns: ReadonlyArray<string>, keyColumns: ReadonlyArray<string>): Pgoutput.MessageRelation => ({
   tag: "relation",

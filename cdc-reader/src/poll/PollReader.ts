@@ -25,7 +25,7 @@
 import { type TotesysTable, compareLsn } from "@totes-cdc/core"
 import type { PgPool, PgSession } from "@totes-cdc/platform"
 import { Clock, Effect, Option, Result, Schedule, Stream } from "effect"
-import type { ProducerItem } from "../Decoder.ts"
+import type { ProducerItem } from "../ProducerPlan.ts"
 import { type ProducerConfig, putRetrySchedule, runProducer } from "../KinesisProducer.ts"
 import { ReaderError } from "../Reader.ts"
 import type { ReaderStateLocation } from "../ReaderStateStore.ts"

@@ -1,0 +1,118 @@
+/**
+ * Pure parts of the archiver (the local stand-in for Firehose, DESIGN.md §1, §4): turning
+ * a Kinesis batch into NDJSON lines, the buffer that collects them, when it is due, how it
+ * is cut into objects, and the objects' keys in Firehose's naming.
+ *
+ * Invariants:
+ *  - A line is a user record's bytes exactly as put on the stream (the change record JSON,
+ *    unchanged), followed by `\n`; lines keep the order they were appended in.
+ *  - An object holds whole lines only, at most `bufferBytes` bytes unless one line alone
+ *    is larger (it is then an object by itself); cutting keeps every line exactly once, in order.
+ *  - Keys: `<prefix>YYYY/MM/DD/HH/<stream>-1-YYYY-MM-DD-HH-MM-SS-<uuid>` in UTC, as Firehose
+ *    names its objects (`1` is Firehose's delivery-stream version).
+ */
+import { Result } from "effect"
+import { deaggregate, type DeaggregationError, type KinesisBatch } from "../consumer/BatchHandler.ts"
+
+/** Default size threshold of the buffer: 5 MiB (Firehose's default buffer size). */
+export const DEFAULT_BUFFER_BYTES = 5 * 1024 * 1024
+
+/** Default interval threshold of the buffer: 60 s (Firehose's default buffer interval). */
+export const DEFAULT_BUFFER_INTERVAL_MS = 60_000
+
+/** Default key prefix of the archive. */
+export const DEFAULT_ARCHIVE_PREFIX = "raw/"
+
+/** When a buffer is due. */
+export interface BufferThresholds {
+  /** Flush once the buffered lines (with their newlines) reach this many bytes. */
+  readonly bufferBytes: number
+  /** Flush once this many ms have passed since the buffer's first line was appended. */
+  readonly bufferIntervalMs: number
+}
+
+/** The lines of a batch, up to (excluding) its first record that is not a valid KPL aggregate. */
+export interface BatchLines {
+  readonly lines: ReadonlyArray<Uint8Array>
+  /** The first malformed record's error, when there is one; `lines` are those of the records before it. */
+  readonly failed?: DeaggregationError
+}
+
+/** Pure: de-aggregates every record of `batch`, in shard order, into one line per user record. */
+export const batchLines = (batch: KinesisBatch): BatchLines => {
+  const lines: Array<Uint8Array> = []
+  for (const record of batch.records) {
+    const users = deaggregate(record)
+    if (Result.isFailure(users)) return { lines, failed: users.failure }
+    for (const user of users.success) lines.push(user.data)
+  }
+  return { lines }
+}
+
+/** Lines waiting to be written, and when the first was appended (epoch ms). */
+export interface ArchiveBuffer {
+  readonly lines: ReadonlyArray<Uint8Array>
+  /** Bytes of the lines including one newline each. */
+  readonly bytes: number
+  readonly firstAt: number
+}
+
+/** Pure: a buffer holding `lines`, started at `now`. */
+export const startBuffer = (lines: ReadonlyArray<Uint8Array>, now: number): ArchiveBuffer => appendLines({ lines: [], bytes: 0, firstAt: now }, lines)
+
+/** Pure: `buffer` with `lines` appended. */
+export const appendLines = (buffer: ArchiveBuffer, lines: ReadonlyArray<Uint8Array>): ArchiveBuffer => ({
+  lines: [...buffer.lines, ...lines],
+  bytes: lines.reduce((sum, line) => sum + line.byteLength + 1, buffer.bytes),
+  firstAt: buffer.firstAt
+})
+
+/** Pure: when `buffer` becomes due by the interval (epoch ms). */
+export const deadlineOf = (buffer: ArchiveBuffer, thresholds: BufferThresholds): number => buffer.firstAt + thresholds.bufferIntervalMs
+
+/** Pure: whether `buffer` is due at `now` — size reached, or interval passed since its first line. */
+export const isDue = (buffer: ArchiveBuffer, thresholds: BufferThresholds, now: number): boolean =>
+  buffer.bytes >= thresholds.bufferBytes || now >= deadlineOf(buffer, thresholds)
+
+/**
+ * Pure: the bodies of the objects holding `lines`: NDJSON, each at most `bufferBytes`
+ * bytes unless one line alone is larger. Every line exactly once, in order.
+ */
+export const cutObjects = (lines: ReadonlyArray<Uint8Array>, bufferBytes: number): ReadonlyArray<Uint8Array> => {
+  const objects: Array<Uint8Array> = []
+  let group: Array<Uint8Array> = []
+  let size = 0
+  const close = () => {
+    if (group.length === 0) return
+    const body = new Uint8Array(size)
+    let at = 0
+    for (const line of group) {
+      body.set(line, at)
+      body[at + line.byteLength] = 0x0a
+      at += line.byteLength + 1
+    }
+    objects.push(body)
+    group = []
+    size = 0
+  }
+  for (const line of lines) {
+    const bytes = line.byteLength + 1
+    if (group.length > 0 && size + bytes > bufferBytes) close()
+    group.push(line)
+    size += bytes
+  }
+  close()
+  return objects
+}
+
+const pad = (n: number, width = 2) => String(n).padStart(width, "0")
+
+/**
+ * Pure: Firehose's key of an object written at `at` (UTC):
+ * `<prefix>YYYY/MM/DD/HH/<stream>-1-YYYY-MM-DD-HH-MM-SS-<uuid>`.
+ */
+export const archiveObjectKey = (prefix: string, stream: string, at: Date, uuid: string): string => {
+  const [y, mo, d, h, mi, s] = [at.getUTCFullYear(), at.getUTCMonth() + 1, at.getUTCDate(), at.getUTCHours(), at.getUTCMinutes(), at.getUTCSeconds()]
+  const date = `${pad(y, 4)}-${pad(mo)}-${pad(d)}-${pad(h)}`
+  return `${prefix}${pad(y, 4)}/${pad(mo)}/${pad(d)}/${pad(h)}/${stream}-1-${date}-${pad(mi)}-${pad(s)}-${uuid}`
+}

@@ -1,0 +1,477 @@
+/**
+ * The processor on kinesalite + s3rver. Change records are written BY HAND (source rows
+ * from the 2024-02-23 dump, values as PostgreSQL text), put on a 2-shard stream by the
+ * reader's own producer (KPL aggregates), processed by `runProcessor`, and the Parquet
+ * objects are decoded and compared with hand-written warehouse rows. Every test has its
+ * own stream, buckets and state key.
+ */
+import { CreateBucketCommand } from "@aws-sdk/client-s3"
+import { expect, layer } from "@effect/vitest"
+import { type ChangeRecord, encodeChangeRecord, processedColumns, type RowImage } from "@totes-cdc/core"
+import { createKinesisStream, LocalStack } from "@totes-cdc/local-stack"
+import { decodeParquet, Kinesis, makeS3Client, type ParquetValue, S3 } from "@totes-cdc/platform"
+import { Effect, Fiber, Layer, Logger, Option, Schedule, Stream } from "effect"
+import { DeadLetters, defaultProducerConfig, runProducer } from "@totes-cdc/cdc-reader"
+import { CheckpointStore, type KinesisBatch, makeProcessorHandler, type ProcessedObject, runProcessor } from "../src/index.ts"
+
+// ---------------------------------------------------------------------------------------
+// Hand-written change records.
+
+const change = (
+  table: string,
+  op: ChangeRecord["op"],
+  key: RowImage,
+  after: RowImage | null,
+  commitLsn: string,
+  commitIdx: number,
+  before: RowImage | null = null
+): ChangeRecord => ({
+  v: 1,
+  source: op === "read" ? "snapshot" : "replication",
+  op,
+  table,
+  key,
+  before,
+  after,
+  unchangedToast: [],
+  commitLsn,
+  commitIdx,
+  xid: op === "read" ? null : 750,
+  commitTs: "2024-02-23T10:00:00.000Z"
+})
+
+const TS = { created_at: "2022-11-03 14:20:49.962", last_updated: "2022-11-03 14:20:49.962" }
+const address1: RowImage = {
+  address_id: "1", address_line_1: "6826 Herzog Via", address_line_2: null, district: "Avon", city: "New Patienceburgh",
+  postal_code: "28441", country: "Turkey", phone: "1803 637401", ...TS
+}
+const address15: RowImage = {
+  address_id: "15", address_line_1: "605 Haskell Trafficway", address_line_2: "Axel Freeway", district: null,
+  city: "East Bobbie", postal_code: "88253-4257", country: "Heard Island and McDonald Islands", phone: "9687 937447", ...TS
+}
+const counterparty1: RowImage = {
+  counterparty_id: "1", counterparty_legal_name: "Fahey and Sons", legal_address_id: "15", commercial_contact: "Micheal Toy",
+  delivery_contact: "Mrs. Lucy Runolfsdottir", created_at: "2022-11-03 14:20:51.563", last_updated: "2022-11-03 14:20:51.563"
+}
+const department2: RowImage = { department_id: "2", department_name: "Purchasing", location: "Manchester", manager: "Naomi Lapaglia", ...TS }
+const staff1: RowImage = {
+  staff_id: "1", first_name: "Jeremie", last_name: "Franey", department_id: "2", email_address: "jeremie.franey@terrifictotes.com",
+  created_at: "2022-11-03 14:20:51.563", last_updated: "2022-11-03 14:20:51.563"
+}
+const salesOrder1: RowImage = {
+  sales_order_id: "1", created_at: "2022-11-03 14:20:52.186", last_updated: "2022-11-03 14:20:52.186", design_id: "9",
+  staff_id: "16", counterparty_id: "18", units_sold: "84754", unit_price: "2.43", currency_id: "3",
+  agreed_delivery_date: "2022-11-10", agreed_payment_date: "2022-11-03", agreed_delivery_location_id: "4"
+}
+const payment2: RowImage = {
+  payment_id: "2", created_at: "2022-11-03 14:20:52.187", last_updated: "2022-11-03 14:20:52.187", transaction_id: "2",
+  counterparty_id: "15", payment_amount: "552548.62", currency_id: "2", payment_type_id: "3", paid: "f",
+  payment_date: "2022-11-04", company_ac_number: "67305075", counterparty_ac_number: "31622269"
+}
+const payment2Paid: RowImage = { ...payment2, paid: "t", last_updated: "2022-11-05 09:30:00" }
+
+/** The snapshot of the dimensions' source rows and the first facts (one transaction). */
+const snapshot = (lsn: string): ReadonlyArray<ChangeRecord> => [
+  change("address", "read", { address_id: "1" }, address1, lsn, 0),
+  change("address", "read", { address_id: "15" }, address15, lsn, 1),
+  change("department", "read", { department_id: "2" }, department2, lsn, 2),
+  change("counterparty", "read", { counterparty_id: "1" }, counterparty1, lsn, 3),
+  change("staff", "read", { staff_id: "1" }, staff1, lsn, 4),
+  change("sales_order", "read", { sales_order_id: "1" }, salesOrder1, lsn, 5),
+  change("payment", "read", { payment_id: "2" }, payment2, lsn, 6)
+]
+
+// Expected warehouse rows, written by hand from totesys/transform_rules.md.
+const dimCounterparty1 = {
+  counterparty_id: 1, counterparty_legal_name: "Fahey and Sons",
+  counterparty_legal_address_line_1: "605 Haskell Trafficway", counterparty_legal_address_line_2: "Axel Freeway",
+  counterparty_legal_district: null, counterparty_legal_city: "East Bobbie", counterparty_legal_postal_code: "88253-4257",
+  counterparty_legal_country: "Heard Island and McDonald Islands", counterparty_legal_phone_number: "9687 937447"
+}
+const dimStaff1 = {
+  staff_id: 1, first_name: "Jeremie", last_name: "Franey", department_name: "Purchasing", location: "Manchester",
+  email_address: "jeremie.franey@terrifictotes.com"
+}
+const factPayment2 = {
+  payment_id: 2, created_date: "2022-11-03", created_time: "14:20:52.187", last_updated_date: "2022-11-03",
+  last_updated_time: "14:20:52.187", transaction_id: 2, counterparty_id: 15, payment_amount: "552548.62", currency_id: 2,
+  payment_type_id: 3, paid: false, payment_date: "2022-11-04"
+}
+const factSalesOrder1 = {
+  sales_order_id: 1, created_date: "2022-11-03", created_time: "14:20:52.186", last_updated_date: "2022-11-03",
+  last_updated_time: "14:20:52.186", sales_staff_id: 16, counterparty_id: 18, units_sold: 84754, unit_price: "2.43",
+  currency_id: 3, design_id: 9, agreed_payment_date: "2022-11-03", agreed_delivery_date: "2022-11-10", agreed_delivery_location_id: 4
+}
+
+// ---------------------------------------------------------------------------------------
+// Local-stack helpers.
+
+const quiet = Logger.layer([])
+
+/** A fresh bucket `name` on s3rver. */
+const createBucket = (name: string) =>
+  Effect.gen(function* () {
+    const stack = yield* LocalStack
+    yield* Effect.acquireUseRelease(
+      Effect.sync(() => makeS3Client(stack.s3)),
+      (client) => Effect.promise(() => client.send(new CreateBucketCommand({ Bucket: name }))),
+      (client) => Effect.sync(() => client.destroy())
+    )
+    return name
+  })
+
+const createStream = (name: string, shards: number) => LocalStack.pipe(Effect.flatMap((stack) => createKinesisStream(stack.kinesis, name, shards)))
+
+/** Puts `changes` on `stream` with the reader's producer (`maxBatchChanges` per micro-batch). */
+const produce = (stream: string, changes: ReadonlyArray<ChangeRecord>, maxBatchChanges = 10_000) =>
+  runProducer(
+    Stream.fromIterable(changes.map((record) => ({ _tag: "Change" as const, record }))),
+    { ...defaultProducerConfig(stream), lingerMs: 10, maxBatchChanges },
+    () => Effect.void
+  )
+
+interface Decoded {
+  readonly key: string
+  readonly rows: ReadonlyArray<Record<string, ParquetValue>>
+}
+
+/** Every object under `prefix` of `bucket`, decoded as Parquet, in key order. */
+const readParquet = (bucket: string, prefix: string) =>
+  Effect.gen(function* () {
+    const s3 = yield* S3
+    const out: Array<Decoded> = []
+    for (const summary of yield* s3.listObjects(bucket, prefix)) {
+      const body = yield* s3.getObject(bucket, summary.key)
+      out.push({ key: summary.key, rows: (yield* decodeParquet(Option.getOrThrow(body))).rows })
+    }
+    return out
+  })
+
+/** The dead letters under `dlq/processor/` of `bucket`, parsed. */
+const readLetters = (bucket: string) =>
+  Effect.gen(function* () {
+    const s3 = yield* S3
+    const out: Array<{ key: string; error: string; position: string; bytes: string; stage: string }> = []
+    for (const summary of yield* s3.listObjects(bucket, "dlq/processor/")) {
+      const body = yield* s3.getObject(bucket, summary.key)
+      const letter = JSON.parse(new TextDecoder().decode(Option.getOrThrow(body))) as { error: string; position: string; bytes: string; stage: string }
+      out.push({ key: summary.key, ...letter, bytes: Buffer.from(letter.bytes, "base64").toString("utf8") })
+    }
+    return out
+  })
+
+/** Polls `check` every 50 ms (up to 60 s); fails at once if `fiber` fails first. */
+const waitUntil = <E, R, PE>(check: Effect.Effect<boolean, E, R>, fiber: Fiber.Fiber<never, PE>) =>
+  Effect.raceFirst(
+    check.pipe(Effect.repeat({ until: (ok) => ok, schedule: Schedule.spaced("50 millis") }), Effect.timeout("60 seconds"), Effect.asVoid),
+    Fiber.join(fiber)
+  )
+
+/** The rows of `objects` (in order) of `table` without the pipeline columns, and the pipeline columns apart. */
+const stripPipeline = (row: Record<string, ParquetValue>) => {
+  const { _commit_lsn, _commit_idx, _op, ...values } = row
+  return { values, position: { lsn: _commit_lsn as string, idx: _commit_idx as number, op: _op as string } }
+}
+
+const lsnValue = (lsn: string) => {
+  const [hi, lo] = lsn.split("/")
+  return BigInt(`0x${hi}`) * 2n ** 32n + BigInt(`0x${lo}`)
+}
+
+/**
+ * The final row per key the loader would keep: rows applied in emission order (objects as
+ * `onObjects` reported them, rows in file order), a row replacing the kept one when its
+ * position is ≥ the kept one's (DESIGN.md §5, TransformBatch.ts).
+ */
+const finalRows = (decoded: ReadonlyArray<Decoded>, keyColumn: string) => {
+  const kept = new Map<string, { values: Record<string, ParquetValue>; lsn: bigint; idx: number; op: string }>()
+  for (const object of decoded) {
+    for (const row of object.rows) {
+      const { values, position } = stripPipeline(row)
+      const key = String(values[keyColumn])
+      const previous = kept.get(key)
+      const lsn = lsnValue(position.lsn)
+      if (previous === undefined || lsn > previous.lsn || (lsn === previous.lsn && position.idx >= previous.idx)) {
+        kept.set(key, { values, lsn, idx: position.idx, op: position.op })
+      }
+    }
+  }
+  return kept
+}
+
+/** Reads every object `objects` names (in that order) and decodes it. */
+const readReported = (objects: ReadonlyArray<ProcessedObject>) =>
+  Effect.gen(function* () {
+    const s3 = yield* S3
+    const out: Array<Decoded & { table: string }> = []
+    for (const object of objects) {
+      const body = yield* s3.getObject(object.bucket, object.key)
+      out.push({ key: object.key, table: object.table, rows: (yield* decodeParquet(Option.getOrThrow(body))).rows })
+    }
+    return out
+  })
+
+/** The sequence number of the last record of each shard of `stream`. */
+const lastSequenceNumbers = (stream: string) =>
+  Effect.gen(function* () {
+    const kinesis = yield* Kinesis
+    const out = new Map<string, string>()
+    for (const shard of yield* kinesis.listShards(stream)) {
+      let iterator: string | undefined = yield* kinesis.getShardIterator(stream, shard.shardId, {})
+      while (iterator !== undefined) {
+        const page: { readonly records: ReadonlyArray<{ readonly sequenceNumber: string }>; readonly nextIterator: string | undefined } = yield* kinesis.getRecords(iterator)
+        const last = page.records.at(-1)
+        if (last !== undefined) out.set(shard.shardId, last.sequenceNumber)
+        iterator = page.records.length === 0 ? undefined : page.nextIterator
+      }
+    }
+    return out
+  })
+
+/** Checkpoints of this test's own: every test's consumer is named `processor`. */
+const ownCheckpoints = (stream: string) =>
+  Layer.unwrap(LocalStack.pipe(Effect.map((stack) => CheckpointStore.layer({ bucket: stack.s3.buckets.ingestion, prefix: `state/${stream}/consumers/` }))))
+
+const services = Layer.unwrap(
+  Effect.gen(function* () {
+    const stack = yield* LocalStack
+    const s3 = S3.layer(stack.s3)
+    return Layer.mergeAll(
+      Kinesis.layer(stack.kinesis),
+      CheckpointStore.layer({ bucket: stack.s3.buckets.ingestion }).pipe(Layer.provideMerge(s3)),
+      DeadLetters.layer(stack.s3.buckets.ingestion).pipe(Layer.provide(s3)),
+      quiet
+    )
+  })
+)
+
+layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: true })("Processor on kinesalite + s3rver", (it) => {
+  it.effect("writes typed Parquet per warehouse table (joins, fact versions, dim_date) and dead-letters a poison record and a bad change without stopping its batch", () =>
+    Effect.gen(function* () {
+      const stream = "processor-e2e"
+      yield* createStream(stream, 2)
+      const processedBucket = yield* createBucket("processed-e2e")
+      const deadLetterBucket = yield* createBucket("dlq-e2e")
+      const kinesis = yield* Kinesis
+
+      const badSalesOrder = change("sales_order", "insert", { sales_order_id: "2" }, { ...salesOrder1, sales_order_id: "2", units_sold: "lots" }, "0/2000", 0)
+      yield* produce(stream, snapshot("0/1000"))
+      // A poison record on the payment's shard (same partition key), between its two versions.
+      const poison = yield* kinesis.putRecords(stream, [{ partitionKey: "payment:2", data: new TextEncoder().encode("this is not json {") }])
+      expect(poison[0]?._tag).toBe("Written")
+      yield* produce(stream, [badSalesOrder, change("payment", "update", { payment_id: "2" }, payment2Paid, "0/3000", 0)])
+
+      const reported: Array<ProcessedObject> = []
+      const fiber = yield* Effect.forkChild(
+        runProcessor({
+          stream,
+          processedBucket,
+          deadLetterBucket,
+          stateKey: "state/processor/e2e.json",
+          poller: { idleMs: 20, shardRefreshMs: 200 },
+          onObjects: (objects) => Effect.sync(() => void reported.push(...objects))
+        }).pipe(Effect.provide(ownCheckpoints(stream)))
+      )
+      const factPaymentRows = () => reported.filter((o) => o.table === "fact_payment").reduce((n, o) => n + o.rows, 0)
+      yield* waitUntil(
+        readLetters(deadLetterBucket).pipe(
+          Effect.map((letters) => letters.length === 2 && factPaymentRows() === 2 && reported.some((o) => o.table === "dim_counterparty"))
+        ),
+        fiber
+      )
+      yield* Fiber.interrupt(fiber)
+
+      // Layout: <table>/YYYY/MM/DD/<shardId>-<first>-<last>.parquet; everything listed was reported.
+      const all = yield* readParquet(processedBucket, "")
+      for (const object of all) expect(object.key).toMatch(/^(dim|fact)_[a-z_]+\/\d{4}\/\d{2}\/\d{2}\/shardId-\d+-\d+-\d+\.parquet$/)
+      expect(all.map((o) => o.key).sort()).toEqual(reported.map((o) => o.key).sort())
+      const decoded = yield* readReported(reported)
+      const ofTable = (table: string) => decoded.filter((o) => o.table === table)
+
+      // Columns: the warehouse columns (relaxed) then the pipeline's.
+      const s3 = yield* S3
+      const paymentFile = yield* decodeParquet(Option.getOrThrow(yield* s3.getObject(processedBucket, ofTable("fact_payment")[0]!.key)))
+      expect(paymentFile.columns.map((c) => c.name)).toEqual(processedColumns("fact_payment").map((c) => c.name))
+      expect(paymentFile.columns.find((c) => c.name === "payment_amount")?.arrowType).toMatch(/Decimal/)
+
+      // dim_counterparty joined with its legal address; dim_staff with its department; dim_location.
+      expect(finalRows(ofTable("dim_counterparty"), "counterparty_id").get("1")?.values).toEqual(dimCounterparty1)
+      expect(finalRows(ofTable("dim_staff"), "staff_id").get("1")?.values).toEqual(dimStaff1)
+      const locations = finalRows(ofTable("dim_location"), "location_id")
+      expect([...locations.keys()].sort()).toEqual(["1", "15"])
+      expect(locations.get("1")?.values).toEqual({
+        location_id: 1, address_line_1: "6826 Herzog Via", address_line_2: null, district: "Avon", city: "New Patienceburgh",
+        postal_code: "28441", country: "Turkey", phone: "1803 637401"
+      })
+
+      // Facts: sales order 1; payment 2 in two versions (paid flipped), in commit order.
+      expect(ofTable("fact_sales_order").flatMap((o) => o.rows).map((r) => stripPipeline(r).values)).toEqual([factSalesOrder1])
+      const payments = ofTable("fact_payment")
+        .flatMap((o) => o.rows)
+        .map(stripPipeline)
+        .sort((a, b) => (lsnValue(a.position.lsn) < lsnValue(b.position.lsn) ? -1 : 1))
+      expect(payments.map((p) => p.values)).toEqual([
+        factPayment2,
+        { ...factPayment2, paid: true, last_updated_date: "2022-11-05", last_updated_time: "09:30:00.000" }
+      ])
+      expect(payments.map((p) => p.position)).toEqual([
+        { lsn: "0/1000", idx: 6, op: "upsert" },
+        { lsn: "0/3000", idx: 0, op: "upsert" }
+      ])
+
+      // dim_date covers every date the facts reference.
+      const dates = ofTable("dim_date").flatMap((o) => o.rows).map((r) => stripPipeline(r).values)
+      expect([...new Set(dates.map((d) => d["date_id"]))].sort()).toEqual(["2022-11-03", "2022-11-04", "2022-11-05", "2022-11-10"])
+      expect(dates.find((d) => d["date_id"] === "2022-11-03")).toEqual({
+        date_id: "2022-11-03", year: 2022, month: 11, day: 3, day_of_week: 4, day_name: "Thursday", month_name: "November", quarter: 4
+      })
+
+      // Dead letters: the original bytes, the error, the position.
+      const letters = yield* readLetters(deadLetterBucket)
+      for (const letter of letters) expect(letter.key).toMatch(/^dlq\/processor\/\d{4}\/\d{2}\/\d{2}\/[0-9a-f-]{36}\.json$/)
+      const poisonLetter = letters.find((l) => l.bytes === "this is not json {")
+      expect(poisonLetter?.error).toMatch(/not a change record/)
+      const poisonWritten = poison[0]!
+      if (poisonWritten._tag !== "Written") throw new Error("poison not written")
+      expect(poisonLetter?.position).toBe(`${poisonWritten.shardId}/${poisonWritten.sequenceNumber}/0`)
+      const badLetter = letters.find((l) => l.bytes === encodeChangeRecord(badSalesOrder))
+      expect(badLetter?.error).toMatch(/units_sold/)
+      expect(badLetter?.position).toMatch(/^shardId-\d+\/\d+\/\d+$/)
+    })
+  )
+
+  it.effect("keeps each row's final state right when changes to a joined row and to its partner interleave across the two shards", () =>
+    Effect.gen(function* () {
+      const stream = "processor-interleave"
+      yield* createStream(stream, 2)
+      const processedBucket = yield* createBucket("processed-interleave")
+      const deadLetterBucket = yield* createBucket("dlq-interleave")
+      // address:15 and counterparty:1 hash to different shards of a 2-shard stream; one change per Kinesis record, one record per batch.
+      const changes: Array<ChangeRecord> = [...snapshot("0/1000")]
+      let address = address15
+      let counterparty = counterparty1
+      let department = department2
+      let staff = staff1
+      for (let t = 1; t <= 6; t++) {
+        const lsn = `0/${(0x1000 + t * 0x100).toString(16).toUpperCase()}`
+        address = { ...address, city: `City ${t}`, phone: `0000 00000${t}` }
+        changes.push(change("address", "update", { address_id: "15" }, address, lsn, 0))
+        if (t % 2 === 0) {
+          counterparty = { ...counterparty, counterparty_legal_name: `Fahey and Sons ${t}` }
+          changes.push(change("counterparty", "update", { counterparty_id: "1" }, counterparty, lsn, 1))
+          staff = { ...staff, last_name: `Franey ${t}` }
+          changes.push(change("staff", "update", { staff_id: "1" }, staff, lsn, 2))
+        } else {
+          department = { ...department, location: `Leeds ${t}` }
+          changes.push(change("department", "update", { department_id: "2" }, department, lsn, 1))
+        }
+      }
+      yield* produce(stream, changes, 1)
+
+      const reported: Array<ProcessedObject> = []
+      const fiber = yield* Effect.forkChild(
+        runProcessor({
+          stream,
+          processedBucket,
+          deadLetterBucket,
+          stateKey: "state/processor/interleave.json",
+          poller: { batchSize: 1, idleMs: 20, shardRefreshMs: 200 },
+          onObjects: (objects) => Effect.sync(() => void reported.push(...objects))
+        }).pipe(Effect.provide(ownCheckpoints(stream)))
+      )
+      const expectedCounterparty = { ...dimCounterparty1, counterparty_legal_name: "Fahey and Sons 6", counterparty_legal_city: "City 6", counterparty_legal_phone_number: "0000 000006" }
+      const expectedStaff = { ...dimStaff1, last_name: "Franey 6", location: "Leeds 5" }
+      const current = Effect.gen(function* () {
+        const decoded = yield* readReported([...reported])
+        return {
+          counterparty: finalRows(decoded.filter((o) => o.table === "dim_counterparty"), "counterparty_id").get("1")?.values,
+          staff: finalRows(decoded.filter((o) => o.table === "dim_staff"), "staff_id").get("1")?.values,
+          location: finalRows(decoded.filter((o) => o.table === "dim_location"), "location_id").get("15")?.values
+        }
+      })
+      // Wait until every shard is checkpointed at its last record, then check the final rows.
+      const tips = yield* lastSequenceNumbers(stream)
+      expect(tips.size).toBe(2)
+      const done = Effect.gen(function* () {
+        const store = yield* CheckpointStore
+        for (const [shardId, last] of tips) {
+          const checkpoint = yield* store.get("processor", shardId)
+          if (Option.getOrUndefined(checkpoint)?.sequenceNumber !== last) return false
+        }
+        return true
+      }).pipe(Effect.provide(ownCheckpoints(stream)))
+      yield* waitUntil(done, fiber)
+      yield* Fiber.interrupt(fiber)
+      const final = yield* current
+      expect(final.counterparty).toEqual(expectedCounterparty)
+      expect(final.staff).toEqual(expectedStaff)
+      expect(final.location).toEqual({
+        location_id: 15, address_line_1: "605 Haskell Trafficway", address_line_2: "Axel Freeway", district: null,
+        city: "City 6", postal_code: "88253-4257", country: "Heard Island and McDonald Islands", phone: "0000 000006"
+      })
+      expect(yield* readLetters(deadLetterBucket)).toEqual([])
+      // Both shards' batches went into the joins.
+      expect(new Set(reported.map((o) => o.batchId.replace(/-\d+-\d+$/, ""))).size).toBe(2)
+    })
+  )
+
+  it.effect("a batch handled twice writes the same keys with identical bytes", () =>
+    Effect.gen(function* () {
+      const processedBucket = yield* createBucket("processed-retry")
+      const deadLetterBucket = yield* createBucket("dlq-retry")
+      const s3 = yield* S3
+      const encoder = new TextEncoder()
+      const changes = [...snapshot("0/1000"), change("payment", "update", { payment_id: "2" }, payment2Paid, "0/3000", 0)]
+      const batch: KinesisBatch = {
+        shardId: "shardId-000000000007",
+        records: [
+          ...changes.map((c, i) => ({
+            shardId: "shardId-000000000007",
+            sequenceNumber: String(1000 + i),
+            partitionKey: `${c.table}:${Object.values(c.key).join(",")}`,
+            data: encoder.encode(encodeChangeRecord(c)),
+            approximateArrivalTimestamp: new Date("2024-02-23T10:00:01.000Z")
+          })),
+          { shardId: "shardId-000000000007", sequenceNumber: "2000", partitionKey: "x", data: encoder.encode("not json") }
+        ]
+      }
+      const snapshotOf = Effect.gen(function* () {
+        const out = new Map<string, string>()
+        for (const bucket of [processedBucket, deadLetterBucket]) {
+          for (const summary of yield* s3.listObjects(bucket, "")) {
+            if (summary.key.startsWith("state/")) continue
+            out.set(`${bucket}/${summary.key}`, Buffer.from(Option.getOrThrow(yield* s3.getObject(bucket, summary.key))).toString("base64"))
+          }
+        }
+        return out
+      })
+      const processedOnly = (m: Map<string, string>) => [...m].filter(([k]) => k.startsWith(processedBucket))
+
+      const reported: Array<Array<ProcessedObject>> = []
+      const handler = yield* makeProcessorHandler({
+        processedBucket,
+        deadLetterBucket,
+        stateKey: "state/processor/retry.json",
+        onObjects: (objects) => Effect.sync(() => void reported.push([...objects]))
+      })
+      expect(yield* handler(batch)).toEqual({ _tag: "Processed" })
+      const first = yield* snapshotOf
+      expect(yield* handler(batch)).toEqual({ _tag: "Processed" })
+      const second = yield* snapshotOf
+
+      expect([...first.keys()].sort()).toEqual([...second.keys()].sort())
+      expect(processedOnly(second)).toEqual(processedOnly(first))
+      expect([...first.keys()].filter((k) => k.startsWith(`${deadLetterBucket}/dlq/`))).toHaveLength(1)
+      expect(reported[1]).toEqual(reported[0])
+      expect(reported[0]!.map((o) => o.key).sort()).toEqual(
+        ["dim_counterparty", "dim_date", "dim_location", "dim_staff", "fact_payment", "fact_sales_order"].map(
+          (table) => `${table}/2024/02/23/shardId-000000000007-1000-2000.parquet`
+        )
+      )
+      // A fresh handler (state loaded from S3, as after a crash) writes the same bytes again.
+      const restarted = yield* makeProcessorHandler({ processedBucket, deadLetterBucket, stateKey: "state/processor/retry.json" })
+      expect(yield* restarted(batch)).toEqual({ _tag: "Processed" })
+      expect(processedOnly(yield* snapshotOf)).toEqual(processedOnly(first))
+    })
+  )
+})
