@@ -12,6 +12,7 @@
  *    migrated, so its presence means "ready".
  */
 import { runReaderProgram } from "@totes-cdc/cdc-reader"
+import { runArchiverProgram, runProcessorProgram } from "@totes-cdc/stream-processors"
 import { migrateWarehouse } from "@totes-cdc/loader"
 import {
   type LocalStackEndpoints,
@@ -27,7 +28,7 @@ import { type PgPool, makePgPool } from "@totes-cdc/platform"
 import { Clock, Console, Effect, Option, Ref, Schedule } from "effect"
 import { resolve } from "node:path"
 import { UsageError } from "./Errors.ts"
-import { readerSettingsFromState } from "./LocalSettings.ts"
+import { consumerSettingsFromState, readerSettingsFromState } from "./LocalSettings.ts"
 import { type StateFile, writeStateFile } from "./StateFile.ts"
 
 export interface DevOptions {
@@ -106,6 +107,16 @@ const readerComponent = (state: StateFile): Component => ({
   run: runReaderProgram(readerSettingsFromState(state)).pipe(Effect.andThen(Effect.never))
 })
 
+const archiverComponent = (state: StateFile): Component => ({
+  name: "archiver",
+  run: runArchiverProgram(consumerSettingsFromState(state))
+})
+
+const processorComponent = (state: StateFile): Component => ({
+  name: "processor",
+  run: runProcessorProgram(consumerSettingsFromState(state))
+})
+
 /** The state file's content for a running stack. */
 const stateOf = (stack: LocalStackEndpoints, startedAt: number): StateFile => ({
   version: 1,
@@ -182,7 +193,12 @@ export const dev = (options: DevOptions) =>
       const ready = yield* Clock.currentTimeMillis
       yield* Console.log(describeStack(stack, options, seeded, ready - started))
       const stats = yield* Ref.make<SimulatorStats>({ transactions: 0, changes: 0 })
-      const components: Array<Component> = [statusComponent(source, stats), readerComponent(state)]
+      const components: Array<Component> = [
+        statusComponent(source, stats),
+        readerComponent(state),
+        archiverComponent(state),
+        processorComponent(state)
+      ]
       if (options.simulate > 0) components.push(simulatorComponent(source, options, stats))
       return yield* runComponents(components)
     })

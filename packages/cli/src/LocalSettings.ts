@@ -4,6 +4,7 @@
  * `status` and the standalone commands run the very same code.
  */
 import type { ReaderSettings } from "@totes-cdc/cdc-reader"
+import type { ConsumerSettings } from "@totes-cdc/stream-processors"
 import type { StateFile } from "./StateFile.ts"
 
 /** The reader's settings on the stack of `state` (slot and publication `totes_cdc`). */
@@ -18,6 +19,17 @@ export const readerSettingsFromState = (state: StateFile): ReaderSettings => ({
   heartbeatMs: 5_000,
   pollIntervalMs: 1_000,
   metricsEmf: false,
+  kinesis: state.kinesis,
+  s3: state.s3
+})
+
+/** The archiver's and processor's settings on the stack of `state`; archive objects flushed every 2 s. */
+export const consumerSettingsFromState = (state: StateFile): ConsumerSettings => ({
+  streamName: state.kinesis.streamName,
+  ingestionBucket: state.s3.buckets.ingestion,
+  processedBucket: state.s3.buckets.processed,
+  archiveBufferBytes: 5 * 1024 * 1024,
+  archiveBufferIntervalMs: 2_000,
   kinesis: state.kinesis,
   s3: state.s3
 })

@@ -6,6 +6,7 @@ import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Cause, Effect } from "effect"
 import { Command, Flag } from "effect/cli"
 import { dev } from "./Dev.ts"
+import { archiverCommand, processorCommand } from "./ConsumerCommands.ts"
 import { reportFailure } from "./Errors.ts"
 import { loggingLayer } from "./Logging.ts"
 import { readerCommand } from "./ReaderCommand.ts"
@@ -59,7 +60,7 @@ const devCommand = Command.make(
 
 const root = Command.make("totes-cdc").pipe(
   Command.withDescription("Change-data-capture from totesys (PostgreSQL) into a star-schema warehouse"),
-  Command.withSubcommands([devCommand, readerCommand, statusCommand])
+  Command.withSubcommands([devCommand, readerCommand, archiverCommand, processorCommand, statusCommand])
 )
 
 root.pipe(

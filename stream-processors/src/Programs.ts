@@ -1,0 +1,83 @@
+/**
+ * The archiver and the processor as programs: settings from the environment (or from
+ * `dev`'s stack), their AWS layers, run until interrupted. `totes-cdc archiver`,
+ * `totes-cdc processor` and `totes-cdc dev` run exactly these.
+ */
+import { type AwsEndpoint, Kinesis, S3 } from "@totes-cdc/platform"
+import { Config, Effect, Layer, Option } from "effect"
+import { runArchiver } from "./archiver/Archiver.ts"
+import { CheckpointStore } from "./consumer/CheckpointStore.ts"
+import type { ProcessedObject } from "./processor/ProcessedObjects.ts"
+import { DEFAULT_JOIN_STATE_KEY, runProcessor } from "./processor/Processor.ts"
+
+/** Settings shared by the stream consumers. */
+export interface ConsumerSettings {
+  readonly streamName: string
+  readonly ingestionBucket: string
+  readonly processedBucket: string
+  /** Archive objects are flushed at this size (bytes) or age (ms), whichever comes first. */
+  readonly archiveBufferBytes: number
+  readonly archiveBufferIntervalMs: number
+  readonly kinesis: AwsEndpoint
+  readonly s3: AwsEndpoint
+}
+
+const optional = (name: string) => Config.option(Config.String(name)).pipe(Config.map(Option.getOrUndefined))
+
+const endpoint = (region: string, url: string | undefined, key: string | undefined, secret: string | undefined): AwsEndpoint => ({
+  region,
+  ...(url === undefined ? {} : { endpoint: url }),
+  ...(key === undefined || secret === undefined ? {} : { accessKeyId: key, secretAccessKey: secret })
+})
+
+/** Reads the consumers' environment. Fails with ConfigError naming the variable. */
+export const consumerSettings: Config.Config<ConsumerSettings> = Config.all({
+  streamName: Config.String("KINESIS_STREAM").pipe(Config.withDefault("totes-cdc-changes")),
+  ingestionBucket: Config.String("INGESTION_BUCKET").pipe(Config.withDefault("totes-cdc-ingestion")),
+  processedBucket: Config.String("PROCESSED_BUCKET").pipe(Config.withDefault("totes-cdc-processed")),
+  archiveBufferBytes: Config.Int("ARCHIVE_BUFFER_BYTES").pipe(Config.withDefault(5 * 1024 * 1024)),
+  archiveBufferIntervalMs: Config.Int("ARCHIVE_BUFFER_INTERVAL_MS").pipe(Config.withDefault(60_000)),
+  region: Config.String("AWS_REGION").pipe(Config.withDefault("eu-west-2")),
+  kinesisEndpoint: optional("KINESIS_ENDPOINT"),
+  s3Endpoint: optional("S3_ENDPOINT"),
+  accessKeyId: optional("AWS_ACCESS_KEY_ID"),
+  secretAccessKey: optional("AWS_SECRET_ACCESS_KEY")
+}).pipe(
+  Config.map(({ region, kinesisEndpoint, s3Endpoint, accessKeyId, secretAccessKey, ...rest }) => ({
+    ...rest,
+    kinesis: endpoint(region, kinesisEndpoint, accessKeyId, secretAccessKey),
+    s3: endpoint(region, s3Endpoint, accessKeyId, secretAccessKey)
+  }))
+)
+
+/** Kinesis, S3 and consumer checkpoints (in the ingestion bucket, `state/consumers/`). */
+const consumerLayer = (settings: ConsumerSettings) =>
+  Layer.mergeAll(Kinesis.layer(settings.kinesis), CheckpointStore.layer({ bucket: settings.ingestionBucket })).pipe(
+    Layer.provideMerge(S3.layer(settings.s3))
+  )
+
+/** The archiver until interrupted: the stream → raw NDJSON under `raw/` in the ingestion bucket. */
+export const runArchiverProgram = (settings: ConsumerSettings) =>
+  runArchiver({
+    stream: settings.streamName,
+    bucket: settings.ingestionBucket,
+    bufferBytes: settings.archiveBufferBytes,
+    bufferIntervalMs: settings.archiveBufferIntervalMs
+  }).pipe(Effect.provide(consumerLayer(settings)))
+
+/**
+ * The processor until interrupted: the stream → Parquet per warehouse table in the
+ * processed bucket; dead letters and the join state in the ingestion bucket.
+ * `onObjects` hears of each batch's objects once they are stored (the loader, in `dev`).
+ */
+export const runProcessorProgram = <E = never, R = never>(
+  settings: ConsumerSettings,
+  onObjects?: (objects: ReadonlyArray<ProcessedObject>) => Effect.Effect<void, E, R>
+) =>
+  runProcessor({
+    stream: settings.streamName,
+    processedBucket: settings.processedBucket,
+    deadLetterBucket: settings.ingestionBucket,
+    stateKey: DEFAULT_JOIN_STATE_KEY,
+    ...(onObjects === undefined ? {} : { onObjects })
+  }).pipe(Effect.provide(consumerLayer(settings)))
