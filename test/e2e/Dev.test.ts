@@ -104,7 +104,13 @@ describe("totes-cdc dev", () => {
       expect(first).toBeGreaterThanOrEqual(6941)
       yield* eventually(salesOrders.pipe(Effect.map((n) => n > first)), "30 seconds")
 
-      // The reader snapshots the seeded rows into Kinesis and keeps its slot active.
+      // The reader snapshots the seeded rows into Kinesis, then streams from its slot.
+      yield* eventually(
+        source
+          .query("SELECT active FROM pg_replication_slots WHERE slot_name = 'totes_cdc'")
+          .pipe(Effect.map((rows) => rows[0]?.active === "t")),
+        "60 seconds"
+      )
       const status = yield* Effect.promise(() => runStatus(stateFile))
       expect(status.code).toBe(0)
       expect(status.stdout).toMatch(/^slot totes_cdc: active, wal_status reserved/m)
