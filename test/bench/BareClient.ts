@@ -10,8 +10,8 @@
  * type parsers (the reader keeps text): that is the "bare" client a user would write.
  *
  * Invariants:
- *  - Timed from the `subscribe` call to the arrival of the first commit past the end
- *    marker (the last backlog transaction): connection set-up is inside the time, as it
+ *  - Timed from the `subscribe` call to the arrival of the first commit whose end is past
+ *    the end marker (the last backlog transaction): connection set-up is inside the time, as it
  *    is for the reader.
  *  - The replication connection is closed before this returns (or fails).
  */
@@ -31,8 +31,6 @@ export interface BareDrain {
   readonly commits: number
   /** Seconds from `subscribe` to the commit past the end marker. */
   readonly seconds: number
-  /** The server's walsender pid (for CPU accounting), if it could be read. */
-  readonly walsenderPid?: number
 }
 
 /**
@@ -87,8 +85,10 @@ export const drainWithBareClient = <A>(options: {
               case "commit": {
                 commits += 1
                 lastCommit = message.commitEndLsn ?? message.commitLsn ?? lastCommit
-                const at = message.commitLsn ?? "0/0"
-                if (compareLsn(at, options.endMarkerLsn) > 0) {
+                // The marker's LSN (pg_logical_emit_message) is the END of its record, which can
+                // be the START of the commit record after it: compare the commit's end.
+                const end = message.commitEndLsn ?? "0/0"
+                if (compareLsn(end, options.endMarkerLsn) > 0) {
                   finished = true
                   const seconds = (performance.now() - started) / 1000
                   clearTimeout(timer)

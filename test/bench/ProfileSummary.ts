@@ -1,0 +1,141 @@
+/**
+ * Where the time goes in a V8 CPU profile (`.cpuprofile`, e.g. from
+ * `npm run bench -- --cpu-prof-dir DIR` or `node --cpu-prof`): self time per package or
+ * workspace module, per function, and the inclusive time of chosen functions.
+ *
+ *   node test/bench/ProfileSummary.ts FILE.cpuprofile [--top N] [--inclusive NAME,NAME…]
+ */
+import { readFileSync } from "node:fs"
+import { parseArgs } from "node:util"
+
+interface ProfileNode {
+  readonly id: number
+  readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number }
+  readonly children?: ReadonlyArray<number>
+}
+
+interface CpuProfile {
+  readonly nodes: ReadonlyArray<ProfileNode>
+  readonly startTime: number
+  readonly endTime: number
+  readonly samples: ReadonlyArray<number>
+  readonly timeDeltas: ReadonlyArray<number>
+}
+
+/** "node_modules/@smithy/foo/…" → "@smithy/foo"; "/work/main/cdc-reader/src/X.ts" → "cdc-reader/src/X.ts". */
+export const moduleOf = (url: string): string => {
+  if (url === "") return "(native / V8)"
+  const nm = url.lastIndexOf("node_modules/")
+  if (nm >= 0) {
+    const rest = url.slice(nm + "node_modules/".length).split("/")
+    return rest[0]?.startsWith("@") === true ? `${rest[0]}/${rest[1]}` : (rest[0] ?? url)
+  }
+  if (url.startsWith("node:")) return url
+  const m = /\/(cdc-reader|packages\/[^/]+|test|stream-processors|loader)\/(.*)$/.exec(url)
+  return m === null ? url : `${m[1]}/${m[2]}`
+}
+
+/**
+ * Categories of the reader-drain benchmark, first match wins, tested against every
+ * module on a sample's stack: kinesalite's work is charged to the emulator even where
+ * it calls node or V8, and so on down the list.
+ */
+export const CATEGORIES: ReadonlyArray<readonly [string, (module: string) => boolean]> = [
+  ["profiler (inspector session)", (m) => m === "node:inspector"],
+  [
+    "kinesalite + its LevelDB store (emulator, in-process)",
+    (m) => ["kinesalite", "levelup", "level-codec", "encoding-down", "abstract-leveldown", "deferred-leveldown", "memdown", "lock"].includes(m) || m === "node:_http_server"
+  ],
+  ["AWS SDK client (PutRecords requests)", (m) => m.startsWith("@smithy/") || m.startsWith("@aws-sdk/") || m === "node:_http_client"],
+  ["aggregation (aws-kinesis-agg, protobuf, md5)", (m) => m === "aws-kinesis-agg" || m === "protobufjs" || m === "cdc-reader/src/Aggregator.ts"],
+  ["change → JSON, partition key, shard routing", (m) => m === "packages/core/src/ChangeRecord.ts" || m === "packages/core/src/Sharding.ts" || m === "cdc-reader/src/ProducerPlan.ts"],
+  ["pgoutput → change record (Decoder)", (m) => m === "cdc-reader/src/Decoder.ts"],
+  ["pg-logical-replication (socket, pgoutput parse, flow control)", (m) => m === "pg-logical-replication" || m === "eventemitter2"],
+  ["reader: Replication.ts queue hand-off", (m) => m === "packages/platform/src/Replication.ts"],
+  ["effect runtime (fibers, Stream, groupedWithin)", (m) => m === "effect"],
+  ["pg driver (socket, protocol)", (m) => m === "pg" || m === "pg-protocol" || m === "pg-pool"]
+]
+
+export const summarizeProfile = (profile: CpuProfile, top: number, inclusive: ReadonlyArray<string>) => {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]))
+  const parent = new Map<number, number>()
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id)
+  const self = new Map<number, number>()
+  profile.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)))
+  const total = [...self.values()].reduce((a, b) => a + b, 0)
+
+  const byCategory = new Map<string, number>()
+  const byModule = new Map<string, number>()
+  const byOwner = new Map<string, number>()
+  const onStack = new Map<string, number>()
+  const byFunction = new Map<string, number>()
+  const incl = new Map<string, number>(inclusive.map((name) => [name, 0]))
+  for (const [id, us] of self) {
+    const node = byId.get(id)
+    if (node === undefined) continue
+    const { functionName, url, lineNumber } = node.callFrame
+    const mod = moduleOf(url)
+    byModule.set(mod, (byModule.get(mod) ?? 0) + us)
+    const fn = `${functionName || "(anonymous)"} ${mod}:${lineNumber + 1}`
+    byFunction.set(fn, (byFunction.get(fn) ?? 0) + us)
+    // inclusive: count each sample once per named function / module on its stack;
+    // owner: the nearest frame (leaf first) that is neither native nor node's own code
+    const seen = new Set<string>()
+    const modules = new Set<string>()
+    let owner: string | undefined
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+      const frame = byId.get(at)?.callFrame
+      const name = frame?.functionName ?? ""
+      const frameModule = moduleOf(frame?.url ?? "")
+      if (frameModule !== "(native / V8)") modules.add(frameModule)
+      if (owner === undefined && frameModule !== "(native / V8)" && !frameModule.startsWith("node:")) owner = frameModule
+      if (incl.has(name) && !seen.has(name)) {
+        seen.add(name)
+        incl.set(name, (incl.get(name) ?? 0) + us)
+      }
+    }
+    const ownerName = owner ?? (mod === "(native / V8)" ? `${functionName} (V8)` : mod)
+    byOwner.set(ownerName, (byOwner.get(ownerName) ?? 0) + us)
+    for (const m of modules) onStack.set(m, (onStack.get(m) ?? 0) + us)
+    const category =
+      CATEGORIES.find(([, matches]) => [...modules].some(matches))?.[0] ??
+      (mod === "(native / V8)" && functionName.startsWith("(") ? functionName : "other")
+    byCategory.set(category, (byCategory.get(category) ?? 0) + us)
+  }
+  const rows = (m: Map<string, number>) =>
+    [...m.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .map(([name, us]) => `${(us / 1000).toFixed(0).padStart(7)} ms ${((100 * us) / total).toFixed(1).padStart(5)}%  ${name}`)
+  return [
+    `sampled ${(total / 1000).toFixed(0)} ms over ${((profile.endTime - profile.startTime) / 1000).toFixed(0)} ms wall`,
+    "",
+    "by category (first match over the whole stack; see CATEGORIES):",
+    ...rows(byCategory),
+    "",
+    "self time by module:",
+    ...rows(byModule),
+    "",
+    "self time by owner (nearest caller that is not V8 or node: — native work charged to who asked for it):",
+    ...rows(byOwner),
+    "",
+    "inclusive time by module (samples with the module anywhere on the stack):",
+    ...rows(onStack),
+    "",
+    "self time by function:",
+    ...rows(byFunction),
+    ...(inclusive.length === 0 ? [] : ["", "inclusive time (functions by name):", ...rows(incl)])
+  ].join("\n")
+}
+
+if (import.meta.main) {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: { top: { type: "string", default: "25" }, inclusive: { type: "string", default: "" } }
+  })
+  for (const file of positionals) {
+    const profile = JSON.parse(readFileSync(file, "utf8")) as CpuProfile
+    const names = values.inclusive.split(",").filter((s) => s !== "")
+    process.stdout.write(`== ${file}\n${summarizeProfile(profile, Number(values.top), names)}\n\n`)
+  }
+}
