@@ -15,7 +15,7 @@
  * MD5 from node:crypto is a pure function here (no I/O), so it is allowed in core.
  */
 import { Result, Schema } from "effect"
-import { createHash } from "node:crypto"
+import { hash } from "node:crypto"
 
 /** The largest hash key: 2^128 - 1. */
 export const MAX_HASH_KEY = (1n << 128n) - 1n
@@ -40,8 +40,10 @@ export class NoShardForHashKey extends Schema.TaggedError<NoShardForHashKey>()("
  * The 128-bit Kinesis hash key of `partitionKey`: MD5 of its UTF-8 bytes as an unsigned
  * big-endian integer, in [0, 2^128 - 1].
  */
-export const hashKeyOf = (partitionKey: string): bigint =>
-  BigInt(`0x${createHash("md5").update(partitionKey, "utf8").digest("hex")}`)
+export const hashKeyOf = (partitionKey: string): bigint => {
+  const digest = hash("md5", partitionKey, "buffer")
+  return (digest.readBigUInt64BE(0) << 64n) | digest.readBigUInt64BE(8)
+}
 
 /**
  * The open shard of `shards` whose inclusive hash-key range contains `hashKey`.
