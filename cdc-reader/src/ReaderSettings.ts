@@ -6,8 +6,8 @@
  * a ConfigError naming the variable.
  */
 import { TOTESYS_TABLES } from "@totes-cdc/core"
-import type { AwsEndpoint } from "@totes-cdc/platform"
-import { Config, Option, Schema } from "effect"
+import { type AwsEndpoint, awsEndpointsConfig } from "@totes-cdc/platform"
+import { Config, Schema } from "effect"
 
 /** Settings as read; `undefined` endpoint = real AWS. */
 export interface ReaderSettings {
@@ -36,14 +36,6 @@ export interface ReaderSettings {
 
 const NonNegativeInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
 
-const optional = (name: string) => Config.option(Config.String(name)).pipe(Config.map(Option.getOrUndefined))
-
-const endpoint = (region: string, url: string | undefined, key: string | undefined, secret: string | undefined): AwsEndpoint => ({
-  region,
-  ...(url === undefined ? {} : { endpoint: url }),
-  ...(key === undefined || secret === undefined ? {} : { accessKeyId: key, secretAccessKey: secret })
-})
-
 /** Reads the reader's environment. Fails with ConfigError naming the variable. */
 export const readerSettings: Config.Config<ReaderSettings> = Config.all({
   sourceUrl: Config.String("SOURCE_URL"),
@@ -58,18 +50,8 @@ export const readerSettings: Config.Config<ReaderSettings> = Config.all({
   pollOverlapMs: Config.schema(NonNegativeInt, "READER_POLL_OVERLAP_MS").pipe(Config.withDefault(5_000)),
   metricsEmf: Config.Boolean("READER_METRICS_EMF").pipe(Config.withDefault(!process.stdout.isTTY)),
   pollPageRows: Config.schema(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)), "READER_POLL_PAGE_ROWS").pipe(Config.withDefault(5_000)),
-  region: Config.String("AWS_REGION").pipe(Config.withDefault("eu-west-2")),
-  kinesisEndpoint: optional("KINESIS_ENDPOINT"),
-  s3Endpoint: optional("S3_ENDPOINT"),
-  accessKeyId: optional("AWS_ACCESS_KEY_ID"),
-  secretAccessKey: optional("AWS_SECRET_ACCESS_KEY")
-}).pipe(
-  Config.map(({ region, kinesisEndpoint, s3Endpoint, accessKeyId, secretAccessKey, ...rest }) => ({
-    ...rest,
-    kinesis: endpoint(region, kinesisEndpoint, accessKeyId, secretAccessKey),
-    s3: endpoint(region, s3Endpoint, accessKeyId, secretAccessKey)
-  }))
-)
+  aws: awsEndpointsConfig
+}).pipe(Config.map(({ aws, ...rest }) => ({ ...rest, ...aws })))
 
 /** The tables the reader captures: the 11 totesys tables (never `_prisma_migrations`). */
 export const CAPTURED_TABLES = TOTESYS_TABLES

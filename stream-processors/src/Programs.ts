@@ -3,8 +3,8 @@
  * `dev`'s stack), their AWS layers, run until interrupted. `totes-cdc archiver`,
  * `totes-cdc processor` and `totes-cdc dev` run exactly these.
  */
-import { type AwsEndpoint, Kinesis, S3 } from "@totes-cdc/platform"
-import { Config, Effect, Layer, Option } from "effect"
+import { type AwsEndpoint, Kinesis, S3, awsEndpointsConfig } from "@totes-cdc/platform"
+import { Config, Effect, Layer } from "effect"
 import { runArchiver } from "./archiver/Archiver.ts"
 import { CheckpointStore } from "./consumer/CheckpointStore.ts"
 import type { ProcessedObject } from "./processor/ProcessedObjects.ts"
@@ -22,14 +22,6 @@ export interface ConsumerSettings {
   readonly s3: AwsEndpoint
 }
 
-const optional = (name: string) => Config.option(Config.String(name)).pipe(Config.map(Option.getOrUndefined))
-
-const endpoint = (region: string, url: string | undefined, key: string | undefined, secret: string | undefined): AwsEndpoint => ({
-  region,
-  ...(url === undefined ? {} : { endpoint: url }),
-  ...(key === undefined || secret === undefined ? {} : { accessKeyId: key, secretAccessKey: secret })
-})
-
 /** Reads the consumers' environment. Fails with ConfigError naming the variable. */
 export const consumerSettings: Config.Config<ConsumerSettings> = Config.all({
   streamName: Config.String("KINESIS_STREAM").pipe(Config.withDefault("totes-cdc-changes")),
@@ -37,18 +29,8 @@ export const consumerSettings: Config.Config<ConsumerSettings> = Config.all({
   processedBucket: Config.String("PROCESSED_BUCKET").pipe(Config.withDefault("totes-cdc-processed")),
   archiveBufferBytes: Config.Int("ARCHIVE_BUFFER_BYTES").pipe(Config.withDefault(5 * 1024 * 1024)),
   archiveBufferIntervalMs: Config.Int("ARCHIVE_BUFFER_INTERVAL_MS").pipe(Config.withDefault(60_000)),
-  region: Config.String("AWS_REGION").pipe(Config.withDefault("eu-west-2")),
-  kinesisEndpoint: optional("KINESIS_ENDPOINT"),
-  s3Endpoint: optional("S3_ENDPOINT"),
-  accessKeyId: optional("AWS_ACCESS_KEY_ID"),
-  secretAccessKey: optional("AWS_SECRET_ACCESS_KEY")
-}).pipe(
-  Config.map(({ region, kinesisEndpoint, s3Endpoint, accessKeyId, secretAccessKey, ...rest }) => ({
-    ...rest,
-    kinesis: endpoint(region, kinesisEndpoint, accessKeyId, secretAccessKey),
-    s3: endpoint(region, s3Endpoint, accessKeyId, secretAccessKey)
-  }))
-)
+  aws: awsEndpointsConfig
+}).pipe(Config.map(({ aws, ...rest }) => ({ ...rest, ...aws })))
 
 /** Kinesis, S3 and consumer checkpoints (in the ingestion bucket, `state/consumers/`). */
 const consumerLayer = (settings: ConsumerSettings) =>

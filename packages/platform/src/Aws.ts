@@ -10,6 +10,7 @@
 import { KinesisClient } from "@aws-sdk/client-kinesis"
 import { S3Client } from "@aws-sdk/client-s3"
 import { NodeHttpHandler } from "@smithy/node-http-handler"
+import { Config, Option } from "effect"
 
 /** Where and as whom to call AWS. `endpoint` set = a local emulator. */
 export interface AwsEndpoint {
@@ -39,3 +40,29 @@ export const makeKinesisClient = (target: AwsEndpoint): KinesisClient => new Kin
 /** An S3 client for `target` (path-style when an endpoint is given). */
 export const makeS3Client = (target: AwsEndpoint): S3Client =>
   new S3Client({ ...clientConfig(target), forcePathStyle: target.endpoint !== undefined })
+
+const optionalSetting = (name: string) => Config.option(Config.String(name)).pipe(Config.map(Option.getOrUndefined))
+
+const endpointOf = (region: string, url: string | undefined, key: string | undefined, secret: string | undefined): AwsEndpoint => ({
+  region,
+  ...(url === undefined ? {} : { endpoint: url }),
+  ...(key === undefined || secret === undefined ? {} : { accessKeyId: key, secretAccessKey: secret })
+})
+
+/**
+ * Where Kinesis and S3 are, from the environment every component shares: `AWS_REGION`
+ * (default eu-west-2), `KINESIS_ENDPOINT` / `S3_ENDPOINT` (emulators; absent on AWS),
+ * `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` (otherwise the SDK's credential chain).
+ */
+export const awsEndpointsConfig: Config.Config<{ readonly kinesis: AwsEndpoint; readonly s3: AwsEndpoint }> = Config.all({
+  region: Config.String("AWS_REGION").pipe(Config.withDefault("eu-west-2")),
+  kinesisEndpoint: optionalSetting("KINESIS_ENDPOINT"),
+  s3Endpoint: optionalSetting("S3_ENDPOINT"),
+  accessKeyId: optionalSetting("AWS_ACCESS_KEY_ID"),
+  secretAccessKey: optionalSetting("AWS_SECRET_ACCESS_KEY")
+}).pipe(
+  Config.map(({ region, kinesisEndpoint, s3Endpoint, accessKeyId, secretAccessKey }) => ({
+    kinesis: endpointOf(region, kinesisEndpoint, accessKeyId, secretAccessKey),
+    s3: endpointOf(region, s3Endpoint, accessKeyId, secretAccessKey)
+  }))
+)
