@@ -50,16 +50,22 @@ const eventually = <E, R>(check: Effect.Effect<boolean, E, R>, seconds = 60, eve
     Effect.timeout(`${seconds} seconds`)
   )
 
-/** Waits until the reader has confirmed everything committed so far (a barrier message's commit). */
-const caughtUp = (pool: PgPool, slot: string) =>
+/** Waits until the reader has confirmed everything committed so far (a barrier message's commit); fails at once if `reader` stops. */
+const caughtUp = (pool: PgPool, slot: string, reader?: Fiber.Fiber<unknown, unknown>) =>
   Effect.gen(function* () {
     const [barrier] = yield* pool.query("SELECT pg_logical_emit_message(true, 'test-barrier', 'x')::text AS lsn")
     const lsn = barrier?.lsn ?? "0/0"
-    yield* eventually(
+    const confirmed = eventually(
       slotStatus(pool, slot).pipe(
         Effect.map((s) => s.confirmedFlushLsn != null && compareLsn(s.confirmedFlushLsn, lsn) > 0)
       )
     )
+    if (reader === undefined) return yield* confirmed
+    const stopped = Fiber.join(reader).pipe(
+      Effect.exit,
+      Effect.flatMap((exit) => Effect.die(new Error(`the reader stopped before catching up: ${JSON.stringify(exit)}`)))
+    )
+    yield* Effect.raceFirst(confirmed, stopped)
   })
 
 const readChanges = (settings: ReaderSettings) =>
@@ -135,10 +141,14 @@ layer(LocalStack.layer(), { excludeTestServices: true })("cdc-reader", (it) => {
         AWS_SECRET_ACCESS_KEY: settings.kinesis.secretAccessKey ?? ""
       }
       const child: ChildProcess = yield* Effect.acquireRelease(
-        Effect.sync(() => spawn(process.execPath, [BIN, "reader"], { env, stdio: "ignore" })),
+        Effect.sync(() => spawn(process.execPath, [BIN, "reader"], { env, stdio: ["ignore", "ignore", "pipe"] })),
         (c) => Effect.sync(() => c.kill("SIGKILL"))
       )
-      yield* caughtUp(pool, settings.slot)
+      let childErr = ""
+      child.stderr?.on("data", (chunk: Buffer) => (childErr += chunk.toString()))
+      yield* caughtUp(pool, settings.slot).pipe(
+        Effect.catch((error) => Effect.die(new Error(`reader process did not catch up (${String(error)}): ${childErr}`)))
+      )
       // One big transaction: 40,000 designs; kill the reader once some of it is in Kinesis.
       yield* pool.query(
         `INSERT INTO design (design_name, file_location, file_name, last_updated)
@@ -153,7 +163,7 @@ layer(LocalStack.layer(), { excludeTestServices: true })("cdc-reader", (it) => {
       yield* pool.query("UPDATE currency SET currency_code = 'EUR', last_updated = now() WHERE currency_code = 'USD'")
 
       const reader = yield* Effect.forkChild(runReaderProgram(settings))
-      yield* caughtUp(pool, settings.slot)
+      yield* caughtUp(pool, settings.slot, reader)
       yield* Fiber.interrupt(reader)
       const changes = (yield* readChanges(settings)).map((c) => c.record)
       yield* expectCaptured(pool, changes, { min: 1, max: 2 })

@@ -15,7 +15,7 @@
  *  - The client is made once per layer and destroyed when the layer's scope closes.
  */
 import { DeleteObjectCommand, GetObjectCommand, ListObjectsCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3"
-import { Context, Effect, Layer, Option, Schema } from "effect"
+import { Context, Effect, Layer, Option, Schedule, Schema } from "effect"
 import { type AwsEndpoint, makeS3Client } from "./Aws.ts"
 
 /** A failed S3 call. `retryable`: throttling, 5xx or network — safe to retry unchanged. */
@@ -71,9 +71,24 @@ export const describeS3Error = (cause: unknown, call: string, bucket: string, wh
   return fail(`S3 ${call} on ${where} at ${endpoint} failed (${name}: ${text})`, false)
 }
 
+/**
+ * Retry policy of every S3 call (each is idempotent: whole-object put, get, delete,
+ * list): a retryable failure (network, throttling, 5xx — e.g. a reused keep-alive
+ * socket the server had closed) is tried again after 50 ms, doubling, jittered, at most
+ * 5 times.
+ */
+export const s3RetrySchedule = Schedule.exponential("50 millis", 2).pipe(
+  Schedule.jittered,
+  Schedule.upTo({ times: 5 }),
+  Schedule.setInputType<S3Error>(),
+  Schedule.while(({ input }) => input.retryable)
+)
+
 const make = (client: S3Client, endpoint: string): S3["Service"] => {
   const call = <A>(name: string, bucket: string, where: string, send: (signal: AbortSignal) => Promise<A>) =>
-    Effect.tryPromise({ try: send, catch: (cause) => describeS3Error(cause, name, bucket, where, endpoint) })
+    Effect.tryPromise({ try: send, catch: (cause) => describeS3Error(cause, name, bucket, where, endpoint) }).pipe(
+      Effect.retry(s3RetrySchedule)
+    )
 
   const putObject = Effect.fn("S3.putObject")(function* (bucket: string, key: string, body: Uint8Array | string, contentType?: string) {
     yield* call("PutObject", bucket, `${bucket}/${key}`, (abortSignal) =>
@@ -95,7 +110,8 @@ const make = (client: S3Client, endpoint: string): S3["Service"] => {
     }).pipe(
       Effect.catch((cause) =>
         isMissingKey(cause) ? Effect.succeed(Option.none<Uint8Array>()) : Effect.fail(describeS3Error(cause, "GetObject", bucket, where, endpoint))
-      )
+      ),
+      Effect.retry(s3RetrySchedule)
     )
   })
 
