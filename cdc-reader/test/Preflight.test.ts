@@ -421,13 +421,13 @@ describe("evaluatePreflight", () => {
     ])
   })
 
-  it("a slot another process streams from is an error", () => {
+  it("a slot another process streams from is a warning: the reader waits for it (a dead reader's walsender lingers)", () => {
     expect(byCode(evaluate({ ...HEALTHY, slot: { ...EXISTING_SLOT, activePid: 4242 } }), "slot-in-use")).toEqual([
       {
-        level: "error",
+        level: "warning",
         code: "slot-in-use",
-        message: "replication slot totes_cdc is in use by process 4242: only one reader may stream from a slot",
-        action: "stop the other reader, or end its connection: SELECT pg_terminate_backend(4242)"
+        message: "replication slot totes_cdc is in use by process 4242: only one reader may stream from a slot; the reader waits for it to be released",
+        action: "if another reader holds it, stop that reader, or end its connection: SELECT pg_terminate_backend(4242)"
       }
     ])
   })

@@ -535,10 +535,12 @@ const checkSlot = (facts: PreflightFacts, config: PreflightConfig): Array<Findin
   }
   if (slot.activePid !== null) {
     findings.push(
-      error(
+      // Not blocking: the holder may be the walsender of a reader that just died, which
+      // PostgreSQL releases shortly; the reader waits for it (SlotPlan "Busy"), bounded.
+      warning(
         "slot-in-use",
-        `replication slot ${name} is in use by process ${slot.activePid}: only one reader may stream from a slot`,
-        `stop the other reader, or end its connection: SELECT pg_terminate_backend(${slot.activePid})`
+        `replication slot ${name} is in use by process ${slot.activePid}: only one reader may stream from a slot; the reader waits for it to be released`,
+        `if another reader holds it, stop that reader, or end its connection: SELECT pg_terminate_backend(${slot.activePid})`
       )
     )
   }
