@@ -50,9 +50,14 @@ const eventually = <E, R>(check: Effect.Effect<boolean, E, R>, seconds = 60, eve
     Effect.timeout(`${seconds} seconds`)
   )
 
-/** Waits until the reader has confirmed everything committed so far (a barrier message's commit); fails at once if `reader` stops. */
+/**
+ * Waits until the reader streams from its slot (its snapshot is done) and has confirmed
+ * everything committed so far (a barrier message's commit); fails at once if `reader` stops.
+ */
 const caughtUp = (pool: PgPool, slot: string, reader?: Fiber.Fiber<unknown, unknown>) =>
   Effect.gen(function* () {
+    // A barrier written before the slot exists would be behind its consistent point.
+    yield* eventually(slotStatus(pool, slot).pipe(Effect.map((s) => s.active === true)))
     const [barrier] = yield* pool.query("SELECT pg_logical_emit_message(true, 'test-barrier', 'x')::text AS lsn")
     const lsn = barrier?.lsn ?? "0/0"
     const confirmed = eventually(
@@ -167,6 +172,21 @@ layer(LocalStack.layer(), { excludeTestServices: true })("cdc-reader", (it) => {
       yield* Fiber.interrupt(reader)
       const changes = (yield* readChanges(settings)).map((c) => c.record)
       yield* expectCaptured(pool, changes, { min: 1, max: 2 })
+    })
+  )
+
+  it.effect("a second reader waits while the slot is held, and takes over when it is released", () =>
+    Effect.gen(function* () {
+      const { pool, settings } = yield* fixture("reader_takeover")
+      const first = yield* Effect.forkChild(runReaderProgram(settings))
+      yield* caughtUp(pool, settings.slot, first)
+      const second = yield* Effect.forkChild(runReaderProgram(settings))
+      yield* pool.query("INSERT INTO currency (currency_code, last_updated) VALUES ('GBP', now())")
+      yield* Fiber.interrupt(first)
+      yield* caughtUp(pool, settings.slot, second)
+      yield* Fiber.interrupt(second)
+      const changes = (yield* readChanges(settings)).map((c) => c.record)
+      expect(changes.filter((c) => c.table === "currency" && c.op === "insert")).toHaveLength(1)
     })
   )
 
