@@ -8,9 +8,9 @@ const header = (line: string): CopyHeader => {
 }
 
 describe("parseCopyHeader", () => {
-  it("reads the table and column list of a pg_dump COPY line", () => {
+  it("reads the table and column list of a pg_dump COPY line (quoted or not)", () => {
     expect(
-      header("COPY public.transaction (transaction_id, transaction_type, sales_order_id, purchase_order_id, created_at, last_updated) FROM stdin;")
+      header('COPY public."transaction" (transaction_id, transaction_type, sales_order_id, purchase_order_id, created_at, last_updated) FROM stdin;')
     ).toEqual({
       _tag: "CopyHeader",
       table: "transaction",
@@ -43,13 +43,13 @@ describe("repairDataLine", () => {
     "COPY public.address (address_id, address_line_1, address_line_2, district, city, postal_code, country, phone, created_at, last_updated) FROM stdin;"
   )
   const transaction = header(
-    "COPY public.transaction (transaction_id, transaction_type, sales_order_id, purchase_order_id, created_at, last_updated) FROM stdin;"
+    'COPY public."transaction" (transaction_id, transaction_type, sales_order_id, purchase_order_id, created_at, last_updated) FROM stdin;'
   )
 
   it("turns the literal text NULL in address_line_2 and district into SQL NULL (totesys/README.md quirk)", () => {
-    const line = "2\t179 Alexie Cliffs\tNULL\tNULL\tAliso Viejo\t99305-7380\tSan Marino\t9621 880720\t2022-11-03 14:20:49.962\t2022-11-03 14:20:49.962"
+    const line = "2\t1 Test Street\tNULL\tNULL\tTestville\t00000\tNowhere\t0000 000000\t2022-11-03 14:20:49.962\t2022-11-03 14:20:49.962"
     expect(repairDataLine(address, line, 10)).toBe(
-      "2\t179 Alexie Cliffs\t\\N\t\\N\tAliso Viejo\t99305-7380\tSan Marino\t9621 880720\t2022-11-03 14:20:49.962\t2022-11-03 14:20:49.962"
+      "2\t1 Test Street\t\\N\t\\N\tTestville\t00000\tNowhere\t0000 000000\t2022-11-03 14:20:49.962\t2022-11-03 14:20:49.962"
     )
   })
 

@@ -88,7 +88,7 @@ layer(LocalStack.layer())("seed loader", (it) => {
       const file = yield* tempFile(
         [
           ...CURRENCIES,
-          "COPY public.transaction (transaction_id, transaction_type, sales_order_id, purchase_order_id, created_at, last_updated) FROM stdin;",
+          'COPY public."transaction" (transaction_id, transaction_type, sales_order_id, purchase_order_id, created_at, last_updated) FROM stdin;',
           "1\tSALE\t1.5\t\\N\t2022-11-03 14:20:52.186\t2022-11-03 14:20:52.186",
           "\\."
         ].join("\n")
