@@ -34,8 +34,17 @@ export class DecodeError extends Error {
   override readonly name = "DecodeError"
 }
 
-/** "00000016/B374D848" (the parser's padded form) → "16/B374D848". */
-const canonicalLsn = (lsn: string): string => formatLsn(parseLsn(lsn))
+const stripZeros = (hex: string): string => {
+  let i = 0
+  while (i < hex.length - 1 && hex[i] === "0") i++
+  return i === 0 ? hex : hex.slice(i)
+}
+
+/** "00000016/B374D848" (the parser's padded, upper-case form) → "16/B374D848" (core's formatLsn form). */
+export const canonicalLsn = (lsn: string): string => {
+  const slash = lsn.indexOf("/")
+  return slash < 0 ? formatLsn(parseLsn(lsn)) : `${stripZeros(lsn.slice(0, slash))}/${stripZeros(lsn.slice(slash + 1))}`
+}
 
 /** Microseconds since the Unix epoch → ISO-8601 UTC with microseconds. */
 export const isoFromMicros = (micros: bigint): string => {
@@ -49,18 +58,19 @@ type Tuple = Record<string, unknown>
 /** Text image of a tuple; columns PostgreSQL left out (unchanged TOAST) go to `missing`. */
 const image = (tuple: Tuple, missing?: Array<string>): RowImage => {
   const out: Record<string, string | null> = {}
-  for (const [column, value] of Object.entries(tuple)) {
+  for (const column in tuple) {
+    const value = tuple[column]
     if (value === undefined) missing?.push(column)
     else out[column] = value === null ? null : String(value)
   }
   return out
 }
 
-const keyOf = (relation: Pgoutput.MessageRelation, ...tuples: ReadonlyArray<Tuple | null>): RowImage => {
+const keyOf = (relation: Pgoutput.MessageRelation, first: Tuple | null, second: Tuple | null = null): RowImage => {
   const columns = isTotesysTable(relation.name) ? [PRIMARY_KEY[relation.name]] : relation.keyColumns
   const key: Record<string, string | null> = {}
   for (const column of columns) {
-    const value = tuples.map((t) => t?.[column]).find((v) => v !== undefined && v !== null)
+    const value = first?.[column] ?? second?.[column]
     key[column] = value === undefined || value === null ? null : String(value)
   }
   return key

@@ -1,6 +1,6 @@
 import type { Pgoutput } from "@totes-cdc/platform"
 import { describe, expect, it } from "vitest"
-import { type DecoderState, decode, initialDecoderState, isoFromMicros } from "../src/Decoder.ts"
+import { type DecoderState, canonicalLsn, decode, initialDecoderState, isoFromMicros } from "../src/Decoder.ts"
 import type { ProducerItem } from "../src/ProducerPlan.ts"
 
 const relation = (name: string, columns: ReadonlyArray<string>, keyColumns: ReadonlyArray<string>): Pgoutput.MessageRelation => ({
@@ -115,5 +115,13 @@ describe("isoFromMicros", () => {
   it("keeps microseconds", () => {
     expect(isoFromMicros(COMMIT_TIME)).toBe("2024-02-23T10:01:02.345678Z")
     expect(isoFromMicros(1708682462000001n)).toBe("2024-02-23T10:01:02.000001Z")
+  })
+})
+
+describe("canonicalLsn", () => {
+  it("drops the parser's zero padding, as formatLsn writes LSNs", () => {
+    expect(canonicalLsn("00000016/B374D848")).toBe("16/B374D848")
+    expect(canonicalLsn("00000000/00000000")).toBe("0/0")
+    expect(canonicalLsn("00000000/0A000010")).toBe("0/A000010")
   })
 })
