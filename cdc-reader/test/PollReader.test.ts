@@ -7,20 +7,18 @@ import { expect, layer } from "@effect/vitest"
 import { type ChangeRecord, PRIMARY_KEY, TOTESYS_TABLES, type TotesysTable, compareLsn, quoteIdent } from "@totes-cdc/core"
 import { LocalStack, type SimulatorStats, createKinesisStream, loadSeed, runSimulator } from "@totes-cdc/local-stack"
 import { Kinesis, type PgPool, S3 } from "@totes-cdc/platform"
-import { emptyTotesys, readAllChanges } from "@totes-cdc/test"
-import { Effect, Fiber, Ref, References, Schedule } from "effect"
+import { emptyTotesys, readAllChanges, TOTESYS_DUMP, CLI_BIN, quietly } from "@totes-cdc/test"
+import { Effect, Fiber, Ref, Schedule } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
-import { fileURLToPath } from "node:url"
 import { type ReaderSettings, runReaderProgram as runReaderLoud } from "../src/index.ts"
 import { type Cursor, compareCursor } from "../src/poll/PollCursor.ts"
 import { loadPollState, pollStateKey } from "../src/poll/PollStateStore.ts"
 
-const DUMP = fileURLToPath(new URL("../../../shared/totesys/totesys-2024-02-23.sql", import.meta.url))
-const BIN = fileURLToPath(new URL("../../packages/cli/bin/totes-cdc.js", import.meta.url))
+const DUMP = TOTESYS_DUMP
+const BIN = CLI_BIN
 
-/** The reader with only errors logged (tests stay quiet). */
-const runReaderProgram = (settings: ReaderSettings) =>
-  runReaderLoud(settings).pipe(Effect.provideService(References.MinimumLogLevel, "Error"))
+/** The reader, quietly (only errors logged). */
+const runReaderProgram = (settings: ReaderSettings) => quietly(runReaderLoud(settings))
 
 /**
  * A totesys database `name`, a role `<name>_r` that may only SELECT its tables, a stream

@@ -6,19 +6,17 @@ import { expect, layer } from "@effect/vitest"
 import { type ChangeRecord, PRIMARY_KEY, TOTESYS_TABLES, type TotesysTable, compareLsn, quoteIdent } from "@totes-cdc/core"
 import { LocalStack, type SimulatorStats, createKinesisStream, loadSeed, runSimulator } from "@totes-cdc/local-stack"
 import { Kinesis, type PgPool } from "@totes-cdc/platform"
-import { emptyTotesys, readAllChanges } from "@totes-cdc/test"
-import { Effect, Fiber, Ref, References, Schedule } from "effect"
+import { emptyTotesys, readAllChanges, TOTESYS_DUMP, CLI_BIN, quietly } from "@totes-cdc/test"
+import { Effect, Fiber, Ref, Schedule } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
-import { fileURLToPath } from "node:url"
 import { type ReaderSettings, runReaderProgram as runReaderLoud } from "../src/index.ts"
 import { slotStatus } from "../src/Slot.ts"
 
-const DUMP = fileURLToPath(new URL("../../../shared/totesys/totesys-2024-02-23.sql", import.meta.url))
-const BIN = fileURLToPath(new URL("../../packages/cli/bin/totes-cdc.js", import.meta.url))
+const DUMP = TOTESYS_DUMP
+const BIN = CLI_BIN
 
-/** The reader with only warnings and errors logged (tests stay quiet). */
-const runReaderProgram = (settings: ReaderSettings) =>
-  runReaderLoud(settings).pipe(Effect.provideService(References.MinimumLogLevel, "Error"))
+/** The reader, quietly (only errors logged). */
+const runReaderProgram = (settings: ReaderSettings) => quietly(runReaderLoud(settings))
 
 /** A source database, a stream and reader settings, all named `name`. */
 const fixture = (name: string, options: { readonly seed?: boolean; readonly heartbeatMs?: number } = {}) =>

@@ -4,6 +4,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { readStateFile } from "@totes-cdc/cli"
 import { makePgPool } from "@totes-cdc/platform"
+import { TOTESYS_DUMP, CLI_BIN } from "@totes-cdc/test"
 import { Effect, Schedule } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
 import { existsSync } from "node:fs"
@@ -11,10 +12,9 @@ import { mkdtemp, rm } from "node:fs/promises"
 import { createConnection } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { fileURLToPath } from "node:url"
 
-const BIN = fileURLToPath(new URL("../../packages/cli/bin/totes-cdc.js", import.meta.url))
-const DUMP = fileURLToPath(new URL("../../../shared/totesys/totesys-2024-02-23.sql", import.meta.url))
+const BIN = CLI_BIN
+const DUMP = TOTESYS_DUMP
 
 interface Run {
   readonly child: ChildProcess

@@ -1,3 +1,4 @@
 export * from "./Introspection.ts"
 export * from "./Databases.ts"
 export * from "./ChangeReadback.ts"
+export * from "./Paths.ts"

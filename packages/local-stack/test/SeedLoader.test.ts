@@ -1,6 +1,6 @@
 import { expect, layer } from "@effect/vitest"
 import type { PgPool } from "@totes-cdc/platform"
-import { emptyTotesys } from "@totes-cdc/test"
+import { emptyTotesys, TOTESYS_DUMP } from "@totes-cdc/test"
 import { Effect } from "effect"
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url"
 import { LocalStack } from "../src/LocalStack.ts"
 import { loadSeed } from "../src/totesys/SeedLoader.ts"
 
-const DUMP = fileURLToPath(new URL("../../../../shared/totesys/totesys-2024-02-23.sql", import.meta.url))
+const DUMP = TOTESYS_DUMP
 const SCHEMA_FILE = fileURLToPath(new URL("../../../../shared/totesys/oltp_schema.sql", import.meta.url))
 
 const tempFile = (content: string) =>

@@ -1,14 +1,13 @@
 import { expect, layer } from "@effect/vitest"
 import { COLUMNS, PRIMARY_KEY, TOTESYS_TABLES, quoteIdent } from "@totes-cdc/core"
 import type { PgPool } from "@totes-cdc/platform"
-import { emptyTotesys } from "@totes-cdc/test"
+import { emptyTotesys, TOTESYS_DUMP } from "@totes-cdc/test"
 import { Effect, Fiber, Ref, Schedule } from "effect"
-import { fileURLToPath } from "node:url"
 import { LocalStack } from "../src/LocalStack.ts"
 import { type SimulatorStats, runSimulator, simulateHistory } from "../src/simulator/Simulator.ts"
 import { loadSeed } from "../src/totesys/SeedLoader.ts"
 
-const DUMP = fileURLToPath(new URL("../../../../shared/totesys/totesys-2024-02-23.sql", import.meta.url))
+const DUMP = TOTESYS_DUMP
 const END = Date.UTC(2024, 1, 23, 12, 0, 0)
 
 /** Every row of every table, ordered by primary key. */
