@@ -8,7 +8,7 @@ import { Config, Effect, Layer } from "effect"
 import { runArchiver } from "./archiver/Archiver.ts"
 import { CheckpointStore } from "./consumer/CheckpointStore.ts"
 import type { ProcessedObject } from "./processor/ProcessedObjects.ts"
-import { DEFAULT_JOIN_STATE_KEY, runProcessor } from "./processor/Processor.ts"
+import { DEFAULT_JOIN_STATE_KEY, DEFAULT_MICRO_BATCH_WINDOW, runProcessor } from "./processor/Processor.ts"
 
 /** Settings shared by the stream consumers. */
 export interface ConsumerSettings {
@@ -18,6 +18,8 @@ export interface ConsumerSettings {
   /** Archive objects are flushed at this size (bytes) or age (ms), whichever comes first. */
   readonly archiveBufferBytes: number
   readonly archiveBufferIntervalMs: number
+  /** The processor's micro-batch window closes this long (ms) after its first page, at the latest. */
+  readonly processorWindowMs: number
   readonly kinesis: AwsEndpoint
   readonly s3: AwsEndpoint
 }
@@ -29,6 +31,7 @@ export const consumerSettings: Config.Config<ConsumerSettings> = Config.all({
   processedBucket: Config.String("PROCESSED_BUCKET").pipe(Config.withDefault("totes-cdc-processed")),
   archiveBufferBytes: Config.Int("ARCHIVE_BUFFER_BYTES").pipe(Config.withDefault(5 * 1024 * 1024)),
   archiveBufferIntervalMs: Config.Int("ARCHIVE_BUFFER_INTERVAL_MS").pipe(Config.withDefault(60_000)),
+  processorWindowMs: Config.Int("PROCESSOR_WINDOW_MS").pipe(Config.withDefault(DEFAULT_MICRO_BATCH_WINDOW.maxWaitMs)),
   aws: awsEndpointsConfig
 }).pipe(Config.map(({ aws, ...rest }) => ({ ...rest, ...aws })))
 
@@ -50,7 +53,9 @@ export const runArchiverProgram = (settings: ConsumerSettings) =>
 /**
  * The processor until interrupted: the stream → Parquet per warehouse table in the
  * processed bucket; dead letters and the join state in the ingestion bucket.
- * `onObjects` hears of each batch's objects once they are stored (the loader, in `dev`).
+ * Changes of all shards are grouped in micro-batches closing after `processorWindowMs`
+ * (or at the default change and byte limits). `onObjects` hears of each micro-batch's
+ * objects once they are stored (the loader, in `dev`).
  */
 export const runProcessorProgram = <E = never, R = never>(
   settings: ConsumerSettings,
@@ -61,5 +66,6 @@ export const runProcessorProgram = <E = never, R = never>(
     processedBucket: settings.processedBucket,
     deadLetterBucket: settings.ingestionBucket,
     stateKey: DEFAULT_JOIN_STATE_KEY,
+    window: { maxWaitMs: settings.processorWindowMs },
     ...(onObjects === undefined ? {} : { onObjects })
   }).pipe(Effect.provide(consumerLayer(settings)))

@@ -12,7 +12,7 @@ import { createKinesisStream, LocalStack } from "@totes-cdc/local-stack"
 import { decodeParquet, Kinesis, makeS3Client, type ParquetValue, S3 } from "@totes-cdc/platform"
 import { Effect, Fiber, Layer, Logger, Option, Schedule, Stream } from "effect"
 import { DeadLetters, defaultProducerConfig, runProducer } from "@totes-cdc/cdc-reader"
-import { CheckpointStore, type KinesisBatch, makeProcessorHandler, type ProcessedObject, runProcessor } from "../src/index.ts"
+import { CheckpointStore, type KinesisBatch, makeProcessorHandler, microBatchIdOf, type ProcessedObject, runProcessor } from "../src/index.ts"
 
 // ---------------------------------------------------------------------------------------
 // Hand-written change records.
@@ -281,9 +281,10 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
       )
       yield* Fiber.interrupt(fiber)
 
-      // Layout: <table>/YYYY/MM/DD/<shardId>-<first>-<last>.parquet; everything listed was reported.
+      // Layout: <table>/YYYY/MM/DD/<batchId>.parquet, batchId <shardId>-<first>-<last> for a micro-batch of one page,
+      // mb-<hash of its pages> for several; everything listed was reported.
       const all = yield* readParquet(processedBucket, "")
-      for (const object of all) expect(object.key).toMatch(/^(dim|fact)_[a-z_]+\/\d{4}\/\d{2}\/\d{2}\/shardId-\d+-\d+-\d+\.parquet$/)
+      for (const object of all) expect(object.key).toMatch(/^(dim|fact)_[a-z_]+\/\d{4}\/\d{2}\/\d{2}\/(shardId-\d+-\d+-\d+|mb-[0-9a-f]{32})\.parquet$/)
       expect(all.map((o) => o.key).sort()).toEqual(reported.map((o) => o.key).sort())
       const decoded = yield* readReported(reported)
       const ofTable = (table: string) => decoded.filter((o) => o.table === table)
@@ -375,6 +376,8 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
           processedBucket,
           deadLetterBucket,
           stateKey: "state/processor/interleave.json",
+          // One change per micro-batch: every page is transformed on its own, interleaved across the shards.
+          window: { maxChanges: 1 },
           poller: { batchSize: 1, idleMs: 20, shardRefreshMs: 200 },
           onObjects: (objects) => Effect.sync(() => void reported.push(...objects))
         }).pipe(Effect.provide(ownCheckpoints(stream)))
@@ -452,6 +455,7 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
         processedBucket,
         deadLetterBucket,
         stateKey: "state/processor/retry.json",
+        window: { maxWaitMs: 20 },
         onObjects: (objects) => Effect.sync(() => void reported.push([...objects]))
       })
       expect(yield* handler(batch)).toEqual({ _tag: "Processed" })
@@ -469,9 +473,108 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
         )
       )
       // A fresh handler (state loaded from S3, as after a crash) writes the same bytes again.
-      const restarted = yield* makeProcessorHandler({ processedBucket, deadLetterBucket, stateKey: "state/processor/retry.json" })
+      const restarted = yield* makeProcessorHandler({ processedBucket, deadLetterBucket, stateKey: "state/processor/retry.json", window: { maxWaitMs: 20 } })
       expect(yield* restarted(batch)).toEqual({ _tag: "Processed" })
       expect(processedOnly(yield* snapshotOf)).toEqual(processedOnly(first))
+    })
+  )
+
+  it.effect("answers the calls of one micro-batch together, and fails every call it held when it fails", () =>
+    Effect.gen(function* () {
+      const processedBucket = yield* createBucket("processed-fail")
+      const deadLetterBucket = yield* createBucket("dlq-fail")
+      const encoder = new TextEncoder()
+      const page = (shardId: string, changes: ReadonlyArray<ChangeRecord>, from: number): KinesisBatch => ({
+        shardId,
+        records: changes.map((c, i) => ({
+          shardId,
+          sequenceNumber: String(from + i),
+          partitionKey: `${c.table}:${Object.values(c.key).join(",")}`,
+          data: encoder.encode(encodeChangeRecord(c)),
+          approximateArrivalTimestamp: new Date("2024-02-23T10:00:01.000Z")
+        }))
+      })
+      const [a, b] = [page("shardId-000000000000", snapshot("0/1000").slice(0, 4), 100), page("shardId-000000000001", snapshot("0/1000").slice(4), 200)]
+      let failing = true
+      const reported: Array<Array<ProcessedObject>> = []
+      const handler = yield* makeProcessorHandler({
+        processedBucket,
+        deadLetterBucket,
+        stateKey: "state/processor/fail.json",
+        window: { maxWaitMs: 500 },
+        onObjects: (objects) =>
+          failing ? Effect.fail("loader down" as const) : Effect.sync(() => void reported.push([...objects]))
+      })
+      const both = Effect.all([Effect.result(handler(a)), Effect.result(handler(b))], { concurrency: "unbounded" })
+      const failed = yield* both
+      expect(failed.map((r) => r._tag)).toEqual(["Failure", "Failure"])
+      failing = false
+      const retried = yield* both
+      expect(retried.map((r) => r._tag)).toEqual(["Success", "Success"])
+      // One micro-batch: one call of onObjects, one object per table, under the id of both pages (in either order).
+      expect(reported).toHaveLength(1)
+      expect(new Set(reported[0]!.map((o) => o.table)).size).toBe(reported[0]!.length)
+      expect(reported[0]![0]!.batchId).toBe(microBatchIdOf([b, a]))
+      expect(microBatchIdOf([a, b])).toBe(microBatchIdOf([b, a]))
+    })
+  )
+
+  it.effect("groups pages of both shards arriving within one window into one object per table, and closes a window by time when traffic is low", () =>
+    Effect.gen(function* () {
+      const stream = "processor-window"
+      yield* createStream(stream, 2)
+      const processedBucket = yield* createBucket("processed-window")
+      const deadLetterBucket = yield* createBucket("dlq-window")
+      yield* produce(stream, snapshot("0/1000"))
+      const tips = yield* lastSequenceNumbers(stream)
+      expect(tips.size).toBe(2)
+
+      const reported: Array<ProcessedObject> = []
+      const fiber = yield* Effect.forkChild(
+        runProcessor({
+          stream,
+          processedBucket,
+          deadLetterBucket,
+          stateKey: "state/processor/window.json",
+          // Long enough for both shards' first pages (read at once) to join the first window.
+          window: { maxWaitMs: 2_000 },
+          poller: { idleMs: 20, shardRefreshMs: 200 },
+          onObjects: (objects) => Effect.sync(() => void reported.push(...objects))
+        }).pipe(Effect.provide(ownCheckpoints(stream)))
+      )
+      const checkpointedAt = (expected: ReadonlyMap<string, string>) =>
+        Effect.gen(function* () {
+          const store = yield* CheckpointStore
+          for (const [shardId, last] of expected) {
+            if (Option.getOrUndefined(yield* store.get("processor", shardId))?.sequenceNumber !== last) return false
+          }
+          return true
+        }).pipe(Effect.provide(ownCheckpoints(stream)))
+      yield* waitUntil(checkpointedAt(tips), fiber)
+
+      // One micro-batch holding a page of each shard: one object per table, all under one batch id.
+      const s3 = yield* S3
+      const keys = (yield* s3.listObjects(processedBucket, "")).map((summary) => summary.key)
+      const tables = ["dim_counterparty", "dim_date", "dim_location", "dim_staff", "fact_payment", "fact_sales_order"]
+      expect(keys.map((key) => key.split("/")[0]).sort()).toEqual(tables)
+      expect(new Set(reported.map((o) => o.batchId)).size).toBe(1)
+      expect(reported[0]!.batchId).toMatch(/^mb-[0-9a-f]{32}$/)
+      expect(reported.map((o) => o.key).sort()).toEqual([...keys].sort())
+      const decoded = yield* readReported(reported)
+      expect(finalRows(decoded.filter((o) => o.table === "dim_counterparty"), "counterparty_id").get("1")?.values).toEqual(dimCounterparty1)
+
+      // Low traffic: one change, nothing after it; its window closes by time alone (S3 polled, no sleep).
+      yield* produce(stream, [change("payment", "update", { payment_id: "2" }, payment2Paid, "0/3000", 0)])
+      const paymentObjects = s3.listObjects(processedBucket, "fact_payment/").pipe(Effect.map((objects) => objects.length))
+      yield* waitUntil(paymentObjects.pipe(Effect.map((n) => n === 2)), fiber)
+      yield* waitUntil(checkpointedAt(yield* lastSequenceNumbers(stream)), fiber)
+      yield* Fiber.interrupt(fiber)
+      const late = reported.filter((o) => o.batchId !== reported[0]!.batchId)
+      expect(late.map((o) => o.table).sort()).toEqual(["dim_date", "fact_payment"])
+      expect(late[0]!.batchId).toMatch(/^shardId-\d+-\d+-\d+$/)
+      const latePayment = (yield* readReported(late.filter((o) => o.table === "fact_payment"))).flatMap((o) => o.rows).map(stripPipeline)
+      expect(latePayment.map((p) => p.values["paid"])).toEqual([true])
+      expect(yield* readLetters(deadLetterBucket)).toEqual([])
     })
   )
 })

@@ -23,13 +23,14 @@ export const readerSettingsFromState = (state: StateFile): ReaderSettings => ({
   s3: state.s3
 })
 
-/** The archiver's and processor's settings on the stack of `state`; archive objects flushed every 2 s. */
+/** The archiver's and processor's settings on the stack of `state`; archive objects flushed every 2 s, processor micro-batches every 1 s at most. */
 export const consumerSettingsFromState = (state: StateFile): ConsumerSettings => ({
   streamName: state.kinesis.streamName,
   ingestionBucket: state.s3.buckets.ingestion,
   processedBucket: state.s3.buckets.processed,
   archiveBufferBytes: 5 * 1024 * 1024,
   archiveBufferIntervalMs: 2_000,
+  processorWindowMs: 1_000,
   kinesis: state.kinesis,
   s3: state.s3
 })

@@ -4,12 +4,14 @@
  * rows of one warehouse table, and the dead-letter keys of the processor stage.
  *
  * Invariants:
- *  - Everything here is a function of the batch alone (its shard, sequence numbers and
- *    arrival times, its changes): a batch handed over again gives the same keys and the
- *    same rows, so a retry after a crash rewrites its objects instead of adding new ones.
- *  - The date in a key is the UTC date of the batch's first record's arrival in Kinesis
- *    (`approximateArrivalTimestamp`, fixed once the record is stored), the driver's clock
- *    only when a record carries none.
+ *  - Everything here is a function of the micro-batch alone — the SET of pages it holds
+ *    (their shards, sequence numbers and arrival times, their changes), not the order they
+ *    arrived in: the same pages handed over again give the same keys and the same rows, so
+ *    a retry after a crash rewrites its objects instead of adding new ones. Pages cut or
+ *    grouped differently on a retry get another id (their rows are written again under it).
+ *  - The date in a key is the UTC date of the earliest first-record arrival in Kinesis of
+ *    the micro-batch's pages (`approximateArrivalTimestamp`, fixed once the record is
+ *    stored), the driver's clock only when no page's first record carries one.
  *  - A Parquet row holds every column of `processedColumns(table, { relaxed: true })`:
  *    the warehouse columns (null where the star row has no value: a delete carries only
  *    the key, a truncate nothing), then `_commit_lsn`, `_commit_idx`, `_op`. A star row
@@ -40,6 +42,37 @@ export const batchIdOf = (batch: KinesisBatch): string =>
 
 /** The date the batch's objects are filed under: its first record's arrival (UTC), else `now`. */
 export const batchDateOf = (batch: KinesisBatch, now: Date): Date => batch.records[0]?.approximateArrivalTimestamp ?? now
+
+/** Pure: `pages` in their canonical order — by shard id, then by first sequence number (numerically). */
+export const orderPages = <P extends { readonly batch: KinesisBatch }>(pages: ReadonlyArray<P>): ReadonlyArray<P> => {
+  const first = (page: P) => BigInt(page.batch.records[0]!.sequenceNumber)
+  return [...pages].sort((a, b) => {
+    if (a.batch.shardId !== b.batch.shardId) return a.batch.shardId < b.batch.shardId ? -1 : 1
+    const x = first(a)
+    const y = first(b)
+    return x < y ? -1 : x > y ? 1 : 0
+  })
+}
+
+/**
+ * Pure: the id of a micro-batch holding `pages` (handler calls, each one GetRecords page of
+ * one shard), a function of the set of pages alone (not of their arrival order): one page
+ * → `batchIdOf` (`<shardId>-<first>-<last>`); several → `mb-<32 hex>`, the SHA-1 of the
+ * pages' `<shardId>/<first>/<last>` lines in canonical order (`orderPages`).
+ */
+export const microBatchIdOf = (pages: ReadonlyArray<KinesisBatch>): string => {
+  if (pages.length === 1) return batchIdOf(pages[0]!)
+  const lines = orderPages(pages.map((batch) => ({ batch }))).map(
+    ({ batch }) => `${batch.shardId}/${batch.records[0]!.sequenceNumber}/${batch.records.at(-1)!.sequenceNumber}`
+  )
+  return `mb-${createHash("sha1").update(lines.join("\n"), "utf8").digest("hex").slice(0, 32)}`
+}
+
+/** Pure: the date a micro-batch's objects are filed under: the earliest first-record arrival of its pages (UTC), else `now`. */
+export const microBatchDateOf = (pages: ReadonlyArray<KinesisBatch>, now: Date): Date => {
+  const dates = pages.flatMap((batch) => (batch.records[0]?.approximateArrivalTimestamp === undefined ? [] : [batch.records[0].approximateArrivalTimestamp]))
+  return dates.length === 0 ? now : new Date(Math.min(...dates.map((date) => date.getTime())))
+}
 
 const pad2 = (n: number) => String(n).padStart(2, "0")
 

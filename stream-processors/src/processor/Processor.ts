@@ -1,15 +1,31 @@
 /**
- * The processor: one `BatchHandler` that turns a batch of Kinesis records (change records,
+ * The processor: one `BatchHandler` that turns Kinesis records (change records,
  * KPL-aggregated or not; DESIGN.md §3) into star-schema Parquet objects in the processed
- * bucket (DESIGN.md §4), and either succeeds or fails the batch as a whole. The same
- * handler runs behind the local poller (`runProcessor`) and behind a Lambda event source
- * mapping (`makeKinesisLambdaHandler`).
+ * bucket (DESIGN.md §4). The same handler runs behind the local poller (`runProcessor`)
+ * and behind a Lambda event source mapping (`makeKinesisLambdaHandler`).
  *
- * Per batch, in this order:
+ * Micro-batches: the handler calls of ALL shards (each one GetRecords page of one shard)
+ * are collected in a shared window and handled together as ONE micro-batch, like the
+ * archiver's buffer (Archiver.ts). The window closes when it holds `maxChanges` change
+ * records (user records, letters included; default 100,000), or `maxBytes` of Kinesis
+ * record data (default 16 MiB), or `maxWaitMs` after its first page joined it (default
+ * 1,000; `PROCESSOR_WINDOW_MS`) — whichever comes first; a page that makes it due closes it
+ * at once (it is never split). Each call waits, and answers `Processed` only once the
+ * micro-batch holding its page is stored (steps 1–6): the driver checkpoints a page only
+ * after its rows, letters and the join state are in S3. A failed micro-batch (or one whose
+ * flushing call is interrupted: `ProcessorError`) fails every call it held; the driver
+ * hands each of those pages over again. Within one shard a window holds at most one page
+ * (the poller reads a shard's next page only after the previous one is answered), so
+ * pages of a shard are stored in shard order. Behind Lambda (one invocation at a time per
+ * container) every window holds one page: set `maxWaitMs: 0` there, or each invocation
+ * waits the whole window for nothing.
+ *
+ * Per micro-batch, in this order (its pages in canonical order: by shard id, then first
+ * sequence number — so the result depends on the set of pages, not on their arrival):
  *  1. De-aggregate every Kinesis record and decode every user record with
  *     `decodeChangeRecord`. A record that does not de-aggregate or decode becomes a dead
  *     letter (its original bytes, the error, its position) and the batch goes on.
- *  2. Order the batch's changes by (commitLsn, commitIdx) (stable) and run `transformBatch`
+ *  2. Order the micro-batch's changes by (commitLsn, commitIdx) (stable) and run `transformBatch`
  *     with the join state. Each transform problem becomes a dead letter holding the
  *     change's original bytes and position; the batch goes on.
  *  3. Write the dead letters: `dlq/processor/YYYY/MM/DD/<uuid>.json` in `deadLetterBucket`,
@@ -19,11 +35,13 @@
  *     (subsequence `-` for a Kinesis record that is not a valid aggregate). The uuid is
  *     name-based (SHA-1 of stage, position and error): a retried batch overwrites its
  *     letters rather than adding copies.
- *  4. Write one Parquet object per warehouse table the batch produced rows for, at
+ *  4. Write one Parquet object per warehouse table the micro-batch produced rows for, at
  *     `<table>/YYYY/MM/DD/<batchId>.parquet` in `processedBucket`; batchId =
- *     `<shardId>-<firstSequenceNumber>-<lastSequenceNumber>`, date = the first record's
- *     Kinesis arrival date (ProcessedObjects.ts). Columns: `processedColumns(table,
- *     { relaxed: true })` (deletes and truncates carry only a key or nothing).
+ *     `<shardId>-<firstSequenceNumber>-<lastSequenceNumber>` for one page, else
+ *     `mb-<SHA-1 of its pages' (shardId, first, last)>` (`microBatchIdOf`); date = the
+ *     earliest Kinesis arrival date of its pages' first records (ProcessedObjects.ts).
+ *     Columns: `processedColumns(table, { relaxed: true })` (deletes and truncates carry
+ *     only a key or nothing).
  *  5. Persist the new join state (`encodeJoinState`) at `stateBucket/stateKey` — AFTER the
  *     Parquet objects, and only when it changed. Saved before its output, a crash in
  *     between would leave a state that claims rows (its `emitted` positions, the partner
@@ -33,17 +51,17 @@
  *     checkpoint, against a state that already holds it: the transform re-emits every
  *     touched key from the state, so the rows are the same).
  *  6. Call `onObjects` with the objects written (the in-process loader hook), then answer
- *     `Processed`. The driver checkpoints after that.
+ *     `Processed` to every call of the micro-batch. The driver checkpoints after that.
  *  Any failure in 3–6 (S3, an encoding that does not fit, `onObjects`) fails the whole
- *  batch; the driver hands it over again and, since every key is a function of the batch,
- *  the retry rewrites the same objects: a retry after a crash duplicates nothing.
+ *  micro-batch; the driver hands its pages over again and, when they are cut and grouped
+ *  the same way, the retry rewrites the same objects (every key is a function of the pages).
  *
  * Join state:
  *  - Loaded once, on the first batch (a failed load fails that batch, and is tried again
  *    with the next hand-over), then kept in memory; the in-memory copy moves forward only
  *    once the state object is stored.
- *  - Batches are handled one at a time (a semaphore): the poller runs one fiber per shard
- *    and the state is shared by all shards. In AWS, run the processor with one
+ *  - Micro-batches are handled one at a time (a semaphore): the poller runs one fiber per
+ *    shard and the state is shared by all shards. In AWS, run the processor with one
  *    concurrent invocation per shard and ParallelizationFactor 1 on a single-shard
  *    stream, or move the state to a store with conditional writes before scaling out —
  *    two containers writing the same state object would lose each other's updates.
@@ -57,10 +75,15 @@
  *    department — so neither `counterparty.legal_address_id` nor `staff.department_id`
  *    (the join keys) can be recovered from it.
  *
- * At-least-once caveats: a batch re-read after a restart can be paged differently by
- * GetRecords (a different first/last sequence number), so its rows can land a second
- * time under another batch id; and rows of a batch retried after other batches were
- * handled re-emit the newest joined values at the same keys. Both are harmless to the
+ * At-least-once caveats: pages re-delivered after a failure or a restart are not always
+ * cut and grouped the same way — GetRecords can page a shard differently (other first/last
+ * sequence numbers), and which pages of which shards meet in one window depends on timing
+ * (a failed micro-batch's pages are retried by each shard on its own backoff). Their rows
+ * then land a second time under another batch id, next to the objects of the earlier
+ * attempt that were already written (a failed micro-batch can leave some of its objects
+ * behind); nothing is lost, since nothing unacknowledged is checkpointed. And rows of a
+ * page retried after other micro-batches were handled re-emit the newest joined values at
+ * the same keys. Both are harmless to the
  * loader, which applies rows by position (DESIGN.md §5).
  */
 import {
@@ -74,15 +97,16 @@ import {
   transformBatch
 } from "@totes-cdc/core"
 import { encodeParquet, type Kinesis, S3, type S3Error } from "@totes-cdc/platform"
-import { Clock, DateTime, Effect, Option, Ref, Result, Schema, Semaphore } from "effect"
+import { Cause, Clock, DateTime, Deferred, Effect, Exit, Option, Ref, Result, Schema, Semaphore } from "effect"
 import { type BatchHandler, deaggregate, type KinesisBatch, processed } from "../consumer/BatchHandler.ts"
 import type { CheckpointStore } from "../consumer/CheckpointStore.ts"
 import { defaultPollerConfig, type PollerConfig, type PollerError, runShardPoller } from "../consumer/ShardPoller.ts"
 import {
-  batchDateOf,
-  batchIdOf,
   deadLetterKey,
+  microBatchDateOf,
+  microBatchIdOf,
   nameBasedUuid,
+  orderPages,
   parquetRows,
   PROCESSOR_STAGE,
   type ProcessedObject,
@@ -103,7 +127,28 @@ export interface ProcessorConfig<E = never, R = never> {
   readonly stateKey: string
   /** Called after each batch's objects and state are stored, before the batch counts as processed; a failure fails the batch. */
   readonly onObjects?: (objects: ReadonlyArray<ProcessedObject>) => Effect.Effect<void, E, R>
+  /** When a micro-batch closes (`DEFAULT_MICRO_BATCH_WINDOW` for what is not given). */
+  readonly window?: Partial<MicroBatchWindow>
 }
+
+/** When a micro-batch window closes: whichever limit is reached first. */
+export interface MicroBatchWindow {
+  /** Change records (user records, dead letters included) in the window. Default 100,000. */
+  readonly maxChanges: number
+  /** Bytes of Kinesis record data in the window. Default 16 MiB. */
+  readonly maxBytes: number
+  /** Milliseconds since the window's first page joined it. Default 1,000. */
+  readonly maxWaitMs: number
+  /**
+   * A page of at least this many records means its shard is behind: the window closes at
+   * once instead of waiting (catching up is not held to one page per shard per window).
+   * `runProcessor` sets it to the poller's page size.
+   */
+  readonly fullPageRecords?: number
+}
+
+/** The default window: 100,000 changes, 16 MiB, 1 s. */
+export const DEFAULT_MICRO_BATCH_WINDOW: MicroBatchWindow = { maxChanges: 100_000, maxBytes: 16 * 1024 * 1024, maxWaitMs: 1_000 }
 
 /** The conventional join state key. */
 export const DEFAULT_JOIN_STATE_KEY = "state/processor/join-state.json"
@@ -125,6 +170,21 @@ interface Origin {
 interface Letter {
   readonly origin: Origin
   readonly error: string
+}
+
+/** One handler call's page in a window, decoded on arrival. */
+interface Page {
+  readonly batch: KinesisBatch
+  readonly decoded: Effect.Success<ReturnType<typeof decodeBatch>>
+}
+
+/** A micro-batch being collected, and the outcome of the flush that stores it. */
+interface Window<Err> {
+  readonly pages: Array<Page>
+  changes: number
+  bytes: number
+  readonly firstAt: number
+  readonly done: Deferred.Deferred<void, Err>
 }
 
 const positionText = (origin: Origin) => `${origin.shardId}/${origin.sequenceNumber}/${origin.subSequenceNumber ?? "-"}`
@@ -177,6 +237,7 @@ export const makeProcessorHandler = <E = never, R = never>(
     const s3 = yield* S3
     const stateBucket = config.stateBucket ?? config.deadLetterBucket
     const where = `s3://${stateBucket}/${config.stateKey}`
+    const limits: MicroBatchWindow = { ...DEFAULT_MICRO_BATCH_WINDOW, ...config.window }
     const lock = yield* Semaphore.make(1)
     /** The state in memory and its stored JSON (None until loaded). */
     const current = yield* Ref.make(Option.none<{ readonly state: JoinState; readonly stored: string | undefined }>())
@@ -223,21 +284,24 @@ export const makeProcessorHandler = <E = never, R = never>(
       )
     }
 
-    const handle = Effect.fn("Processor.batch")(function* (batch: KinesisBatch) {
-      const batchId = batchIdOf(batch)
-      const date = batchDateOf(batch, new Date(yield* Clock.currentTimeMillis))
+    /** Transforms and stores one micro-batch (steps 1–6 of the module header). Run under `lock`. */
+    const processWindow = Effect.fn("Processor.microBatch")(function* (pages: ReadonlyArray<Page>) {
+      const ordered = orderPages(pages)
+      const batches = ordered.map((page) => page.batch)
+      const batchId = microBatchIdOf(batches)
+      const date = microBatchDateOf(batches, new Date(yield* Clock.currentTimeMillis))
       const { state, stored } = yield* loadState
 
-      // 1–2: decode, order, transform.
-      const decoded = yield* decodeBatch(batch)
-      const letters = [...decoded.letters]
-      const ordered = decoded.changes
+      // 1–2: decode (done when each page joined the window), order, transform.
+      const letters = ordered.flatMap((page) => page.decoded.letters)
+      const sorted = ordered
+        .flatMap((page) => page.decoded.changes)
         .map((entry, index) => ({ ...entry, index }))
         .sort((a, b) => comparePosition(a.change, b.change) || a.index - b.index)
-      const origins = new Map(ordered.map((entry) => [entry.change, entry.origin] as const))
+      const origins = new Map(sorted.map((entry) => [entry.change, entry.origin] as const))
       const result = transformBatch(
         state,
-        ordered.map((entry) => entry.change)
+        sorted.map((entry) => entry.change)
       )
       for (const problem of result.problems) {
         const origin = origins.get(problem.change)
@@ -280,13 +344,82 @@ export const makeProcessorHandler = <E = never, R = never>(
         batchId
       }))
       yield* Effect.logDebug(
-        `batch ${batchId}: ${ordered.length} changes → ${result.rows.length} rows in ${objects.length} objects, ${letters.length} dead letters`
+        `batch ${batchId}: ${pages.length} pages, ${sorted.length} changes → ${result.rows.length} rows in ${objects.length} objects, ${letters.length} dead letters`
       )
       if (config.onObjects !== undefined) yield* config.onObjects(objects)
-      return processed
     })
 
-    return (batch: KinesisBatch) => lock.withPermit(handle(batch))
+    // The window: the micro-batch collecting pages, and the outcome of the flush that writes it.
+    const windowLock = yield* Semaphore.make(1)
+    let open: Window<ProcessorError | S3Error | E> | undefined
+
+    /** Takes `window` for flushing, unless it was already taken (by a due append or another caller's timer). */
+    const take = (window: Window<ProcessorError | S3Error | E>) =>
+      windowLock.withPermits(1)(
+        Effect.sync(() => {
+          if (open !== window) return false
+          open = undefined
+          return true
+        })
+      )
+
+    /** Adds `page` to the open window (a new one when there is none); takes the window at once when that makes it due. */
+    const append = (page: Page) =>
+      windowLock.withPermits(1)(
+        Effect.gen(function* () {
+          const now = yield* Clock.currentTimeMillis
+          const window: Window<ProcessorError | S3Error | E> =
+            open ?? { pages: [], changes: 0, bytes: 0, firstAt: now, done: yield* Deferred.make<void, ProcessorError | S3Error | E>() }
+          window.pages.push(page)
+          window.changes += page.decoded.changes.length + page.decoded.letters.length
+          window.bytes += page.batch.records.reduce((sum, record) => sum + record.data.byteLength, 0)
+          const full = limits.fullPageRecords !== undefined && page.batch.records.length >= limits.fullPageRecords
+          const due = full || window.changes >= limits.maxChanges || window.bytes >= limits.maxBytes || now >= window.firstAt + limits.maxWaitMs
+          open = due ? undefined : window
+          return { window, mine: due }
+        })
+      )
+
+    /**
+     * Processes a taken window (one micro-batch at a time, under `lock`) and completes its
+     * `done` with the outcome — a `ProcessorError` when interrupted mid-way. Call it masked.
+     */
+    const flush = (window: Window<ProcessorError | S3Error | E>, restore: <A, E1, R1>(effect: Effect.Effect<A, E1, R1>) => Effect.Effect<A, E1, R1>) =>
+      Effect.gen(function* () {
+        const exit = yield* Effect.exit(restore(lock.withPermit(processWindow(window.pages))))
+        const interrupted = new ProcessorError({
+          message: `micro-batch of ${window.pages.length} pages was interrupted before it was stored; its pages are handed over again`
+        })
+        yield* Deferred.done(window.done, Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause) ? Exit.fail(interrupted) : exit)
+      })
+
+    /** Flushes `window` if nobody took it yet (its time is up). */
+    const flushIfOpen = (window: Window<ProcessorError | S3Error | E>) =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.gen(function* () {
+          if (yield* take(window)) yield* flush(window, restore)
+        })
+      )
+
+    /** Puts `batch` in the window and waits until the micro-batch holding it is stored (flushing it when due). */
+    const submit = (batch: KinesisBatch) =>
+      Effect.gen(function* () {
+        const decoded = yield* decodeBatch(batch)
+        const window = yield* Effect.uninterruptibleMask((restore) =>
+          Effect.gen(function* () {
+            const { window, mine } = yield* append({ batch, decoded })
+            if (mine) yield* flush(window, restore)
+            return window
+          })
+        )
+        const wait = Math.max(0, window.firstAt + limits.maxWaitMs - (yield* Clock.currentTimeMillis))
+        yield* Effect.raceFirst(Deferred.await(window.done), Effect.sleep(wait).pipe(Effect.andThen(flushIfOpen(window))))
+        yield* Deferred.await(window.done)
+        return processed
+      })
+
+    return (batch: KinesisBatch) =>
+      submit(batch).pipe(Effect.withSpan("Processor.batch", { attributes: { shardId: batch.shardId, records: batch.records.length } }))
   })
 
 /** What `runProcessor` needs: the handler's config and the stream to consume. */
@@ -301,6 +434,8 @@ export const runProcessor = <E = never, R = never>(
   config: RunProcessorConfig<E, R>
 ): Effect.Effect<never, ProcessorError | S3Error | E | PollerError, R | S3 | Kinesis | CheckpointStore> =>
   Effect.gen(function* () {
-    const handler = yield* makeProcessorHandler(config)
-    return yield* runShardPoller({ ...defaultPollerConfig("processor", config.stream), ...config.poller, consumer: "processor", stream: config.stream }, handler)
+    // Pages of up to 10,000 records (as the archiver), so a shard that is behind catches up in large batches.
+    const poller = { ...defaultPollerConfig("processor", config.stream), batchSize: 10_000, ...config.poller, consumer: "processor", stream: config.stream }
+    const handler = yield* makeProcessorHandler({ ...config, window: { ...config.window, fullPageRecords: poller.batchSize } })
+    return yield* runShardPoller(poller, handler)
   })
