@@ -1,6 +1,6 @@
 /**
- * The two AWS emulators of the local stack, started in-process as scoped resources:
- * kinesalite (Kinesis Data Streams API) and s3rver (S3 API).
+ * The two AWS emulators of the local stack, as scoped resources: kinesalite (Kinesis
+ * Data Streams API) in a child process, s3rver (S3 API) in this process.
  *
  * Invariants:
  *  - Both listen on 127.0.0.1 on a port the OS picks (no race for a free port) and
@@ -10,42 +10,49 @@
  *  - Stream creation is immediate (`createStreamMs: 0`), as tests need.
  */
 import { Effect, type Scope } from "effect"
-import kinesalite from "kinesalite"
-import type { AddressInfo } from "node:net"
+import { type ChildProcess, spawn } from "node:child_process"
+import { fileURLToPath } from "node:url"
 import S3rver from "s3rver"
 import { LocalStackError } from "./LocalStackError.ts"
 
 const HOST = "127.0.0.1"
+const SERVER = fileURLToPath(new URL("./KinesaliteServer.ts", import.meta.url))
 
 const message = (cause: unknown) => (cause instanceof Error ? cause.message : String(cause))
 
-/** Starts kinesalite; returns its endpoint URL (`http://127.0.0.1:<port>`). */
+/**
+ * Starts kinesalite in a child Node process (KinesaliteServer.ts) and returns its
+ * endpoint URL (`http://127.0.0.1:<port>`). A process of its own, so the emulator's
+ * request handling does not compete with the pipeline for one event loop; stopped
+ * (SIGTERM, awaited) when the scope closes, and it exits by itself if we die.
+ */
 export const startKinesalite = (options: { readonly dataDir?: string }): Effect.Effect<string, LocalStackError, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.tryPromise({
       try: () =>
-        new Promise<ReturnType<typeof kinesalite>>((resolve, reject) => {
-          const server = kinesalite({
-            ...(options.dataDir === undefined ? {} : { path: options.dataDir }),
-            createStreamMs: 0,
-            deleteStreamMs: 0,
-            updateStreamMs: 0,
-            shardLimit: 100
+        new Promise<{ child: ChildProcess; port: number }>((resolve, reject) => {
+          const child = spawn(process.execPath, [SERVER, options.dataDir ?? ""], { stdio: ["ignore", "pipe", "pipe"] })
+          let stderr = ""
+          child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
+          child.once("error", reject)
+          child.once("exit", (code) => reject(new Error(`kinesalite exited with code ${code}: ${stderr.trim().split("\n")[0] ?? ""}`)))
+          child.stdout?.once("data", (chunk: Buffer) => {
+            child.removeAllListeners("exit")
+            resolve({ child, port: Number(chunk.toString().trim()) })
           })
-          server.once("error", reject)
-          server.listen(0, HOST, () => resolve(server))
         }),
       catch: (cause) => new LocalStackError({ component: "kinesis", message: `could not start kinesalite: ${message(cause)}` })
     }),
-    (server) =>
+    ({ child }) =>
       Effect.promise(
         () =>
           new Promise<void>((resolve) => {
-            server.closeAllConnections()
-            server.close(() => resolve())
+            if (child.exitCode !== null) return resolve()
+            child.once("exit", () => resolve())
+            child.kill("SIGTERM")
           })
       )
-  ).pipe(Effect.map((server) => `http://${HOST}:${(server.address() as AddressInfo).port}`))
+  ).pipe(Effect.map(({ port }) => `http://${HOST}:${port}`))
 
 /** Starts s3rver over `directory` with `buckets` created; returns its endpoint URL. */
 export const startS3rver = (options: {

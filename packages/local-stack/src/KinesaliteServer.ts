@@ -1,0 +1,27 @@
+/**
+ * Entry point of the kinesalite child process (started by Emulators.ts): listens on
+ * 127.0.0.1 at an OS-chosen port, prints the port on stdout, and exits when its parent
+ * is gone (so a killed `dev` leaves no emulator behind). Argument: an optional LevelDB
+ * directory (in memory without it).
+ */
+import kinesalite from "kinesalite"
+import type { AddressInfo } from "node:net"
+
+const dataDir = process.argv[2]
+const server = kinesalite({
+  ...(dataDir === undefined || dataDir === "" ? {} : { path: dataDir }),
+  createStreamMs: 0,
+  deleteStreamMs: 0,
+  updateStreamMs: 0,
+  shardLimit: 100
+})
+server.listen(0, "127.0.0.1", () => process.stdout.write(`${(server.address() as AddressInfo).port}\n`))
+const parent = process.ppid
+setInterval(() => {
+  try {
+    process.kill(parent, 0)
+  } catch {
+    process.exit(0)
+  }
+}, 1_000).unref()
+process.on("SIGTERM", () => server.close(() => process.exit(0)))
