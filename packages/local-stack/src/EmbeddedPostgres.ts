@@ -28,6 +28,8 @@ export interface PostgresServer {
   readonly port: number
   readonly user: string
   readonly password: string
+  /** Process id of the postmaster. */
+  readonly pid: number
   /** `postgres://postgres:…@127.0.0.1:<port>/<database>` */
   readonly url: (database: string) => string
 }
@@ -142,17 +144,17 @@ export const startPostgres = (options: PostgresServerOptions): Effect.Effect<Pos
     if (!existsSync(join(options.dataDir, "PG_VERSION"))) {
       yield* Effect.tryPromise({ try: () => server.initialise(), catch: failure("initialise") })
     }
-    yield* Effect.acquireRelease(
+    const { pid } = yield* Effect.acquireRelease(
       Effect.tryPromise({ try: () => server.start(), catch: failure("start") }).pipe(
         Effect.map(() => {
           // If the process exits without closing the scope, still stop the server (fast shutdown).
           const child = (server as unknown as { process?: ChildProcess }).process
           const stopOnExit = () => child?.kill("SIGINT")
           process.once("exit", stopOnExit)
-          return stopOnExit
+          return { stopOnExit, pid: child?.pid ?? 0 }
         })
       ),
-      (stopOnExit) =>
+      ({ stopOnExit }) =>
         Effect.promise(() => {
           process.removeListener("exit", stopOnExit)
           return server.stop().catch(() => undefined)
@@ -164,6 +166,7 @@ export const startPostgres = (options: PostgresServerOptions): Effect.Effect<Pos
       port: options.port,
       user: USER,
       password: PASSWORD,
+      pid,
       url: (database: string) => `postgres://${USER}:${PASSWORD}@${host}:${options.port}/${database}`
     }
   })

@@ -6,7 +6,8 @@
  * Invariants:
  *  - A scoped resource: everything started here is stopped when the scope closes,
  *    in reverse order; with no `dataDir` the temporary directory is removed too,
- *    so nothing is left running or on disk.
+ *    so nothing is left running or on disk — and a watchdog process does the same if
+ *    this process is killed outright (kill -9); kinesalite exits by itself then too.
  *  - Ports are chosen at start (free ports), never fixed.
  *  - Creating the databases, stream and buckets is idempotent, so a kept `dataDir`
  *    can be started again.
@@ -15,9 +16,11 @@ import { CreateStreamCommand, DescribeStreamSummaryCommand } from "@aws-sdk/clie
 import { type AwsEndpoint, makeKinesisClient, makePgPool } from "@totes-cdc/platform"
 import { Context, Effect, Layer, Schedule, type Scope } from "effect"
 import getPort from "get-port"
+import { spawn } from "node:child_process"
 import { mkdir, mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
+import { fileURLToPath } from "node:url"
 import { startKinesalite, startS3rver } from "./Emulators.ts"
 import { type PostgresServer, startPostgres } from "./EmbeddedPostgres.ts"
 import { LocalStackError } from "./LocalStackError.ts"
@@ -63,6 +66,26 @@ const LOCAL_CREDENTIALS = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" } a
 
 const stackError = (component: LocalStackError["component"], action: string) => (cause: unknown) =>
   new LocalStackError({ component, message: `${action}: ${cause instanceof Error ? cause.message : String(cause)}` })
+
+const WATCHDOG = fileURLToPath(new URL("./Watchdog.ts", import.meta.url))
+
+/**
+ * A child process that stops PostgreSQL and removes the temporary directory if this
+ * process dies without closing the scope (kill -9); itself stopped when the scope closes.
+ */
+const startWatchdog = (postgresPid: number, removeDir: string) =>
+  Effect.acquireRelease(
+    Effect.sync(() => spawn(process.execPath, [WATCHDOG, String(process.pid), String(postgresPid), removeDir], { stdio: "ignore" })),
+    (child) =>
+      Effect.promise(
+        () =>
+          new Promise<void>((resolve) => {
+            if (child.exitCode !== null || child.signalCode !== null) return resolve()
+            child.once("exit", () => resolve())
+            child.kill("SIGTERM")
+          })
+      )
+  )
 
 /** A working directory: the given one (kept), or a fresh temporary one removed at scope close. */
 const workDir = (dataDir: string | undefined): Effect.Effect<{ dir: string; ephemeral: boolean }, LocalStackError, Scope.Scope> =>
@@ -145,6 +168,7 @@ export const makeLocalStack = (options: LocalStackOptions = {}): Effect.Effect<L
       ephemeral,
       ...(options.postgresSettings !== undefined ? { settings: options.postgresSettings } : {})
     })
+    yield* startWatchdog(postgres.pid, ephemeral ? dir : "")
     yield* createDatabases(postgres)
 
     const kinesisEndpoint = yield* startKinesalite(ephemeral ? {} : { dataDir: join(dir, "kinesis") })

@@ -24,11 +24,15 @@ const listening = (host: string, port: number) =>
 
 const portOf = (endpoint: string) => Number(new URL(endpoint).port)
 
-/** PostgreSQL server processes that are children of this test process. */
-const childPostgres = () =>
+/** Names of the processes that are children of this test process. */
+const children = () =>
   execFileSync("ps", ["-o", "comm=", "--ppid", String(process.pid)], { encoding: "utf8" })
     .split("\n")
-    .filter((name) => name.trim() === "postgres").length
+    .map((name) => name.trim())
+    .filter((name) => name !== "" && name !== "ps")
+
+/** PostgreSQL server processes that are children of this test process. */
+const childPostgres = () => children().filter((name) => name === "postgres").length
 
 /** Uses every service of a running stack once; returns what it saw. */
 const useStack = (stack: LocalStackEndpoints) =>
@@ -66,7 +70,7 @@ describe("LocalStack", () => {
         expect(seen.buckets).toEqual(["totes-cdc-ingestion", "totes-cdc-processed"])
 
         expect(existsSync(stack.dataDir), `round ${round}: temporary directory removed`).toBe(false)
-        expect(childPostgres(), `round ${round}: no postgres process left`).toBe(0)
+        expect(children(), `round ${round}: no process left (postgres, kinesalite, watchdog)`).toEqual([])
         expect(yield* Effect.promise(() => listening(stack.postgres.host, stack.postgres.port))).toBe(false)
         expect(yield* Effect.promise(() => listening("127.0.0.1", portOf(stack.kinesis.endpoint)))).toBe(false)
         expect(yield* Effect.promise(() => listening("127.0.0.1", portOf(stack.s3.endpoint)))).toBe(false)
