@@ -3,7 +3,7 @@
  * retained WAL, the reader's last metrics report, dead letters per stage, and
  * per-table freshness in the warehouse. Reads a `dev` state file, or the environment.
  */
-import { type ReaderSettings, loadMetricsSnapshot, readerSettings } from "@totes-cdc/cdc-reader"
+import { type ReaderSettings, loadMetricsSnapshot, readerSettings, slotStatus } from "@totes-cdc/cdc-reader"
 import { S3, makePgPool } from "@totes-cdc/platform"
 import { Console, Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
@@ -18,13 +18,7 @@ const gather = (settings: ReaderSettings, warehouseUrl: string | undefined) =>
   Effect.scoped(
     Effect.gen(function* () {
       const source = yield* makePgPool(settings.sourceUrl, { setting: "SOURCE_URL", max: 1 })
-      const [slot] = yield* source.query(
-        `SELECT active, confirmed_flush_lsn::text AS confirmed, wal_status,
-                GREATEST(0, pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn))::bigint AS lag,
-                pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint AS retained
-           FROM pg_replication_slots WHERE slot_name = $1`,
-        [settings.slot]
-      )
+      const slot = yield* slotStatus(source, settings.slot)
       const location = { bucket: settings.stateBucket, prefix: settings.statePrefix }
       const reader = yield* loadMetricsSnapshot(location, settings.slot)
       const s3 = yield* S3
@@ -45,17 +39,7 @@ const gather = (settings: ReaderSettings, warehouseUrl: string | undefined) =>
           .pipe(Effect.orElseSucceed(() => []))
       }
       return {
-        slot: slot === undefined
-          ? { name: settings.slot, exists: false }
-          : {
-              name: settings.slot,
-              exists: true,
-              active: slot.active === "t",
-              walStatus: slot.wal_status,
-              confirmedLsn: slot.confirmed,
-              lagBytes: slot.lag === null || slot.lag === undefined ? null : Number(slot.lag),
-              retainedWalBytes: slot.retained === null || slot.retained === undefined ? null : Number(slot.retained)
-            },
+        slot: { name: settings.slot, ...slot },
         reader: reader ?? null,
         deadLetters,
         freshness
@@ -70,7 +54,7 @@ export const formatStatus = (report: Report): ReadonlyArray<string> => {
   const { slot, reader } = report
   const lines = [
     slot.exists
-      ? `slot ${slot.name}: ${slot.active ? "active" : "INACTIVE"}, wal_status ${slot.walStatus}, confirmed ${slot.confirmedLsn}, lag ${bytes(slot.lagBytes)}, retained WAL ${bytes(slot.retainedWalBytes)}`
+      ? `slot ${slot.name}: ${slot.active ? "active" : "INACTIVE"}, wal_status ${slot.walStatus}, confirmed ${slot.confirmedFlushLsn}, lag ${bytes(slot.confirmedLagBytes)}, retained WAL ${bytes(slot.retainedWalBytes)}`
       : `slot ${slot.name}: does not exist (the reader has not started, or it was dropped)`,
     reader === null
       ? "reader: no metrics report yet"
