@@ -1,11 +1,12 @@
 /**
  * Reads back every change record in a Kinesis stream, the way a consumer sees it:
- * every shard from TRIM_HORIZON, KPL aggregates de-aggregated, each user record
+ * every shard from TRIM_HORIZON, KPL aggregates de-aggregated (the consumers' own
+ * `deaggregate`), each user record
  * decoded with the envelope schema. For tests: it reads until a shard has nothing more.
  */
 import { type ChangeRecord, decodeChangeRecord } from "@totes-cdc/core"
 import { Kinesis, type RecordsPage } from "@totes-cdc/platform"
-import { deaggregateSync } from "aws-kinesis-agg"
+import { deaggregateEffect } from "@totes-cdc/stream-processors"
 import { Effect } from "effect"
 
 /** One change as read from Kinesis, with the shard it came from. */
@@ -14,16 +15,6 @@ export interface ReadChange {
   readonly partitionKey: string
   readonly record: ChangeRecord
 }
-
-const userRecords = (data: Uint8Array, partitionKey: string, sequenceNumber: string) =>
-  Effect.sync(() => {
-    let out: Array<{ partitionKey: string; data: string }> = []
-    deaggregateSync({ partitionKey, sequenceNumber, data: Buffer.from(data).toString("base64") }, true, (error, records) => {
-      if (error) throw error
-      out = records ?? []
-    })
-    return out
-  })
 
 /** Every change in `stream`, in order within each shard. */
 export const readAllChanges = (stream: string) =>
@@ -35,8 +26,8 @@ export const readAllChanges = (stream: string) =>
       while (iterator !== undefined) {
         const page: RecordsPage = yield* kinesis.getRecords(iterator, 10_000)
         for (const kr of page.records) {
-          for (const user of yield* userRecords(kr.data, kr.partitionKey, kr.sequenceNumber)) {
-            const record = yield* decodeChangeRecord(Buffer.from(user.data, "base64").toString("utf8"))
+          for (const user of yield* deaggregateEffect({ shardId: shard.shardId, ...kr })) {
+            const record = yield* decodeChangeRecord(new TextDecoder().decode(user.data))
             out.push({ shardId: shard.shardId, partitionKey: user.partitionKey, record })
           }
         }
