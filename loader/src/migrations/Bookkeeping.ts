@@ -5,8 +5,15 @@
  *
  *  - applied_objects: every processed-bucket object loaded (a re-delivery is a no-op)
  *  - freshness: per warehouse table, last source commit applied and last load time
- *  - dimension_versions: per dimension row, the (commit LSN, index) of the change
- *    stored, so only newer changes are applied (SCD type 1), plus a deleted flag
+ *  - row_versions: per warehouse row identity (dimension key, or a fact's natural id),
+ *    the (commit LSN, index) of the newest change applied, so only newer changes are
+ *    applied to a dimension (SCD type 1) and verify can tell a row changed after its
+ *    source snapshot from drift; `deleted` = the source row was deleted (the row is kept
+ *    while facts reference it); `inferred` = a placeholder dimension row inserted for a
+ *    fact whose dimension row had not arrived yet (late-arriving dimension), at
+ *    position 0/0, replaced by the first real change
+ *  - truncations: every source truncate the loader saw, the mode it was handled with
+ *    (`apply`, `ignore`, `quarantine`) and whether a quarantine is still in force
  *  - checkpoints: per consumer and shard, the last sequence number fully processed
  */
 export const BOOKKEEPING_SQL = `
@@ -26,14 +33,26 @@ CREATE TABLE IF NOT EXISTS totes_cdc.freshness (
     last_loaded_at  timestamptz,
     PRIMARY KEY (target_schema, warehouse_table)
 );
-CREATE TABLE IF NOT EXISTS totes_cdc.dimension_versions (
+CREATE TABLE IF NOT EXISTS totes_cdc.row_versions (
     target_schema   text    NOT NULL,
     warehouse_table text    NOT NULL,
-    natural_id      int     NOT NULL,
+    natural_id      text    NOT NULL,
     commit_lsn      pg_lsn  NOT NULL,
     commit_idx      int     NOT NULL,
     deleted         boolean NOT NULL DEFAULT false,
+    inferred        boolean NOT NULL DEFAULT false,
     PRIMARY KEY (target_schema, warehouse_table, natural_id)
+);
+CREATE TABLE IF NOT EXISTS totes_cdc.truncations (
+    target_schema   text        NOT NULL,
+    warehouse_table text        NOT NULL,
+    commit_lsn      pg_lsn      NOT NULL,
+    commit_idx      int         NOT NULL,
+    mode            text        NOT NULL CHECK (mode IN ('apply', 'ignore', 'quarantine')),
+    in_force        boolean     NOT NULL,
+    object_key      text        NOT NULL,
+    recorded_at     timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (target_schema, warehouse_table, commit_lsn, commit_idx)
 );
 CREATE TABLE IF NOT EXISTS totes_cdc.checkpoints (
     consumer        text        NOT NULL,
