@@ -1,1 +1,2 @@
 export * from "./WarehouseMigrations.ts"
+export * from "./WarehouseTarget.ts"

@@ -169,8 +169,8 @@ const waitUntil = <E, R, PE>(check: Effect.Effect<boolean, E, R>, fiber: Fiber.F
 
 /** The rows of `objects` (in order) of `table` without the pipeline columns, and the pipeline columns apart. */
 const stripPipeline = (row: Record<string, ParquetValue>) => {
-  const { _commit_lsn, _commit_idx, _op, ...values } = row
-  return { values, position: { lsn: _commit_lsn as string, idx: _commit_idx as number, op: _op as string } }
+  const { _commit_lsn, _commit_idx, _op, _commit_ts, ...values } = row
+  return { values, position: { lsn: _commit_lsn as string, idx: _commit_idx as number, op: _op as string, ts: _commit_ts as string | null } }
 }
 
 const lsnValue = (lsn: string) => {
@@ -316,8 +316,8 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
         { ...factPayment2, paid: true, last_updated_date: "2022-11-05", last_updated_time: "09:30:00.000" }
       ])
       expect(payments.map((p) => p.position)).toEqual([
-        { lsn: "0/1000", idx: 6, op: "upsert" },
-        { lsn: "0/3000", idx: 0, op: "upsert" }
+        { lsn: "0/1000", idx: 6, op: "upsert", ts: "2024-02-23T10:00:00.000Z" },
+        { lsn: "0/3000", idx: 0, op: "upsert", ts: "2024-02-23T10:00:00.000Z" }
       ])
 
       // dim_date covers every date the facts reference.

@@ -51,12 +51,17 @@ export type PipelineOp = "upsert" | "delete" | "truncate"
 
 /**
  * The pipeline's columns, after the warehouse columns in every processed file:
- * the change's commit LSN (`"16/B374D848"`), its index in the transaction, and the op.
+ * the change's commit LSN (`"16/B374D848"`), its index in the transaction, the op, and
+ * the commit time (ISO-8601 UTC, ms) of the transaction at that LSN — null for a row whose
+ * position comes from an earlier micro-batch (a joined row re-emitted by a partner's
+ * change). `_commit_ts` feeds the loader's freshness and commit→warehouse latency; it is
+ * an addition to DESIGN.md §4's three columns.
  */
 export const PIPELINE_COLUMNS: ReadonlyArray<WarehouseColumn> = [
   { name: "_commit_lsn", type: "utf8", nullable: false },
   { name: "_commit_idx", type: "int32", nullable: false },
-  { name: "_op", type: "utf8", nullable: false }
+  { name: "_op", type: "utf8", nullable: false },
+  { name: "_commit_ts", type: "utf8", nullable: true }
 ]
 
 /**

@@ -13,7 +13,7 @@ import { arrowTable, decodeParquet, encodeParquet, type ParquetColumnSpec, type 
 
 type Row = Record<string, ParquetValue>
 
-const at = (commitLsn: string, commitIdx: number, op = "upsert") => ({ _commit_lsn: commitLsn, _commit_idx: commitIdx, _op: op })
+const at = (commitLsn: string, commitIdx: number, op = "upsert") => ({ _commit_lsn: commitLsn, _commit_idx: commitIdx, _op: op, _commit_ts: "2024-02-23T10:05:01.123Z" })
 
 /** Hand-written rows of every warehouse table, in the value forms the processor produces. */
 const SAMPLES: { readonly [T in WarehouseTable]: ReadonlyArray<Row> } = {
@@ -209,10 +209,10 @@ describe("the warehouse column catalogue", () => {
   })
 
   it("appends the pipeline columns; relaxed makes every warehouse column nullable", () => {
-    expect(PIPELINE_COLUMNS.map((column) => `${column.name}:${column.type}`)).toEqual(["_commit_lsn:utf8", "_commit_idx:int32", "_op:utf8"])
+    expect(PIPELINE_COLUMNS.map((column) => `${column.name}:${column.type}`)).toEqual(["_commit_lsn:utf8", "_commit_idx:int32", "_op:utf8", "_commit_ts:utf8"])
     const relaxed = processedColumns("dim_currency", { relaxed: true })
     expect(relaxed.map((column) => `${column.name}:${column.nullable}`)).toEqual([
-      "currency_id:true", "currency_code:true", "currency_name:true", "_commit_lsn:false", "_commit_idx:false", "_op:false"
+      "currency_id:true", "currency_code:true", "currency_name:true", "_commit_lsn:false", "_commit_idx:false", "_op:false", "_commit_ts:true"
     ])
   })
 })
@@ -250,7 +250,8 @@ describe("encodeParquet / decodeParquet", () => {
       "payment_date INT32 REQUIRED DATE",
       "_commit_lsn BYTE_ARRAY REQUIRED STRING",
       "_commit_idx INT32 REQUIRED",
-      "_op BYTE_ARRAY REQUIRED STRING"
+      "_op BYTE_ARRAY REQUIRED STRING",
+      "_commit_ts BYTE_ARRAY OPTIONAL STRING"
     ])
     expect(parquetSchema(encode(processedColumns("dim_transaction"), SAMPLES.dim_transaction)).slice(0, 4)).toEqual([
       "transaction_id INT32 REQUIRED",

@@ -14,7 +14,9 @@
  *    stored), the driver's clock only when no page's first record carries one.
  *  - A Parquet row holds every column of `processedColumns(table, { relaxed: true })`:
  *    the warehouse columns (null where the star row has no value: a delete carries only
- *    the key, a truncate nothing), then `_commit_lsn`, `_commit_idx`, `_op`. A star row
+ *    the key, a truncate nothing), then `_commit_lsn`, `_commit_idx`, `_op`, `_commit_ts`
+ *    (the commit time of the transaction at the row's LSN when the micro-batch holds
+ *    it, else null). A star row
  *    value under a name that is not a column is kept, so `encodeParquet` rejects it
  *    rather than dropping it silently.
  */
@@ -101,8 +103,15 @@ export const deadLetterKey = (stage: string, date: Date, id: string): string => 
 /** The Parquet columns of a processed object of `table` (every warehouse column nullable). */
 export const processedParquetColumns = (table: WarehouseTable): ReadonlyArray<ParquetColumnSpec> => processedColumns(table, { relaxed: true })
 
-/** The Parquet rows of `rows` (all of `table`), in the given order. */
-export const parquetRows = (table: WarehouseTable, rows: ReadonlyArray<StarRow>): ReadonlyArray<Record<string, ParquetValue>> => {
+/**
+ * The Parquet rows of `rows` (all of `table`), in the given order. `commitTimes`: commit
+ * LSN → commit time (ISO-8601) of the micro-batch's transactions.
+ */
+export const parquetRows = (
+  table: WarehouseTable,
+  rows: ReadonlyArray<StarRow>,
+  commitTimes: ReadonlyMap<string, string> = new Map()
+): ReadonlyArray<Record<string, ParquetValue>> => {
   const columns = processedParquetColumns(table)
   return rows.map((row) => {
     const out: Record<string, ParquetValue> = {}
@@ -112,6 +121,7 @@ export const parquetRows = (table: WarehouseTable, rows: ReadonlyArray<StarRow>)
     out["_commit_lsn"] = row.commitLsn
     out["_commit_idx"] = row.commitIdx
     out["_op"] = row.op
+    out["_commit_ts"] = commitTimes.get(row.commitLsn) ?? null
     return out
   })
 }

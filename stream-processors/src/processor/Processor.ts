@@ -313,8 +313,9 @@ export const makeProcessorHandler = <E = never, R = never>(
       }
 
       // Encode every object before writing anything: an encoding failure writes nothing.
+      const commitTimes = new Map(sorted.map(({ change }) => [change.commitLsn, change.commitTs] as const))
       const encoded = yield* Effect.forEach(rowsByTable(result.rows), ([table, rows]) =>
-        encodeParquet(processedParquetColumns(table), parquetRows(table, rows)).pipe(
+        encodeParquet(processedParquetColumns(table), parquetRows(table, rows, commitTimes)).pipe(
           Effect.mapError((error) => new ProcessorError({ message: `${table} rows of batch ${batchId} do not encode as Parquet: ${error.message}` })),
           Effect.map((bytes) => ({ table, rows: rows.length, bytes, key: processedKey(table, date, batchId) }))
         )
