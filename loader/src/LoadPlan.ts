@@ -1,0 +1,273 @@
+/**
+ * The loader's SQL, pure: staging tables, `COPY` text, and the statements that apply one
+ * staged segment of a processed object to the warehouse (DESIGN.md §5). No I/O here;
+ * Loader.ts runs these statements inside one transaction per micro-batch.
+ *
+ * Every statement takes `$1` = target schema name (bookkeeping rows are per target) and
+ * `$2` = warehouse table; truncate statements also `$3` = commit LSN, `$4` = commit index.
+ * Staging tables use the transform's column names (`STAR_COLUMNS`); statements on the
+ * warehouse use the target's own spellings (`WarehouseTarget`).
+ *
+ * Invariants (the policies are also in the README, "Warehouse semantics"):
+ *  - Dimensions (SCD type 1): per key, the newest staged row (by commit LSN, index, then
+ *    order in the file) is applied only when its position is ≥ the stored one in
+ *    `totes_cdc.row_versions` (≥, not >: a joined row can be re-emitted at its previous
+ *    position with newer partner values, TransformBatch.ts) and newer than every applied
+ *    truncate of the table. dim_date rows are inserted once (`ON CONFLICT DO NOTHING`).
+ *  - Facts: one row per version (natural id, last_updated_date, last_updated_time),
+ *    appended in commit order; a version already present is never inserted again, and a
+ *    row older than an applied truncate is skipped. The newest position per natural id
+ *    is recorded in row_versions.
+ *  - Deletes: a deleted dimension row is removed unless a fact references it; then it is
+ *    kept and flagged (`row_versions.deleted`). A deleted fact keeps its versions (the
+ *    warehouse's history) and its natural id is flagged.
+ *  - Late-arriving dimensions: before facts are appended, every dimension row a fact
+ *    references but the warehouse lacks is inserted as an inferred member ('Unknown' in
+ *    its NOT NULL text columns, NULL elsewhere) at position 0/0, so the fact's foreign
+ *    key holds; the real row replaces it when it arrives (any real position is newer).
+ *  - Truncate, mode `apply`: every row of the table whose position is older than the
+ *    truncate goes (a dimension row still referenced by a fact is kept and flagged), and
+ *    the natural ids are flagged deleted at the truncate's position.
+ */
+import { quoteIdent, STAR_COLUMNS, STAR_KEY, type StarColumnType, type WarehouseTable } from "@totes-cdc/core"
+import type { ParquetValue } from "@totes-cdc/platform"
+import type { WarehouseTarget } from "./WarehouseTarget.ts"
+
+/** A decoded processed row: transform column → value, plus `_commit_lsn`, `_commit_idx`, `_op`, `_commit_ts`. */
+export type LoadRow = Readonly<Record<string, ParquetValue>>
+
+/** One statement and its parameters. */
+export interface Statement {
+  readonly sql: string
+  readonly params: ReadonlyArray<unknown>
+}
+
+/** How a source truncate is handled (README "Truncates"). */
+export type TruncateMode = "apply" | "quarantine" | "ignore"
+export const TRUNCATE_MODES: ReadonlyArray<TruncateMode> = ["apply", "quarantine", "ignore"]
+
+const SQL_TYPE: { readonly [T in StarColumnType]: string } = {
+  int: "integer",
+  date: "date",
+  time: "time(3)",
+  "decimal(10,2)": "numeric(10,2)",
+  numeric: "numeric",
+  varchar: "text",
+  boolean: "boolean"
+}
+
+/** The staging table's pipeline columns, after the transform's columns. `_ord` = row index in the segment. */
+const PIPELINE = [
+  ["_commit_lsn", "pg_lsn"],
+  ["_commit_idx", "integer"],
+  ["_op", "text"],
+  ["_commit_ts", "timestamptz"],
+  ["_ord", "integer"]
+] as const
+
+export const isFact = (table: WarehouseTable): boolean => table.startsWith("fact_")
+
+/** `_stage_<table>`: a temporary table, dropped at commit. */
+export const stageName = (table: WarehouseTable): string => `_stage_${table}`
+
+const starNames = (table: WarehouseTable): ReadonlyArray<string> => STAR_COLUMNS[table].map((c) => c.name)
+
+/** The staging table's columns, in COPY order. */
+export const stageColumns = (table: WarehouseTable): ReadonlyArray<string> => [...starNames(table), ...PIPELINE.map(([name]) => name)]
+
+/** Creates (once per transaction) and empties the staging table of `table`. */
+export const prepareStage = (table: WarehouseTable): ReadonlyArray<string> => [
+  `CREATE TEMP TABLE IF NOT EXISTS ${stageName(table)} (${[
+    ...STAR_COLUMNS[table].map((c) => `${quoteIdent(c.name)} ${SQL_TYPE[c.type]}`),
+    ...PIPELINE.map(([name, type]) => `${name} ${type}`)
+  ].join(", ")}) ON COMMIT DROP`,
+  `TRUNCATE ${stageName(table)}`
+]
+
+/** `COPY _stage_<table> (…) FROM STDIN` (text format). */
+export const copyStageSql = (table: WarehouseTable): string =>
+  `COPY ${stageName(table)} (${stageColumns(table).map(quoteIdent).join(", ")}) FROM STDIN`
+
+const ESCAPES: Readonly<Record<string, string>> = { "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t" }
+
+/** One value in COPY text format: `\N` for null, `t`/`f`, digits, or the text with `\`, newline, CR and tab escaped. */
+export const copyField = (value: ParquetValue): string => {
+  if (value === null) return "\\N"
+  if (typeof value === "boolean") return value ? "t" : "f"
+  if (typeof value === "number") return String(value)
+  return value.replace(/[\\\n\r\t]/g, (c) => ESCAPES[c]!)
+}
+
+/** The COPY text of `rows` for the staging table of `table` (one line each, `_ord` = index). */
+export const copyText = (table: WarehouseTable, rows: ReadonlyArray<LoadRow>): string => {
+  const names = starNames(table)
+  const lines = rows.map((row, ord) =>
+    [...names.map((name) => row[name] ?? null), row["_commit_lsn"]!, row["_commit_idx"]!, row["_op"]!, row["_commit_ts"] ?? null, ord]
+      .map(copyField)
+      .join("\t")
+  )
+  return lines.length === 0 ? "" : `${lines.join("\n")}\n`
+}
+
+/** A processed object's rows cut at its truncates: segments of upserts/deletes, each followed by the truncate that ends it (if any). */
+export const splitAtTruncates = (
+  rows: ReadonlyArray<LoadRow>
+): ReadonlyArray<{ readonly rows: ReadonlyArray<LoadRow>; readonly truncate: LoadRow | undefined }> => {
+  const out: Array<{ rows: Array<LoadRow>; truncate: LoadRow | undefined }> = [{ rows: [], truncate: undefined }]
+  for (const row of rows) {
+    const current = out.at(-1)!
+    if (row["_op"] === "truncate") {
+      current.truncate = row
+      out.push({ rows: [], truncate: undefined })
+    } else current.rows.push(row)
+  }
+  return out.filter((segment) => segment.rows.length > 0 || segment.truncate !== undefined)
+}
+
+const q = quoteIdent
+const target = (t: WarehouseTarget, table: WarehouseTable) => `${q(t.schema)}.${q(table)}`
+const col = (t: WarehouseTarget, table: WarehouseTable, star: string) => q(t.columns[table][star]!)
+
+/** `s` is not older than an applied truncate of the table. */
+const notTruncated = (s: string) => `NOT EXISTS (SELECT 1 FROM totes_cdc.truncations tr
+     WHERE tr.target_schema = $1 AND tr.warehouse_table = $2 AND tr.mode = 'apply' AND NOT tr.in_force
+       AND (tr.commit_lsn, tr.commit_idx) > (${s}._commit_lsn, ${s}._commit_idx))`
+
+/** No fact row references dimension row `d` (one NOT EXISTS per foreign key to `table`). */
+const unreferenced = (t: WarehouseTarget, table: WarehouseTable, d: string) =>
+  t.foreignKeys
+    .filter((fk) => fk.references === table)
+    .map((fk) => `NOT EXISTS (SELECT 1 FROM ${target(t, fk.table)} f WHERE f.${q(fk.column)} = ${d}.${q(fk.referencedColumn)})`)
+    .join(" AND ") || "true"
+
+/** Records the newest position per key of `from` (rows with `_op`) in row_versions, where newer than stored. */
+const recordVersions = (from: string, key: string) => `INSERT INTO totes_cdc.row_versions AS v
+       (target_schema, warehouse_table, natural_id, commit_lsn, commit_idx, deleted, inferred)
+SELECT DISTINCT ON (s.${key}) $1, $2, s.${key}::text, s._commit_lsn, s._commit_idx, s._op = 'delete', false
+  FROM ${from} s WHERE s._op <> 'truncate' AND ${notTruncated("s")}
+ ORDER BY s.${key}, s._commit_lsn DESC, s._commit_idx DESC, s._ord DESC
+    ON CONFLICT (target_schema, warehouse_table, natural_id) DO UPDATE
+   SET commit_lsn = EXCLUDED.commit_lsn, commit_idx = EXCLUDED.commit_idx, deleted = EXCLUDED.deleted, inferred = false
+ WHERE (EXCLUDED.commit_lsn, EXCLUDED.commit_idx) >= (v.commit_lsn, v.commit_idx)`
+
+/** Applies the staged segment of dimension `table` (not dim_date). */
+const applyDimension = (t: WarehouseTarget, table: WarehouseTable): ReadonlyArray<string> => {
+  const key = q(STAR_KEY[table])
+  const apply = `_apply_${table}`
+  const names = starNames(table)
+  const targetKey = col(t, table, STAR_KEY[table])
+  return [
+    `DROP TABLE IF EXISTS ${apply}`,
+    `CREATE TEMP TABLE ${apply} ON COMMIT DROP AS
+SELECT l.* FROM (
+  SELECT DISTINCT ON (s.${key}) s.* FROM ${stageName(table)} s WHERE s._op <> 'truncate'
+   ORDER BY s.${key}, s._commit_lsn DESC, s._commit_idx DESC, s._ord DESC) l
+  LEFT JOIN totes_cdc.row_versions v
+    ON v.target_schema = $1 AND v.warehouse_table = $2 AND v.natural_id = l.${key}::text
+ WHERE (v.natural_id IS NULL OR (l._commit_lsn, l._commit_idx) >= (v.commit_lsn, v.commit_idx))
+   AND ${notTruncated("l")}`,
+    `INSERT INTO ${target(t, table)} (${names.map((n) => col(t, table, n)).join(", ")})
+SELECT ${names.map(q).join(", ")} FROM ${apply} WHERE _op = 'upsert'
+    ON CONFLICT (${targetKey}) DO UPDATE SET ${names
+      .filter((n) => n !== STAR_KEY[table])
+      .map((n) => `${col(t, table, n)} = EXCLUDED.${col(t, table, n)}`)
+      .join(", ")}`,
+    recordVersions(apply, key),
+    `DELETE FROM ${target(t, table)} d USING ${apply} a
+ WHERE a._op = 'delete' AND d.${targetKey} = a.${key} AND ${unreferenced(t, table, "d")}`
+  ]
+}
+
+/** Inserts an inferred member for every dimension row the staged facts reference but the warehouse lacks. */
+const inferredMembers = (t: WarehouseTarget, table: WarehouseTable): ReadonlyArray<Statement> => {
+  const starOf = Object.fromEntries(Object.entries(t.columns[table]).map(([star, actual]) => [actual, star]))
+  return t.foreignKeys
+    .filter((fk) => fk.table === table && fk.references !== "dim_date" && starOf[fk.column] !== undefined)
+    .map((fk) => {
+      const dim = fk.references
+      const source = q(starOf[fk.column]!)
+      const others = STAR_COLUMNS[dim].filter((c) => c.name !== STAR_KEY[dim])
+      const placeholder = (c: (typeof others)[number]) => (c.nullable ? "NULL" : c.type === "varchar" ? "'Unknown'" : c.type === "int" ? "0" : "NULL")
+      return {
+        sql: `WITH missing AS (
+  SELECT DISTINCT s.${source} AS id FROM ${stageName(table)} s
+   WHERE s._op = 'upsert' AND s.${source} IS NOT NULL
+     AND NOT EXISTS (SELECT 1 FROM ${target(t, dim)} d WHERE d.${q(fk.referencedColumn)} = s.${source})),
+inserted AS (
+  INSERT INTO ${target(t, dim)} (${[q(fk.referencedColumn), ...others.map((c) => col(t, dim, c.name))].join(", ")})
+  SELECT id${others.map((c) => `, ${placeholder(c)}`).join("")} FROM missing
+      ON CONFLICT DO NOTHING RETURNING ${q(fk.referencedColumn)} AS id)
+INSERT INTO totes_cdc.row_versions (target_schema, warehouse_table, natural_id, commit_lsn, commit_idx, deleted, inferred)
+SELECT $1, $2, id::text, '0/0', -1, false, true FROM inserted
+    ON CONFLICT DO NOTHING`,
+        params: [t.schema, dim]
+      }
+    })
+}
+
+/** Appends the staged segment of fact `table`: new versions only, in commit order. */
+const applyFact = (t: WarehouseTarget, table: WarehouseTable): ReadonlyArray<string> => {
+  const names = starNames(table)
+  const key = q(STAR_KEY[table])
+  const version = [key, q("last_updated_date"), q("last_updated_time")]
+  const targetVersion = [STAR_KEY[table], "last_updated_date", "last_updated_time"].map((n) => col(t, table, n))
+  return [
+    `INSERT INTO ${target(t, table)} (${names.map((n) => col(t, table, n)).join(", ")})
+SELECT ${names.map((n) => `s.${q(n)}`).join(", ")} FROM (
+  SELECT DISTINCT ON (${version.map((v) => `s.${v}`).join(", ")}) s.* FROM ${stageName(table)} s
+   WHERE s._op = 'upsert' AND ${notTruncated("s")}
+   ORDER BY ${version.map((v) => `s.${v}`).join(", ")}, s._commit_lsn DESC, s._commit_idx DESC, s._ord DESC) s
+ WHERE NOT EXISTS (SELECT 1 FROM ${target(t, table)} f WHERE ${targetVersion.map((tv, i) => `f.${tv} = s.${version[i]}`).join(" AND ")})
+ ORDER BY s._commit_lsn, s._commit_idx, s._ord
+    ON CONFLICT DO NOTHING`,
+    recordVersions(stageName(table), key)
+  ]
+}
+
+/** `sql` with the first n of `params`, n = the highest `$n` it uses (PostgreSQL rejects unused parameters). */
+const statement = (sql: string, params: ReadonlyArray<unknown>): Statement => {
+  const used = Math.max(0, ...[...sql.matchAll(/\$(\d+)/g)].map((m) => Number(m[1])))
+  return { sql, params: params.slice(0, used) }
+}
+
+/** The statements that apply the staged segment of `table` (stage filled by `copyStageSql`). */
+export const applySegment = (t: WarehouseTarget, table: WarehouseTable): ReadonlyArray<Statement> => {
+  const own = (sqls: ReadonlyArray<string>) => sqls.map((sql) => statement(sql, [t.schema, table]))
+  if (table === "dim_date") {
+    const names = starNames(table)
+    return [
+      {
+        sql: `INSERT INTO ${target(t, table)} (${names.map((n) => col(t, table, n)).join(", ")})
+SELECT DISTINCT ON (date_id) ${names.map(q).join(", ")} FROM ${stageName(table)} WHERE _op = 'upsert'
+ ORDER BY date_id ON CONFLICT DO NOTHING`,
+        params: []
+      }
+    ]
+  }
+  return isFact(table) ? [...inferredMembers(t, table), ...own(applyFact(t, table))] : own(applyDimension(t, table))
+}
+
+/**
+ * Applies a truncate of `table` at its position (mode `apply`): rows older than it go
+ * (dimension rows still referenced by facts stay), and every natural id older than it
+ * is flagged deleted at the truncate's position. Params `$1…$4`.
+ */
+export const applyTruncate = (t: WarehouseTarget, table: WarehouseTable, at: { lsn: string; idx: number }): ReadonlyArray<Statement> => {
+  const targetKey = col(t, table, STAR_KEY[table])
+  const params = [t.schema, table, at.lsn, at.idx]
+  return [
+    {
+      sql: `DELETE FROM ${target(t, table)} d
+ WHERE NOT EXISTS (SELECT 1 FROM totes_cdc.row_versions v
+                    WHERE v.target_schema = $1 AND v.warehouse_table = $2 AND v.natural_id = d.${targetKey}::text
+                      AND (v.commit_lsn, v.commit_idx) >= ($3::pg_lsn, $4::int))
+   AND ${isFact(table) ? "true" : unreferenced(t, table, "d")}`,
+      params
+    },
+    {
+      sql: `UPDATE totes_cdc.row_versions SET deleted = true, inferred = false, commit_lsn = $3::pg_lsn, commit_idx = $4::int
+ WHERE target_schema = $1 AND warehouse_table = $2 AND (commit_lsn, commit_idx) < ($3::pg_lsn, $4::int)`,
+      params
+    }
+  ]
+}

@@ -1,0 +1,285 @@
+/**
+ * The loader: processed Parquet objects (DESIGN.md §4) → the star-schema warehouse
+ * (DESIGN.md §5), exactly once in effect.
+ *
+ * A call to `applyObjects` takes the objects of one micro-batch (or any set of objects)
+ * and, in ONE warehouse transaction under a per-target advisory lock:
+ *  1. skips every object already recorded in `totes_cdc.applied_objects` (a re-delivered
+ *     object is a no-op) and every object of a quarantined table (left for later);
+ *  2. applies the rest in load order — dim_date first, the other dimensions, then the
+ *     facts (`WAREHOUSE_TABLES`), by key within a table — each one segment at a time
+ *     (its rows cut at truncates): `COPY` into a temporary table, then the statements of
+ *     LoadPlan.ts (one `INSERT … SELECT … ON CONFLICT` per table);
+ *  3. records each applied object and the table's freshness (newest commit LSN and
+ *     commit time applied, load time).
+ * A failure anywhere rolls the whole call back: no half-loaded micro-batch.
+ *
+ * Objects are downloaded and decoded before the transaction starts (a missing or
+ * unreadable object fails the call naming its key, before anything is written).
+ *
+ * Truncates (README "Truncates"): `apply` empties the table up to the truncate's
+ * position, `ignore` records it and changes nothing, `quarantine` (default) records it
+ * and stops loading that table — this object (from the truncate on) and every later one
+ * of the table stay unapplied until an operator releases the quarantine (`releaseQuarantine`
+ * with `apply` or `ignore`) and the loader catches up from the bucket listing. A truncate
+ * is never silently dropped: each one is a row of `totes_cdc.truncations` and a warning.
+ */
+import { compareLsn, WAREHOUSE_TABLES, type WarehouseTable } from "@totes-cdc/core"
+import { decodeParquet, type PgError, type PgPool, type PgSession, S3, type S3Error } from "@totes-cdc/platform"
+import { Effect, Option, Schema } from "effect"
+import { Readable } from "node:stream"
+import { applySegment, applyTruncate, copyStageSql, copyText, type LoadRow, prepareStage, splitAtTruncates, type TruncateMode } from "./LoadPlan.ts"
+import { introspectTarget, type WarehouseTarget, type WarehouseTargetError } from "./WarehouseTarget.ts"
+
+/** A processed object could not be loaded: one line naming it and why. */
+export class LoaderError extends Schema.TaggedError<LoaderError>()("LoaderError", { message: Schema.String }) {}
+
+export interface LoaderConfig {
+  /** The processed bucket (`<table>/YYYY/MM/DD/<batchId>.parquet`). */
+  readonly processedBucket: string
+  /** What a source truncate does (default `quarantine`). */
+  readonly truncateMode: TruncateMode
+}
+
+/** A processed object to load: its key (the table is its first path segment). */
+export interface ObjectRef {
+  readonly key: string
+}
+
+/** What one `applyObjects` call did. */
+export interface LoadReport {
+  /** Objects applied now. */
+  readonly applied: number
+  /** Objects skipped: already applied earlier. */
+  readonly alreadyApplied: number
+  /** Objects left unapplied because their table is quarantined. */
+  readonly quarantined: ReadonlyArray<{ readonly key: string; readonly table: WarehouseTable }>
+  /** Rows read from the applied objects. */
+  readonly rows: number
+  /** Commit times (ms since the epoch) of the applied rows that carry one (`_commit_ts`). */
+  readonly commitTimes: ReadonlyArray<number>
+}
+
+export interface Loader {
+  readonly target: WarehouseTarget
+  /** Applies `objects` in one transaction. Fails with LoaderError, PgError or S3Error; nothing is written on failure. */
+  readonly applyObjects: (objects: ReadonlyArray<ObjectRef>) => Effect.Effect<LoadReport, LoaderError | PgError | S3Error>
+  /** Lists the processed bucket and applies every object not applied yet, batch by batch (objects sharing a batch id together). */
+  readonly catchUp: Effect.Effect<LoadReport, LoaderError | PgError | S3Error>
+}
+
+/** Pure: the warehouse table of a processed key (`fact_payment/2024/02/23/…parquet`), or undefined. */
+export const tableOfKey = (key: string): WarehouseTable | undefined => {
+  const first = key.slice(0, key.indexOf("/"))
+  return (WAREHOUSE_TABLES as ReadonlyArray<string>).includes(first) && key.endsWith(".parquet") ? (first as WarehouseTable) : undefined
+}
+
+/** Pure: the batch id of a processed key (its file name without `.parquet`). */
+export const batchIdOfKey = (key: string): string => key.slice(key.lastIndexOf("/") + 1, -".parquet".length)
+
+/** Pure: objects in load order — tables in `WAREHOUSE_TABLES` order (dim_date first, facts last), then by key. */
+export const loadOrder = <O extends ObjectRef>(objects: ReadonlyArray<O>): ReadonlyArray<O> => {
+  const rank = (o: O) => WAREHOUSE_TABLES.indexOf(tableOfKey(o.key)!)
+  return [...objects].sort((a, b) => rank(a) - rank(b) || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+}
+
+/**
+ * Pure: pending objects grouped into micro-batches (same batch id and date folder), the
+ * groups in key order of their date folder, then batch id. Keys that are not processed
+ * objects are left out.
+ */
+export const groupBatches = (keys: ReadonlyArray<string>): ReadonlyArray<ReadonlyArray<ObjectRef>> => {
+  const groups = new Map<string, Array<ObjectRef>>()
+  for (const key of keys) {
+    if (tableOfKey(key) === undefined) continue
+    const folder = key.slice(key.indexOf("/") + 1, key.lastIndexOf("/"))
+    const id = `${folder}/${batchIdOfKey(key)}`
+    groups.set(id, [...(groups.get(id) ?? []), { key }])
+  }
+  return [...groups.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, objects]) => objects)
+}
+
+/** Pure: the newest `_commit_lsn` and `_commit_ts` of `rows` (null when none). */
+export const newestCommit = (rows: ReadonlyArray<LoadRow>): { lsn: string | null; ts: string | null } => {
+  let lsn: string | null = null
+  let ts: string | null = null
+  for (const row of rows) {
+    const l = row["_commit_lsn"]
+    const t = row["_commit_ts"]
+    if (typeof l === "string" && (lsn === null || compareLsn(l, lsn) > 0)) lsn = l
+    if (typeof t === "string" && (ts === null || t > ts)) ts = t
+  }
+  return { lsn, ts }
+}
+
+const EMPTY_REPORT: LoadReport = { applied: 0, alreadyApplied: 0, quarantined: [], rows: 0, commitTimes: [] }
+
+/** Pure: two reports added. */
+export const addReports = (a: LoadReport, b: LoadReport): LoadReport => ({
+  applied: a.applied + b.applied,
+  alreadyApplied: a.alreadyApplied + b.alreadyApplied,
+  quarantined: [...a.quarantined, ...b.quarantined],
+  rows: a.rows + b.rows,
+  commitTimes: [...a.commitTimes, ...b.commitTimes]
+})
+
+const run = (tx: PgSession, statements: ReadonlyArray<{ sql: string; params: ReadonlyArray<unknown> }>) =>
+  Effect.forEach(statements, ({ sql, params }) => tx.query(sql, params), { discard: true })
+
+/**
+ * Handles a truncate of `table` in `key` (module header). Answers whether loading the
+ * table goes on (false = quarantined).
+ */
+const handleTruncate = (tx: PgSession, target: WarehouseTarget, table: WarehouseTable, key: string, row: LoadRow, mode: TruncateMode) =>
+  Effect.gen(function* () {
+    const at = { lsn: String(row["_commit_lsn"]), idx: Number(row["_commit_idx"]) }
+    yield* tx.query(
+      `INSERT INTO totes_cdc.truncations (target_schema, warehouse_table, commit_lsn, commit_idx, mode, in_force, object_key)
+       VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
+      [target.schema, table, at.lsn, at.idx, mode, mode === "quarantine", key]
+    )
+    const stored = (yield* tx.query(
+      `SELECT mode, in_force FROM totes_cdc.truncations
+        WHERE target_schema = $1 AND warehouse_table = $2 AND commit_lsn = $3 AND commit_idx = $4`,
+      [target.schema, table, at.lsn, at.idx]
+    ))[0]!
+    if (stored.in_force === "t") {
+      yield* Effect.logWarning(
+        `truncate of ${table} at ${at.lsn}/${at.idx} (object ${key}): table quarantined, its objects wait; release with \`totes-cdc loader release ${table} --as apply|ignore\``
+      )
+      return false
+    }
+    if (stored.mode === "apply") yield* run(tx, applyTruncate(target, table, at))
+    yield* Effect.logWarning(`truncate of ${table} at ${at.lsn}/${at.idx} (object ${key}): ${stored.mode === "apply" ? "applied" : "ignored"}`)
+    return true
+  })
+
+/** Applies one decoded object inside `tx`. Answers false when its table became (or is) quarantined. */
+const applyObject = (tx: PgSession, target: WarehouseTarget, table: WarehouseTable, key: string, rows: ReadonlyArray<LoadRow>, mode: TruncateMode) =>
+  Effect.gen(function* () {
+    for (const segment of splitAtTruncates(rows)) {
+      if (segment.rows.length > 0) {
+        yield* Effect.forEach(prepareStage(table), (sql) => tx.query(sql), { discard: true })
+        yield* tx.copyIn(copyStageSql(table), Readable.from([copyText(table, segment.rows)]))
+        yield* run(tx, applySegment(target, table))
+      }
+      if (segment.truncate !== undefined && !(yield* handleTruncate(tx, target, table, key, segment.truncate, mode))) return false
+    }
+    const newest = newestCommit(rows)
+    yield* tx.query(
+      `INSERT INTO totes_cdc.applied_objects (target_schema, object_key, warehouse_table, row_count) VALUES ($1, $2, $3, $4)`,
+      [target.schema, key, table, rows.length]
+    )
+    yield* tx.query(
+      `INSERT INTO totes_cdc.freshness AS f (target_schema, warehouse_table, last_commit_lsn, last_commit_ts, last_loaded_at)
+       VALUES ($1, $2, $3, $4, clock_timestamp())
+       ON CONFLICT (target_schema, warehouse_table) DO UPDATE SET
+         last_commit_lsn = greatest(f.last_commit_lsn, EXCLUDED.last_commit_lsn),
+         last_commit_ts = greatest(f.last_commit_ts, EXCLUDED.last_commit_ts),
+         last_loaded_at = EXCLUDED.last_loaded_at`,
+      [target.schema, table, newest.lsn, newest.ts]
+    )
+    return true
+  })
+
+/**
+ * A loader for the warehouse `pool`, target schema `schema` (already migrated:
+ * `migrateWarehouse`). Reads the target's columns once (`introspectTarget`). Fails with
+ * PgError or WarehouseTargetError.
+ */
+export const makeLoader = (
+  pool: PgPool,
+  schema: string,
+  config: LoaderConfig
+): Effect.Effect<Loader, PgError | WarehouseTargetError, S3> =>
+  Effect.gen(function* () {
+    const s3 = yield* S3
+    const target = yield* introspectTarget(pool, schema)
+
+    const appliedAmong = (session: PgSession, keys: ReadonlyArray<string>) =>
+      session
+        .query("SELECT object_key FROM totes_cdc.applied_objects WHERE target_schema = $1 AND object_key = ANY($2)", [schema, keys])
+        .pipe(Effect.map((rows) => new Set(rows.map((row) => row.object_key!))))
+
+    const download = (key: string) =>
+      Effect.gen(function* () {
+        const table = tableOfKey(key)
+        if (table === undefined) {
+          return yield* new LoaderError({ message: `s3://${config.processedBucket}/${key} is not a processed object (<warehouse_table>/YYYY/MM/DD/<batchId>.parquet)` })
+        }
+        const body = yield* s3.getObject(config.processedBucket, key)
+        if (Option.isNone(body)) {
+          return yield* new LoaderError({ message: `processed object s3://${config.processedBucket}/${key} does not exist: was the bucket emptied? replay from the archive (totes-cdc replay)` })
+        }
+        const decoded = yield* decodeParquet(body.value).pipe(
+          Effect.mapError((error) => new LoaderError({ message: `processed object s3://${config.processedBucket}/${key}: ${error.message}` }))
+        )
+        return { key, table, rows: decoded.rows }
+      })
+
+    const applyObjects = (objects: ReadonlyArray<ObjectRef>) =>
+      Effect.gen(function* () {
+        if (objects.length === 0) return EMPTY_REPORT
+        const keys = objects.map((o) => o.key)
+        const known = yield* appliedAmong(pool, keys)
+        const loaded = yield* Effect.forEach(
+          loadOrder(objects.filter((o) => !known.has(o.key))),
+          (o) => download(o.key),
+          { concurrency: 4 }
+        )
+        return yield* pool.transaction((tx) =>
+          Effect.gen(function* () {
+            yield* tx.query("SELECT pg_advisory_xact_lock(hashtext('totes-cdc:loader:' || $1))", [schema])
+            const applied = yield* appliedAmong(tx, keys)
+            const quarantinedTables = new Set(
+              (yield* tx.query("SELECT DISTINCT warehouse_table FROM totes_cdc.truncations WHERE target_schema = $1 AND in_force", [schema])).map(
+                (row) => row.warehouse_table!
+              )
+            )
+            let report: LoadReport = { ...EMPTY_REPORT, alreadyApplied: objects.length - loaded.length }
+            for (const object of loaded) {
+              if (applied.has(object.key)) {
+                report = { ...report, alreadyApplied: report.alreadyApplied + 1 }
+                continue
+              }
+              const goesOn = !quarantinedTables.has(object.table) && (yield* applyObject(tx, target, object.table, object.key, object.rows, config.truncateMode))
+              if (!goesOn) {
+                quarantinedTables.add(object.table)
+                report = { ...report, quarantined: [...report.quarantined, { key: object.key, table: object.table }] }
+                continue
+              }
+              const commitTimes = object.rows.flatMap((row) => (typeof row["_commit_ts"] === "string" ? [Date.parse(row["_commit_ts"])] : []))
+              report = addReports(report, { ...EMPTY_REPORT, applied: 1, rows: object.rows.length, commitTimes })
+            }
+            return report
+          })
+        )
+      })
+
+    const catchUp = Effect.gen(function* () {
+      const listed = yield* s3.listObjects(config.processedBucket, "")
+      const applied = new Set(
+        (yield* pool.query("SELECT object_key FROM totes_cdc.applied_objects WHERE target_schema = $1", [schema])).map((row) => row.object_key!)
+      )
+      const batches = groupBatches(listed.map((o) => o.key).filter((key) => !applied.has(key)))
+      let report = EMPTY_REPORT
+      for (const batch of batches) report = addReports(report, yield* applyObjects(batch))
+      return report
+    })
+
+    return { target, applyObjects, catchUp }
+  })
+
+/**
+ * Ends the quarantine of `table` (every truncate of it still in force), deciding it as
+ * `apply` or `ignore`; the next catch-up loads the objects that waited. Answers how many
+ * truncates were released.
+ */
+export const releaseQuarantine = (pool: PgPool, schema: string, table: WarehouseTable, as: Exclude<TruncateMode, "quarantine">) =>
+  pool
+    .query(
+      `UPDATE totes_cdc.truncations SET in_force = false, mode = $3
+        WHERE target_schema = $1 AND warehouse_table = $2 AND in_force RETURNING commit_lsn`,
+      [schema, table, as]
+    )
+    .pipe(Effect.map((rows) => rows.length))

@@ -1,0 +1,282 @@
+/**
+ * The loader on s3rver + PostgreSQL. Processed objects are written BY HAND (rows as the
+ * processor writes them: warehouse values + `_commit_lsn`/`_commit_idx`/`_op`/`_commit_ts`,
+ * values from the 2024-02-23 dump) and the warehouse is read back with SQL. Every test has
+ * its own bucket and warehouse database.
+ */
+import { expect, layer } from "@effect/vitest"
+import { processedColumns, type WarehouseTable } from "@totes-cdc/core"
+import { LocalStack } from "@totes-cdc/local-stack"
+import { encodeParquet, type ParquetValue, type PgPool, S3 } from "@totes-cdc/platform"
+import { freshBucket, freshDatabase } from "@totes-cdc/test"
+import { Effect, Layer, Logger } from "effect"
+import { makeLoader, releaseQuarantine } from "../src/Loader.ts"
+import type { TruncateMode } from "../src/LoadPlan.ts"
+import { migrateWarehouse } from "../src/WarehouseMigrations.ts"
+
+type Values = Record<string, ParquetValue>
+interface Row {
+  readonly values: Values
+  readonly at: string
+  readonly op?: "upsert" | "delete" | "truncate"
+  readonly ts?: string
+}
+
+const row = (values: Values, at: string, op: Row["op"] = "upsert", ts = "2024-02-23T10:00:00.000Z"): Row => ({ values, at, op, ts })
+
+/** Writes one processed object of `table` holding `rows` (position `at` = "LSN/idx"). */
+const putObject = (bucket: string, key: string, table: WarehouseTable, rows: ReadonlyArray<Row>) =>
+  Effect.gen(function* () {
+    const columns = processedColumns(table, { relaxed: true })
+    const full = rows.map((r) => {
+      const out: Values = Object.fromEntries(columns.map((c) => [c.name, null]))
+      const [lsn, idx] = [r.at.slice(0, r.at.lastIndexOf("/")), Number(r.at.slice(r.at.lastIndexOf("/") + 1))]
+      return { ...out, ...r.values, _commit_lsn: lsn, _commit_idx: idx, _op: r.op ?? "upsert", _commit_ts: r.ts ?? null }
+    })
+    const bytes = yield* encodeParquet(columns, full)
+    yield* (yield* S3).putObject(bucket, key, bytes)
+    return { key }
+  })
+
+// Rows of the 2024-02-23 dump, as the transform writes them (totesys/transform_rules.md).
+const currency1 = { currency_id: 1, currency_code: "GBP", currency_name: "British pound" }
+const currency2 = { currency_id: 2, currency_code: "USD", currency_name: "US dollar" }
+const location1 = {
+  location_id: 1, address_line_1: "6826 Herzog Via", address_line_2: null, district: "Avon", city: "New Patienceburgh",
+  postal_code: "28441", country: "Turkey", phone: "1803 637401"
+}
+const date = (date_id: string, year: number, month: number, day: number, day_of_week: number, day_name: string, month_name: string, quarter: number) => ({
+  date_id, year, month, day, day_of_week, day_name, month_name, quarter
+})
+const nov3 = date("2022-11-03", 2022, 11, 3, 4, "Thursday", "November", 4)
+const nov4 = date("2022-11-04", 2022, 11, 4, 5, "Friday", "November", 4)
+const nov5 = date("2022-11-05", 2022, 11, 5, 6, "Saturday", "November", 4)
+const payment2 = {
+  payment_id: 2, created_date: "2022-11-03", created_time: "14:20:52.187", last_updated_date: "2022-11-03",
+  last_updated_time: "14:20:52.187", transaction_id: 2, counterparty_id: 15, payment_amount: "552548.62", currency_id: 2,
+  payment_type_id: 3, paid: false, payment_date: "2022-11-04"
+}
+const transaction2 = { transaction_id: 2, transaction_type: "PURCHASE", sales_order_id: null, purchase_order_id: 2 }
+const paymentType3 = { payment_type_id: 3, payment_type_name: "PURCHASE_PAYMENT" }
+const counterparty15 = {
+  counterparty_id: 15, counterparty_legal_name: "Kohler Inc", counterparty_legal_address_line_1: "6826 Herzog Via",
+  counterparty_legal_address_line_2: null, counterparty_legal_district: "Avon", counterparty_legal_city: "New Patienceburgh",
+  counterparty_legal_postal_code: "28441", counterparty_legal_country: "Turkey", counterparty_legal_phone_number: "1803 637401"
+}
+
+const quiet = Logger.layer([])
+const services = Layer.unwrap(LocalStack.pipe(Effect.map((stack) => S3.layer(stack.s3))))
+
+/** A migrated warehouse `name`, a bucket of its own, and a loader over both. */
+const setUp = (name: string, truncateMode: TruncateMode = "quarantine", prepare?: (pool: PgPool) => Effect.Effect<unknown, unknown>) =>
+  Effect.gen(function* () {
+    const pool = yield* freshDatabase(name)
+    if (prepare !== undefined) yield* prepare(pool)
+    yield* migrateWarehouse(pool)
+    const bucket = yield* freshBucket(name.replaceAll("_", "-"))
+    const loader = yield* makeLoader(pool, "public", { processedBucket: bucket, truncateMode })
+    return { pool, bucket, loader }
+  })
+
+const select = (pool: PgPool, sql: string) => pool.query(sql)
+
+/** Objects for one micro-batch with a payment (version 1) and everything it references. */
+const paymentBatch = (bucket: string, id: string) =>
+  Effect.all([
+    putObject(bucket, `dim_date/2024/02/23/${id}.parquet`, "dim_date", [row(nov3, "0/100/0"), row(nov4, "0/100/0")]),
+    putObject(bucket, `dim_currency/2024/02/23/${id}.parquet`, "dim_currency", [row(currency1, "0/100/1"), row(currency2, "0/100/2")]),
+    putObject(bucket, `dim_location/2024/02/23/${id}.parquet`, "dim_location", [row(location1, "0/100/3")]),
+    putObject(bucket, `dim_counterparty/2024/02/23/${id}.parquet`, "dim_counterparty", [row(counterparty15, "0/100/4")]),
+    putObject(bucket, `dim_payment_type/2024/02/23/${id}.parquet`, "dim_payment_type", [row(paymentType3, "0/100/5")]),
+    putObject(bucket, `dim_transaction/2024/02/23/${id}.parquet`, "dim_transaction", [row(transaction2, "0/100/6")]),
+    putObject(bucket, `fact_payment/2024/02/23/${id}.parquet`, "fact_payment", [row(payment2, "0/100/7")])
+  ])
+
+layer(Layer.provideMerge(Layer.mergeAll(services, quiet), LocalStack.layer()), { excludeTestServices: true })("Loader on s3rver + PostgreSQL", (it) => {
+  it.effect("loads a micro-batch's dimensions and facts in one go, and a re-delivered object changes nothing", () =>
+    Effect.gen(function* () {
+      const { pool, bucket, loader } = yield* setUp("loader_basic")
+      const objects = yield* paymentBatch(bucket, "b1")
+      // Facts listed first: the loader still applies dim_date and the dimensions before them.
+      const report = yield* loader.applyObjects([...objects].reverse())
+      expect(report).toMatchObject({ applied: 7, alreadyApplied: 0, rows: 9 })
+      expect(report.commitTimes).toHaveLength(9)
+      const payments = yield* select(pool, "SELECT payment_record_id, payment_id, payment_amount, paid, last_updated_time, payment_date FROM fact_payment")
+      expect(payments).toEqual([
+        { payment_record_id: "1", payment_id: "2", payment_amount: "552548.62", paid: "f", last_updated_time: "14:20:52.187", payment_date: "2022-11-04" }
+      ])
+      expect(yield* select(pool, "SELECT currency_id, currency_name FROM dim_currency ORDER BY 1")).toEqual([
+        { currency_id: "1", currency_name: "British pound" },
+        { currency_id: "2", currency_name: "US dollar" }
+      ])
+      expect(yield* select(pool, "SELECT counterparty_legal_name, counterparty_legal_address_line_2 FROM dim_counterparty")).toEqual([
+        { counterparty_legal_name: "Kohler Inc", counterparty_legal_address_line_2: null }
+      ])
+      const freshness = yield* select(pool, "SELECT last_commit_lsn, last_commit_ts FROM totes_cdc.freshness WHERE warehouse_table = 'fact_payment'")
+      expect(freshness).toEqual([{ last_commit_lsn: "0/100", last_commit_ts: "2024-02-23 10:00:00+00" }])
+
+      const again = yield* loader.applyObjects(objects)
+      expect(again).toMatchObject({ applied: 0, alreadyApplied: 7 })
+      expect(yield* select(pool, "SELECT count(*) AS n FROM fact_payment")).toEqual([{ n: "1" }])
+      expect(yield* select(pool, "SELECT count(*) AS n FROM totes_cdc.applied_objects")).toEqual([{ n: "7" }])
+    })
+  )
+
+  it.effect("appends each fact version once, in commit order, and applies a dimension change only when it is not older", () =>
+    Effect.gen(function* () {
+      const { pool, bucket, loader } = yield* setUp("loader_versions")
+      yield* loader.applyObjects(yield* paymentBatch(bucket, "b1"))
+      const paid = { ...payment2, paid: true, last_updated_date: "2022-11-05", last_updated_time: "09:30:00.000" }
+      // Batch 2 (from a replay under another batch id) repeats version 1 and adds version 2; batch 3 is older news.
+      const b2 = yield* Effect.all([
+        putObject(bucket, "dim_date/2024/02/23/b2.parquet", "dim_date", [row(nov5, "0/200/0")]),
+        putObject(bucket, "fact_payment/2024/02/23/b2.parquet", "fact_payment", [row(payment2, "0/100/7"), row(paid, "0/200/0")]),
+        putObject(bucket, "dim_currency/2024/02/23/b2.parquet", "dim_currency", [row({ ...currency2, currency_name: "United States dollar" }, "0/200/1")])
+      ])
+      yield* loader.applyObjects(b2)
+      const stale = yield* putObject(bucket, "dim_currency/2024/02/23/b0.parquet", "dim_currency", [row({ ...currency2, currency_name: "stale" }, "0/50/0")])
+      yield* loader.applyObjects([stale])
+      expect(yield* select(pool, "SELECT payment_record_id, paid, last_updated_date FROM fact_payment ORDER BY 1")).toEqual([
+        { payment_record_id: "1", paid: "f", last_updated_date: "2022-11-03" },
+        { payment_record_id: "2", paid: "t", last_updated_date: "2022-11-05" }
+      ])
+      expect(yield* select(pool, "SELECT currency_name FROM dim_currency WHERE currency_id = 2")).toEqual([{ currency_name: "United States dollar" }])
+      expect(yield* select(pool, "SELECT natural_id, commit_lsn, commit_idx FROM totes_cdc.row_versions WHERE warehouse_table = 'fact_payment'")).toEqual([
+        { natural_id: "2", commit_lsn: "0/200", commit_idx: "0" }
+      ])
+      // A cascaded joined row at the SAME position with newer partner values is applied.
+      const cascaded = yield* putObject(bucket, "dim_counterparty/2024/02/23/b4.parquet", "dim_counterparty", [
+        row({ ...counterparty15, counterparty_legal_city: "Leeds" }, "0/100/4")
+      ])
+      yield* loader.applyObjects([cascaded])
+      expect(yield* select(pool, "SELECT counterparty_legal_city FROM dim_counterparty")).toEqual([{ counterparty_legal_city: "Leeds" }])
+    })
+  )
+
+  it.effect("inserts an inferred member for a dimension row a fact references before it arrives, replaced by the real row", () =>
+    Effect.gen(function* () {
+      const { pool, bucket, loader } = yield* setUp("loader_inferred")
+      yield* loader.applyObjects(yield* paymentBatch(bucket, "b1"))
+      const order = {
+        sales_order_id: 2, created_date: "2022-11-03", created_time: "14:20:52.186", last_updated_date: "2022-11-03",
+        last_updated_time: "14:20:52.186", sales_staff_id: 19, counterparty_id: 8, units_sold: 42972, unit_price: "3.94",
+        currency_id: 2, design_id: 3, agreed_payment_date: "2022-11-04", agreed_delivery_date: "2022-11-04", agreed_delivery_location_id: 1
+      }
+      yield* loader.applyObjects([yield* putObject(bucket, "fact_sales_order/2024/02/23/b2.parquet", "fact_sales_order", [row(order, "0/200/0")])])
+      expect(yield* select(pool, "SELECT staff_id, first_name, department_name FROM dim_staff")).toEqual([
+        { staff_id: "19", first_name: "Unknown", department_name: "Unknown" }
+      ])
+      expect(yield* select(pool, "SELECT warehouse_table, natural_id, inferred FROM totes_cdc.row_versions WHERE inferred ORDER BY 1")).toEqual([
+        { warehouse_table: "dim_counterparty", natural_id: "8", inferred: "t" },
+        { warehouse_table: "dim_design", natural_id: "3", inferred: "t" },
+        { warehouse_table: "dim_staff", natural_id: "19", inferred: "t" }
+      ])
+      const staff19 = { staff_id: 19, first_name: "Pierre", last_name: "Sauer", department_name: "Purchasing", location: "Manchester", email_address: "pierre.sauer@terrifictotes.com" }
+      yield* loader.applyObjects([yield* putObject(bucket, "dim_staff/2024/02/23/b3.parquet", "dim_staff", [row(staff19, "0/100/9")])])
+      expect(yield* select(pool, "SELECT first_name, department_name FROM dim_staff")).toEqual([{ first_name: "Pierre", department_name: "Purchasing" }])
+      expect(yield* select(pool, "SELECT inferred FROM totes_cdc.row_versions WHERE warehouse_table = 'dim_staff'")).toEqual([{ inferred: "f" }])
+    })
+  )
+
+  it.effect("keeps and flags a deleted dimension row facts reference, removes an unreferenced one, keeps a deleted fact's versions", () =>
+    Effect.gen(function* () {
+      const { pool, bucket, loader } = yield* setUp("loader_deletes")
+      yield* loader.applyObjects(yield* paymentBatch(bucket, "b1"))
+      yield* loader.applyObjects(
+        yield* Effect.all([
+          putObject(bucket, "dim_currency/2024/02/23/b2.parquet", "dim_currency", [
+            row({ currency_id: 1 }, "0/200/0", "delete"),
+            row({ currency_id: 2 }, "0/200/1", "delete")
+          ]),
+          putObject(bucket, "fact_payment/2024/02/23/b2.parquet", "fact_payment", [row({ payment_id: 2 }, "0/200/2", "delete")])
+        ])
+      )
+      // Currency 2 is referenced by payment 2: kept. Currency 1 is not: removed.
+      expect(yield* select(pool, "SELECT currency_id FROM dim_currency")).toEqual([{ currency_id: "2" }])
+      expect(yield* select(pool, "SELECT count(*) AS n FROM fact_payment")).toEqual([{ n: "1" }])
+      expect(
+        yield* select(pool, "SELECT warehouse_table, natural_id, deleted FROM totes_cdc.row_versions WHERE deleted ORDER BY 1, 2")
+      ).toEqual([
+        { warehouse_table: "dim_currency", natural_id: "1", deleted: "t" },
+        { warehouse_table: "dim_currency", natural_id: "2", deleted: "t" },
+        { warehouse_table: "fact_payment", natural_id: "2", deleted: "t" }
+      ])
+      // An older upsert arriving late does not resurrect the deleted row.
+      yield* loader.applyObjects([yield* putObject(bucket, "dim_currency/2024/02/23/b0.parquet", "dim_currency", [row(currency1, "0/150/0")])])
+      expect(yield* select(pool, "SELECT currency_id FROM dim_currency")).toEqual([{ currency_id: "2" }])
+    })
+  )
+
+  it.effect("quarantines a truncated table by default — its objects wait, others load — and applies it once released", () =>
+    Effect.gen(function* () {
+      const { pool, bucket, loader } = yield* setUp("loader_truncate")
+      yield* loader.applyObjects(yield* paymentBatch(bucket, "b1"))
+      const truncate = yield* Effect.all([
+        putObject(bucket, "dim_currency/2024/02/23/b2.parquet", "dim_currency", [
+          row({}, "0/200/0", "truncate"),
+          row({ currency_id: 3, currency_code: "EUR", currency_name: "Euro" }, "0/300/0")
+        ]),
+        putObject(bucket, "dim_payment_type/2024/02/23/b2.parquet", "dim_payment_type", [row({ payment_type_id: 1, payment_type_name: "SALES_RECEIPT" }, "0/300/1")])
+      ])
+      const first = yield* loader.applyObjects(truncate)
+      expect(first.quarantined).toEqual([{ key: "dim_currency/2024/02/23/b2.parquet", table: "dim_currency" }])
+      expect(first.applied).toBe(1)
+      expect(yield* select(pool, "SELECT currency_id FROM dim_currency ORDER BY 1")).toEqual([{ currency_id: "1" }, { currency_id: "2" }])
+      expect(yield* select(pool, "SELECT payment_type_id FROM dim_payment_type ORDER BY 1")).toEqual([{ payment_type_id: "1" }, { payment_type_id: "3" }])
+      // Later objects of the quarantined table wait too.
+      const later = yield* putObject(bucket, "dim_currency/2024/02/23/b3.parquet", "dim_currency", [row({ ...currency2, currency_name: "Dollar" }, "0/400/0")])
+      expect((yield* loader.applyObjects([later])).quarantined).toHaveLength(1)
+
+      expect(yield* releaseQuarantine(pool, "public", "dim_currency", "apply")).toBe(1)
+      const caughtUp = yield* loader.catchUp
+      expect(caughtUp.applied).toBe(2)
+      // Applied: currency 1 (older, unreferenced) gone; 2 (referenced by a payment) kept and flagged, then updated at 0/400; 3 new.
+      expect(yield* select(pool, "SELECT currency_id, currency_name FROM dim_currency ORDER BY 1")).toEqual([
+        { currency_id: "2", currency_name: "Dollar" },
+        { currency_id: "3", currency_name: "Euro" }
+      ])
+      expect(yield* select(pool, "SELECT mode, in_force FROM totes_cdc.truncations")).toEqual([{ mode: "apply", in_force: "f" }])
+    })
+  )
+
+  it.effect("with truncate mode ignore, records the truncate and changes nothing", () =>
+    Effect.gen(function* () {
+      const { pool, bucket, loader } = yield* setUp("loader_ignore", "ignore")
+      yield* loader.applyObjects(yield* paymentBatch(bucket, "b1"))
+      const report = yield* loader.applyObjects([yield* putObject(bucket, "fact_payment/2024/02/23/b2.parquet", "fact_payment", [row({}, "0/200/0", "truncate")])])
+      expect(report).toMatchObject({ applied: 1, quarantined: [] })
+      expect(yield* select(pool, "SELECT count(*) AS n FROM fact_payment")).toEqual([{ n: "1" }])
+      expect(yield* select(pool, "SELECT warehouse_table, mode, in_force FROM totes_cdc.truncations")).toEqual([
+        { warehouse_table: "fact_payment", mode: "ignore", in_force: "f" }
+      ])
+    })
+  )
+
+  it.effect("loads into a warehouse whose cohort spells columns …line2 and last_updated", () =>
+    Effect.gen(function* () {
+      const { pool, bucket, loader } = yield* setUp("loader_drift", "quarantine", (db) =>
+        Effect.gen(function* () {
+          yield* migrateWarehouse(db)
+          yield* db.query("ALTER TABLE dim_counterparty RENAME COLUMN counterparty_legal_address_line_2 TO counterparty_legal_address_line2")
+          yield* db.query("ALTER TABLE fact_payment RENAME COLUMN last_updated_time TO last_updated")
+        })
+      )
+      yield* loader.applyObjects(yield* paymentBatch(bucket, "b1"))
+      expect(yield* select(pool, "SELECT last_updated FROM fact_payment")).toEqual([{ last_updated: "14:20:52.187" }])
+      expect(yield* select(pool, "SELECT counterparty_legal_address_line2 FROM dim_counterparty")).toEqual([{ counterparty_legal_address_line2: null }])
+    })
+  )
+
+  it.effect("writes nothing when an object of the batch cannot be read, and says which", () =>
+    Effect.gen(function* () {
+      const { pool, bucket, loader } = yield* setUp("loader_missing")
+      const objects = yield* paymentBatch(bucket, "b1")
+      const error = yield* loader.applyObjects([...objects, { key: "fact_sales_order/2024/02/23/b1.parquet" }]).pipe(Effect.flip)
+      expect(error.message).toBe(
+        `processed object s3://${bucket}/fact_sales_order/2024/02/23/b1.parquet does not exist: was the bucket emptied? replay from the archive (totes-cdc replay)`
+      )
+      expect(yield* select(pool, "SELECT count(*) AS n FROM dim_currency")).toEqual([{ n: "0" }])
+      expect(yield* select(pool, "SELECT count(*) AS n FROM totes_cdc.applied_objects")).toEqual([{ n: "0" }])
+    })
+  )
+})
