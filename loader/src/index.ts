@@ -1,2 +1,7 @@
 export * from "./WarehouseMigrations.ts"
 export * from "./WarehouseTarget.ts"
+export * from "./Loader.ts"
+export * from "./LoadPlan.ts"
+export * from "./LoaderProgram.ts"
+export * from "./LatencyWindow.ts"
+export * from "./WarehouseConnection.ts"

@@ -52,7 +52,8 @@ export const runArchiverProgram = (settings: ConsumerSettings) =>
 
 /**
  * The processor until interrupted: the stream → Parquet per warehouse table in the
- * processed bucket; dead letters and the join state in the ingestion bucket.
+ * processed bucket; dead letters and the join state in the ingestion bucket (a lost join
+ * state is rebuilt at start from the archiver's `raw/` there).
  * Changes of all shards are grouped in micro-batches closing after `processorWindowMs`
  * (or at the default change and byte limits). `onObjects` hears of each micro-batch's
  * objects once they are stored (the loader, in `dev`).
@@ -66,6 +67,7 @@ export const runProcessorProgram = <E = never, R = never>(
     processedBucket: settings.processedBucket,
     deadLetterBucket: settings.ingestionBucket,
     stateKey: DEFAULT_JOIN_STATE_KEY,
+    archive: { bucket: settings.ingestionBucket },
     window: { maxWaitMs: settings.processorWindowMs },
     ...(onObjects === undefined ? {} : { onObjects })
   }).pipe(Effect.provide(consumerLayer(settings)))

@@ -3,16 +3,18 @@
  * from the 2024-02-23 dump, values as PostgreSQL text), put on a 2-shard stream by the
  * reader's own producer (KPL aggregates), processed by `runProcessor`, and the Parquet
  * objects are decoded and compared with hand-written warehouse rows. Every test has its
- * own stream, buckets and state key.
+ * own stream, buckets and state key. The join-state rebuild tests run the real archiver
+ * next to the processor, delete the state object and restart the processor.
  */
 import { CreateBucketCommand } from "@aws-sdk/client-s3"
 import { expect, layer } from "@effect/vitest"
-import { type ChangeRecord, encodeChangeRecord, processedColumns, type RowImage } from "@totes-cdc/core"
+import { type ChangeRecord, decodeJoinState, emptyJoinState, encodeChangeRecord, encodeJoinState, pendingJoins, processedColumns, type RowImage } from "@totes-cdc/core"
 import { createKinesisStream, LocalStack } from "@totes-cdc/local-stack"
 import { decodeParquet, Kinesis, makeS3Client, type ParquetValue, S3 } from "@totes-cdc/platform"
 import { Effect, Fiber, Layer, Logger, Option, Schedule, Stream } from "effect"
 import { DeadLetters, defaultProducerConfig, runProducer } from "@totes-cdc/cdc-reader"
-import { CheckpointStore, type KinesisBatch, makeProcessorHandler, microBatchIdOf, type ProcessedObject, runProcessor } from "../src/index.ts"
+import { CheckpointStore, type KinesisBatch, makeProcessorHandler, microBatchIdOf, type ProcessedObject, runArchiver, runProcessor } from "../src/index.ts"
+import { restoreJoinState } from "../src/processor/JoinStateRebuild.ts"
 
 // ---------------------------------------------------------------------------------------
 // Hand-written change records.
@@ -232,6 +234,14 @@ const lastSequenceNumbers = (stream: string) =>
 const ownCheckpoints = (stream: string) =>
   Layer.unwrap(LocalStack.pipe(Effect.map((stack) => CheckpointStore.layer({ bucket: stack.s3.buckets.ingestion, prefix: `state/${stream}/consumers/` }))))
 
+/** A logger layer collecting each entry as `LEVEL message` in `lines`. */
+const capturing = (lines: Array<string>) =>
+  Logger.layer([
+    Logger.make(({ logLevel, message }) =>
+      void lines.push(`${logLevel.toUpperCase()} ${(Array.isArray(message) ? message : [message]).map((part) => (typeof part === "string" ? part : JSON.stringify(part))).join(" ")}`)
+    )
+  ])
+
 const services = Layer.unwrap(
   Effect.gen(function* () {
     const stack = yield* LocalStack
@@ -267,6 +277,7 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
           stream,
           processedBucket,
           deadLetterBucket,
+          archive: { bucket: deadLetterBucket },
           stateKey: "state/processor/e2e.json",
           poller: { idleMs: 20, shardRefreshMs: 200 },
           onObjects: (objects) => Effect.sync(() => void reported.push(...objects))
@@ -316,7 +327,8 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
         { ...factPayment2, paid: true, last_updated_date: "2022-11-05", last_updated_time: "09:30:00.000" }
       ])
       expect(payments.map((p) => p.position)).toEqual([
-        { lsn: "0/1000", idx: 6, op: "upsert", ts: "2024-02-23T10:00:00.000Z" },
+        // A snapshot row has no commit of its own: no commit time.
+        { lsn: "0/1000", idx: 6, op: "upsert", ts: null },
         { lsn: "0/3000", idx: 0, op: "upsert", ts: "2024-02-23T10:00:00.000Z" }
       ])
 
@@ -375,6 +387,7 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
           stream,
           processedBucket,
           deadLetterBucket,
+          archive: { bucket: deadLetterBucket },
           stateKey: "state/processor/interleave.json",
           // One change per micro-batch: every page is transformed on its own, interleaved across the shards.
           window: { maxChanges: 1 },
@@ -535,6 +548,7 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
           stream,
           processedBucket,
           deadLetterBucket,
+          archive: { bucket: deadLetterBucket },
           stateKey: "state/processor/window.json",
           // Long enough for both shards' first pages (read at once) to join the first window.
           window: { maxWaitMs: 2_000 },
@@ -575,6 +589,170 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
       const latePayment = (yield* readReported(late.filter((o) => o.table === "fact_payment"))).flatMap((o) => o.rows).map(stripPipeline)
       expect(latePayment.map((p) => p.values["paid"])).toEqual([true])
       expect(yield* readLetters(deadLetterBucket)).toEqual([])
+    })
+  )
+
+  // -------------------------------------------------------------------------------------
+  // A lost join state, rebuilt from the archive (JoinStateRebuild.ts).
+
+  /** Every test's archiver and processor: own checkpoints, fast polling, the archive flushed within 50 ms. */
+  const rebuildRig = (stream: string, bucket: string, processedBucket: string, stateKey: string) => {
+    const processor = (reported: Array<ProcessedObject>, logs: Array<string> = []) =>
+      runProcessor({
+        stream,
+        processedBucket,
+        deadLetterBucket: bucket,
+        stateKey,
+        archive: { bucket },
+        poller: { idleMs: 20, shardRefreshMs: 200 },
+        onObjects: (objects) => Effect.sync(() => void reported.push(...objects))
+      }).pipe(Effect.provide(ownCheckpoints(stream)), Effect.provide(capturing(logs)))
+    const archiver = runArchiver({ stream, bucket, bufferIntervalMs: 50, poller: { idleMs: 20, shardRefreshMs: 200 } }).pipe(
+      Effect.provide(ownCheckpoints(stream))
+    )
+    /** Whether `consumer` has checkpointed the stream's last record on every shard. */
+    const caughtUp = (consumer: string) =>
+      Effect.gen(function* () {
+        const store = yield* CheckpointStore
+        for (const [shardId, last] of yield* lastSequenceNumbers(stream)) {
+          if (Option.getOrUndefined(yield* store.get(consumer, shardId))?.sequenceNumber !== last) return false
+        }
+        return true
+      }).pipe(Effect.provide(ownCheckpoints(stream)))
+    const restore = restoreJoinState({ stream, stateBucket: bucket, stateKey, consumer: "processor", archive: { bucket } }).pipe(
+      Effect.provide(ownCheckpoints(stream))
+    )
+    /** Waits until both running consumers have checkpointed the stream's last record on every shard. */
+    const bothCaughtUp = (processorFiber: Fiber.Fiber<never, unknown>, archiverFiber: Fiber.Fiber<never, unknown>) =>
+      Effect.raceFirst(waitUntil(Effect.zipWith(caughtUp("processor"), caughtUp("archiver"), (a, b) => a && b), processorFiber), Fiber.join(archiverFiber))
+    /**
+     * The state object is deleted; then counterparty 1 and staff 1 change at `lsn` (their
+     * partners do not) and the processor starts again, alone, until it has handled the
+     * stream: what it reported and logged.
+     */
+    const loseStateThenRestart = (lsn: string) =>
+      Effect.gen(function* () {
+        yield* S3.use((s3) => s3.deleteObject(bucket, stateKey))
+        yield* produce(stream, [
+          change("counterparty", "update", { counterparty_id: "1" }, { ...counterparty1, counterparty_legal_name: "Fahey and Daughters" }, lsn, 0),
+          change("staff", "update", { staff_id: "1" }, { ...staff1, last_name: "Franey-Smith" }, lsn, 1)
+        ])
+        const after: Array<ProcessedObject> = []
+        const logs: Array<string> = []
+        const restarted = yield* Effect.forkChild(processor(after, logs))
+        yield* waitUntil(caughtUp("processor"), restarted)
+        yield* Fiber.interrupt(restarted)
+        return { after, logs }
+      })
+    return { processor, archiver, caughtUp, restore, bothCaughtUp, loseStateThenRestart }
+  }
+
+  /** The final dim_counterparty 1, dim_staff 1 and dim_location 15 of `reported` (as the loader would keep them). */
+  const joinedRows = (reported: ReadonlyArray<ProcessedObject>) =>
+    Effect.gen(function* () {
+      const decoded = yield* readReported(reported)
+      const of = (table: string, key: string, id: string) => finalRows(decoded.filter((o) => o.table === table), key).get(id)?.values
+      return {
+        counterparty: of("dim_counterparty", "counterparty_id", "1"),
+        staff: of("dim_staff", "staff_id", "1"),
+        location: of("dim_location", "location_id", "15")
+      }
+    })
+
+  it.effect("rebuilds a lost join state from the archive: a counterparty and a staff change after the loss are joined with the address and department that arrived only before it", () =>
+    Effect.gen(function* () {
+      const stream = "processor-rebuild"
+      yield* createStream(stream, 2)
+      const processedBucket = yield* createBucket("processed-rebuild")
+      const bucket = yield* createBucket("ingestion-rebuild")
+      const stateKey = "state/processor/rebuild.json"
+      const rig = rebuildRig(stream, bucket, processedBucket, stateKey)
+      const s3 = yield* S3
+      const kinesis = yield* Kinesis
+
+      // First start: no checkpoints, no state → the empty state is stored, nothing rebuilt.
+      expect(yield* rig.restore).toEqual({ _tag: "FirstStart" })
+      expect(new TextDecoder().decode(Option.getOrThrow(yield* s3.getObject(bucket, stateKey)))).toBe(encodeJoinState(emptyJoinState))
+
+      // Before the loss: the snapshot and a poison record, archived and processed.
+      yield* produce(stream, snapshot("0/1000"))
+      const poison = yield* kinesis.putRecords(stream, [{ partitionKey: "payment:2", data: new TextEncoder().encode("this is not json {") }])
+      expect(poison[0]?._tag).toBe("Written")
+      const archiver = yield* Effect.forkChild(rig.archiver)
+      const before: Array<ProcessedObject> = []
+      const first = yield* Effect.forkChild(rig.processor(before))
+      yield* rig.bothCaughtUp(first, archiver)
+      yield* Fiber.interrupt(first)
+      yield* Fiber.interrupt(archiver)
+      expect((yield* joinedRows(before)).counterparty).toEqual(dimCounterparty1)
+
+      // The state is lost; after it, the counterparty and the staff member change (their partners do not).
+      const { after, logs } = yield* rig.loseStateThenRestart("0/5000")
+
+      // Joined with the address and the department from before the loss (without the rebuild both would be pending: no row).
+      const rows = yield* joinedRows(after)
+      expect(rows.counterparty).toEqual({ ...dimCounterparty1, counterparty_legal_name: "Fahey and Daughters" })
+      expect(rows.staff).toEqual({ ...dimStaff1, last_name: "Franey-Smith" })
+      expect(after.map((o) => o.table).sort()).toEqual(["dim_counterparty", "dim_staff"])
+
+      // The stored state holds the snapshot's rows and the changes after it; nothing pending.
+      const state = yield* decodeJoinState(new TextDecoder().decode(Option.getOrThrow(yield* s3.getObject(bucket, stateKey))))
+      expect(Object.keys(state.address.rows).sort()).toEqual(["1", "15"])
+      expect(state.counterparty.rows["1"]?.row?.["legal_address_id"]).toBe("15")
+      expect(state.staff.rows["1"]?.row?.["last_name"]).toBe("Franey-Smith")
+      expect(pendingJoins(state)).toEqual([])
+      // Stored: a restart does not rebuild again.
+      expect(yield* rig.restore).toEqual({ _tag: "Present" })
+
+      // One line for the rebuild (the snapshot's 5 joined changes; the poison line skipped with its own warning), nothing moved back.
+      const rebuilt = logs.filter((line) => line.includes("rebuilt the join state"))
+      expect(rebuilt).toHaveLength(1)
+      expect(rebuilt[0]).toMatch(/ 5 changes of the joined tables → rows address 2, department 1, counterparty 1, staff 1; lines skipped 1, problems 0; processor checkpoints moved back to the archive's end on 0 of 2 shards \(none\); \d+ ms$/)
+      expect(logs.filter((line) => /line \d+: not a change record/.test(line))).toHaveLength(1)
+    })
+  )
+
+  it.effect("archive lag: partner changes the processor handled but the archiver had not archived when the state was lost are handled again, not missed", () =>
+    Effect.gen(function* () {
+      const stream = "processor-rebuild-lag"
+      yield* createStream(stream, 2)
+      const processedBucket = yield* createBucket("processed-rebuild-lag")
+      const bucket = yield* createBucket("ingestion-rebuild-lag")
+      const stateKey = "state/processor/rebuild-lag.json"
+      const rig = rebuildRig(stream, bucket, processedBucket, stateKey)
+
+      // The snapshot, archived and processed.
+      yield* produce(stream, snapshot("0/1000"))
+      const archiver = yield* Effect.forkChild(rig.archiver)
+      const processor = yield* Effect.forkChild(rig.processor([]))
+      yield* rig.bothCaughtUp(processor, archiver)
+      yield* Fiber.interrupt(archiver)
+
+      // The archiver stops; the address and the department change, and only the processor handles that.
+      const address15Moved = { ...address15, city: "Lagtown", phone: "0113 496000" }
+      const department2Moved = { ...department2, location: "Leeds" }
+      yield* produce(stream, [
+        change("address", "update", { address_id: "15" }, address15Moved, "0/2000", 0),
+        change("department", "update", { department_id: "2" }, department2Moved, "0/2000", 1)
+      ])
+      yield* waitUntil(rig.caughtUp("processor"), processor)
+      yield* Fiber.interrupt(processor)
+      expect(yield* rig.caughtUp("archiver")).toBe(false)
+
+      // The state is lost; then the counterparty and the staff member change. The archiver is still down.
+      const { after, logs } = yield* rig.loseStateThenRestart("0/3000")
+
+      // Joined with the partners' versions the archive lacks (from the archive alone: the old city and location).
+      const rows = yield* joinedRows(after)
+      expect(rows.counterparty).toEqual({
+        ...dimCounterparty1, counterparty_legal_name: "Fahey and Daughters", counterparty_legal_city: "Lagtown", counterparty_legal_phone_number: "0113 496000"
+      })
+      expect(rows.staff).toEqual({ ...dimStaff1, last_name: "Franey-Smith", location: "Leeds" })
+      // The unarchived address change passed through the transform again.
+      expect(rows.location?.["city"]).toBe("Lagtown")
+      const rebuilt = logs.filter((line) => line.includes("rebuilt the join state"))
+      expect(rebuilt).toHaveLength(1)
+      expect(rebuilt[0]).toMatch(/ 5 changes of the joined tables → rows address 2, department 1, counterparty 1, staff 1; lines skipped 0, problems 0; processor checkpoints moved back to the archive's end on [12] of 2 shards /)
     })
   )
 })

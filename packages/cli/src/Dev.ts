@@ -10,10 +10,13 @@
  *    the state file is removed and the stack stops; nothing is left behind.
  *  - The state file is written only once the source is seeded and the warehouse
  *    migrated, so its presence means "ready".
+ *  - The loader runs inside the processor's `onObjects` hook: a micro-batch's objects are
+ *    in the warehouse before the processor checkpoints it. At start, the loader first
+ *    catches up with objects a previous run (`--data-dir`) wrote but did not load.
  */
 import { runReaderProgram } from "@totes-cdc/cdc-reader"
 import { runArchiverProgram, runProcessorProgram } from "@totes-cdc/stream-processors"
-import { migrateWarehouse } from "@totes-cdc/loader"
+import { addLatencies, emptyLatencyWindow, type Loader, migrateWarehouse, startLoader } from "@totes-cdc/loader"
 import {
   type LocalStackEndpoints,
   type SimulatorStats,
@@ -24,9 +27,10 @@ import {
   runSimulator,
   simulateHistory
 } from "@totes-cdc/local-stack"
-import { type PgPool, makePgPool } from "@totes-cdc/platform"
-import { Clock, Console, Effect, Option, Ref, Schedule } from "effect"
+import { type PgPool, makePgPool, S3 } from "@totes-cdc/platform"
+import { Clock, Console, Effect, Layer, Option, Ref } from "effect"
 import { resolve } from "node:path"
+import { type LoadStats, runStatusLine } from "./DevStatus.ts"
 import { UsageError } from "./Errors.ts"
 import { consumerSettingsFromState, readerSettingsFromState } from "./LocalSettings.ts"
 import { type StateFile, writeStateFile } from "./StateFile.ts"
@@ -112,9 +116,16 @@ const archiverComponent = (state: StateFile): Component => ({
   run: runArchiverProgram(consumerSettingsFromState(state))
 })
 
-const processorComponent = (state: StateFile): Component => ({
+/** The processor, with the loader applying each micro-batch's objects before it is checkpointed. */
+const processorComponent = (state: StateFile, loader: Loader, stats: Ref.Ref<LoadStats>): Component => ({
   name: "processor",
-  run: runProcessorProgram(consumerSettingsFromState(state))
+  run: runProcessorProgram(consumerSettingsFromState(state), (objects) =>
+    Effect.gen(function* () {
+      const report = yield* loader.applyObjects(objects)
+      const now = yield* Clock.currentTimeMillis
+      yield* Ref.update(stats, (s) => ({ rows: s.rows + report.rows, latency: addLatencies(s.latency, now, report.commitTimes) }))
+    })
+  )
 })
 
 /** The state file's content for a running stack. */
@@ -147,17 +158,6 @@ const simulatorComponent = (source: PgPool, options: DevOptions, stats: Ref.Ref<
   run: runSimulator(source, { seed: options.simulatorSeed, rate: options.simulate }, stats)
 })
 
-/** One status line every 5 s while components run. */
-const statusComponent = (source: PgPool, stats: Ref.Ref<SimulatorStats>): Component => ({
-  name: "status",
-  run: Effect.gen(function* () {
-    const s = yield* Ref.get(stats)
-    const orders = yield* count(source, "sales_order")
-    yield* Console.log(
-      `[${new Date().toISOString().slice(11, 19)}] simulated ${s.changes.toLocaleString("en-GB")} changes in ${s.transactions.toLocaleString("en-GB")} transactions; totesys sales_order rows: ${orders.toLocaleString("en-GB")}`
-    )
-  }).pipe(Effect.repeat(Schedule.spaced("5 seconds")), Effect.andThen(Effect.never))
-})
 
 /** Runs components until one fails or the program is interrupted. */
 const runComponents = (components: ReadonlyArray<Component>) =>
@@ -193,11 +193,23 @@ export const dev = (options: DevOptions) =>
       const ready = yield* Clock.currentTimeMillis
       yield* Console.log(describeStack(stack, options, seeded, ready - started))
       const stats = yield* Ref.make<SimulatorStats>({ transactions: 0, changes: 0 })
+      const loadStats = yield* Ref.make<LoadStats>({ rows: 0, latency: emptyLatencyWindow() })
+      const s3 = yield* Layer.build(S3.layer(stack.s3))
+      const loader = yield* startLoader(warehouse, { processedBucket: stack.s3.buckets.processed, truncateMode: "quarantine" }, "public").pipe(
+        Effect.provide(s3)
+      )
+      const caughtUp = yield* loader.catchUp
+      if (caughtUp.applied > 0) yield* Console.log(`  loader caught up with ${caughtUp.applied} objects of an earlier run`)
       const components: Array<Component> = [
-        statusComponent(source, stats),
+        {
+          name: "status",
+          run: runStatusLine({ source, slot: "totes_cdc", deadLetterBucket: stack.s3.buckets.ingestion, load: loadStats, simulator: stats }).pipe(
+            Effect.provide(s3)
+          )
+        },
         readerComponent(state),
         archiverComponent(state),
-        processorComponent(state)
+        processorComponent(state, loader, loadStats)
       ]
       if (options.simulate > 0) components.push(simulatorComponent(source, options, stats))
       return yield* runComponents(components)

@@ -54,7 +54,7 @@ export type PipelineOp = "upsert" | "delete" | "truncate"
  * the change's commit LSN (`"16/B374D848"`), its index in the transaction, the op, and
  * the commit time (ISO-8601 UTC, ms) of the transaction at that LSN — null for a row whose
  * position comes from an earlier micro-batch (a joined row re-emitted by a partner's
- * change). `_commit_ts` feeds the loader's freshness and commit→warehouse latency; it is
+ * change) and for snapshot rows (they have no commit of their own). `_commit_ts` feeds the loader's freshness and commit→warehouse latency; it is
  * an addition to DESIGN.md §4's three columns.
  */
 export const PIPELINE_COLUMNS: ReadonlyArray<WarehouseColumn> = [

@@ -58,6 +58,10 @@ export interface PgPoolOptions {
   readonly applicationName?: string
   /** Environment variable or flag the URL came from, named in error messages. */
   readonly setting?: string
+  /** TLS with full verification (certificate chain to `ca` + host name), unless the URL sets its own `sslmode`. */
+  readonly ssl?: { readonly ca: string }
+  /** Password, unless the URL carries one (e.g. from a Secrets Manager secret). */
+  readonly password?: string
 }
 
 /** Type parsers for one pool: every OID is returned as its text form. */
@@ -149,7 +153,9 @@ export const makePgPool = (url: string, options: PgPoolOptions = {}): Effect.Eff
             max: options.max ?? 4,
             application_name: options.applicationName ?? "totes-cdc",
             types: textTypes,
-            connectionTimeoutMillis: 10_000
+            connectionTimeoutMillis: 10_000,
+            ...(options.ssl === undefined ? {} : { ssl: { ca: options.ssl.ca, rejectUnauthorized: true } }),
+            ...(options.password === undefined ? {} : { password: options.password })
           })
       ),
       (pool) => Effect.promise(() => pool.end().catch(() => undefined))

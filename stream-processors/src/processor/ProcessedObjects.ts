@@ -16,9 +16,8 @@
  *    the warehouse columns (null where the star row has no value: a delete carries only
  *    the key, a truncate nothing), then `_commit_lsn`, `_commit_idx`, `_op`, `_commit_ts`
  *    (the commit time of the transaction at the row's LSN when the micro-batch holds
- *    it, else null). A star row
- *    value under a name that is not a column is kept, so `encodeParquet` rejects it
- *    rather than dropping it silently.
+ *    a streamed change of it, else null). A star row value under a name that is not a
+ *    column is kept, so `encodeParquet` rejects it rather than dropping it silently.
  */
 import { processedColumns, type StarRow, WAREHOUSE_TABLES, type WarehouseTable } from "@totes-cdc/core"
 import type { ParquetColumnSpec, ParquetValue } from "@totes-cdc/platform"

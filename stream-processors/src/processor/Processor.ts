@@ -67,13 +67,15 @@
  *    two containers writing the same state object would lose each other's updates.
  *  - A state object that exists but does not decode fails the batch (never read as
  *    empty: that would silently stop emitting joined rows until the partners change).
- *  - A MISSING state object starts empty, with a logged warning. The plan for a lost state
- *    (NOT implemented yet) is to rebuild it from the ARCHIVE: replay the raw NDJSON in the
- *    ingestion bucket (the source of truth, append-only) through `transformBatch`,
- *    keeping only the state. Not from the warehouse: it keeps only the transformed
- *    dimensions — dim_counterparty already joined with its address and dim_staff with its
- *    department — so neither `counterparty.legal_address_id` nor `staff.department_id`
- *    (the join keys) can be recovered from it.
+ *  - A MISSING state object: `runProcessor` never meets one. Before its poller starts it
+ *    calls `restoreJoinState` (JoinStateRebuild.ts): on a first start (no checkpoint of
+ *    `processor`) it stores the empty state; after a loss (checkpoints, no state) it
+ *    rebuilds the state from the raw ARCHIVE — not from the warehouse, whose joined
+ *    dimensions have lost the join keys `counterparty.legal_address_id` and
+ *    `staff.department_id` — and moves the processor's checkpoints back to the archiver's
+ *    where the archive lags, so no partner change is missed. The handler alone (behind
+ *    Lambda, where the event source mapping owns the checkpoints) cannot move them: there a
+ *    missing state starts empty with a logged warning.
  *
  * At-least-once caveats: pages re-delivered after a failure or a restart are not always
  * cut and grouped the same way — GetRecords can page a shard differently (other first/last
@@ -89,7 +91,6 @@
 import {
   type ChangeRecord,
   comparePosition,
-  decodeChangeRecord,
   decodeJoinState,
   emptyJoinState,
   encodeJoinState,
@@ -101,6 +102,8 @@ import { Cause, Clock, DateTime, Deferred, Effect, Exit, Option, Ref, Result, Sc
 import { type BatchHandler, deaggregate, type KinesisBatch, processed } from "../consumer/BatchHandler.ts"
 import type { CheckpointStore } from "../consumer/CheckpointStore.ts"
 import { defaultPollerConfig, type PollerConfig, type PollerError, runShardPoller } from "../consumer/ShardPoller.ts"
+import { decodeChangeBytes } from "./DecodeChange.ts"
+import { type ArchiveLocation, type JoinStateRebuildError, restoreJoinState } from "./JoinStateRebuild.ts"
 import {
   deadLetterKey,
   microBatchDateOf,
@@ -189,8 +192,6 @@ interface Window<Err> {
 
 const positionText = (origin: Origin) => `${origin.shardId}/${origin.sequenceNumber}/${origin.subSequenceNumber ?? "-"}`
 
-const utf8 = new TextDecoder("utf-8", { fatal: true })
-
 const firstLine = (text: string) => (text.split("\n")[0] ?? "").trim()
 
 /** Step 1: every change of the batch with its origin, and the letters of the records that are not changes. Pure. */
@@ -211,15 +212,8 @@ export const decodeBatch = (
       }
       for (const user of users.success) {
         const origin: Origin = { bytes: user.data, shardId: batch.shardId, sequenceNumber: user.sequenceNumber, subSequenceNumber: user.subSequenceNumber }
-        let text: string
-        try {
-          text = utf8.decode(user.data)
-        } catch {
-          letters.push({ origin, error: `not a change record: ${user.data.byteLength} bytes that are not UTF-8` })
-          continue
-        }
-        const decoded = yield* Effect.result(decodeChangeRecord(text))
-        if (Result.isFailure(decoded)) letters.push({ origin, error: `not a change record: ${firstLine(decoded.failure.message)}` })
+        const decoded = yield* decodeChangeBytes(user.data)
+        if (Result.isFailure(decoded)) letters.push({ origin, error: decoded.failure })
         else changes.push({ change: decoded.success, origin })
       }
     }
@@ -249,7 +243,7 @@ export const makeProcessorHandler = <E = never, R = never>(
       let value: { readonly state: JoinState; readonly stored: string | undefined }
       if (Option.isNone(body)) {
         yield* Effect.logWarning(
-          `no join state at ${where}: starting from an empty state; counterparties and staff whose address or department changed before now stay pending until their partner changes again (rebuild the state from the archive: not implemented yet)`
+          `no join state at ${where}: starting from an empty state; counterparties and staff whose address or department arrived before now stay pending until their partner changes again (runProcessor rebuilds a lost state from the archive before it starts; this handler alone cannot)`
         )
         value = { state: emptyJoinState, stored: undefined }
       } else {
@@ -313,7 +307,8 @@ export const makeProcessorHandler = <E = never, R = never>(
       }
 
       // Encode every object before writing anything: an encoding failure writes nothing.
-      const commitTimes = new Map(sorted.map(({ change }) => [change.commitLsn, change.commitTs] as const))
+      // Snapshot rows have no commit of their own (their commitTs is the snapshot's start): no `_commit_ts`.
+      const commitTimes = new Map(sorted.flatMap(({ change }) => (change.source === "snapshot" ? [] : [[change.commitLsn, change.commitTs] as const])))
       const encoded = yield* Effect.forEach(rowsByTable(result.rows), ([table, rows]) =>
         encodeParquet(processedParquetColumns(table), parquetRows(table, rows, commitTimes)).pipe(
           Effect.mapError((error) => new ProcessorError({ message: `${table} rows of batch ${batchId} do not encode as Parquet: ${error.message}` })),
@@ -423,20 +418,42 @@ export const makeProcessorHandler = <E = never, R = never>(
       submit(batch).pipe(Effect.withSpan("Processor.batch", { attributes: { shardId: batch.shardId, records: batch.records.length } }))
   })
 
-/** What `runProcessor` needs: the handler's config and the stream to consume. */
+/** The processor's consumer name under `runProcessor` (its checkpoints are `state/consumers/processor/<shard>.json`). */
+export const PROCESSOR_CONSUMER = "processor"
+
+/** What `runProcessor` needs: the handler's config, the stream to consume and the archive a lost join state is rebuilt from. */
 export interface RunProcessorConfig<E = never, R = never> extends ProcessorConfig<E, R> {
   readonly stream: string
+  /** The raw archive of `stream` (the archiver's bucket, prefix and consumer name; JoinStateRebuild.ts). */
+  readonly archive: ArchiveLocation
   /** Poller tuning (consumer name is always `processor`). */
   readonly poller?: Partial<Omit<PollerConfig, "consumer" | "stream">>
 }
 
-/** Consumes `config.stream` with the processor's handler, forever (ShardPoller.ts), as consumer `processor`. */
+/**
+ * Consumes `config.stream` with the processor's handler, forever (ShardPoller.ts), as
+ * consumer `processor` — after making sure the join state exists (`restoreJoinState`:
+ * rebuilt from `config.archive` when it was lost).
+ */
 export const runProcessor = <E = never, R = never>(
   config: RunProcessorConfig<E, R>
-): Effect.Effect<never, ProcessorError | S3Error | E | PollerError, R | S3 | Kinesis | CheckpointStore> =>
+): Effect.Effect<never, ProcessorError | JoinStateRebuildError | S3Error | E | PollerError, R | S3 | Kinesis | CheckpointStore> =>
   Effect.gen(function* () {
+    yield* restoreJoinState({
+      stream: config.stream,
+      stateBucket: config.stateBucket ?? config.deadLetterBucket,
+      stateKey: config.stateKey,
+      consumer: PROCESSOR_CONSUMER,
+      archive: config.archive
+    })
     // Pages of up to 10,000 records (as the archiver), so a shard that is behind catches up in large batches.
-    const poller = { ...defaultPollerConfig("processor", config.stream), batchSize: 10_000, ...config.poller, consumer: "processor", stream: config.stream }
+    const poller = {
+      ...defaultPollerConfig(PROCESSOR_CONSUMER, config.stream),
+      batchSize: 10_000,
+      ...config.poller,
+      consumer: PROCESSOR_CONSUMER,
+      stream: config.stream
+    }
     const handler = yield* makeProcessorHandler({ ...config, window: { ...config.window, fullPageRecords: poller.batchSize } })
     return yield* runShardPoller(poller, handler)
   })

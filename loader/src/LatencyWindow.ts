@@ -1,0 +1,34 @@
+/**
+ * Commit→warehouse latency over a sliding window, pure: each loaded row's latency is
+ * the time it became visible (its transaction's commit in the warehouse) minus its
+ * source commit time (`_commit_ts`), in ms. `dev`'s status line shows p50/p99 over the
+ * last minute.
+ *
+ * Invariants:
+ *  - Samples older than `windowMs` before the newest `now` are dropped; memory is
+ *    bounded by the rows loaded within one window (at most `maxSamples`, oldest dropped).
+ *  - Percentiles are nearest-rank over the samples in the window; none → null.
+ */
+export interface LatencyWindow {
+  readonly windowMs: number
+  readonly maxSamples: number
+  /** (time loaded ms, latency ms), oldest first. */
+  readonly samples: ReadonlyArray<readonly [number, number]>
+}
+
+export const emptyLatencyWindow = (windowMs = 60_000, maxSamples = 200_000): LatencyWindow => ({ windowMs, maxSamples, samples: [] })
+
+/** The window with rows committed at `commitTimes` (ms since the epoch) loaded at `now`. */
+export const addLatencies = (window: LatencyWindow, now: number, commitTimes: ReadonlyArray<number>): LatencyWindow => {
+  const kept = window.samples.filter(([at]) => at > now - window.windowMs)
+  const added = commitTimes.map((ts) => [now, Math.max(0, now - ts)] as const)
+  const all = [...kept, ...added]
+  return { ...window, samples: all.length > window.maxSamples ? all.slice(all.length - window.maxSamples) : all }
+}
+
+/** Nearest-rank percentile `p` (0–100) of the latencies loaded within the window before `now`, ms; null when none. */
+export const latencyPercentile = (window: LatencyWindow, now: number, p: number): number | null => {
+  const values = window.samples.filter(([at]) => at > now - window.windowMs).map(([, latency]) => latency).sort((a, b) => a - b)
+  if (values.length === 0) return null
+  return values[Math.min(values.length - 1, Math.max(0, Math.ceil((p / 100) * values.length) - 1))]!
+}

@@ -1,0 +1,149 @@
+/**
+ * The loader's drivers: its settings from the environment, the long-running `totes-cdc
+ * loader` (catches up from the processed bucket's listing, then polls it), and the AWS
+ * driver: a Lambda handler for an SQS queue fed by the processed bucket's S3 event
+ * notifications (`s3:ObjectCreated:*`).
+ *
+ * Invariants:
+ *  - The warehouse is migrated before anything loads (idempotent, `migrateWarehouse`).
+ *  - SQS driver: the objects of one invocation are grouped into micro-batches (same date
+ *    folder and batch id, `groupBatches`), each applied in one transaction; a group that
+ *    fails reports every message that named one of its objects in `batchItemFailures`
+ *    (partial batch response), so only those are retried. S3 test events are ignored;
+ *    a message that is not an S3 event notification fails the invocation (decoded with a
+ *    schema, nothing guessed).
+ *  - Objects of another bucket than PROCESSED_BUCKET are refused, not loaded.
+ */
+import { type AwsEndpoint, awsEndpointsConfig, type PgPool, S3 } from "@totes-cdc/platform"
+import { Cause, Config, Context, Effect, Exit, Layer, ManagedRuntime, Schedule, Schema } from "effect"
+import { groupBatches, type Loader, makeLoader } from "./Loader.ts"
+import { TRUNCATE_MODES, type TruncateMode } from "./LoadPlan.ts"
+import { connectWarehouse, type WarehouseSettings, warehouseSettingsConfig } from "./WarehouseConnection.ts"
+import { migrateWarehouse } from "./WarehouseMigrations.ts"
+
+export interface LoaderSettings {
+  readonly warehouse: WarehouseSettings
+  readonly processedBucket: string
+  readonly truncateMode: TruncateMode
+  /** The standalone loader lists the processed bucket this often (ms). */
+  readonly pollIntervalMs: number
+  readonly s3: AwsEndpoint
+}
+
+/** WAREHOUSE_* (WarehouseConnection.ts), PROCESSED_BUCKET, TRUNCATE_MODE, LOADER_POLL_INTERVAL_MS, S3_ENDPOINT/AWS_*. */
+export const loaderSettingsConfig: Config.Config<LoaderSettings> = Config.all({
+  warehouse: warehouseSettingsConfig,
+  processedBucket: Config.String("PROCESSED_BUCKET").pipe(Config.withDefault("totes-cdc-processed")),
+  truncateMode: Config.Literals(TRUNCATE_MODES, "TRUNCATE_MODE").pipe(Config.withDefault<TruncateMode>("quarantine")),
+  pollIntervalMs: Config.Int("LOADER_POLL_INTERVAL_MS").pipe(Config.withDefault(1_000)),
+  aws: awsEndpointsConfig
+}).pipe(Config.map(({ aws, ...rest }) => ({ ...rest, s3: aws.s3 })))
+
+/** Migrates the warehouse of `pool` and makes a loader for it. */
+export const startLoader = (pool: PgPool, settings: Pick<LoaderSettings, "processedBucket" | "truncateMode">, schema: string) =>
+  migrateWarehouse(pool, schema).pipe(
+    Effect.andThen(makeLoader(pool, schema, { processedBucket: settings.processedBucket, truncateMode: settings.truncateMode }))
+  )
+
+/** Logs what a catch-up applied (nothing when it applied nothing and nothing waits). */
+const logReport = (report: Effect.Success<Loader["catchUp"]>) =>
+  report.applied === 0 && report.quarantined.length === 0
+    ? Effect.void
+    : Effect.logInfo(
+        `loaded ${report.applied} objects (${report.rows.toLocaleString("en-GB")} rows)${
+          report.quarantined.length === 0 ? "" : `; ${report.quarantined.length} objects wait for quarantined tables ${[...new Set(report.quarantined.map((q) => q.table))].join(", ")}`
+        }`
+      )
+
+/** `totes-cdc loader`: catch up from the listing, then every `pollIntervalMs`, until interrupted. */
+export const runLoaderProgram = (settings: LoaderSettings) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const pool = yield* connectWarehouse(settings.warehouse, { applicationName: "totes-cdc-loader" })
+      const loader = yield* startLoader(pool, settings, settings.warehouse.schema)
+      return yield* loader.catchUp.pipe(Effect.flatMap(logReport), Effect.repeat(Schedule.spaced(settings.pollIntervalMs)), Effect.andThen(Effect.never))
+    })
+  ).pipe(Effect.provide(S3.layer(settings.s3)), Effect.annotateLogs({ component: "loader" }))
+
+// ---------------------------------------------------------------------------------------
+// AWS: SQS (S3 event notifications) → Lambda.
+
+const S3EventNotification = Schema.Struct({
+  Records: Schema.optional(
+    Schema.Array(
+      Schema.Struct({
+        eventName: Schema.String,
+        s3: Schema.Struct({ bucket: Schema.Struct({ name: Schema.String }), object: Schema.Struct({ key: Schema.String }) })
+      })
+    )
+  ),
+  /** `s3:TestEvent` when the notification is first configured. */
+  Event: Schema.optional(Schema.String)
+})
+
+const SqsEvent = Schema.Struct({ Records: Schema.Array(Schema.Struct({ messageId: Schema.String, body: Schema.String })) })
+export type SqsEvent = typeof SqsEvent.Encoded
+
+export interface SqsBatchResponse {
+  batchItemFailures: Array<{ itemIdentifier: string }>
+}
+
+const decodeSqsEvent = Schema.decodeUnknownEffect(SqsEvent)
+const decodeNotification = Schema.decodeUnknownEffect(Schema.fromJsonString(S3EventNotification))
+
+/** Pure: an S3 event key as the notification writes it (URL-encoded, `+` for space) → the object key. */
+export const decodeS3EventKey = (key: string): string => decodeURIComponent(key.replaceAll("+", " "))
+
+/** The loader of a Lambda container. */
+class LoaderService extends Context.Service<LoaderService, Loader>()("@totes-cdc/loader/LoaderService") {}
+
+/**
+ * `export const handler = makeSqsLoaderHandler(settings)`: applies the processed objects
+ * the SQS messages name; the warehouse pool, S3 client and loader are made once per container.
+ */
+export const makeSqsLoaderHandler = (settings: LoaderSettings): ((event: SqsEvent) => Promise<SqsBatchResponse>) => {
+  const loaderLayer = Layer.effect(LoaderService, Effect.gen(function* () {
+    const pool = yield* connectWarehouse(settings.warehouse, { max: 2, applicationName: "totes-cdc-loader" })
+    return yield* startLoader(pool, settings, settings.warehouse.schema)
+  })).pipe(Layer.provide(S3.layer(settings.s3)))
+  let runtime: ManagedRuntime.ManagedRuntime<LoaderService, unknown> | undefined
+
+  const invocation = (event: SqsEvent) =>
+    Effect.gen(function* () {
+      const loader = yield* LoaderService
+      const decoded = yield* decodeSqsEvent(event).pipe(Effect.orDie)
+      const messagesOfKey = new Map<string, Array<string>>()
+      for (const message of decoded.Records) {
+        const notification = yield* decodeNotification(message.body).pipe(Effect.orDie)
+        for (const record of notification.Records ?? []) {
+          if (!record.eventName.startsWith("ObjectCreated")) continue
+          if (record.s3.bucket.name !== settings.processedBucket) {
+            return yield* Effect.die(new Error(`S3 notification for bucket ${record.s3.bucket.name}, not PROCESSED_BUCKET ${settings.processedBucket}: fix the bucket notification or the setting`))
+          }
+          const key = decodeS3EventKey(record.s3.object.key)
+          messagesOfKey.set(key, [...(messagesOfKey.get(key) ?? []), message.messageId])
+        }
+      }
+      const failed = new Set<string>()
+      for (const batch of groupBatches([...messagesOfKey.keys()])) {
+        const exit = yield* Effect.exit(loader.applyObjects(batch))
+        if (Exit.isFailure(exit)) {
+          yield* Effect.logError(`loading ${batch.length} objects failed; their messages will be retried`, Cause.pretty(exit.cause))
+          for (const { key } of batch) for (const id of messagesOfKey.get(key) ?? []) failed.add(id)
+        }
+      }
+      return { batchItemFailures: [...failed].map((itemIdentifier) => ({ itemIdentifier })) }
+    })
+
+  return async (event) => {
+    runtime ??= ManagedRuntime.make(loaderLayer)
+    const current = runtime
+    const exit = await current.runPromiseExit(invocation(event))
+    if (Exit.isSuccess(exit)) return exit.value
+    if (runtime === current && Cause.hasFails(exit.cause)) {
+      runtime = undefined
+      await current.dispose()
+    }
+    throw new Error(`SQS batch not loaded: ${Cause.pretty(exit.cause).split("\n")[0]}`)
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * The warehouse connection, configured (issue 5 "Warehouse connection"): a PostgreSQL
+ * URL, the target schema, TLS with full verification against a CA file, and the password
+ * from an AWS Secrets Manager secret when an ARN is given.
+ *
+ * Invariants:
+ *  - TLS: `WAREHOUSE_CA_FILE` (PEM) turns on `sslmode=verify-full` semantics (chain to
+ *    that CA and host name checked); a URL that carries its own `sslmode=…&sslrootcert=…`
+ *    is used as it is (node-postgres reads those parameters).
+ *  - Secret: `SecretString` is either the password itself or JSON with a `password`
+ *    field (the RDS-managed secret format). A password in the URL wins over the secret.
+ *  - Every failure is one line naming the setting and the fix (`WarehouseConnectionError`
+ *    or the pool's `PgError`).
+ */
+import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager"
+import { makePgPool, type PgError, type PgPool } from "@totes-cdc/platform"
+import { Config, Effect, Option, Schema, type Scope } from "effect"
+import { readFile } from "node:fs/promises"
+
+export class WarehouseConnectionError extends Schema.TaggedError<WarehouseConnectionError>()("WarehouseConnectionError", {
+  message: Schema.String
+}) {}
+
+export interface WarehouseSettings {
+  /** `postgres://user[:password]@host:port/database[?sslmode=…]`. */
+  readonly url: string
+  /** Schema holding the star schema (default `public`). */
+  readonly schema: string
+  /** PEM file of the CA that signed the warehouse's certificate: TLS, verify-full. */
+  readonly caFile: string | undefined
+  /** ARN of a Secrets Manager secret holding the password. */
+  readonly passwordSecretArn: string | undefined
+  /** Region of the secret (AWS_REGION). */
+  readonly region: string
+}
+
+const optional = (name: string) => Config.option(Config.String(name)).pipe(Config.map(Option.getOrUndefined))
+
+/** WAREHOUSE_URL (required), WAREHOUSE_SCHEMA, WAREHOUSE_CA_FILE, WAREHOUSE_PASSWORD_SECRET_ARN, AWS_REGION. */
+export const warehouseSettingsConfig: Config.Config<WarehouseSettings> = Config.all({
+  url: Config.String("WAREHOUSE_URL"),
+  schema: Config.String("WAREHOUSE_SCHEMA").pipe(Config.withDefault("public")),
+  caFile: optional("WAREHOUSE_CA_FILE"),
+  passwordSecretArn: optional("WAREHOUSE_PASSWORD_SECRET_ARN"),
+  region: Config.String("AWS_REGION").pipe(Config.withDefault("eu-west-2"))
+})
+
+/** Pure: the password in a secret's `SecretString` (plain, or JSON `{"password": …}`), or undefined. */
+export const passwordOfSecret = (secret: string): string | undefined => {
+  const text = secret.trim()
+  if (!text.startsWith("{")) return text === "" ? undefined : secret
+  try {
+    const parsed: unknown = JSON.parse(text)
+    const password = typeof parsed === "object" && parsed !== null ? (parsed as Record<string, unknown>)["password"] : undefined
+    return typeof password === "string" ? password : undefined
+  } catch {
+    return undefined
+  }
+}
+
+const fetchSecretPassword = (arn: string, region: string) =>
+  Effect.acquireUseRelease(
+    Effect.sync(() => new SecretsManagerClient({ region })),
+    (client) =>
+      Effect.tryPromise({
+        try: () => client.send(new GetSecretValueCommand({ SecretId: arn })),
+        catch: (cause) =>
+          new WarehouseConnectionError({
+            message: `WAREHOUSE_PASSWORD_SECRET_ARN ${arn}: cannot read the secret (${cause instanceof Error ? cause.message : String(cause)}); check the ARN, the region (AWS_REGION) and secretsmanager:GetSecretValue permission`
+          })
+      }),
+    (client) => Effect.sync(() => client.destroy())
+  ).pipe(
+    Effect.flatMap((output) => {
+      const password = output.SecretString === undefined ? undefined : passwordOfSecret(output.SecretString)
+      return password === undefined
+        ? Effect.fail(
+            new WarehouseConnectionError({
+              message: `WAREHOUSE_PASSWORD_SECRET_ARN ${arn}: the secret holds no password; store the password itself or JSON with a "password" field`
+            })
+          )
+        : Effect.succeed(password)
+    })
+  )
+
+/** A pool to the warehouse of `settings`. Fails with WarehouseConnectionError (CA file, secret) or PgError (URL, server, credentials). */
+export const connectWarehouse = (
+  settings: WarehouseSettings,
+  options: { readonly max?: number; readonly applicationName?: string } = {}
+): Effect.Effect<PgPool, WarehouseConnectionError | PgError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const ca =
+      settings.caFile === undefined
+        ? undefined
+        : yield* Effect.tryPromise({
+            try: () => readFile(settings.caFile!, "utf8"),
+            catch: (cause) =>
+              new WarehouseConnectionError({
+                message: `WAREHOUSE_CA_FILE ${settings.caFile}: cannot be read (${cause instanceof Error ? cause.message : String(cause)}); give the PEM file of the CA that signed the warehouse's certificate`
+              })
+          })
+    const password = settings.passwordSecretArn === undefined ? undefined : yield* fetchSecretPassword(settings.passwordSecretArn, settings.region)
+    return yield* makePgPool(settings.url, {
+      setting: "WAREHOUSE_URL",
+      ...options,
+      ...(ca === undefined ? {} : { ssl: { ca } }),
+      ...(password === undefined ? {} : { password })
+    })
+  })

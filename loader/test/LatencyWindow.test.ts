@@ -1,0 +1,26 @@
+import { describe, expect, it } from "@effect/vitest"
+import { addLatencies, emptyLatencyWindow, latencyPercentile } from "../src/LatencyWindow.ts"
+
+describe("LatencyWindow", () => {
+  it("gives nearest-rank percentiles of commit→load latencies within the last window", () => {
+    // 100 rows committed 1..100 ms before they were loaded at t = 10,000.
+    const window = addLatencies(emptyLatencyWindow(), 10_000, Array.from({ length: 100 }, (_, i) => 10_000 - (i + 1)))
+    expect(latencyPercentile(window, 10_000, 50)).toBe(50)
+    expect(latencyPercentile(window, 10_000, 99)).toBe(99)
+    expect(latencyPercentile(window, 10_000, 100)).toBe(100)
+  })
+
+  it("forgets rows loaded more than a window ago, and has no percentile when empty", () => {
+    let window = addLatencies(emptyLatencyWindow(60_000), 0, [-5_000])
+    window = addLatencies(window, 30_000, [29_000])
+    expect(latencyPercentile(window, 30_000, 100)).toBe(5_000)
+    expect(latencyPercentile(window, 70_000, 100)).toBe(1_000)
+    expect(latencyPercentile(window, 100_000, 50)).toBeNull()
+    expect(latencyPercentile(emptyLatencyWindow(), 0, 50)).toBeNull()
+  })
+
+  it("keeps at most maxSamples, the newest", () => {
+    const window = addLatencies(emptyLatencyWindow(60_000, 3), 100, [99, 98, 97, 96])
+    expect(window.samples.map(([, latency]) => latency)).toEqual([2, 3, 4])
+  })
+})

@@ -1,0 +1,79 @@
+/**
+ * `dev`'s live status line, once a second (issue 5 "the main job"):
+ *
+ *   [10:05:01] captured 102 changes/s · loaded 98 rows/s · slot lag 1,234 bytes · commit→warehouse p50 640 ms p99 1,310 ms · dead letters 0 · simulated 5,120
+ *
+ * - captured: change records the reader made durable in Kinesis in the last second
+ *   (the reader's `cdc_reader_changes_written_total` counter; same process);
+ * - loaded: warehouse rows the loader applied in the last second;
+ * - slot lag: bytes of WAL between the source's current LSN and the slot's confirmed LSN;
+ * - p50/p99: commit→warehouse latency of the rows loaded in the last minute
+ *   (LatencyWindow.ts; "–" before any row with a commit time was loaded);
+ * - dead letters: objects under `dlq/` in the ingestion bucket (every stage).
+ * Pure formatting (`formatStatusLine`) is separate from gathering the figures.
+ */
+import { ReaderMetrics, slotStatus } from "@totes-cdc/cdc-reader"
+import { type LatencyWindow, latencyPercentile } from "@totes-cdc/loader"
+import type { SimulatorStats } from "@totes-cdc/local-stack"
+import { type PgPool, S3 } from "@totes-cdc/platform"
+import { Clock, Console, Effect, Metric, Ref, Schedule } from "effect"
+
+/** What the loader has done so far in this `dev` run. */
+export interface LoadStats {
+  readonly rows: number
+  readonly latency: LatencyWindow
+}
+
+export interface StatusFigures {
+  readonly at: number
+  readonly capturedPerSecond: number
+  readonly loadedPerSecond: number
+  readonly slotLagBytes: number | null
+  readonly p50Ms: number | null
+  readonly p99Ms: number | null
+  readonly deadLetters: number
+  readonly simulated: number
+}
+
+const n = (value: number) => Math.round(value).toLocaleString("en-GB")
+const ms = (value: number | null) => (value === null ? "–" : `${n(value)} ms`)
+
+/** Pure: the status line of `figures`. */
+export const formatStatusLine = (f: StatusFigures): string =>
+  `[${new Date(f.at).toISOString().slice(11, 19)}] captured ${n(f.capturedPerSecond)} changes/s · loaded ${n(f.loadedPerSecond)} rows/s · slot lag ${
+    f.slotLagBytes === null ? "?" : `${n(f.slotLagBytes)} bytes`
+  } · commit→warehouse p50 ${ms(f.p50Ms)} p99 ${ms(f.p99Ms)} · dead letters ${n(f.deadLetters)} · simulated ${n(f.simulated)}`
+
+/** Prints the status line every second until interrupted. */
+export const runStatusLine = (options: {
+  readonly source: PgPool
+  readonly slot: string
+  readonly deadLetterBucket: string
+  readonly load: Ref.Ref<LoadStats>
+  readonly simulator: Ref.Ref<SimulatorStats>
+}) =>
+  Effect.gen(function* () {
+    const s3 = yield* S3
+    let previous = { at: yield* Clock.currentTimeMillis, captured: (yield* Metric.value(ReaderMetrics.changesWritten)).count, loaded: (yield* Ref.get(options.load)).rows }
+    const tick = Effect.gen(function* () {
+      const at = yield* Clock.currentTimeMillis
+      const captured = (yield* Metric.value(ReaderMetrics.changesWritten)).count
+      const load = yield* Ref.get(options.load)
+      const seconds = Math.max(0.001, (at - previous.at) / 1000)
+      const slot = yield* slotStatus(options.source, options.slot).pipe(Effect.orElseSucceed(() => ({ exists: false }) as const))
+      const letters = yield* s3.listObjects(options.deadLetterBucket, "dlq/").pipe(Effect.orElseSucceed(() => []))
+      const figures: StatusFigures = {
+        at,
+        capturedPerSecond: (captured - previous.captured) / seconds,
+        loadedPerSecond: (load.rows - previous.loaded) / seconds,
+        slotLagBytes: slot.exists ? (slot.confirmedLagBytes ?? null) : null,
+        p50Ms: latencyPercentile(load.latency, at, 50),
+        p99Ms: latencyPercentile(load.latency, at, 99),
+        deadLetters: letters.length,
+        simulated: (yield* Ref.get(options.simulator)).changes
+      }
+      previous = { at, captured, loaded: load.rows }
+      yield* Console.log(formatStatusLine(figures))
+    })
+    return yield* tick.pipe(Effect.repeat(Schedule.spaced("1 second")), Effect.andThen(Effect.never))
+  })
