@@ -13,7 +13,7 @@
  *    been read: the snapshot is valid only that long.
  *  - The stream ends with one `Durable` marker at the consistent point.
  */
-import { type ChangeRecord, PRIMARY_KEY, type TotesysTable, quoteIdent } from "@totes-cdc/core"
+import { PRIMARY_KEY, type TotesysTable, quoteIdent, snapshotRecord } from "@totes-cdc/core"
 import { type PgError, type PgPool, type ReplicationError, createSlotWithSnapshot } from "@totes-cdc/platform"
 import { Clock, Effect, Option, Stream } from "effect"
 import type { ProducerItem } from "./ProducerPlan.ts"
@@ -89,20 +89,7 @@ export const snapshotStream = (
         let count = 0
         return tableRows(pool, snapshotName, table).pipe(
           Stream.map((row): ProducerItem => {
-            const record: ChangeRecord = {
-              v: 1,
-              source: "snapshot",
-              op: "read",
-              table,
-              key: { [PRIMARY_KEY[table]]: row[PRIMARY_KEY[table]] ?? null },
-              before: null,
-              after: row,
-              unchangedToast: [],
-              commitLsn: consistentPoint,
-              commitIdx: total,
-              xid: null,
-              commitTs
-            }
+            const record = snapshotRecord(table, row, { commitLsn: consistentPoint, commitIdx: total }, commitTs)
             total++
             count++
             return { _tag: "Change", record }

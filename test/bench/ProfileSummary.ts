@@ -3,7 +3,9 @@
  * `npm run bench -- --cpu-prof-dir DIR` or `node --cpu-prof`): self time per package or
  * workspace module, per function, and the inclusive time of chosen functions.
  *
- *   node test/bench/ProfileSummary.ts FILE.cpuprofile [--top N] [--inclusive NAME,NAME…]
+ *   node test/bench/ProfileSummary.ts FILE.cpuprofile [--top N] [--inclusive NAME,NAME…] [--categories reader|processor]
+ *
+ * `--categories` picks the benchmark whose categories are used (default: reader).
  */
 import { readFileSync } from "node:fs"
 import { parseArgs } from "node:util"
@@ -22,12 +24,20 @@ interface CpuProfile {
   readonly timeDeltas: ReadonlyArray<number>
 }
 
-/** "node_modules/@smithy/foo/…" → "@smithy/foo"; "/work/main/cdc-reader/src/X.ts" → "cdc-reader/src/X.ts". */
+/**
+ * "node_modules/@smithy/foo/…" → "@smithy/foo"; "/work/main/cdc-reader/src/X.ts" → "cdc-reader/src/X.ts".
+ * Effect's schema and encoding modules are told apart from the rest of effect (its runtime):
+ * "effect (Schema)", "effect (encoding)".
+ */
 export const moduleOf = (url: string): string => {
   if (url === "") return "(native / V8)"
   const nm = url.lastIndexOf("node_modules/")
   if (nm >= 0) {
     const rest = url.slice(nm + "node_modules/".length).split("/")
+    if (rest[0] === "effect" && rest[1] === "dist") {
+      if (/^(Schema|internal\/schema\/)/.test(rest.slice(2).join("/"))) return "effect (Schema)"
+      if (rest[2] === "encoding") return "effect (encoding)"
+    }
     return rest[0]?.startsWith("@") === true ? `${rest[0]}/${rest[1]}` : (rest[0] ?? url)
   }
   if (url.startsWith("node:")) return url
@@ -52,11 +62,50 @@ export const CATEGORIES: ReadonlyArray<readonly [string, (module: string) => boo
   ["pgoutput → change record (Decoder)", (m) => m === "cdc-reader/src/Decoder.ts"],
   ["pg-logical-replication (socket, pgoutput parse, flow control)", (m) => m === "pg-logical-replication" || m === "eventemitter2"],
   ["reader: Replication.ts queue hand-off", (m) => m === "packages/platform/src/Replication.ts"],
-  ["effect runtime (fibers, Stream, groupedWithin)", (m) => m === "effect"],
+  ["effect runtime (fibers, Stream, groupedWithin)", (m) => m === "effect" || m.startsWith("effect (")],
   ["pg driver (socket, protocol)", (m) => m === "pg" || m === "pg-protocol" || m === "pg-pool"]
 ]
 
-export const summarizeProfile = (profile: CpuProfile, top: number, inclusive: ReadonlyArray<string>) => {
+/**
+ * Categories of the processor-throughput benchmark, first match wins (as `CATEGORIES`).
+ * "profiler" is the profiler stopping and writing its profile, after the timed phase.
+ * s3rver runs in the processor's process (its HTTP server is node:_http_server here);
+ * kinesalite runs in a child process, so it is not in these profiles at all (time
+ * waiting for it shows as idle).
+ */
+export const PROCESSOR_CATEGORIES: ReadonlyArray<readonly [string, (module: string) => boolean]> = [
+  ["profiler (inspector session)", (m) => m === "node:inspector"],
+  [
+    "s3rver (emulator, in-process)",
+    (m) => ["s3rver", "koa", "koa-compose", "koa-logger", "@koa/router", "busboy", "fast-xml-parser", "fs-extra", "winston", "statuses"].includes(m) || m === "node:_http_server"
+  ],
+  ["AWS SDK client (GetRecords response, PutObject)", (m) => m.startsWith("@smithy/") || m.startsWith("@aws-sdk/") || m === "node:_http_client"],
+  [
+    "de-aggregation (aws-kinesis-agg, base64 both ways, library output Schema)",
+    (m) => m === "aws-kinesis-agg" || m === "protobufjs" || m === "long" || m === "stream-processors/src/consumer/BatchHandler.ts" || m === "effect (encoding)"
+  ],
+  [
+    "bytes → change record (UTF-8, JSON.parse, Effect Schema)",
+    (m) => m === "stream-processors/src/processor/DecodeChange.ts" || m === "packages/core/src/ChangeRecord.ts" || m === "effect (Schema)"
+  ],
+  [
+    "Parquet: rows, Arrow tables, parquet-wasm",
+    (m) => m === "parquet-wasm" || m === "apache-arrow" || m === "packages/platform/src/Parquet.ts" || m === "stream-processors/src/processor/ProcessedObjects.ts"
+  ],
+  ["transform (core/star: transformBatch, join state, LSN compare)", (m) => m.startsWith("packages/core/src/star/") || m === "packages/core/src/Lsn.ts"],
+  ["processor + poller (windows, ordering, checkpoints)", (m) => m.startsWith("stream-processors/src/")],
+  ["effect runtime (fibers, schedules)", (m) => m === "effect"]
+]
+
+/** The category lists by benchmark (`--categories`). */
+export const CATEGORY_SETS = { reader: CATEGORIES, processor: PROCESSOR_CATEGORIES } as const
+
+export const summarizeProfile = (
+  profile: CpuProfile,
+  top: number,
+  inclusive: ReadonlyArray<string>,
+  categories: ReadonlyArray<readonly [string, (module: string) => boolean]> = CATEGORIES
+) => {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]))
   const parent = new Map<number, number>()
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id)
@@ -98,7 +147,7 @@ export const summarizeProfile = (profile: CpuProfile, top: number, inclusive: Re
     byOwner.set(ownerName, (byOwner.get(ownerName) ?? 0) + us)
     for (const m of modules) onStack.set(m, (onStack.get(m) ?? 0) + us)
     const category =
-      CATEGORIES.find(([, matches]) => [...modules].some(matches))?.[0] ??
+      categories.find(([, matches]) => [...modules].some(matches))?.[0] ??
       (mod === "(native / V8)" && functionName.startsWith("(") ? functionName : "other")
     byCategory.set(category, (byCategory.get(category) ?? 0) + us)
   }
@@ -131,11 +180,16 @@ export const summarizeProfile = (profile: CpuProfile, top: number, inclusive: Re
 if (import.meta.main) {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { top: { type: "string", default: "25" }, inclusive: { type: "string", default: "" } }
+    options: { top: { type: "string", default: "25" }, inclusive: { type: "string", default: "" }, categories: { type: "string", default: "reader" } }
   })
+  const categories = CATEGORY_SETS[values.categories as keyof typeof CATEGORY_SETS]
+  if (categories === undefined) {
+    process.stderr.write(`ProfileSummary: --categories ${values.categories}: give one of ${Object.keys(CATEGORY_SETS).join(", ")}\n`)
+    process.exit(2)
+  }
   for (const file of positionals) {
     const profile = JSON.parse(readFileSync(file, "utf8")) as CpuProfile
     const names = values.inclusive.split(",").filter((s) => s !== "")
-    process.stdout.write(`== ${file}\n${summarizeProfile(profile, Number(values.top), names)}\n\n`)
+    process.stdout.write(`== ${file}\n${summarizeProfile(profile, Number(values.top), names, categories)}\n\n`)
   }
 }

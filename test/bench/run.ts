@@ -1,17 +1,20 @@
 /**
- * `npm run bench`: the project's benchmarks on one local stack (never part of `npm test`).
+ * `npm run bench`: the project's benchmarks on one local stack (never part of `npm test`),
+ * one after the other: the reader drain (ReaderDrain.ts), then the processor throughput
+ * (ProcessorThroughput.ts).
  *
- *   npm run bench                      reader drain: 300,000 row changes × 5 repetitions
- *   npm run bench -- --quick           reader drain: 50,000 row changes × 3 repetitions
+ *   npm run bench                      both: 300,000 changes × 5 repetitions each
+ *   npm run bench -- --quick           both: 50,000 changes × 3 repetitions each (< 5 min in all)
+ *   npm run bench -- --only reader|processor [--quick]
  *   npm run bench -- --rows N --reps N [--warmup-rows N]
  *   npm run bench -- … --cpu-prof-dir DIR | --kinesalite-process | --no-record   (diagnostics)
  *   npm run bench -- --report          regenerate BENCHMARKS.md from bench/results.json
  *
- * Prints a table, merges the results into bench/results.json and regenerates the
- * benchmark's section of BENCHMARKS.md — except for diagnostic runs (profiled drains are
- * slower; a separate kinesalite process is not the local stack), which are printed only.
- * Exit code 1 when a benchmark fails (including a data check: a benchmark that loses
- * data is wrong), 2 on bad flags.
+ * Prints a table per benchmark, merges the results into bench/results.json and
+ * regenerates each benchmark's section of BENCHMARKS.md — except for diagnostic runs
+ * (profiled runs are slower; a separate kinesalite process is not the local stack), which
+ * are printed only. Exit code 1 when a benchmark fails (including a data check: a
+ * benchmark that loses data is wrong), 2 on bad flags.
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { makeLocalStack } from "@totes-cdc/local-stack"
@@ -21,23 +24,31 @@ import os from "node:os"
 import { resolve } from "node:path"
 import { parseArgs } from "node:util"
 import { startKinesaliteProcess } from "./KinesaliteProcess.ts"
+import { CHANGES_SEED, BENCHMARK_NAME as PROCESSOR_BENCHMARK, runProcessorThroughput } from "./ProcessorThroughput.ts"
+import * as ProcessorReport from "./ProcessorThroughputReport.ts"
 import { BENCHMARK_NAME, runReaderDrain } from "./ReaderDrain.ts"
 import { type ReaderDrainEntry, consoleReport, entryName, makeEntry, markdownSection } from "./ReaderDrainReport.ts"
-import { BENCHMARKS_FILE, RESULTS_FILE, commandLine, machineFacts, mergeResult, readResults, writeSection } from "./Report.ts"
+import { BENCHMARKS_FILE, RESULTS_FILE, commandLine, entryKey, machineFacts, mergeResult, readResults, writeSection } from "./Report.ts"
 
-const USAGE = `usage: npm run bench -- [--quick] [--rows N] [--reps N] [--warmup-rows N]
+const USAGE = `usage: npm run bench -- [--quick] [--only reader|processor] [--rows N] [--reps N] [--warmup-rows N]
                               [--cpu-prof-dir DIR] [--kinesalite-process] [--no-record] [--report]
-  --quick             50,000 row changes × 3 repetitions (default: 300,000 × 5)
-  --rows N            row changes per backlog (≥ 1,000)
+  --quick             50,000 changes × 3 repetitions per benchmark (default: 300,000 × 5)
+  --only BENCHMARK    run one benchmark: reader (reader drain) or processor (processor
+                      throughput); default: both, reader first
+  --rows N            changes per repetition (≥ 1,000): the reader's backlog, the processor's stream
   --reps N            repetitions (≥ 3)
-  --warmup-rows N     row changes of the unmeasured warm-up repetition (default 10,000; 0 = none)
-  --cpu-prof-dir DIR  write a V8 CPU profile of every measured drain (bare and reader) into DIR;
-                      the results are printed, not recorded (profiling slows the drains)
+  --warmup-rows N     changes of the unmeasured warm-up repetition (default 10,000; 0 = none)
+  --cpu-prof-dir DIR  write a V8 CPU profile of every measured phase (reader: bare and reader
+                      drains; processor: processor and baseline) into DIR; the results are
+                      printed, not recorded (profiling slows them down)
   --no-record         print the results only (bench/results.json and BENCHMARKS.md untouched)
-  --report            run nothing: regenerate the BENCHMARKS.md section from bench/results.json
+  --report            run nothing: regenerate the BENCHMARKS.md sections from bench/results.json
   --kinesalite-process
-                      diagnostic: the reader writes to a kinesalite in a child process instead of
-                      the local stack's in-process one; printed, not recorded`
+                      diagnostic of the reader benchmark: the reader writes to a kinesalite in a
+                      separate child process instead of the local stack's; printed, not recorded`
+
+const BENCHMARKS = ["reader", "processor"] as const
+type Benchmark = (typeof BENCHMARKS)[number]
 
 const args = process.argv.slice(2)
 
@@ -47,6 +58,7 @@ const parsed = (() => {
       args,
       options: {
         quick: { type: "boolean", default: false },
+        only: { type: "string" },
         rows: { type: "string" },
         reps: { type: "string" },
         "warmup-rows": { type: "string" },
@@ -80,6 +92,17 @@ const wholeNumber = (flag: string, value: string | undefined, fallback: number, 
   return n
 }
 
+const only = parsed.only
+if (only !== undefined && !(BENCHMARKS as ReadonlyArray<string>).includes(only)) {
+  process.stderr.write(`bench: --only ${only}: give one of ${BENCHMARKS.join(", ")}\n`)
+  process.exit(2)
+}
+const selected: ReadonlyArray<Benchmark> = only === undefined ? BENCHMARKS : [only as Benchmark]
+if (parsed["kinesalite-process"] && !selected.includes("reader")) {
+  process.stderr.write("bench: --kinesalite-process is a diagnostic of the reader benchmark: drop it, or run --only reader\n")
+  process.exit(2)
+}
+
 const quick = parsed.quick
 const rows = wholeNumber("rows", parsed.rows, quick ? 50_000 : 300_000, 1_000)
 const reps = wholeNumber("reps", parsed.reps, quick ? 3 : 5, 3)
@@ -98,57 +121,97 @@ process.stdout.write = ((chunk: string | Uint8Array, ...rest: Array<never>) =>
 const started = performance.now()
 const log = (line: string) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`)
 
-const regenerateSection = async () => {
+const SECTIONS: Record<Benchmark, string> = { reader: BENCHMARK_NAME, processor: PROCESSOR_BENCHMARK }
+
+const regenerateSection = async (benchmark: Benchmark) => {
   const all = await readResults()
-  const stored = (key: string) => all.benchmarks[key] as ReaderDrainEntry | undefined
-  await writeSection(BENCHMARK_NAME, markdownSection(stored(entryName(false, false)), stored(entryName(true, false)), stored(entryName(false, true))))
+  if (benchmark === "reader") {
+    const stored = (key: string) => all.benchmarks[key] as ReaderDrainEntry | undefined
+    await writeSection(BENCHMARK_NAME, markdownSection(stored(entryName(false, false)), stored(entryName(true, false)), stored(entryName(false, true))))
+  } else {
+    const stored = (quick: boolean, custom: boolean) =>
+      all.benchmarks[entryKey(PROCESSOR_BENCHMARK, quick, custom)] as ProcessorReport.ProcessorThroughputEntry | undefined
+    await writeSection(PROCESSOR_BENCHMARK, ProcessorReport.markdownSection(stored(false, false), stored(true, false), stored(false, true)))
+  }
 }
 
 if (parsed.report) {
-  await regenerateSection()
-  log(`section ${BENCHMARK_NAME} of ${BENCHMARKS_FILE} regenerated from ${RESULTS_FILE}`)
+  for (const benchmark of selected) {
+    await regenerateSection(benchmark)
+    log(`section ${SECTIONS[benchmark]} of ${BENCHMARKS_FILE} regenerated from ${RESULTS_FILE}`)
+  }
   process.exit(0)
 }
 
-const program = Effect.scoped(
+/** Prints `entry` (its console report), then records it unless the run is diagnostic. */
+const report = (benchmark: Benchmark, name: string, entry: unknown, text: string) =>
   Effect.gen(function* () {
-    const date = new Date().toISOString()
-    const loadAverageAtStart = os.loadavg()
-    log(
-      `${BENCHMARK_NAME}: ${rows.toLocaleString("en-GB")} row changes × ${reps} repetitions (+ a warm-up of ${warmupRows.toLocaleString("en-GB")}); starting the local stack`
-    )
-    const localStack = yield* makeLocalStack()
-    const stack = kinesaliteProcess
-      ? { ...localStack, kinesis: { ...localStack.kinesis, endpoint: yield* startKinesaliteProcess } }
-      : localStack
-    const postgres = yield* Effect.scoped(
-      Effect.gen(function* () {
-        const pool = yield* makePgPool(stack.postgres.url("postgres"), { max: 1 })
-        const [row] = yield* pool.query("SHOW server_version")
-        return row?.server_version ?? "?"
-      })
-    )
-    const results = yield* runReaderDrain(stack, { rows, reps, warmupRows, log, ...(cpuProfileDir === undefined ? {} : { cpuProfileDir }) })
-    const name = entryName(quick, custom)
-    const entry = makeEntry({
-      name,
-      command: commandLine(args),
-      date,
-      durationSeconds: Number(((performance.now() - started) / 1000).toFixed(1)),
-      config: { rows, reps, warmupRows, quick, shards: stack.kinesis.shards, kinesalite: kinesaliteProcess ? "child process" : "in-process" },
-      machine: machineFacts(postgres, loadAverageAtStart),
-      reps: results
-    })
-    process.stdout.write(consoleReport(entry))
+    process.stdout.write(text)
     if (diagnostic) {
       log(
-        `results not recorded${cpuProfileDir === undefined ? "" : `; CPU profiles in ${cpuProfileDir} (summarize: node test/bench/ProfileSummary.ts FILE)`}`
+        `results not recorded${cpuProfileDir === undefined ? "" : `; CPU profiles in ${cpuProfileDir} (summarize: node test/bench/ProfileSummary.ts${benchmark === "processor" ? " --categories processor" : ""} FILE)`}`
       )
       return
     }
     yield* Effect.promise(() => mergeResult(name, entry))
-    yield* Effect.promise(regenerateSection)
-    log(`results merged into ${RESULTS_FILE} (${name}); section ${BENCHMARK_NAME} of ${BENCHMARKS_FILE} regenerated`)
+    yield* Effect.promise(() => regenerateSection(benchmark))
+    log(`results merged into ${RESULTS_FILE} (${name}); section ${SECTIONS[benchmark]} of ${BENCHMARKS_FILE} regenerated`)
+  })
+
+const program = Effect.scoped(
+  Effect.gen(function* () {
+    const loadAverageAtStart = os.loadavg()
+    log(
+      `${selected.map((b) => SECTIONS[b]).join(" + ")}: ${rows.toLocaleString("en-GB")} changes × ${reps} repetitions (+ a warm-up of ${warmupRows.toLocaleString("en-GB")}); starting the local stack`
+    )
+    const localStack = yield* makeLocalStack()
+    const postgres = yield* Effect.scoped(
+      Effect.gen(function* () {
+        const pool = yield* makePgPool(localStack.postgres.url("postgres"), { max: 1 })
+        const [row] = yield* pool.query("SHOW server_version")
+        return row?.server_version ?? "?"
+      })
+    )
+
+    if (selected.includes("reader")) {
+      const date = new Date().toISOString()
+      const stack = kinesaliteProcess
+        ? { ...localStack, kinesis: { ...localStack.kinesis, endpoint: yield* startKinesaliteProcess } }
+        : localStack
+      const results = yield* runReaderDrain(stack, { rows, reps, warmupRows, log, ...(cpuProfileDir === undefined ? {} : { cpuProfileDir }) })
+      const name = entryName(quick, custom)
+      const entry = makeEntry({
+        name,
+        command: commandLine(args),
+        date,
+        durationSeconds: Number(((performance.now() - started) / 1000).toFixed(1)),
+        config: { rows, reps, warmupRows, quick, shards: stack.kinesis.shards, kinesalite: kinesaliteProcess ? "child process" : "in-process" },
+        machine: machineFacts(postgres, loadAverageAtStart),
+        reps: results
+      })
+      yield* report("reader", name, entry, consoleReport(entry))
+    }
+
+    if (selected.includes("processor")) {
+      const date = new Date().toISOString()
+      const processorStarted = performance.now()
+      const loadAverage = os.loadavg()
+      log(`${PROCESSOR_BENCHMARK}: ${rows.toLocaleString("en-GB")} changes × ${reps} repetitions (+ a warm-up of ${warmupRows.toLocaleString("en-GB")})`)
+      const results = yield* runProcessorThroughput(localStack, { rows, reps, warmupRows, log, ...(cpuProfileDir === undefined ? {} : { cpuProfileDir }) })
+      const name = entryKey(PROCESSOR_BENCHMARK, quick, custom)
+      const entry = ProcessorReport.makeEntry({
+        name,
+        command: commandLine(args),
+        date,
+        durationSeconds: Number(((performance.now() - processorStarted) / 1000).toFixed(1)),
+        config: { rows, reps, warmupRows, quick, shards: localStack.kinesis.shards, seed: CHANGES_SEED },
+        workload: { counts: results.counts, factChanges: results.factChanges },
+        machine: machineFacts(postgres, loadAverage, ProcessorReport.PROCESSOR_PACKAGES),
+        reps: results.reps
+      })
+      yield* report("processor", name, entry, ProcessorReport.consoleReport(entry))
+    }
+    log(`done in ${((performance.now() - started) / 60_000).toFixed(1)} min`)
   })
 )
 

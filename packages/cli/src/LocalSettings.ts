@@ -4,6 +4,7 @@
  * `status` and the standalone commands run the very same code.
  */
 import type { ReaderSettings } from "@totes-cdc/cdc-reader"
+import type { LoaderSettings } from "@totes-cdc/loader"
 import type { ConsumerSettings } from "@totes-cdc/stream-processors"
 import type { StateFile } from "./StateFile.ts"
 
@@ -32,5 +33,14 @@ export const consumerSettingsFromState = (state: StateFile): ConsumerSettings =>
   archiveBufferIntervalMs: 2_000,
   processorWindowMs: 1_000,
   kinesis: state.kinesis,
+  s3: state.s3
+})
+
+/** The loader's settings on the stack of `state` (truncates quarantined, the default). */
+export const loaderSettingsFromState = (state: StateFile): LoaderSettings => ({
+  warehouse: { url: state.warehouse.url, schema: state.warehouse.schema, caFile: undefined, passwordSecretArn: undefined, region: state.s3.region },
+  processedBucket: state.s3.buckets.processed,
+  truncateMode: "quarantine",
+  pollIntervalMs: 1_000,
   s3: state.s3
 })

@@ -7,10 +7,12 @@ import { Cause, Effect } from "effect"
 import { Command, Flag } from "effect/cli"
 import { dev } from "./Dev.ts"
 import { archiverCommand, processorCommand } from "./ConsumerCommands.ts"
+import { loaderCommand, replayCommand } from "./LoaderCommands.ts"
 import { reportFailure } from "./Errors.ts"
 import { loggingLayer } from "./Logging.ts"
 import { readerCommand } from "./ReaderCommand.ts"
 import { statusCommand } from "./StatusCommand.ts"
+import { verifyCommand } from "./VerifyCommand.ts"
 
 const VERSION = "0.1.0"
 
@@ -60,7 +62,7 @@ const devCommand = Command.make(
 
 const root = Command.make("totes-cdc").pipe(
   Command.withDescription("Change-data-capture from totesys (PostgreSQL) into a star-schema warehouse"),
-  Command.withSubcommands([devCommand, readerCommand, archiverCommand, processorCommand, statusCommand])
+  Command.withSubcommands([devCommand, readerCommand, archiverCommand, processorCommand, loaderCommand, statusCommand, verifyCommand, replayCommand])
 )
 
 root.pipe(

@@ -14,6 +14,7 @@
  */
 import { Schema } from "effect"
 import { LsnString } from "./Lsn.ts"
+import { PRIMARY_KEY, type TotesysTable } from "./Totesys.ts"
 
 /** A row image: column → text value or null. */
 export const RowImage = Schema.Record(Schema.String, Schema.NullOr(Schema.String))
@@ -56,3 +57,29 @@ export const encodeChangeRecord = (record: ChangeRecord): string => JSON.stringi
  */
 export const partitionKeyOf = (record: Pick<ChangeRecord, "table" | "key" | "op">): string =>
   record.op === "truncate" ? `${record.table}:*` : `${record.table}:${Object.values(record.key).join(",")}`
+
+/**
+ * One row of an initial snapshot as a change record (DESIGN.md §6): `op: "read"`,
+ * `source: "snapshot"`, the row (every column in PostgreSQL's text form) as `after`,
+ * keyed by the table's primary key, at `commitLsn`/`commitIdx` (the reader: the slot's
+ * consistent point and the row's index in the whole snapshot). `commitTs`: ISO-8601 UTC.
+ */
+export const snapshotRecord = (
+  table: TotesysTable,
+  row: RowImage,
+  position: { readonly commitLsn: string; readonly commitIdx: number },
+  commitTs: string
+): ChangeRecord => ({
+  v: 1,
+  source: "snapshot",
+  op: "read",
+  table,
+  key: { [PRIMARY_KEY[table]]: row[PRIMARY_KEY[table]] ?? null },
+  before: null,
+  after: row,
+  unchangedToast: [],
+  commitLsn: position.commitLsn,
+  commitIdx: position.commitIdx,
+  xid: null,
+  commitTs
+})

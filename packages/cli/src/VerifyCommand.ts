@@ -1,0 +1,248 @@
+/**
+ * `totes-cdc verify`: reconciles the source and the warehouse from their current contents
+ * (issue 5) and prints one row per warehouse table; exit 0 without drift, 1 on drift or a
+ * failure, 2 on bad input.
+ *
+ * What it does (the modules of loader/src/verify/ hold each rule):
+ *  1. Reads the 11 source tables in one REPEATABLE READ snapshot and notes its WAL window
+ *     [from, to] (`SourceSnapshot.ts`); transforms them into the expected warehouse rows.
+ *  2. With `--wait-for-lsn LSN|current`: waits until the pipeline has applied every change
+ *     committed before max(LSN, to) — `current` = to — polling every 200 ms up to
+ *     `--timeout` seconds (`VerifyWait.ts`): the reader's slot, the processor in every
+ *     shard, and (outside `dev`, where the loader reads the processed bucket by itself) the
+ *     loader's applied objects. An explicit LSN can only lengthen the wait: the comparison
+ *     needs the pipeline past the snapshot. With `none` it compares at once (a quiet
+ *     pipeline). Default: `current` with `--state-file` (a `dev` stack is live: the
+ *     simulator writes and the reader's heartbeats move the slot every 5 s, so on a quiet
+ *     one the wait ends within one heartbeat), `none` otherwise (the environment may not
+ *     grant access to Kinesis and S3).
+ *  3. Reads the warehouse in one snapshot and reconciles (`Reconcile.ts`): rows whose
+ *     newest change is at or after `from` count as "in flight", the rest must be exact.
+ *
+ * Settings: with `--state-file`, those of a running `totes-cdc dev` (source and warehouse
+ * URLs, Kinesis, S3; slot `totes_cdc`); else the environment the components use
+ * (SOURCE_URL, READER_SLOT, WAREHOUSE_URL, WAREHOUSE_SCHEMA, WAREHOUSE_CA_FILE,
+ * WAREHOUSE_PASSWORD_SECRET_ARN, KINESIS_STREAM, INGESTION_BUCKET, PROCESSED_BUCKET,
+ * AWS_REGION, KINESIS_ENDPOINT, S3_ENDPOINT, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY).
+ */
+import { readerSettings } from "@totes-cdc/cdc-reader"
+import { compareLsn, formatLsn, parseLsn } from "@totes-cdc/core"
+import { connectWarehouse, type TableReport, verifyWarehouse, type VerifyReport, type WarehouseSettings, warehouseSettingsConfig } from "@totes-cdc/loader"
+import { type AwsEndpoint, Kinesis, makePgPool, S3 } from "@totes-cdc/platform"
+import { CheckpointStore, consumerSettings } from "@totes-cdc/stream-processors"
+import { Config, Console, Effect, Layer, Option, Result, Schema } from "effect"
+import { Command, Flag } from "effect/cli"
+import { describeConfigError, UsageError } from "./Errors.ts"
+import { consumerSettingsFromState, readerSettingsFromState } from "./LocalSettings.ts"
+import { readStateFile, type StateFile } from "./StateFile.ts"
+import { waitForPipeline } from "./VerifyWait.ts"
+
+/** The warehouse differs from the transform of the source; the report says where. Exit code 1. */
+export class VerifyDrift extends Schema.TaggedError<VerifyDrift>()("VerifyDrift", { message: Schema.String }) {}
+
+/** Where verify reads and waits. */
+export interface VerifyEndpoints {
+  readonly sourceUrl: string
+  /** Where the source URL came from, for error messages. */
+  readonly sourceSetting: string
+  readonly warehouse: WarehouseSettings
+  readonly slot: string
+  /** Where the reader records its snapshot. */
+  readonly readerState: { readonly bucket: string; readonly prefix: string }
+  readonly streamName: string
+  /** Bucket of the consumers' checkpoints. */
+  readonly ingestionBucket: string
+  /** Processed bucket to check against the loader's applied objects; undefined: the loader runs inside the processor (`dev`). */
+  readonly processedBucket: string | undefined
+  readonly kinesis: AwsEndpoint
+  readonly s3: AwsEndpoint
+}
+
+/** The endpoints of a running `totes-cdc dev` (its loader runs in the processor's hook). */
+export const endpointsFromState = (path: string, state: StateFile): VerifyEndpoints => {
+  const reader = readerSettingsFromState(state)
+  const consumer = consumerSettingsFromState(state)
+  return {
+    sourceUrl: reader.sourceUrl,
+    sourceSetting: `source.url of ${path}`,
+    warehouse: { url: state.warehouse.url, schema: state.warehouse.schema, caFile: undefined, passwordSecretArn: undefined, region: state.s3.region },
+    slot: reader.slot,
+    readerState: { bucket: reader.stateBucket, prefix: reader.statePrefix },
+    streamName: consumer.streamName,
+    ingestionBucket: consumer.ingestionBucket,
+    processedBucket: undefined,
+    kinesis: consumer.kinesis,
+    s3: consumer.s3
+  }
+}
+
+/** The endpoints from the components' environment (a standalone loader reads the processed bucket). */
+const endpointsFromEnvironment: Config.Config<VerifyEndpoints> = Config.all({
+  reader: readerSettings,
+  consumer: consumerSettings,
+  warehouse: warehouseSettingsConfig
+}).pipe(
+  Config.map(({ reader, consumer, warehouse }) => ({
+    sourceUrl: reader.sourceUrl,
+    sourceSetting: "SOURCE_URL",
+    warehouse,
+    slot: reader.slot,
+    readerState: { bucket: reader.stateBucket, prefix: reader.statePrefix },
+    streamName: consumer.streamName,
+    ingestionBucket: consumer.ingestionBucket,
+    processedBucket: consumer.processedBucket,
+    kinesis: consumer.kinesis,
+    s3: consumer.s3
+  }))
+)
+
+/** What `--wait-for-lsn` asks for. */
+export type WaitFor = { readonly _tag: "None" } | { readonly _tag: "Current" } | { readonly _tag: "Lsn"; readonly lsn: string }
+
+/** Pure: `--wait-for-lsn` text → what to wait for, or the one-line usage error. */
+export const parseWaitFor = (text: string): Result.Result<WaitFor, string> => {
+  const word = text.trim().toLowerCase()
+  if (word === "current") return Result.succeed({ _tag: "Current" })
+  if (word === "none") return Result.succeed({ _tag: "None" })
+  try {
+    return Result.succeed({ _tag: "Lsn", lsn: formatLsn(parseLsn(text.trim())) })
+  } catch {
+    return Result.fail(`--wait-for-lsn ${text}: give a WAL position such as 0/1A2B3C (e.g. from SELECT pg_current_wal_lsn()), "current" or "none"`)
+  }
+}
+
+/** Pure: the position to wait for, given the snapshot's end `snapshotLsn`: never before it. */
+export const waitTarget = (waitFor: Exclude<WaitFor, { readonly _tag: "None" }>, snapshotLsn: string): string =>
+  waitFor._tag === "Current" || compareLsn(waitFor.lsn, snapshotLsn) < 0 ? snapshotLsn : waitFor.lsn
+
+const COLUMNS: ReadonlyArray<{ readonly title: string; readonly value: (t: TableReport) => string | number }> = [
+  { title: "table", value: (t) => t.table },
+  { title: "source", value: (t) => t.source },
+  { title: "warehouse", value: (t) => t.warehouse },
+  { title: "missing", value: (t) => t.missing },
+  { title: "extra", value: (t) => t.extra },
+  { title: "different", value: (t) => t.different },
+  { title: "dup", value: (t) => t.duplicates },
+  { title: "fk", value: (t) => t.foreignKeyViolations },
+  { title: "in flight", value: (t) => t.inFlight },
+  { title: "kept(deleted)", value: (t) => t.keptDeleted }
+]
+
+const quote = (value: string | null) => (value === null ? "null" : JSON.stringify(value))
+
+/** The sample lines of one drifting table, indented. */
+const sampleLines = (t: TableReport): ReadonlyArray<string> => [
+  ...t.samples.missing.map((key) =>
+    t.table === "dim_date" ? `  dim_date ${key}: referenced by a fact, missing from dim_date` : `  ${t.table} ${key}: in the source, missing from the warehouse`
+  ),
+  ...t.samples.extra.map((key) => `  ${t.table} ${key}: in the warehouse, not in the source (extra)`),
+  ...t.samples.different.map((d) => `  ${t.table} ${d.key}: ${d.column} expected ${quote(d.expected)}, warehouse has ${quote(d.actual)}`),
+  ...t.samples.duplicates.map((d) => `  ${t.table} ${d}: duplicate`),
+  ...t.samples.foreignKeyViolations.map(
+    (v) => `  ${t.table}.${v.column} = ${v.value}: no ${v.references} row with ${v.referencedColumn} = ${v.value} (${v.rows} fact row${v.rows === 1 ? "" : "s"})`
+  )
+]
+
+/** Pure: the report as terminal lines — the window, the per-table table, samples of each drift, the verdict. */
+export const formatVerifyReport = (report: VerifyReport): ReadonlyArray<string> => {
+  const cells = [COLUMNS.map((c) => c.title), ...report.tables.map((t) => COLUMNS.map((c) => String(c.value(t))))]
+  const widths = COLUMNS.map((_, i) => Math.max(...cells.map((row) => row[i]!.length)))
+  const table = cells.map((row) => row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join("  ").trimEnd())
+  const samples = report.tables.filter((t) => t.drift).flatMap(sampleLines)
+  const rejected = report.rejected.samples.map((r) => `  source ${r.table} ${r.key}: the transform rejects it (${r.error})`)
+  const verdict = report.drift
+    ? `verify: DRIFT in ${report.driftTables.length} table${report.driftTables.length === 1 ? "" : "s"}${
+        report.rejected.count === 0 ? "" : `, ${report.rejected.count} source row${report.rejected.count === 1 ? "" : "s"} the transform rejects`
+      }`
+    : `verify: OK (${report.tables.length} tables, ${report.rowsCompared} rows compared)`
+  return [
+    `verify: source snapshot at ${report.window.to}; rows changed from ${report.window.from} on count as in flight`,
+    ...table,
+    ...samples,
+    ...rejected,
+    verdict
+  ]
+}
+
+const driftMessage = (report: VerifyReport) =>
+  `verify found drift${report.driftTables.length === 0 ? "" : ` in ${report.driftTables.join(", ")}`}${
+    report.rejected.count === 0 ? "" : ` (${report.rejected.count} source rows the transform rejects)`
+  }; the report above says where`
+
+/** Steps 1–3 of the module header against `endpoints`. */
+export const runVerify = (endpoints: VerifyEndpoints, waitFor: WaitFor, timeoutMs: number) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const options = { max: 2, applicationName: "totes-cdc-verify" }
+      const source = yield* makePgPool(endpoints.sourceUrl, { ...options, setting: endpoints.sourceSetting })
+      const warehouse = yield* connectWarehouse(endpoints.warehouse, options)
+      const aws = Layer.mergeAll(Kinesis.layer(endpoints.kinesis), CheckpointStore.layer({ bucket: endpoints.ingestionBucket })).pipe(
+        Layer.provideMerge(S3.layer(endpoints.s3))
+      )
+      const settings = {
+        slot: endpoints.slot,
+        readerState: endpoints.readerState,
+        streamName: endpoints.streamName,
+        processedBucket: endpoints.processedBucket,
+        schema: endpoints.warehouse.schema,
+        timeoutMs
+      }
+      return yield* verifyWarehouse({
+        source,
+        warehouse,
+        schema: endpoints.warehouse.schema,
+        timeoutMs,
+        ...(waitFor._tag === "None"
+          ? {}
+          : { awaitPipeline: (lsn: string) => waitForPipeline(settings, source, warehouse, waitTarget(waitFor, lsn)).pipe(Effect.provide(aws)) })
+      })
+    })
+  )
+
+export const verifyCommand = Command.make(
+  "verify",
+  {
+    stateFile: Flag.String("state-file").pipe(
+      Flag.withMetavar("PATH"),
+      Flag.withDescription("state file of a running `totes-cdc dev`; without it, the environment (SOURCE_URL, WAREHOUSE_URL, …)"),
+      Flag.optional
+    ),
+    waitForLsn: Flag.String("wait-for-lsn").pipe(
+      Flag.withMetavar("LSN|current|none"),
+      Flag.withDescription(
+        "first wait until the pipeline has applied every change committed before this WAL position (never before the source snapshot's; current = the snapshot's; none = compare at once). Default: current with --state-file, none otherwise"
+      ),
+      Flag.optional
+    ),
+    timeout: Flag.Finite("timeout").pipe(
+      Flag.withMetavar("SECONDS"),
+      Flag.withDescription("longest wait for the pipeline (and for transactions running when the source is read), default 60"),
+      Flag.withDefault(60)
+    ),
+    json: Flag.Boolean("json").pipe(Flag.withDescription("print the report as JSON"), Flag.withDefault(false))
+  },
+  ({ stateFile, waitForLsn, timeout, json }) =>
+    Effect.gen(function* () {
+      if (!Number.isFinite(timeout) || timeout <= 0) {
+        return yield* new UsageError({ message: `--timeout ${timeout}: give a number of seconds > 0` })
+      }
+      const waitFor = yield* Effect.fromResult(parseWaitFor(Option.getOrElse(waitForLsn, () => (Option.isSome(stateFile) ? "current" : "none")))).pipe(
+        Effect.mapError((message) => new UsageError({ message }))
+      )
+      const endpoints = Option.isSome(stateFile)
+        ? endpointsFromState(stateFile.value, yield* readStateFile(stateFile.value))
+        : yield* Effect.mapError(endpointsFromEnvironment, (error) => new UsageError({ message: describeConfigError(error.message) }))
+      const report = yield* runVerify(endpoints, waitFor, timeout * 1000)
+      yield* Console.log(json ? JSON.stringify(report, null, 2) : formatVerifyReport(report).join("\n"))
+      if (report.drift) return yield* new VerifyDrift({ message: driftMessage(report) })
+    })
+).pipe(
+  Command.withDescription(
+    "Reconcile the source with the warehouse: every dimension row and the latest version of every fact equal to the transform of the current source, no fact version twice, every fact foreign key satisfied; exit 1 on drift"
+  ),
+  Command.withExamples([
+    { command: "totes-cdc verify --state-file /tmp/s.json", description: "a running `dev` stack: waits until the pipeline has caught up with the source snapshot, then compares" },
+    { command: "SOURCE_URL=… WAREHOUSE_URL=… totes-cdc verify", description: "a quiet pipeline, compared at once" },
+    { command: "totes-cdc verify --wait-for-lsn current --timeout 120", description: "a live pipeline configured by the environment" }
+  ])
+)

@@ -1,0 +1,150 @@
+/**
+ * `totes-cdc verify --wait-for-lsn` (I/O): polls the pipeline until it has applied every
+ * change committed before a WAL position, using the decisions of the loader's
+ * `PipelineProgress.ts` (a: the reader's slot, b: the processor per shard, c: the loader's
+ * applied objects), every `POLL_INTERVAL`, for at most the timeout.
+ *
+ * It lives in the CLI, not in the loader, because it reads the reader's slot
+ * (`slotStatus`) and the processor's checkpoints and Kinesis records (`CheckpointStore`,
+ * `deaggregate`): the loader, which runs as a Lambda of its own in AWS, depends on core and
+ * platform only, and the CLI already depends on every component.
+ *
+ * Invariants:
+ *  - Conditions are checked in pipeline order, each until it passes, and a passed one is
+ *    not checked again (each is monotone).
+ *  - (b) reads, per shard, the first record after the processor's checkpoint (never moving
+ *    the checkpoint): a KPL aggregate's first user record is its earliest change.
+ *  - (c) is checked only when a processed bucket is given (a loader reading the bucket):
+ *    the objects listed once (b) passed must all be applied. `dev`'s loader runs in the
+ *    processor's hook, so there the processor's checkpoint already implies it.
+ *  - On timeout, the unmet condition of the last poll is the one line of the
+ *    `PipelineWaitTimeout`. Any other failure (a database, Kinesis or S3 call; checkpoint
+ *    reads retry retryable S3 errors themselves) ends the wait at once.
+ */
+import { loadReaderState, slotStatus } from "@totes-cdc/cdc-reader"
+import { decodeChangeRecord } from "@totes-cdc/core"
+import {
+  describeUnmet,
+  effectiveTarget,
+  processedObjectKeys,
+  type ShardObservation,
+  shardPassed,
+  slotPassed,
+  type Unmet,
+  unappliedObjects
+} from "@totes-cdc/loader"
+import { Kinesis, type PgSession, S3 } from "@totes-cdc/platform"
+import { CheckpointStore, deaggregate, PROCESSOR_CONSUMER } from "@totes-cdc/stream-processors"
+import { Data, Effect, Option, Result, Schedule, Schema } from "effect"
+
+/** Pause between two polls. */
+export const POLL_INTERVAL = "200 millis"
+
+/** Empty GetRecords pages followed per shard per poll before the shard counts as still behind. */
+const MAX_EMPTY_PAGES = 20
+
+export interface PipelineWaitSettings {
+  /** Replication slot of the reader, e.g. `totes_cdc`. */
+  readonly slot: string
+  readonly streamName: string
+  /** Processed bucket, when a loader loads it by itself (condition c); undefined in `dev`. */
+  readonly processedBucket: string | undefined
+  /** Where the reader records its snapshot (`state/cdc-reader/<slot>.json` in the ingestion bucket). */
+  readonly readerState: { readonly bucket: string; readonly prefix: string }
+  /** Target schema of the warehouse (applied objects are recorded per schema). */
+  readonly schema: string
+  readonly timeoutMs: number
+}
+
+/** The pipeline did not pass the position in time; `message` names the condition and the component. */
+export class PipelineWaitTimeout extends Schema.TaggedError<PipelineWaitTimeout>()("PipelineWaitTimeout", {
+  message: Schema.String
+}) {}
+
+class NotYet extends Data.TaggedError("NotYet")<{ readonly unmet: Unmet }> {}
+
+/** What follows the processor's checkpoint in `shardId` (`ShardObservation`). */
+const observeShard = (stream: string, shardId: string) =>
+  Effect.gen(function* () {
+    const kinesis = yield* Kinesis
+    const checkpoint = yield* (yield* CheckpointStore).get(PROCESSOR_CONSUMER, shardId)
+    if (Option.isSome(checkpoint) && checkpoint.value.shardEnded) return { shardId, _tag: "Ended" } as const
+    const after = Option.isSome(checkpoint) ? checkpoint.value.sequenceNumber : null
+    let iterator = yield* kinesis.getShardIterator(stream, shardId, after === null ? {} : { afterSequenceNumber: after })
+    for (let page = 0; page < MAX_EMPTY_PAGES; page++) {
+      const { records, nextIterator, millisBehindLatest } = yield* kinesis.getRecords(iterator, 1)
+      const first = records[0]
+      if (first !== undefined) {
+        const undecodable: ShardObservation = { shardId, _tag: "Undecodable", sequenceNumber: first.sequenceNumber }
+        const users = deaggregate({ shardId, ...first })
+        const user = Result.isSuccess(users) ? users.success[0] : undefined
+        if (user === undefined) return undecodable
+        const change = yield* Effect.result(decodeChangeRecord(new TextDecoder().decode(user.data)))
+        return Result.isSuccess(change) ? ({ shardId, _tag: "Next", commitLsn: change.success.commitLsn } as const) : undecodable
+      }
+      if (nextIterator === undefined || (millisBehindLatest ?? 0) === 0) return { shardId, _tag: "CaughtUp" } as const
+      iterator = nextIterator
+    }
+    return { shardId, _tag: "Undecodable", sequenceNumber: `(not reached after ${MAX_EMPTY_PAGES} empty pages)` } as const
+  })
+
+/**
+ * Waits until the pipeline has applied every change committed before `target` (an LSN),
+ * reading the slot on `source` and applied objects on `warehouse`. Fails with
+ * `PipelineWaitTimeout` after `settings.timeoutMs`, or with the first error of a call.
+ */
+export const waitForPipeline = (settings: PipelineWaitSettings, source: PgSession, warehouse: PgSession, target: string) =>
+  Effect.gen(function* () {
+    const kinesis = yield* Kinesis
+    const s3 = yield* S3
+    let slotDone = false
+    // Set once the reader's snapshot is complete (condition 0).
+    let goal: string | undefined
+    const passedShards = new Set<string>()
+    let objects: ReadonlyArray<string> | undefined
+
+    const poll = Effect.gen(function* () {
+      if (goal === undefined) {
+        const state = yield* loadReaderState(settings.readerState, settings.slot)
+        const snapshot =
+          state === undefined
+            ? ({ _tag: "Missing" } as const)
+            : state.snapshot.status === "complete"
+              ? ({ _tag: "Complete", consistentPoint: state.snapshot.consistentPoint } as const)
+              : ({ _tag: "InProgress" } as const)
+        goal = effectiveTarget(target, snapshot)
+        if (goal === undefined) return yield* new NotYet({ unmet: { _tag: "Snapshot", slot: settings.slot, snapshot } })
+      }
+      if (!slotDone) {
+        const status = yield* slotStatus(source, settings.slot)
+        const slot = { slot: settings.slot, exists: status.exists, confirmedFlushLsn: status.confirmedFlushLsn ?? null }
+        if (!slotPassed(goal, slot)) return yield* new NotYet({ unmet: { _tag: "Slot", slot } })
+        slotDone = true
+      }
+      if (objects === undefined) {
+        for (const { shardId } of yield* kinesis.listShards(settings.streamName)) {
+          if (passedShards.has(shardId)) continue
+          const shard = yield* observeShard(settings.streamName, shardId)
+          if (!shardPassed(goal, shard)) return yield* new NotYet({ unmet: { _tag: "Shard", shard } })
+          passedShards.add(shardId)
+        }
+        objects =
+          settings.processedBucket === undefined
+            ? []
+            : processedObjectKeys((yield* s3.listObjects(settings.processedBucket, "")).map((object) => object.key))
+      }
+      const pending = yield* unappliedObjects(warehouse, settings.schema, objects)
+      objects = pending
+      if (pending.length > 0) return yield* new NotYet({ unmet: { _tag: "Objects", pending } })
+    })
+
+    yield* poll.pipe(
+      Effect.retry({
+        schedule: Schedule.spaced(POLL_INTERVAL).pipe(Schedule.upTo({ duration: `${settings.timeoutMs} millis` })),
+        while: (error) => error._tag === "NotYet"
+      }),
+      Effect.catchTag("NotYet", ({ unmet }) =>
+        Effect.fail(new PipelineWaitTimeout({ message: describeUnmet(target, unmet, Math.round(settings.timeoutMs / 1000)) }))
+      )
+    )
+  })

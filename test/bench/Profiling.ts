@@ -1,0 +1,79 @@
+/**
+ * Where a benchmark's time goes: CPU seconds of this process and of other processes
+ * (Linux /proc), and V8 CPU profiles of one measured phase.
+ *
+ * Invariants: measuring never fails a benchmark — a process that cannot be read (no
+ * /proc, gone) gives `null`; a profile is written only when a directory is given.
+ * (ReaderDrain.ts has private copies of `profiled` and `procCpuSeconds`; these are the
+ * shared ones.)
+ */
+import { Effect } from "effect"
+import { readdirSync, readFileSync } from "node:fs"
+import { mkdir, writeFile } from "node:fs/promises"
+import { Session } from "node:inspector/promises"
+import { join } from "node:path"
+
+/** Linux clock ticks per second (`getconf CLK_TCK`), the unit of /proc/<pid>/stat times. */
+const CLK_TCK = 100
+
+/** CPU seconds (user + system) this process used since `start` (`process.cpuUsage()`). */
+export const cpuSecondsSince = (start: NodeJS.CpuUsage): number => {
+  const used = process.cpuUsage(start)
+  return (used.user + used.system) / 1e6
+}
+
+/** utime + stime of process `pid` in seconds, or null (no /proc, process gone). */
+export const procCpuSeconds = (pid: number | null): number | null => {
+  if (pid === null || !Number.isFinite(pid)) return null
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+    // fields[0] is field 3 (state): utime is field 14, stime field 15
+    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK
+  } catch {
+    return null
+  }
+}
+
+/**
+ * The pid of a direct child of this process whose command line contains `needle` (e.g.
+ * the local stack's `KinesaliteServer.ts`), or null when there is none or /proc cannot
+ * be read.
+ */
+export const childPid = (needle: string): number | null => {
+  try {
+    const children = readdirSync(`/proc/${process.pid}/task`).flatMap((task) =>
+      readFileSync(`/proc/${process.pid}/task/${task}/children`, "utf8").trim().split(/\s+/).filter((pid) => pid !== "")
+    )
+    for (const pid of children) {
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8")
+      if (cmdline.includes(needle)) return Number(pid)
+    }
+    return null
+  } catch {
+    return null
+  }
+}
+
+/** A V8 CPU profile of `effect` (sampled every 0.5 ms), written to `dir/name.cpuprofile`; no profile when `dir` is undefined. */
+export const profiled = <A, E, R>(dir: string | undefined, name: string, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  dir === undefined
+    ? effect
+    : Effect.acquireUseRelease(
+        Effect.promise(async () => {
+          const session = new Session()
+          session.connect()
+          await session.post("Profiler.enable")
+          await session.post("Profiler.setSamplingInterval", { interval: 500 })
+          await session.post("Profiler.start")
+          return session
+        }),
+        () => effect,
+        (session) =>
+          Effect.promise(async () => {
+            const { profile } = await session.post("Profiler.stop")
+            session.disconnect()
+            await mkdir(dir, { recursive: true })
+            await writeFile(join(dir, `${name}.cpuprofile`), JSON.stringify(profile))
+          })
+      )
