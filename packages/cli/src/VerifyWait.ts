@@ -105,6 +105,9 @@ export const waitForPipeline = (settings: PipelineWaitSettings, source: PgSessio
 
     const poll = Effect.gen(function* () {
       if (goal === undefined) {
+        // A missing slot says more (is the reader running?) than a missing snapshot record.
+        const status = yield* slotStatus(source, settings.slot)
+        if (!status.exists) return yield* new NotYet({ unmet: { _tag: "Slot", slot: { slot: settings.slot, exists: false, confirmedFlushLsn: null } } })
         const state = yield* loadReaderState(settings.readerState, settings.slot)
         const snapshot =
           state === undefined
