@@ -29,12 +29,19 @@ const gather = (settings: ReaderSettings, warehouseUrl: string | undefined) =>
         deadLetters[stage] = (deadLetters[stage] ?? 0) + 1
       }
       let freshness: ReadonlyArray<Record<string, string | null>> = []
+      let quarantined: ReadonlyArray<Record<string, string | null>> = []
       if (warehouseUrl !== undefined) {
         const warehouse = yield* makePgPool(warehouseUrl, { setting: "WAREHOUSE_URL", max: 1 })
         freshness = yield* warehouse
           .query(
-            `SELECT warehouse_table, last_commit_ts::text AS last_commit_ts, last_loaded_at::text AS last_loaded_at
+            `SELECT warehouse_table, last_commit_lsn::text AS last_commit_lsn, last_commit_ts::text AS last_commit_ts, last_loaded_at::text AS last_loaded_at
                FROM totes_cdc.freshness ORDER BY warehouse_table`
+          )
+          .pipe(Effect.orElseSucceed(() => []))
+        quarantined = yield* warehouse
+          .query(
+            `SELECT warehouse_table, commit_lsn::text AS commit_lsn, recorded_at::text AS recorded_at
+               FROM totes_cdc.truncations WHERE in_force ORDER BY warehouse_table, commit_lsn`
           )
           .pipe(Effect.orElseSucceed(() => []))
       }
@@ -42,7 +49,8 @@ const gather = (settings: ReaderSettings, warehouseUrl: string | undefined) =>
         slot: { name: settings.slot, ...slot },
         reader: reader ?? null,
         deadLetters,
-        freshness
+        freshness,
+        quarantined
       }
     })
   ).pipe(Effect.provide(S3.layer(settings.s3)))
@@ -62,7 +70,10 @@ export const formatStatus = (report: Report): ReadonlyArray<string> => {
     `dead letters: ${Object.keys(report.deadLetters).length === 0 ? "none" : Object.entries(report.deadLetters).map(([stage, n]) => `${stage} ${n}`).join(", ")}`,
     report.freshness.length === 0
       ? "freshness: no table loaded into the warehouse yet"
-      : `freshness:\n${report.freshness.map((f) => `  ${f.warehouse_table}: last commit ${f.last_commit_ts}, loaded ${f.last_loaded_at}`).join("\n")}`
+      : `freshness:\n${report.freshness.map((f) => `  ${f.warehouse_table}: last commit ${f.last_commit_ts ?? `(snapshot only) at ${f.last_commit_lsn}`}, loaded ${f.last_loaded_at}`).join("\n")}`,
+    ...report.quarantined.map(
+      (q) => `QUARANTINED ${q.warehouse_table}: source truncate at ${q.commit_lsn} (seen ${q.recorded_at}); its objects wait — decide with \`totes-cdc loader release ${q.warehouse_table} --as apply|ignore\``
+    )
   ]
   return lines
 }
