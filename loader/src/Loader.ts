@@ -41,9 +41,14 @@ export interface LoaderConfig {
   readonly truncateMode: TruncateMode
 }
 
-/** A processed object to load: its key (the table is its first path segment). */
+/**
+ * A processed object to load: its key (the table is its first path segment), and its
+ * bytes when the caller has them (the processor's hook in `dev`): then the object is not
+ * read back from S3.
+ */
 export interface ObjectRef {
   readonly key: string
+  readonly body?: Uint8Array
 }
 
 /** What one `applyObjects` call did. */
@@ -201,13 +206,13 @@ export const makeLoader = (
         .query("SELECT object_key FROM totes_cdc.applied_objects WHERE target_schema = $1 AND object_key = ANY($2)", [schema, keys])
         .pipe(Effect.map((rows) => new Set(rows.map((row) => row.object_key!))))
 
-    const download = (key: string) =>
+    const download = ({ key, body: given }: ObjectRef) =>
       Effect.gen(function* () {
         const table = tableOfKey(key)
         if (table === undefined) {
           return yield* new LoaderError({ message: `s3://${config.processedBucket}/${key} is not a processed object (<warehouse_table>/YYYY/MM/DD/<batchId>.parquet)` })
         }
-        const body = yield* s3.getObject(config.processedBucket, key)
+        const body = given === undefined ? yield* s3.getObject(config.processedBucket, key) : Option.some(given)
         if (Option.isNone(body)) {
           return yield* new LoaderError({ message: `processed object s3://${config.processedBucket}/${key} does not exist: was the bucket emptied? replay from the archive (totes-cdc replay)` })
         }
@@ -224,7 +229,7 @@ export const makeLoader = (
         const known = yield* appliedAmong(pool, keys)
         const loaded = yield* Effect.forEach(
           loadOrder(objects.filter((o) => !known.has(o.key))),
-          (o) => download(o.key),
+          download,
           { concurrency: 4 }
         )
         return yield* pool.transaction((tx) =>

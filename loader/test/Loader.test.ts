@@ -267,6 +267,18 @@ layer(Layer.provideMerge(Layer.mergeAll(services, quiet), LocalStack.layer()), {
     })
   )
 
+  it.effect("loads an object from the bytes its caller hands over, without reading it from S3", () =>
+    Effect.gen(function* () {
+      const { pool, loader } = yield* setUp("loader_body")
+      const columns = processedColumns("dim_currency", { relaxed: true })
+      const body = yield* encodeParquet(columns, [{ ...currency1, _commit_lsn: "0/100", _commit_idx: 0, _op: "upsert", _commit_ts: null }])
+      // The key names no object in the bucket: only the bytes can have been loaded.
+      const report = yield* loader.applyObjects([{ key: "dim_currency/2024/02/23/in-memory.parquet", body }])
+      expect(report.applied).toBe(1)
+      expect(yield* select(pool, "SELECT currency_id, currency_code FROM dim_currency")).toEqual([{ currency_id: "1", currency_code: "GBP" }])
+    })
+  )
+
   it.effect("writes nothing when an object of the batch cannot be read, and says which", () =>
     Effect.gen(function* () {
       const { pool, bucket, loader } = yield* setUp("loader_missing")

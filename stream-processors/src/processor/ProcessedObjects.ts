@@ -35,6 +35,8 @@ export interface ProcessedObject {
   /** Rows in the object. */
   readonly rows: number
   readonly batchId: string
+  /** The object's bytes as written (so an in-process loader need not read them back). */
+  readonly body?: Uint8Array
 }
 
 /** `<shardId>-<firstSequenceNumber>-<lastSequenceNumber>`: the same for every hand-over of the same records. */

@@ -337,7 +337,8 @@ export const makeProcessorHandler = <E = never, R = never>(
         bucket: config.processedBucket,
         key: object.key,
         rows: object.rows,
-        batchId
+        batchId,
+        body: object.bytes
       }))
       yield* Effect.logDebug(
         `batch ${batchId}: ${pages.length} pages, ${sorted.length} changes → ${result.rows.length} rows in ${objects.length} objects, ${letters.length} dead letters`
