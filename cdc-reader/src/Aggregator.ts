@@ -4,14 +4,24 @@
  * or our poller (`deaggregateSync`) back into the same user records, each with its own
  * partition key, in order.
  *
+ * The format (aws-kinesis-agg 4.x, KPL 0.9.0): magic F3 89 9A C2, then the protobuf
+ * `AggregatedRecord` — every `partition_key_table` string (field 1) in first-use order,
+ * then every `Record` (field 3: `partition_key_index` field 1, `data` field 3; no explicit
+ * hash keys, no tags) — then the MD5 of that protobuf. This module writes those bytes
+ * itself, into one buffer per aggregate, straight from each change's JSON text: the
+ * library's `RecordAggregator` (protobufjs objects, a Buffer per user record, two
+ * concatenations) cost more than the encoding itself. The bytes are IDENTICAL to what
+ * `RecordAggregator` builds for the same records, aggregate boundaries included (its
+ * size estimate is mirrored, see `libraryEstimate`); KinesisProducer.test.ts checks
+ * both that and the round trip through aws-kinesis-agg's `deaggregateSync`.
+ *
  * Invariants:
  *  - Every entry holds records of one shard only, in their input order; entries come out
  *    in input order, so concatenating the entries' user records gives back the input.
  *  - Every entry's Kinesis size — data bytes + UTF-8 bytes of its partition key, what
  *    AWS counts against the 1 MiB record limit — is ≤ `maxRecordBytes`.
- *    The size of an aggregate is computed EXACTLY here from UTF-8 byte lengths, not with
- *    the library's own estimate (it counts JavaScript string length for partition keys,
- *    which undercounts non-ASCII keys) and checked again on the built payload.
+ *    The size of an aggregate is computed EXACTLY here from UTF-8 byte lengths and checked
+ *    again on the built payload (a mismatch throws rather than sending a wrong record).
  *  - An entry is put with ExplicitHashKey = its first user record's hash key (a hash key
  *    inside the shard's range, so Kinesis stores it on that shard) and PartitionKey = its
  *    first user record's partition key.
@@ -19,14 +29,14 @@
  *    put as a plain (non-aggregated) record; `deaggregateSync` passes those through.
  *    Records that fit neither are not accepted here (`classifyRecord` says "oversize").
  *
- * aws-kinesis-agg quirk: its partition-key table is a plain object whose keys come back
- * through `Object.keys`, which lists array-index-like keys ("2", "10") first in numeric
- * order — user records with such keys would be de-aggregated with the WRONG key. Change
- * record keys always contain ":" (`partitionKeyOf`), so they are never index-like; any
- * such key is rejected here rather than silently mis-keyed.
+ * aws-kinesis-agg quirk, kept so the output stays what the library would build: its
+ * partition-key table is a plain object whose keys come back through `Object.keys`, which
+ * lists array-index-like keys ("2", "10") first in numeric order — user records with such
+ * keys would be de-aggregated with the WRONG key. Change record keys always contain ":"
+ * (`partitionKeyOf`), so they are never index-like; any such key is put as a plain record.
  */
 import type { PutEntry } from "@totes-cdc/platform"
-import { RecordAggregator } from "aws-kinesis-agg"
+import { hash } from "node:crypto"
 
 /** The KPL format's magic number (4 bytes) before the protobuf and its MD5 (16 bytes) after. */
 export const AGGREGATE_OVERHEAD_BYTES = 4 + 16
@@ -34,10 +44,14 @@ export const AGGREGATE_OVERHEAD_BYTES = 4 + 16
 /** aws-kinesis-agg's own ceiling for an aggregate: 1 MiB (Kinesis' classic record limit). */
 export const KPL_MAX_RECORD_BYTES = 1024 * 1024
 
+const MAGIC = Uint8Array.of(0xf3, 0x89, 0x9a, 0xc2)
+
 /** One change, ready to route and aggregate. */
 export interface UserRecord {
-  /** The change record's JSON, UTF-8. */
-  readonly data: Uint8Array
+  /** The user record's data as text: the change record's JSON, sent as its UTF-8 bytes. */
+  readonly json: string
+  /** UTF-8 length of `json`: the record's data bytes. */
+  readonly dataBytes: number
   readonly partitionKey: string
   /** UTF-8 length of `partitionKey`. */
   readonly partitionKeyBytes: number
@@ -58,7 +72,11 @@ export interface ShardEntry {
 
 /** Bytes of a protobuf varint holding `n` (n ≥ 0). */
 export const varintBytes = (n: number): number => {
-  let bytes = 1
+  if (n < 0x80) return 1
+  if (n < 0x4000) return 2
+  if (n < 0x200000) return 3
+  let bytes = 4
+  n = Math.floor(n / 0x200000)
   while (n >= 128) {
     n = Math.floor(n / 128)
     bytes += 1
@@ -66,31 +84,69 @@ export const varintBytes = (n: number): number => {
   return bytes
 }
 
+/** Writes `n` (0 ≤ n < 2^31) as a protobuf varint at `at`; answers the offset after it. */
+const writeVarint = (out: Buffer, at: number, n: number): number => {
+  while (n >= 0x80) {
+    out[at++] = (n & 0x7f) | 0x80
+    n >>>= 7
+  }
+  out[at++] = n
+  return at
+}
+
+/** Bytes of the protobuf `Record` (without its field tag and length) for a record at key index `index`. */
+const innerBytes = (dataBytes: number, index: number): number => 1 + varintBytes(index) + 1 + varintBytes(dataBytes) + dataBytes
+
 /** Protobuf bytes that adding `record` (with partition-key index `index`, new or not) adds to an aggregate. */
 const addedBytes = (record: UserRecord, index: number, newKey: boolean): number => {
   const keyEntry = newKey ? 1 + varintBytes(record.partitionKeyBytes) + record.partitionKeyBytes : 0
-  const length = record.data.byteLength
-  const inner = 1 + varintBytes(index) + 1 + varintBytes(length) + length
+  const inner = innerBytes(record.dataBytes, index)
   return keyEntry + 1 + varintBytes(inner) + inner
 }
 
+/**
+ * aws-kinesis-agg's estimate of the same (`calculateRecordSize`): the partition key's
+ * JavaScript string length instead of its UTF-8 length, and the index of an existing key
+ * counted as the table's size when that index is 0. `RecordAggregator` refuses a record
+ * once the sum of these estimates would pass `LIBRARY_PAYLOAD_LIMIT`.
+ */
+const libraryEstimate = (record: UserRecord, known: number | undefined, count: number): number => {
+  const keyLength = record.partitionKey.length
+  const keyEntry = known === undefined ? 1 + varintBytes(keyLength) + keyLength : 0
+  const inner = innerBytes(record.dataBytes, known === undefined || known === 0 ? count : known)
+  return keyEntry + 1 + varintBytes(inner) + inner
+}
+
+/** aws-kinesis-agg's limit on the summed estimates: 1 MiB − 16 (MD5) − 4 (magic). */
+const LIBRARY_PAYLOAD_LIMIT = KPL_MAX_RECORD_BYTES - AGGREGATE_OVERHEAD_BYTES
+
 const INDEX_LIKE = /^(0|[1-9][0-9]*)$/
+
+/** Whether `key` is array-index-like (a digit first, then the full check). */
+const isIndexLike = (key: string): boolean => {
+  const first = key.charCodeAt(0)
+  return first >= 48 && first <= 57 && INDEX_LIKE.test(key)
+}
 
 /** Where a record can go: in an aggregate, as a plain record, or nowhere (dead letter). */
 export const classifyRecord = (record: UserRecord, maxRecordBytes: number): "aggregate" | "plain" | "oversize" => {
   const limit = Math.min(maxRecordBytes, KPL_MAX_RECORD_BYTES)
   const alone = AGGREGATE_OVERHEAD_BYTES + addedBytes(record, 0, true) + record.partitionKeyBytes
-  if (alone <= limit && !INDEX_LIKE.test(record.partitionKey)) return "aggregate"
-  return record.data.byteLength + record.partitionKeyBytes <= maxRecordBytes ? "plain" : "oversize"
+  if (alone <= limit && !isIndexLike(record.partitionKey)) return "aggregate"
+  return record.dataBytes + record.partitionKeyBytes <= maxRecordBytes ? "plain" : "oversize"
 }
+
+/** The UTF-8 bytes of a record's data. */
+export const dataOf = (record: UserRecord): Uint8Array => Buffer.from(record.json, "utf8")
 
 /** Builds one shard's aggregates, one at a time, within `limit` bytes each. */
 class ShardAggregate {
-  private readonly aggregator = new RecordAggregator()
+  /** Partition key → index in the key table, in first-use order. */
   private readonly keys = new Map<string, number>()
+  private records: Array<UserRecord> = []
+  private indexes: Array<number> = []
   private protobufBytes = 0
-  private first: UserRecord | undefined
-  private count = 0
+  private estimate = 0
 
   private readonly shardId: string
   private readonly limit: number
@@ -101,47 +157,68 @@ class ShardAggregate {
   }
 
   get isEmpty(): boolean {
-    return this.count === 0
+    return this.records.length === 0
   }
 
-  /** Adds `record` if the aggregate stays within the limit; answers whether it did. */
+  /** Adds `record` if the aggregate stays within the limit (and within aws-kinesis-agg's); answers whether it did. */
   tryAdd(record: UserRecord): boolean {
     const known = this.keys.get(record.partitionKey)
-    const added = addedBytes(record, known ?? this.keys.size, known === undefined)
-    const firstKeyBytes = (this.first ?? record).partitionKeyBytes
-    const input = { partitionKey: record.partitionKey, data: Buffer.from(record.data.buffer, record.data.byteOffset, record.data.byteLength) }
+    const index = known ?? this.keys.size
+    const added = addedBytes(record, index, known === undefined)
+    const firstKeyBytes = (this.records[0] ?? record).partitionKeyBytes
     if (AGGREGATE_OVERHEAD_BYTES + this.protobufBytes + added + firstKeyBytes > this.limit) return false
-    if (!this.aggregator.checkIfUserRecordFits(input)) return false
-    this.aggregator.addUserRecord(input)
-    if (known === undefined) this.keys.set(record.partitionKey, this.keys.size)
+    const estimate = libraryEstimate(record, known, this.keys.size)
+    if (this.estimate + estimate > LIBRARY_PAYLOAD_LIMIT) return false
+    if (known === undefined) this.keys.set(record.partitionKey, index)
+    this.records.push(record)
+    this.indexes.push(index)
     this.protobufBytes += added
-    this.first ??= record
-    this.count += 1
+    this.estimate += estimate
     return true
   }
 
-  /** The aggregate as an entry; resets for the next one. */
+  /** The aggregate as an entry (magic, protobuf, MD5 in one buffer); resets for the next one. */
   build(): ShardEntry {
-    const first = this.first
-    const built = this.aggregator.build()
-    if (first === undefined || built === undefined) throw new Error("ShardAggregate.build on an empty aggregate")
-    const bytes = built.data.byteLength + first.partitionKeyBytes
-    if (built.data.byteLength !== AGGREGATE_OVERHEAD_BYTES + this.protobufBytes || bytes > this.limit) {
-      throw new Error(
-        `aggregate size mismatch: built ${built.data.byteLength} bytes, computed ${AGGREGATE_OVERHEAD_BYTES + this.protobufBytes}, limit ${this.limit}`
-      )
+    const first = this.records[0]
+    if (first === undefined) throw new Error("ShardAggregate.build on an empty aggregate")
+    const size = AGGREGATE_OVERHEAD_BYTES + this.protobufBytes
+    const out = Buffer.allocUnsafe(size)
+    out.set(MAGIC, 0)
+    let at = MAGIC.length
+    for (const key of this.keys.keys()) {
+      out[at++] = 0x0a // partition_key_table, length-delimited
+      at = writeVarint(out, at, Buffer.byteLength(key, "utf8"))
+      at += out.write(key, at, "utf8")
     }
+    for (let i = 0; i < this.records.length; i++) {
+      const record = this.records[i]!
+      const index = this.indexes[i]!
+      out[at++] = 0x1a // records, length-delimited
+      at = writeVarint(out, at, innerBytes(record.dataBytes, index))
+      out[at++] = 0x08 // partition_key_index, varint
+      at = writeVarint(out, at, index)
+      out[at++] = 0x1a // data, length-delimited
+      at = writeVarint(out, at, record.dataBytes)
+      const written = out.write(record.json, at, "utf8")
+      if (written !== record.dataBytes) throw new Error(`user record ${record.partitionKey}: ${written} bytes written, ${record.dataBytes} expected`)
+      at += written
+    }
+    if (at + 16 !== size) throw new Error(`aggregate size mismatch: wrote ${at + 16} bytes, computed ${size}`)
+    out.set(hash("md5", out.subarray(MAGIC.length, at), "buffer"), at)
+    const bytes = size + first.partitionKeyBytes
+    if (bytes > this.limit) throw new Error(`aggregate of ${bytes} bytes exceeds its limit of ${this.limit}`)
     const entry: ShardEntry = {
       shardId: this.shardId,
-      entry: { data: built.data, partitionKey: first.partitionKey, explicitHashKey: first.hashKey.toString() },
-      changes: this.count,
+      entry: { data: out, partitionKey: first.partitionKey, explicitHashKey: first.hashKey.toString() },
+      changes: this.records.length,
       bytes,
       aggregated: true
     }
     this.keys.clear()
+    this.records = []
+    this.indexes = []
     this.protobufBytes = 0
-    this.first = undefined
-    this.count = 0
+    this.estimate = 0
     return entry
   }
 }
@@ -149,9 +226,9 @@ class ShardAggregate {
 /** A record that fits no aggregate, as a plain Kinesis record on its shard. */
 const plainEntry = (shardId: string, record: UserRecord): ShardEntry => ({
   shardId,
-  entry: { data: record.data, partitionKey: record.partitionKey, explicitHashKey: record.hashKey.toString() },
+  entry: { data: dataOf(record), partitionKey: record.partitionKey, explicitHashKey: record.hashKey.toString() },
   changes: 1,
-  bytes: record.data.byteLength + record.partitionKeyBytes,
+  bytes: record.dataBytes + record.partitionKeyBytes,
   aggregated: false
 })
 

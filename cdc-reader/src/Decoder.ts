@@ -46,8 +46,22 @@ export const canonicalLsn = (lsn: string): string => {
   return slash < 0 ? formatLsn(parseLsn(lsn)) : `${stripZeros(lsn.slice(0, slash))}/${stripZeros(lsn.slice(slash + 1))}`
 }
 
+/** The last whole second `isoFromMicros` formatted, and its "YYYY-MM-DDTHH:MM:SS." (a memo: consecutive commits share it). */
+let memoSecond = Number.NaN
+let memoPrefix = ""
+
 /** Microseconds since the Unix epoch → ISO-8601 UTC with microseconds. */
 export const isoFromMicros = (micros: bigint): string => {
+  const n = Number(micros)
+  if (n >= 0 && n <= Number.MAX_SAFE_INTEGER) {
+    // exact in doubles (years 1970–2255)
+    const second = Math.floor(n / 1_000_000)
+    if (second !== memoSecond) {
+      memoPrefix = new Date(second * 1000).toISOString().slice(0, 20)
+      memoSecond = second
+    }
+    return `${memoPrefix}${String(n - second * 1_000_000).padStart(6, "0")}Z`
+  }
   const iso = new Date(Number(micros / 1000n)).toISOString()
   const extra = (micros % 1000n).toString().padStart(3, "0")
   return `${iso.slice(0, -1)}${extra}Z`
@@ -55,8 +69,25 @@ export const isoFromMicros = (micros: bigint): string => {
 
 type Tuple = Record<string, unknown>
 
-/** Text image of a tuple; columns PostgreSQL left out (unchanged TOAST) go to `missing`. */
+/**
+ * Whether `tuple` can be the row image as it is: an ordinary object (the platform's
+ * text tuples) whose every value is text or null, i.e. no unchanged TOAST column.
+ */
+const isTextImage = (tuple: Tuple): tuple is RowImage => {
+  if (Object.getPrototypeOf(tuple) !== Object.prototype) return false
+  for (const column in tuple) {
+    const value = tuple[column]
+    if (value !== null && typeof value !== "string") return false
+  }
+  return true
+}
+
+/**
+ * Text image of a tuple; columns PostgreSQL left out (unchanged TOAST) go to `missing`.
+ * A tuple that already is a text image is used as it is (not copied: nothing mutates it).
+ */
 const image = (tuple: Tuple, missing?: Array<string>): RowImage => {
+  if (isTextImage(tuple)) return tuple
   const out: Record<string, string | null> = {}
   for (const column in tuple) {
     const value = tuple[column]
@@ -77,6 +108,9 @@ const keyOf = (relation: Pgoutput.MessageRelation, first: Tuple | null, second: 
 }
 
 type Op = "insert" | "update" | "delete" | "truncate"
+
+/** The `unchangedToast` of every change without unchanged TOAST columns (shared, frozen). */
+const NO_COLUMNS: ReadonlyArray<string> = Object.freeze([])
 
 const change = (
   txn: NonNullable<DecoderState["txn"]>,
@@ -147,20 +181,29 @@ const changesOf = (
   const idx = txn.nextIdx
   switch (message.tag) {
     case "insert":
-      return [change(txn, idx, message.relation.name, "insert", keyOf(message.relation, message.new), null, image(message.new), [])]
+      return [change(txn, idx, message.relation.name, "insert", keyOf(message.relation, message.new), null, image(message.new), NO_COLUMNS)]
     case "update": {
       const unchanged: Array<string> = []
       const after = image(message.new, unchanged)
       const old = message.old ?? message.key
       return [
-        change(txn, idx, message.relation.name, "update", keyOf(message.relation, message.new, old), old === null ? null : image(old), after, unchanged)
+        change(
+          txn,
+          idx,
+          message.relation.name,
+          "update",
+          keyOf(message.relation, message.new, old),
+          old === null ? null : image(old),
+          after,
+          unchanged.length === 0 ? NO_COLUMNS : unchanged
+        )
       ]
     }
     case "delete": {
       const old = message.old ?? message.key ?? {}
-      return [change(txn, idx, message.relation.name, "delete", keyOf(message.relation, old), image(old), null, [])]
+      return [change(txn, idx, message.relation.name, "delete", keyOf(message.relation, old), image(old), null, NO_COLUMNS)]
     }
     case "truncate":
-      return message.relations.map((relation, i) => change(txn, idx + i, relation.name, "truncate", {}, null, null, []))
+      return message.relations.map((relation, i) => change(txn, idx + i, relation.name, "truncate", {}, null, null, NO_COLUMNS))
   }
 }

@@ -3,11 +3,15 @@
  * Kinesis records out, and the LSN up to which everything is durable.
  *
  * Pipeline: items → `Stream.groupedWithin(maxBatchChanges, lingerMs)` → each group split
- * into micro-batches of ≤ `maxBatchBytes` → per batch: route each change to its shard
- * (MD5 of `partitionKeyOf`), aggregate per shard (≤ `maxRecordBytes` each), park changes
- * too large for Kinesis in the dead letters, then write the shards' aggregates in rounds
- * — round r = the r-th aggregate of every shard, packed into PutRecords calls — and
- * finally report the batch's last `Durable` marker through `onDurable`.
+ * into micro-batches of ≤ `maxBatchBytes` → per batch, PLANNED: each change encoded once
+ * (JSON, partition key, MD5 hash key), routed to its shard, aggregated per shard
+ * (≤ `maxRecordBytes` each), changes too large for Kinesis set aside as dead letters →
+ * per batch, WRITTEN: the dead letters parked, then the shards' aggregates in rounds —
+ * round r = the r-th aggregate of every shard, packed into PutRecords calls — and finally
+ * the batch's last `Durable` marker reported through `onDurable`.
+ * Planning runs ahead of writing (`Stream.buffer`, one planned batch queued): while a
+ * batch waits on Kinesis, the next ones are decoded and planned, so the reader's CPU work
+ * overlaps Kinesis' latency instead of alternating with it.
  *
  * Invariants:
  *  - Order per key: a key always maps to one shard, a shard has at most ONE aggregate in
@@ -16,21 +20,26 @@
  *  - Only the failed entries of a PutRecords response are retried (a retryable whole-call
  *    failure counts as all of that call's entries failing), on `putRetrySchedule`; a
  *    non-retryable failure, or retries exhausted, fails the producer with `KinesisError`.
- *  - Durability: batches are written strictly one after another, in order, and a batch's
- *    marker is reported only after every aggregate and dead letter of that batch is
- *    stored; so a reported LSN never precedes a change that is not yet durable.
- *    A dead-lettered change counts as durable once its letter is stored.
- *  - Bounded memory: at most one group (≤ `maxBatchChanges` items) plus the upstream
- *    chunk `groupedWithin` has pulled is held at a time; nothing accumulates a whole
- *    transaction. The bytes in flight to Kinesis at once are ≤ one micro-batch
- *    (`maxBatchBytes`, default 8 MiB) and its aggregates (about as much again).
+ *  - Durability: batches are WRITTEN strictly one after another, in order (only planning
+ *    runs ahead), and a batch's marker is reported only after every aggregate and dead
+ *    letter of that batch is stored; so a reported LSN never precedes a change that is not
+ *    yet durable. A dead-lettered change counts as durable once its letter is stored.
+ *  - Bounded memory: at most three groups (≤ `maxBatchChanges` items each) are past the
+ *    source at a time — one being written, one planned and queued, one planned (or being
+ *    planned) and waiting for room — plus the upstream chunk `groupedWithin` has pulled;
+ *    nothing accumulates a whole transaction. A planned batch keeps only its aggregates
+ *    (the change records and their JSON are dropped), so the bytes held are about three
+ *    micro-batches' worth (`maxBatchBytes` each at most, default 8 MiB).
  *  - The shard map is re-read every `shardRefreshMs`, and at once when Kinesis stores an
- *    aggregate on another shard than predicted (a reshard happened).
+ *    aggregate on another shard than predicted (a reshard happened). Batches planned before
+ *    that (at most the two ahead of the write) are written as planned: Kinesis stores each
+ *    aggregate on the shard of its explicit hash key, as it did for the rest of the batch
+ *    in which the reshard was noticed.
  */
 import type { ChangeRecord, NoShardForHashKey } from "@totes-cdc/core"
 import { Kinesis, KinesisError, type KinesisShard, type PutResult, type S3Error } from "@totes-cdc/platform"
 import { Clock, Effect, Metric, Ref, Result, Schedule, Schema, Stream } from "effect"
-import type { ShardEntry } from "./Aggregator.ts"
+import { dataOf, type ShardEntry } from "./Aggregator.ts"
 import { DeadLetters } from "./DeadLetters.ts"
 import {
   type BatchPlan,
@@ -51,7 +60,11 @@ export type { ProducerItem } from "./ProducerPlan.ts"
 /** Tuning of the producer. Sizes in bytes, durations in milliseconds. */
 export interface ProducerConfig {
   readonly streamName: string
-  /** Items (changes and markers) grouped per micro-batch (`Stream.groupedWithin` count). Default 10,000. */
+  /**
+   * Items (changes and markers) grouped per micro-batch (`Stream.groupedWithin` count).
+   * Default 2,500: ~1 MiB of totesys change JSON, one PutRecords call per batch on a
+   * 2-shard stream; smaller groups keep fewer records alive between garbage collections.
+   */
   readonly maxBatchChanges: number
   /** Longest wait to fill a micro-batch (`Stream.groupedWithin` duration), ms. Default 50. */
   readonly lingerMs: number
@@ -77,7 +90,7 @@ export const DEFAULT_MAX_BATCH_BYTES = 8 * 1024 * 1024
 /** The defaults above, for `streamName`. */
 export const defaultProducerConfig = (streamName: string): ProducerConfig => ({
   streamName,
-  maxBatchChanges: 10_000,
+  maxBatchChanges: 2_500,
   lingerMs: 50,
   maxPutRecords: 500,
   maxPutBytes: 5 * 1024 * 1024,
@@ -111,10 +124,15 @@ const RETRYABLE_ENTRY_CODES = new Set(["ProvisionedThroughputExceededException",
 
 type Failed = Extract<PutResult, { readonly _tag: "Failed" }>
 
-/** The stream's shard map, re-read when stale or invalidated. */
+/**
+ * The stream's shard map, re-read when stale or invalidated. `generation` counts the
+ * invalidations, so a plan made before one can be told apart (its aggregates landing on
+ * other shards than predicted is expected, not news).
+ */
 const makeShardMap = (kinesis: Kinesis["Service"], stream: string, refreshMs: number) =>
   Effect.gen(function* () {
     const state = yield* Ref.make<{ readonly shards: ReadonlyArray<KinesisShard>; readonly readAt: number } | undefined>(undefined)
+    let generation = 0
     const refresh = Effect.gen(function* () {
       const shards = yield* kinesis.listShards(stream).pipe(Effect.retry(putRetrySchedule))
       yield* Ref.set(state, { shards, readAt: yield* Clock.currentTimeMillis })
@@ -125,8 +143,26 @@ const makeShardMap = (kinesis: Kinesis["Service"], stream: string, refreshMs: nu
       const now = yield* Clock.currentTimeMillis
       return known === undefined || now - known.readAt >= refreshMs ? yield* refresh : known.shards
     })
-    return { current, refresh, invalidate: Ref.set(state, undefined) }
+    const invalidate = Ref.set(state, undefined).pipe(Effect.andThen(Effect.sync(() => void (generation += 1))))
+    return { current, refresh, invalidate, generation: () => generation }
   })
+
+/**
+ * A micro-batch once planned, ahead of its write: its aggregates and dead letters, and
+ * only the facts the write reports. The change records and their JSON are not kept (the
+ * aggregates hold the bytes), so they are garbage as soon as the plan is made.
+ */
+interface PlannedBatch {
+  /** Undefined for a batch without changes (a marker only). */
+  readonly plan: BatchPlan | undefined
+  /** Shard-map generation the plan was made on. */
+  readonly generation: number
+  readonly changes: number
+  readonly bytes: number
+  readonly durableLsn: string | undefined
+  /** Commit time of the batch's last replication change (epoch ms), for the lag metric. */
+  readonly committedAt: number | undefined
+}
 
 /** ISO-8601 `commitTs` → epoch ms (undefined when unparseable). */
 const commitMillis = (commitTs: string): number | undefined => {
@@ -179,7 +215,7 @@ export const runProducer = <E, R, E2 = never, R2 = never>(
       })
 
     /** One attempt at writing `state.pending`; leaves only the failed entries pending. */
-    const attemptRound = (state: { pending: ReadonlyArray<ShardEntry>; attempts: number }) =>
+    const attemptRound = (state: { pending: ReadonlyArray<ShardEntry>; attempts: number; readonly generation: number }) =>
       Effect.gen(function* () {
         if (state.attempts > 0) yield* Metric.update(ReaderMetrics.putRetries, state.pending.length)
         state.attempts += 1
@@ -220,7 +256,9 @@ export const runProducer = <E, R, E2 = never, R2 = never>(
         )
         yield* Metric.update(ReaderMetrics.kinesisRecordsWritten, records)
         yield* Metric.update(ReaderMetrics.changesWritten, changes)
-        if (moved !== undefined) {
+        // Only news when the plan's map is still the current one (a plan made before the
+        // last invalidation is expected to be off).
+        if (moved !== undefined && state.generation === shardMap.generation()) {
           yield* Effect.logWarning(`Kinesis stored an aggregate on another shard than predicted (${moved}); re-reading the shard map of ${stream}`)
           yield* shardMap.invalidate
         }
@@ -236,8 +274,8 @@ export const runProducer = <E, R, E2 = never, R2 = never>(
       })
 
     /** Writes one round (≤ one entry per shard) until every entry is written. */
-    const putRound = (entries: ReadonlyArray<ShardEntry>) => {
-      const state = { pending: entries, attempts: 0 }
+    const putRound = (entries: ReadonlyArray<ShardEntry>, generation: number) => {
+      const state = { pending: entries, attempts: 0, generation }
       return attemptRound(state).pipe(
         Effect.retry(putRetrySchedule),
         Effect.catchTag("PutIncomplete", (error) =>
@@ -256,8 +294,8 @@ export const runProducer = <E, R, E2 = never, R2 = never>(
       deadLetters
         .put({
           stage: "reader",
-          bytes: change.data,
-          error: `change record of ${change.data.byteLength} bytes (partition key ${change.partitionKeyBytes} bytes) exceeds the Kinesis record limit of ${config.maxRecordBytes} bytes`,
+          bytes: dataOf(change),
+          error: `change record of ${change.dataBytes} bytes (partition key ${change.partitionKeyBytes} bytes) exceeds the Kinesis record limit of ${config.maxRecordBytes} bytes`,
           position: positionOf(change.record)
         })
         .pipe(
@@ -270,27 +308,46 @@ export const runProducer = <E, R, E2 = never, R2 = never>(
           )
         )
 
-    const writePlan = (batchPlan: BatchPlan) =>
+    const writePlan = (batchPlan: BatchPlan, generation: number) =>
       Effect.gen(function* () {
         yield* Effect.forEach(batchPlan.deadLetters, park, { discard: true })
         const rounds = roundCount(batchPlan.lanes)
-        for (let r = 0; r < rounds; r++) yield* putRound(roundOf(batchPlan.lanes, r))
+        for (let r = 0; r < rounds; r++) yield* putRound(roundOf(batchPlan.lanes, r), generation)
       })
 
-    const writeBatch = Effect.fn("KinesisProducer.writeBatch")(function* (batch: MicroBatch) {
-      yield* Effect.annotateCurrentSpan({ changes: batch.changes.length, bytes: batch.bytes, durableLsn: batch.durableLsn ?? "" })
-      if (batch.changes.length > 0) {
-        yield* writePlan(yield* plan(batch))
-        yield* Metric.update(ReaderMetrics.batchChanges, batch.changes.length)
+    /** Routes and aggregates `batch` ahead of its write: the CPU-heavy part (JSON, hashing, aggregation) is done by then. */
+    const prepare = (batch: MicroBatch) =>
+      Effect.gen(function* () {
+        const generation = shardMap.generation()
         const last = lastReplicationChange(batch.changes)
-        const committed = last === undefined ? undefined : commitMillis(last.commitTs)
-        if (committed !== undefined) yield* Metric.update(ReaderMetrics.commitToKinesisLagMs, (yield* Clock.currentTimeMillis) - committed)
+        return {
+          plan: batch.changes.length === 0 ? undefined : yield* plan(batch),
+          generation,
+          changes: batch.changes.length,
+          bytes: batch.bytes,
+          durableLsn: batch.durableLsn,
+          committedAt: last === undefined ? undefined : commitMillis(last.commitTs)
+        } satisfies PlannedBatch
+      })
+
+    const writeBatch = Effect.fn("KinesisProducer.writeBatch")(function* (batch: PlannedBatch) {
+      yield* Effect.annotateCurrentSpan({ changes: batch.changes, bytes: batch.bytes, durableLsn: batch.durableLsn ?? "" })
+      if (batch.plan !== undefined) {
+        yield* writePlan(batch.plan, batch.generation)
+        yield* Metric.update(ReaderMetrics.batchChanges, batch.changes)
+        if (batch.committedAt !== undefined) yield* Metric.update(ReaderMetrics.commitToKinesisLagMs, (yield* Clock.currentTimeMillis) - batch.committedAt)
       }
       if (batch.durableLsn !== undefined) yield* onDurable(batch.durableLsn)
     })
 
+    // Two stages: encoding, routing and aggregation run ahead (one planned batch queued)
+    // while the previous batch is written, so the CPU work overlaps Kinesis' latency;
+    // writes stay one batch at a time, in order.
     yield* items.pipe(
       Stream.groupedWithin(config.maxBatchChanges, config.lingerMs),
-      Stream.runForEach((group) => Effect.forEach(splitIntoBatches(group, maxBatchBytes), writeBatch, { discard: true }))
+      Stream.mapEffect((group) => Effect.forEach(splitIntoBatches(group, maxBatchBytes), prepare)),
+      Stream.flattenIterable,
+      Stream.buffer({ capacity: 1 }),
+      Stream.runForEach(writeBatch)
     )
   }).pipe(Effect.annotateLogs({ component: "cdc-reader", stage: "producer", stream: config.streamName }))

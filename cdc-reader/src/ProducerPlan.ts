@@ -27,7 +27,7 @@ export type ProducerItem =
    */
   | { readonly _tag: "Durable"; readonly lsn: string }
 
-/** A change encoded once: its JSON bytes, partition key and hash key. */
+/** A change encoded once: its JSON text and byte length, partition key and hash key. */
 export interface PreparedChange extends UserRecord {
   readonly record: ChangeRecord
 }
@@ -50,14 +50,18 @@ export interface BatchPlan {
   readonly lanes: ReadonlyArray<ReadonlyArray<ShardEntry>>
 }
 
-const encoder = new TextEncoder()
-
-/** Encodes a change once: JSON (UTF-8), partition key (`partitionKeyOf`) and its hash key. */
+/**
+ * Encodes a change once: its JSON text (`encodeChangeRecord`) and that text's UTF-8
+ * length, its partition key (`partitionKeyOf`) and the key's hash key. The JSON is turned
+ * into bytes only where it is sent: inside its aggregate's buffer (`aggregateShard`).
+ */
 export const prepareChange = (record: ChangeRecord): PreparedChange => {
+  const json = encodeChangeRecord(record)
   const partitionKey = partitionKeyOf(record)
   return {
     record,
-    data: encoder.encode(encodeChangeRecord(record)),
+    json,
+    dataBytes: Buffer.byteLength(json, "utf8"),
     partitionKey,
     partitionKeyBytes: Buffer.byteLength(partitionKey, "utf8"),
     hashKey: hashKeyOf(partitionKey)
@@ -80,7 +84,7 @@ export const splitIntoBatches = (items: ReadonlyArray<ProducerItem>, maxBatchByt
       continue
     }
     const change = prepareChange(item.record)
-    const size = change.data.byteLength + change.partitionKeyBytes
+    const size = change.dataBytes + change.partitionKeyBytes
     if (changes.length > 0 && bytes + size > maxBatchBytes) {
       batches.push({ changes, bytes, durableLsn })
       changes = []

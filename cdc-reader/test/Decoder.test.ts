@@ -116,6 +116,20 @@ describe("isoFromMicros", () => {
     expect(isoFromMicros(COMMIT_TIME)).toBe("2024-02-23T10:01:02.345678Z")
     expect(isoFromMicros(1708682462000001n)).toBe("2024-02-23T10:01:02.000001Z")
   })
+
+  it("gives the same text for consecutive commits within and across seconds (the memo of the last second)", () => {
+    expect(
+      [1708682462999999n, 1708682462000000n, 1708682463000000n, 1708682462500000n, 1708682399000042n, 0n, 946684800000000n].map(isoFromMicros)
+    ).toEqual([
+      "2024-02-23T10:01:02.999999Z",
+      "2024-02-23T10:01:02.000000Z",
+      "2024-02-23T10:01:03.000000Z",
+      "2024-02-23T10:01:02.500000Z",
+      "2024-02-23T09:59:59.000042Z",
+      "1970-01-01T00:00:00.000000Z",
+      "2000-01-01T00:00:00.000000Z"
+    ])
+  })
 })
 
 describe("canonicalLsn", () => {

@@ -2,10 +2,10 @@ import { describe, expect, it, layer } from "@effect/vitest"
 import { type ChangeRecord, decodeChangeRecord, hashKeyOf, shardFor } from "@totes-cdc/core"
 import { LocalStack } from "@totes-cdc/local-stack"
 import { Kinesis, KinesisError, type KinesisShard, type PutResult, S3 } from "@totes-cdc/platform"
-import { deaggregateSync } from "aws-kinesis-agg"
+import { deaggregateSync, RecordAggregator } from "aws-kinesis-agg"
 import { Effect, Layer, Logger, Metric, Option, Result, Stream } from "effect"
 import { createHash } from "node:crypto"
-import { aggregateShard, classifyRecord, type UserRecord } from "../src/Aggregator.ts"
+import { aggregateShard, classifyRecord, type UserRecord, varintBytes } from "../src/Aggregator.ts"
 import { DeadLetters } from "../src/DeadLetters.ts"
 import { defaultProducerConfig, type ProducerConfig, type ProducerItem, runProducer } from "../src/KinesisProducer.ts"
 import { packCalls, splitIntoBatches } from "../src/ProducerPlan.ts"
@@ -177,13 +177,58 @@ const digest = (data: Uint8Array) => createHash("sha256").update(data).digest("h
 // Pure parts of the producer.
 
 const userRecord = (partitionKey: string, bytes: number): UserRecord => ({
-  data: new TextEncoder().encode("y".repeat(bytes)),
+  json: "y".repeat(bytes),
+  dataBytes: bytes,
   partitionKey,
   partitionKeyBytes: Buffer.byteLength(partitionKey, "utf8"),
   hashKey: md5HashKey(partitionKey)
 })
 
 describe("aggregation (pure)", () => {
+  it("sizes protobuf varints at every 7-bit boundary", () => {
+    const sizes = [0, 127, 128, 16_383, 16_384, 2_097_151, 2_097_152, 268_435_455, 268_435_456, 2 ** 35 - 1, 2 ** 35].map(varintBytes)
+    expect(sizes).toEqual([1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6])
+  })
+
+  it("builds exactly the bytes aws-kinesis-agg's RecordAggregator builds, cut where it would cut, and de-aggregates to the input", () => {
+    // Repeated keys (the library's size estimate counts an existing key at index 0 as a new
+    // index), non-ASCII keys and data, enough to fill several 1 MiB aggregates.
+    const records = Array.from({ length: 30_000 }, (_, i) => {
+      const key = i % 3 !== 1 ? "payment:1" : i % 2 === 0 ? `design:${i % 999}` : `désign_é:${i % 999}€`
+      const json = JSON.stringify({ i, name: "Zoë ", pad: "x".repeat(40 + (i % 80)) })
+      return { json, dataBytes: Buffer.byteLength(json), partitionKey: key, partitionKeyBytes: Buffer.byteLength(key), hashKey: md5HashKey(key) }
+    })
+    const limit = 1024 * 1024
+    const entries = aggregateShard("shardId-000000000000", records, limit)
+    expect(entries.length).toBeGreaterThanOrEqual(3)
+    let next = 0
+    for (const [n, e] of entries.entries()) {
+      const users = records.slice(next, next + e.changes)
+      next += e.changes
+      // The library, given the same user records, builds the same bytes …
+      const library = new RecordAggregator()
+      for (const user of users) library.addUserRecord({ partitionKey: user.partitionKey, data: Buffer.from(user.json) })
+      const built = library.build()
+      expect(Buffer.from(e.entry.data).equals(built!.data)).toBe(true)
+      expect(e.entry.partitionKey).toBe(built!.partitionKey)
+      // … and would not have taken the next record either (by its own estimate or the exact 1 MiB limit).
+      const following = records[next]
+      if (n < entries.length - 1 && following !== undefined) {
+        for (const user of users) library.addUserRecord({ partitionKey: user.partitionKey, data: Buffer.from(user.json) })
+        const refits = library.checkIfUserRecordFits({ partitionKey: following.partitionKey, data: Buffer.from(following.json) })
+        if (refits) {
+          library.addUserRecord({ partitionKey: following.partitionKey, data: Buffer.from(following.json) })
+          const bigger = library.build()!
+          expect(bigger.data.byteLength + Buffer.byteLength(bigger.partitionKey)).toBeGreaterThan(limit)
+        }
+      }
+      expect(deaggregate(e.entry.data, e.entry.partitionKey, String(n)).map((u) => [u.partitionKey, u.json])).toEqual(
+        users.map((u) => [u.partitionKey, u.json])
+      )
+    }
+    expect(next).toBe(records.length)
+  })
+
   it("keeps every aggregate within maxRecordBytes counting UTF-8 key bytes, and de-aggregates to the input in order", () => {
     // Non-ASCII keys: aws-kinesis-agg's own estimate counts string length, not bytes.
     const records = Array.from({ length: 300 }, (_, i) => userRecord(`tâblé_é:${i % 37}€`, 50 + (i % 90)))
@@ -196,7 +241,7 @@ describe("aggregation (pure)", () => {
       return deaggregate(e.entry.data, e.entry.partitionKey, "1")
     })
     expect(back.map((u) => u.partitionKey)).toEqual(records.map((r) => r.partitionKey))
-    expect(back.map((u) => u.json.length)).toEqual(records.map((r) => r.data.byteLength))
+    expect(back.map((u) => u.json)).toEqual(records.map((r) => r.json))
     // ExplicitHashKey = the first user record's hash key; PartitionKey = its key.
     expect(entries[0]!.entry.explicitHashKey).toBe(md5HashKey(records[0]!.partitionKey).toString())
     expect(entries[0]!.entry.partitionKey).toBe(records[0]!.partitionKey)
@@ -579,9 +624,10 @@ layer(LocalStack.layer({ shards: 2 }), { excludeTestServices: true })("KinesisPr
           yield* runProducer(items, config(stack, { maxBatchChanges }), (l) => Effect.sync(() => void durable.push(l)))
           expect(written).toBe(total)
           expect(durable).toEqual(["2/100"])
-          // At most one group plus the chunks groupedWithin has pulled ahead.
+          // At most three groups (one being written, one queued, one planned and waiting to be
+          // queued) plus the chunks groupedWithin has pulled ahead.
           expect(maxInFlight).toBeGreaterThan(0)
-          expect(maxInFlight).toBeLessThanOrEqual(maxBatchChanges + 2 * chunk)
+          expect(maxInFlight).toBeLessThanOrEqual(3 * maxBatchChanges + 2 * chunk)
         }),
       (stack) => wrappedKinesis(stack, wrap)
     )

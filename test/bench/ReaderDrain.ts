@@ -43,10 +43,11 @@ import { LocalStack, type LocalStackEndpoints, simulateHistory } from "@totes-cd
 import { Kinesis, type PgPool, S3, makeKinesisClient, makePgPool } from "@totes-cdc/platform"
 import { emptyTotesys, readAllChanges } from "@totes-cdc/test"
 import { Effect, Fiber, References, Schedule, Schema } from "effect"
-import { readFileSync } from "node:fs"
+import { readdirSync, readFileSync } from "node:fs"
 import { mkdir, writeFile } from "node:fs/promises"
 import { Session } from "node:inspector/promises"
 import os from "node:os"
+import { PerformanceObserver } from "node:perf_hooks"
 import { join } from "node:path"
 import { saveReaderState } from "../../cdc-reader/src/ReaderStateStore.ts"
 import { ensurePublication } from "../../cdc-reader/src/Slot.ts"
@@ -94,6 +95,10 @@ export interface RepResult {
   readonly reader: DrainMeasure & {
     /** Seconds from start until the slot was active (preflight, state, connection). */
     readonly startupSeconds: number | null
+    /** CPU seconds of the kinesalite child process during the drain, when it runs in one. */
+    readonly kinesaliteCpuSeconds?: number | null
+    /** Seconds of garbage collection pauses on the reader's thread during the drain. */
+    readonly gcSeconds?: number
     /** Change records read back from the stream. */
     readonly streamChanges: number
   }
@@ -117,6 +122,45 @@ const procCpuSeconds = (pid: number | null): number | null => {
     return (Number(fields[11]) + Number(fields[12])) / CLK_TCK
   } catch {
     return null
+  }
+}
+
+/**
+ * CPU seconds (utime + stime) of this process's kinesalite child (the local stack's
+ * KinesaliteServer.ts, or `--kinesalite-process`'s), or null when there is none.
+ */
+const kinesaliteCpuSeconds = (): number | null => {
+  try {
+    for (const entry of readdirSync("/proc")) {
+      if (!/^[0-9]+$/.test(entry)) continue
+      try {
+        const stat = readFileSync(`/proc/${entry}/stat`, "utf8")
+        const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1])
+        if (ppid !== process.pid) continue
+        if (/kinesalite/i.test(readFileSync(`/proc/${entry}/cmdline`, "utf8"))) return procCpuSeconds(Number(entry))
+      } catch {
+        // the process ended while we looked
+      }
+    }
+  } catch {
+    // no /proc
+  }
+  return null
+}
+
+/** Milliseconds of garbage collection on this thread from now until `stop()` (V8's `gc` performance entries). */
+const gcTimer = () => {
+  let ms = 0
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) ms += entry.duration
+  })
+  observer.observe({ entryTypes: ["gc"] })
+  return {
+    stop: () => {
+      for (const entry of observer.takeRecords()) ms += entry.duration
+      observer.disconnect()
+      return ms / 1000
+    }
   }
 }
 
@@ -228,6 +272,8 @@ const bareDrain = (
 const readerDrain = (pool: PgPool, settings: ReaderSettings, backlog: Backlog, timeoutMs: number) =>
   Effect.gen(function* () {
     const cpu = process.cpuUsage()
+    const gc = gcTimer()
+    const kinesaliteCpu = kinesaliteCpuSeconds()
     const started = performance.now()
     let startupSeconds: number | null = null
     let walsenderPid: number | null = null
@@ -259,12 +305,16 @@ const readerDrain = (pool: PgPool, settings: ReaderSettings, backlog: Backlog, t
     const seconds = (performance.now() - started) / 1000
     const nodeCpuSeconds = cpuSecondsSince(cpu)
     const walsenderCpuSeconds = procCpuSeconds(walsenderPid)
+    const kinesaliteCpuEnd = kinesaliteCpuSeconds()
+    const gcSeconds = gc.stop()
     yield* Fiber.interrupt(reader)
     return {
       seconds: round(seconds),
       rate: round(backlog.rows / seconds, 0),
       nodeCpuSeconds: round(nodeCpuSeconds),
       walsenderCpuSeconds,
+      kinesaliteCpuSeconds: kinesaliteCpu === null || kinesaliteCpuEnd === null ? null : round(kinesaliteCpuEnd - kinesaliteCpu),
+      gcSeconds: round(gcSeconds),
       startupSeconds
     }
   })

@@ -133,7 +133,9 @@ const repTable = (e: ReaderDrainEntry) =>
       "ratio",
       "load",
       "node CPU s bare / reader",
-      "walsender CPU s bare / reader"
+      "walsender CPU s bare / reader",
+      "kinesalite CPU s",
+      "reader GC s"
     ],
     e.reps.map((r) => [
       String(r.rep),
@@ -146,8 +148,10 @@ const repTable = (e: ReaderDrainEntry) =>
       fmt(r.reader.rate),
       fmt(r.ratio, 2),
       fmt(r.loadAverage as number | undefined, 1),
-      `${fmt(r.bare.nodeCpuSeconds, 1)} / ${fmt(r.reader.nodeCpuSeconds, 1)}`,
-      `${fmt(r.bare.walsenderCpuSeconds, 1)} / ${fmt(r.reader.walsenderCpuSeconds, 1)}`
+      `${fmt(r.bare.nodeCpuSeconds, 2)} / ${fmt(r.reader.nodeCpuSeconds, 2)}`,
+      `${fmt(r.bare.walsenderCpuSeconds, 2)} / ${fmt(r.reader.walsenderCpuSeconds, 2)}`,
+      fmt(r.reader.kinesaliteCpuSeconds, 2),
+      fmt(r.reader.gcSeconds, 2)
     ])
   )
 
@@ -214,10 +218,12 @@ export const markdownSection = (full: ReaderDrainEntry | undefined, quick: Reade
     "  after an unmeasured warm-up repetition (10,000 changes) that takes JIT warm-up out of rep 1.",
     "- Every repetition checks the bare client counted exactly the backlog's row changes and the",
     "  stream holds each of them exactly once; a repetition that loses or duplicates data fails the run.",
-    "- kinesalite and s3rver run inside the benchmark's Node process, as in `totes-cdc dev`: their",
-    "  CPU is in the reader's \"node CPU\" column. \"walsender CPU\" is PostgreSQL's decoding process",
-    "  for the slot. \"load\" is the 1-minute load average before the drains: the machines have few",
-    "  CPUs, and other work running at the same time lengthens the drains (compare the CPU columns).",
+    "- s3rver runs inside the benchmark's Node process (its CPU is in the \"node CPU\" column), kinesalite",
+    "  in the local stack's child process (\"kinesalite CPU\", during the reader's drain). \"walsender CPU\"",
+    "  is PostgreSQL's decoding process for the slot; \"reader GC s\" the garbage-collection pauses of",
+    "  the reader's thread. \"load\" is the 1-minute load average before the drains: the machines have",
+    "  2 CPUs shared by PostgreSQL, the reader and kinesalite, and other work running at the same time",
+    "  lengthens the drains (compare the CPU columns).",
     "- Reproduce: `npm run bench` (300,000 × 5) or `npm run bench -- --quick` (50,000 × 3).",
     "  Diagnostics (printed, not recorded): `--cpu-prof-dir DIR` writes V8 profiles of each drain",
     "  (`node test/bench/ProfileSummary.ts FILE` summarizes one); `--kinesalite-process` runs kinesalite",

@@ -40,10 +40,7 @@ export class NoShardForHashKey extends Schema.TaggedError<NoShardForHashKey>()("
  * The 128-bit Kinesis hash key of `partitionKey`: MD5 of its UTF-8 bytes as an unsigned
  * big-endian integer, in [0, 2^128 - 1].
  */
-export const hashKeyOf = (partitionKey: string): bigint => {
-  const digest = hash("md5", partitionKey, "buffer")
-  return (digest.readBigUInt64BE(0) << 64n) | digest.readBigUInt64BE(8)
-}
+export const hashKeyOf = (partitionKey: string): bigint => BigInt(`0x${hash("md5", partitionKey, "hex")}`)
 
 /**
  * The open shard of `shards` whose inclusive hash-key range contains `hashKey`.

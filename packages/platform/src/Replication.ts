@@ -8,13 +8,17 @@
  *    per column instead of node-postgres' process-global registry (DESIGN.md §8), so
  *    what the reader emits does not depend on who else set a type parser.
  *  - An unchanged TOASTed column (pgoutput kind 'u') is `undefined` in the tuple, a SQL
- *    NULL is `null`: callers can tell them apart.
+ *    NULL is `null`: callers can tell them apart. Tuples are ordinary objects with the
+ *    relation's columns in order (`readTextTuple`), the same columns and values the
+ *    library's own reader gives.
  *  - The slot is confirmed only through `confirm(lsn)`: the library's own timer is off
  *    (`acknowledge: { auto: false, timeoutSeconds: 0 }`, kibae/pg-logical-replication
  *    #174). Keepalives and a 10 s status timer re-send the last confirmed LSN, never
  *    more, so the server neither times the connection out nor advances past it.
- *  - Back-pressure: `flowControl` pauses the socket while a message waits for room in
- *    the bounded buffer between the library and the stream's consumer.
+ *  - Back-pressure: the socket is paused while messages wait for room in the bounded
+ *    buffer between the library and the stream's consumer (`socketHandOff`; the library's
+ *    own `flowControl`, which does the same through a chain of promises per message, is
+ *    off), so at most the buffer plus one socket chunk of messages is held.
  */
 import { Effect, Queue, Schema, type Scope, Stream } from "effect"
 import pg from "pg"
@@ -43,14 +47,93 @@ export interface SlotWithSnapshot {
 
 const identity = (value: string) => value
 
-/** The library's pgoutput parser, with column values kept as text (see module invariants). */
-class TextPgoutputPlugin extends PgoutputPlugin {
+/** pg-logical-replication 2.5.0's BinaryReader, as far as `readTextTuple` uses it. */
+interface BinaryReader {
+  readonly _b: Buffer
+  _p: number
+  decodeText(bytes: Uint8Array): string
+}
+
+const truncated = () => new Error("unexpected end of message")
+
+/**
+ * A TupleData of a pgoutput message (Insert, Update, Delete), read as the library's
+ * `readTuple` reads it — text values through the column's parser ("t"), null ("n"),
+ * unchanged TOAST = the old tuple's value or undefined ("u"), binary as bytes ("b") — but
+ * into an ordinary object built in column order, decoding each text value straight from
+ * the message buffer: the library slices a Buffer and builds a dictionary-mode object per
+ * tuple, which cost more than the rest of the reader's decoding. A text value is decoded
+ * exactly as the library's TextDecoder does (UTF-8, one leading BOM dropped).
+ */
+const readTextTuple = (
+  reader: BinaryReader,
+  columns: ReadonlyArray<Pgoutput.RelationColumn>,
+  unchangedToastFallback?: Record<string, unknown> | null
+): Record<string, unknown> => {
+  const buffer = reader._b
+  let at = reader._p
+  if (at + 2 > buffer.length) throw truncated()
+  const fields = (buffer[at]! << 8) | buffer[at + 1]!
+  at += 2
+  const tuple: Record<string, unknown> = {}
+  for (let i = 0; i < fields; i++) {
+    const { name, parser } = columns[i]!
+    if (at + 1 > buffer.length) throw truncated()
+    const kind = buffer[at++]
+    switch (kind) {
+      case 0x74: // 't' text
+      case 0x62: {
+        // 'b' binary
+        if (at + 4 > buffer.length) throw truncated()
+        const size = buffer.readInt32BE(at)
+        at += 4
+        if (size < 0 || at + size > buffer.length) throw truncated()
+        if (kind === 0x62) tuple[name] = buffer.subarray(at, at + size)
+        else {
+          const bom = size >= 3 && buffer[at] === 0xef && buffer[at + 1] === 0xbb && buffer[at + 2] === 0xbf
+          tuple[name] = parser(bom ? reader.decodeText(buffer.subarray(at, at + size)) : buffer.toString("utf8", at, at + size))
+        }
+        at += size
+        break
+      }
+      case 0x6e: // 'n' null
+        tuple[name] = null
+        break
+      case 0x75: // 'u' unchanged toast datum
+        tuple[name] = unchangedToastFallback?.[name]
+        break
+      default:
+        throw new Error(`unknown attribute kind ${String.fromCharCode(kind ?? 0)}`)
+    }
+  }
+  reader._p = at
+  return tuple
+}
+
+/** Column names that an ordinary object cannot hold as own data properties by assignment. */
+const needsDictionary = (columns: ReadonlyArray<Pgoutput.RelationColumn>) => columns.some((column) => column.name === "__proto__")
+
+/**
+ * The library's pgoutput parser, with column values kept as text (see module invariants)
+ * and tuples read by `readTextTuple`. `parse(bytes)` turns one XLogData payload into a
+ * `Pgoutput.Message` (exported for tests and benchmarks of the decoding path).
+ */
+export class TextPgoutputPlugin extends PgoutputPlugin {
   constructor(options: Pgoutput.Options) {
     super(options)
-    const parser = (this as unknown as { parser: { readRelationColumn: (reader: unknown) => Pgoutput.RelationColumn } })
-      .parser
+    const parser = (
+      this as unknown as {
+        parser: {
+          readRelationColumn: (reader: unknown) => Pgoutput.RelationColumn
+          readTuple: (reader: BinaryReader, relation: Pgoutput.MessageRelation, unchangedToastFallback?: Record<string, unknown> | null) => Record<string, unknown>
+        }
+      }
+    ).parser
     const readRelationColumn = parser.readRelationColumn.bind(parser)
     parser.readRelationColumn = (reader) => ({ ...readRelationColumn(reader), parser: identity })
+    const readTuple = parser.readTuple.bind(parser)
+    parser.readTuple = (reader, relation, unchangedToastFallback) =>
+      needsDictionary(relation.columns) ? readTuple(reader, relation, unchangedToastFallback) : readTextTuple(reader, relation.columns, unchangedToastFallback)
   }
 }
 
@@ -109,15 +192,58 @@ export interface ReplicationSession {
 
 const STATUS_INTERVAL_MS = 10_000
 
+/** A readable socket that can stop and restart delivering data. */
+export interface PausableSocket {
+  pause(): void
+  resume(): void
+}
+
+/**
+ * Back-pressure between a socket whose messages arrive synchronously (every message of a
+ * received chunk in one go) and a bounded queue. Returns `offer(message)`:
+ *  - while the queue has room, a message goes straight in (no fiber, no promise);
+ *  - when it is full, the socket is paused and the message, and the rest of the chunk being
+ *    parsed, wait in an overflow list, which is handed over in order as room frees up;
+ *    once it is empty the socket resumes. So at most one chunk's messages wait outside the
+ *    queue, and messages reach the queue in the order they arrived.
+ * `socket()` finds the socket when needed; if there is none, `onNoSocket` is called and
+ * the message is dropped (the caller fails the stream).
+ */
+export const socketHandOff = <A, E>(queue: Queue.Enqueue<A, E>, socket: () => PausableSocket | undefined, onNoSocket: () => void) => {
+  let overflow: Array<A> | undefined
+  const drainOverflow = Effect.gen(function* () {
+    while (overflow !== undefined && overflow.length > 0) {
+      const next = overflow
+      overflow = []
+      if ((yield* Queue.offerAll(queue, next)).length > 0) return // the queue was ended: nothing more to deliver
+    }
+    overflow = undefined
+    socket()?.resume()
+  })
+  return (message: A): void => {
+    if (overflow !== undefined) overflow.push(message)
+    else if (!Queue.offerUnsafe(queue, message)) {
+      const stream = socket()
+      if (stream === undefined) return onNoSocket()
+      stream.pause()
+      overflow = [message]
+      void Effect.runPromise(drainOverflow)
+    }
+  }
+}
+
 /**
  * Streams slot `slot` from its confirmed position, with logical messages enabled
  * (heartbeats). Stopped when the scope closes. Fails with `ReplicationError`.
  */
 export const startReplication = (url: string, options: ReplicationOptions): Effect.Effect<ReplicationSession, never, Scope.Scope> =>
   Effect.gen(function* () {
+    // The library's own flow control is off: it hands each message over through a chain of
+    // promises (several per message, more than the rest of our decoding costs). Back-pressure
+    // is kept here instead, on the same socket the library would pause (see `messages`).
     const service = new LogicalReplicationService(
       { connectionString: url },
-      { acknowledge: { auto: false, timeoutSeconds: 0 }, flowControl: { enabled: true } }
+      { acknowledge: { auto: false, timeoutSeconds: 0 }, flowControl: { enabled: false } }
     )
     let confirmed: string | undefined
     const sendStatus = () => (confirmed === undefined ? Promise.resolve(false) : service.acknowledge(confirmed))
@@ -135,15 +261,19 @@ export const startReplication = (url: string, options: ReplicationOptions): Effe
     const messages = Stream.callback<ReplicationMessage, ReplicationError>(
       (queue) =>
         Effect.sync(() => {
-          service.on("data", (lsn: string, message: Pgoutput.Message) =>
-            Effect.runPromise(Queue.offer(queue, { lsn, message })).then(() => undefined)
+          const fail = (error: ReplicationError) => void Effect.runPromise(Queue.fail(queue, error))
+          const socket = () => {
+            const stream = (service as unknown as { _connection?: { stream?: { pause?: unknown; resume?: unknown } } | null })._connection?.stream
+            return typeof stream?.pause === "function" && typeof stream.resume === "function" ? (stream as PausableSocket) : undefined
+          }
+          const offer = socketHandOff(queue, socket, () =>
+            fail(new ReplicationError({ message: "pg-logical-replication's connection has no socket to pause: the library changed; pin pg-logical-replication 2.5.0" }))
           )
-          service.on("error", (cause: Error) => {
-            void Effect.runPromise(Queue.fail(queue, describe(cause, `replication from slot ${options.slot} failed`)))
-          })
+          service.on("data", (lsn: string, message: Pgoutput.Message) => offer({ lsn, message }))
+          service.on("error", (cause: Error) => fail(describe(cause, `replication from slot ${options.slot} failed`)))
           service.subscribe(plugin, options.slot).then(
-            () => Effect.runPromise(Queue.fail(queue, new ReplicationError({ message: `replication from slot ${options.slot} ended: the connection closed` }))),
-            (cause: unknown) => Effect.runPromise(Queue.fail(queue, describe(cause, `cannot stream from replication slot ${options.slot}`)))
+            () => fail(new ReplicationError({ message: `replication from slot ${options.slot} ended: the connection closed` })),
+            (cause: unknown) => fail(describe(cause, `cannot stream from replication slot ${options.slot}`))
           )
         }),
       { bufferSize: options.bufferSize ?? 1024, strategy: "suspend" }
