@@ -16,6 +16,7 @@ import {
   type CheckpointError,
   CheckpointStore,
   defaultPollerConfig,
+  nextPageLimit,
   type KinesisBatch,
   partiallyFailed,
   type PollerConfig,
@@ -158,6 +159,8 @@ const countOf = (calls: ReadonlyArray<Call>) => calls.reduce((sum, call) => sum 
 const config = (name: string, overrides: Partial<PollerConfig> = {}): PollerConfig => ({
   ...defaultPollerConfig(`consumer-${name}`, name),
   batchSize: 25,
+  // Pages of exactly `batchSize` records (these tests are about batch boundaries, not page bytes).
+  pageBytes: 1024 * 1024 * 1024,
   idleMs: 20,
   shardRefreshMs: 200,
   ...overrides
@@ -454,4 +457,18 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
       expect(yield* Effect.flip(store.get("cp-test", "shardId-000000000003"))).toMatchObject({ _tag: "CheckpointError", key: misplacedKey })
     })
   )
+})
+
+describe("nextPageLimit", () => {
+  it("reads as many records of the last page's average size as fit in the page bytes, between 1 and batchSize", () => {
+    const MiB = 1024 * 1024
+    // Before any page: as many 1 MiB records (Kinesis' largest) as fit.
+    expect(nextPageLimit(undefined, 10_000, 10 * MiB)).toBe(10)
+    // KPL aggregates of ~0.5 MiB: 20 per page.
+    expect(nextPageLimit({ records: 10, bytes: 5 * MiB }, 10_000, 10 * MiB)).toBe(20)
+    // Small plain records: capped by batchSize.
+    expect(nextPageLimit({ records: 1_000, bytes: 500_000 }, 10_000, 10 * MiB)).toBe(10_000)
+    // A record bigger than the page budget: still one at a time.
+    expect(nextPageLimit({ records: 1, bytes: 20 * MiB }, 10_000, 10 * MiB)).toBe(1)
+  })
 })

@@ -11,7 +11,8 @@
  * Semantics (the ESM's, with ReportBatchItemFailures):
  *  - One fiber per shard being consumed. A shard starts AFTER_SEQUENCE_NUMBER its checkpoint,
  *    or at TRIM_HORIZON when it has none; each non-empty GetRecords page (≤ `batchSize`
- *    records) is one batch.
+ *    records, and about ≤ `pageBytes`: the record limit adapts to the records' sizes) is
+ *    one batch.
  *  - `Processed`: the batch's last sequence number is checkpointed, then the next page is
  *    read. `PartiallyFailed(seq)`: the record before `seq` is checkpointed and the batch is
  *    handed over again from `seq` after a backoff (`batchRetrySchedule`). A handler failure
@@ -47,6 +48,13 @@ export interface PollerConfig {
   readonly stream: string
   /** Records per GetRecords page = per batch (ESM BatchSize). Default 1,000. */
   readonly batchSize: number
+  /**
+   * Bytes a page should not exceed (default 10 MiB, Kinesis' own GetRecords cap, which
+   * kinesalite does not apply): the record limit of each call is adapted to the record
+   * sizes seen (`nextPageLimit`), so a backlog of 1 MiB KPL aggregates is never read
+   * thousands at a time into memory.
+   */
+  readonly pageBytes?: number
   /** Wait before reading a shard again when it had nothing new. Default 200 (5 reads/s, Kinesis' per-shard limit). */
   readonly idleMs: number
   /** List the stream's shards again after this long. Default 10,000. */
@@ -66,6 +74,22 @@ export const defaultPollerConfig = (consumer: string, stream: string): PollerCon
   idleMs: 200,
   shardRefreshMs: 10_000
 })
+
+/** Kinesis' GetRecords cap: 10 MiB per call. */
+export const DEFAULT_PAGE_BYTES = 10 * 1024 * 1024
+
+/** Kinesis' largest record (1 MiB): a first page of `pageBytes / 1 MiB` records cannot exceed `pageBytes`. */
+const MAX_RECORD_BYTES = 1024 * 1024
+
+/**
+ * Pure: the record limit of the next GetRecords call — as many records of the last
+ * non-empty page's average size as fit in `pageBytes`, between 1 and `batchSize`; before
+ * any such page, as many of the largest possible records as fit.
+ */
+export const nextPageLimit = (last: { readonly records: number; readonly bytes: number } | undefined, batchSize: number, pageBytes: number): number => {
+  const average = last === undefined || last.records === 0 ? MAX_RECORD_BYTES : Math.max(1, last.bytes / last.records)
+  return Math.max(1, Math.min(batchSize, Math.floor(pageBytes / average)))
+}
 
 /** A handler kept answering `PartiallyFailed` for a record until `maxBatchRetries` ran out. */
 export class BatchRecordFailed extends Schema.TaggedError<BatchRecordFailed>()("BatchRecordFailed", {
@@ -139,16 +163,16 @@ export const runShardPoller = <E, R>(
           .getShardIterator(stream, shardId, position === null ? {} : { afterSequenceNumber: position })
           .pipe(Effect.retry(kinesisReadRetrySchedule))
 
-      /** A page from `iterator`; on a non-retryable failure (expired iterator), once more from a fresh iterator after `position`. */
-      const readPage = (shardId: string, iterator: string, position: string | null) =>
-        kinesis.getRecords(iterator, config.batchSize).pipe(
+      /** A page of at most `limit` records from `iterator`; on a non-retryable failure (expired iterator), once more from a fresh iterator after `position`. */
+      const readPage = (shardId: string, iterator: string, position: string | null, limit: number) =>
+        kinesis.getRecords(iterator, limit).pipe(
           Effect.retry(kinesisReadRetrySchedule),
           Effect.catch((error) =>
             error.retryable
               ? Effect.fail(error)
               : Effect.logDebug(`GetRecords failed (${error.message}); reading again from a fresh iterator`).pipe(
                   Effect.andThen(iteratorAfter(shardId, position)),
-                  Effect.flatMap((fresh) => kinesis.getRecords(fresh, config.batchSize).pipe(Effect.retry(kinesisReadRetrySchedule)))
+                  Effect.flatMap((fresh) => kinesis.getRecords(fresh, limit).pipe(Effect.retry(kinesisReadRetrySchedule)))
                 )
           )
         )
@@ -212,8 +236,13 @@ export const runShardPoller = <E, R>(
           let position = Option.match(start, { onNone: () => null, onSome: (checkpoint) => checkpoint.sequenceNumber })
           let iterator = yield* iteratorAfter(shardId, position)
           yield* Effect.logDebug(position === null ? "starting at TRIM_HORIZON" : `starting after ${position}`)
+          let limit = nextPageLimit(undefined, config.batchSize, config.pageBytes ?? DEFAULT_PAGE_BYTES)
           while (true) {
-            const page = yield* readPage(shardId, iterator, position)
+            const page = yield* readPage(shardId, iterator, position, limit)
+            if (page.records.length > 0) {
+              const bytes = page.records.reduce((sum, record) => sum + record.data.byteLength, 0)
+              limit = nextPageLimit({ records: page.records.length, bytes }, config.batchSize, config.pageBytes ?? DEFAULT_PAGE_BYTES)
+            }
             if (page.millisBehindLatest !== undefined) {
               yield* Metric.update(Metric.withAttributes(ConsumerMetrics.iteratorAgeMs, ConsumerMetrics.attributes(consumer, shardId)), page.millisBehindLatest)
             }
