@@ -24,14 +24,14 @@ export const readerSettingsFromState = (state: StateFile): ReaderSettings => ({
   s3: state.s3
 })
 
-/** The archiver's and processor's settings on the stack of `state`; archive objects flushed every 2 s, processor micro-batches every 1 s at most. */
+/** The archiver's and processor's settings on the stack of `state`; archive objects flushed every 2 s, processor micro-batches every 250 ms at most (the window is most of the commit→warehouse latency: a shard's next page waits for the window holding its previous one). */
 export const consumerSettingsFromState = (state: StateFile): ConsumerSettings => ({
   streamName: state.kinesis.streamName,
   ingestionBucket: state.s3.buckets.ingestion,
   processedBucket: state.s3.buckets.processed,
   archiveBufferBytes: 5 * 1024 * 1024,
   archiveBufferIntervalMs: 2_000,
-  processorWindowMs: 1_000,
+  processorWindowMs: 250,
   kinesis: state.kinesis,
   s3: state.s3
 })
