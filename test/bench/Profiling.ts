@@ -1,6 +1,7 @@
 /**
- * Where a benchmark's time goes: CPU seconds of this process and of other processes
- * (Linux /proc), and V8 CPU profiles of one measured phase.
+ * Where a benchmark's time goes: CPU seconds of this process, of other processes and
+ * process trees, the machine's busy fraction (Linux /proc), and V8 CPU profiles of one
+ * measured phase.
  *
  * Invariants: measuring never fails a benchmark — a process that cannot be read (no
  * /proc, gone) gives `null`; a profile is written only when a directory is given.
@@ -54,6 +55,46 @@ export const childPid = (needle: string): number | null => {
     return null
   }
 }
+
+/**
+ * utime + stime in seconds of process `pid` and every live descendant (children found
+ * through /proc/<pid>/task/<tid>/children), or null when `pid` cannot be read. Processes
+ * that already exited are not counted.
+ */
+export const treeCpuSeconds = (pid: number | null): number | null => {
+  const own = procCpuSeconds(pid)
+  if (own === null || pid === null) return null
+  let total = own
+  try {
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      for (const child of readFileSync(`/proc/${pid}/task/${task}/children`, "utf8").trim().split(/\s+/)) {
+        if (child !== "") total += treeCpuSeconds(Number(child)) ?? 0
+      }
+    }
+  } catch {
+    // the process or one of its tasks is gone: count what was read
+  }
+  return total
+}
+
+/** The machine's CPU time (Linux /proc/stat, all CPUs, clock ticks): busy (all but idle and iowait) and total; null without /proc. */
+export const machineCpuTicks = (): { readonly busy: number; readonly total: number } | null => {
+  try {
+    const line = readFileSync("/proc/stat", "utf8").split("\n")[0] ?? ""
+    const ticks = line.trim().split(/\s+/).slice(1).map(Number)
+    const total = ticks.reduce((a, b) => a + b, 0)
+    const idle = (ticks[3] ?? 0) + (ticks[4] ?? 0)
+    return { busy: total - idle, total }
+  } catch {
+    return null
+  }
+}
+
+/** Fraction (0–1) of the machine's CPU time that was busy between two `machineCpuTicks` readings; null when either is missing. */
+export const busyFraction = (
+  from: { readonly busy: number; readonly total: number } | null,
+  to: { readonly busy: number; readonly total: number } | null
+): number | null => (from === null || to === null || to.total <= from.total ? null : (to.busy - from.busy) / (to.total - from.total))
 
 /** A V8 CPU profile of `effect` (sampled every 0.5 ms), written to `dir/name.cpuprofile`; no profile when `dir` is undefined. */
 export const profiled = <A, E, R>(dir: string | undefined, name: string, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>

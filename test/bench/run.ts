@@ -1,12 +1,16 @@
 /**
- * `npm run bench`: the project's benchmarks on one local stack (never part of `npm test`),
- * one after the other: the reader drain (ReaderDrain.ts), then the processor throughput
- * (ProcessorThroughput.ts).
+ * `npm run bench`: the project's benchmarks (never part of `npm test`), one after the
+ * other: the reader drain (ReaderDrain.ts) and the processor throughput
+ * (ProcessorThroughput.ts) on one local stack, then the freshness benchmark
+ * (Freshness.ts), which starts `totes-cdc dev` itself, once per repetition.
  *
- *   npm run bench                      both: 300,000 changes × 5 repetitions each
- *   npm run bench -- --quick           both: 50,000 changes × 3 repetitions each (< 5 min in all)
- *   npm run bench -- --only reader|processor [--quick]
+ *   npm run bench                      all: 300,000 changes × 5 repetitions (reader, processor);
+ *                                      100, 1,000, 5,000 changes/s × 60 s × 3 repetitions (freshness)
+ *   npm run bench -- --quick           all: 50,000 changes × 3; 100/s × 10 s and 1,000/s × 15 s × 3 (< 5 min in all)
+ *   npm run bench -- --only reader|processor|freshness|e2e [--quick]
+ *   (e2e, EndToEnd.ts: end to end through `totes-cdc dev`, after the others; its own dev per part and repetition)
  *   npm run bench -- --rows N --reps N [--warmup-rows N]
+ *   npm run bench -- --only freshness --rates 100,1000 --seconds N --reps N
  *   npm run bench -- … --cpu-prof-dir DIR | --kinesalite-process | --no-record   (diagnostics)
  *   npm run bench -- --report          regenerate BENCHMARKS.md from bench/results.json
  *
@@ -26,17 +30,30 @@ import { parseArgs } from "node:util"
 import { startKinesaliteProcess } from "./KinesaliteProcess.ts"
 import { CHANGES_SEED, BENCHMARK_NAME as PROCESSOR_BENCHMARK, runProcessorThroughput } from "./ProcessorThroughput.ts"
 import * as ProcessorReport from "./ProcessorThroughputReport.ts"
+import { BENCHMARK_NAME as FRESHNESS_BENCHMARK, type Phase, runFreshness, TRAFFIC_SEED } from "./Freshness.ts"
+import * as FreshnessReport from "./FreshnessReport.ts"
+import { BENCHMARK_NAME as E2E_BENCHMARK, runEndToEnd } from "./EndToEnd.ts"
+import * as E2EReport from "./EndToEndReport.ts"
 import { BENCHMARK_NAME, runReaderDrain } from "./ReaderDrain.ts"
 import { type ReaderDrainEntry, consoleReport, entryName, makeEntry, markdownSection } from "./ReaderDrainReport.ts"
 import { BENCHMARKS_FILE, RESULTS_FILE, commandLine, entryKey, machineFacts, mergeResult, readResults, writeSection } from "./Report.ts"
+import { TOTESYS_DUMP } from "@totes-cdc/test"
 
-const USAGE = `usage: npm run bench -- [--quick] [--only reader|processor] [--rows N] [--reps N] [--warmup-rows N]
-                              [--cpu-prof-dir DIR] [--kinesalite-process] [--no-record] [--report]
-  --quick             50,000 changes × 3 repetitions per benchmark (default: 300,000 × 5)
-  --only BENCHMARK    run one benchmark: reader (reader drain) or processor (processor
-                      throughput); default: both, reader first
+const USAGE = `usage: npm run bench -- [--quick] [--only reader|processor|freshness|e2e] [--rows N] [--reps N] [--warmup-rows N]
+                              [--rates R,R,…] [--seconds N] [--cpu-prof-dir DIR] [--kinesalite-process]
+                              [--no-record] [--report]
+  --quick             50,000 changes × 3 repetitions (reader, processor; default: 300,000 × 5);
+                      freshness: 100/s × 10 s and 1,000/s × 15 s × 3 (default: 100, 1,000 and
+                      5,000/s × 60 s × 3)
+  --only BENCHMARK    run one benchmark: reader (reader drain), processor (processor
+                      throughput), freshness (commit→visible latency) or e2e (end to end:
+                      EndToEnd.ts; quick: a 50,000-change drain × 3; full: 1,000,000 changes,
+                      a 1,000,000-row transaction and snapshot × 3); default: all four, in
+                      that order
   --rows N            changes per repetition (≥ 1,000): the reader's backlog, the processor's stream
   --reps N            repetitions (≥ 3)
+  --rates R,R,…       freshness: the steady rates (changes/s), in order
+  --seconds N         freshness: seconds of load per rate (≥ 5)
   --warmup-rows N     changes of the unmeasured warm-up repetition (default 10,000; 0 = none)
   --cpu-prof-dir DIR  write a V8 CPU profile of every measured phase (reader: bare and reader
                       drains; processor: processor and baseline) into DIR; the results are
@@ -47,7 +64,7 @@ const USAGE = `usage: npm run bench -- [--quick] [--only reader|processor] [--ro
                       diagnostic of the reader benchmark: the reader writes to a kinesalite in a
                       separate child process instead of the local stack's; printed, not recorded`
 
-const BENCHMARKS = ["reader", "processor"] as const
+const BENCHMARKS = ["reader", "processor", "freshness", "e2e"] as const
 type Benchmark = (typeof BENCHMARKS)[number]
 
 const args = process.argv.slice(2)
@@ -62,6 +79,8 @@ const parsed = (() => {
         rows: { type: "string" },
         reps: { type: "string" },
         "warmup-rows": { type: "string" },
+        rates: { type: "string" },
+        seconds: { type: "string" },
         "cpu-prof-dir": { type: "string" },
         "kinesalite-process": { type: "boolean", default: false },
         report: { type: "boolean", default: false },
@@ -103,11 +122,44 @@ if (parsed["kinesalite-process"] && !selected.includes("reader")) {
   process.exit(2)
 }
 
+if (only === "e2e" && (parsed.rows !== undefined || parsed["warmup-rows"] !== undefined)) {
+  process.stderr.write("bench: --rows and --warmup-rows apply to the reader and processor benchmarks; the e2e benchmark takes --reps (and --quick)\n")
+  process.exit(2)
+}
+if (only === "freshness" && (parsed.rows !== undefined || parsed["warmup-rows"] !== undefined || parsed["cpu-prof-dir"] !== undefined)) {
+  process.stderr.write("bench: --rows, --warmup-rows and --cpu-prof-dir apply to the reader and processor benchmarks; the freshness benchmark takes --rates, --seconds and --reps\n")
+  process.exit(2)
+}
+
 const quick = parsed.quick
 const rows = wholeNumber("rows", parsed.rows, quick ? 50_000 : 300_000, 1_000)
 const reps = wholeNumber("reps", parsed.reps, quick ? 3 : 5, 3)
 const warmupRows = Math.min(wholeNumber("warmup-rows", parsed["warmup-rows"], 10_000, 0), rows)
 const custom = parsed.rows !== undefined || parsed.reps !== undefined || parsed["warmup-rows"] !== undefined
+
+// Freshness: phases of steady load (rate × seconds), 3 repetitions unless --reps says otherwise.
+if ((parsed.rates !== undefined || parsed.seconds !== undefined) && !selected.includes("freshness")) {
+  process.stderr.write("bench: --rates and --seconds set the freshness benchmark's load: drop them, or run --only freshness\n")
+  process.exit(2)
+}
+const freshnessRates = (() => {
+  if (parsed.rates === undefined) return quick ? [100, 1_000] : [100, 1_000, 5_000]
+  const rates = parsed.rates.split(",").map((rate) => Number(rate.trim().replaceAll("_", "")))
+  if (rates.length === 0 || rates.some((rate) => !Number.isInteger(rate) || rate < 1 || rate > 50_000)) {
+    process.stderr.write(`bench: --rates ${parsed.rates}: give changes per second as whole numbers from 1 to 50,000, comma-separated (e.g. 100,1000)\n`)
+    process.exit(2)
+  }
+  return rates
+})()
+const freshnessSeconds = wholeNumber("seconds", parsed.seconds, quick ? 0 : 60, 5)
+const freshnessPhases: ReadonlyArray<Phase> = freshnessRates.map((rate) => ({
+  rate,
+  // quick: 1,000 changes at 100/s (issue 5's check), 15 s at higher rates
+  seconds: freshnessSeconds > 0 ? freshnessSeconds : rate <= 100 ? 10 : 15
+}))
+const freshnessReps = wholeNumber("reps", parsed.reps, 3, 3)
+const freshnessCustom = parsed.rates !== undefined || parsed.seconds !== undefined || parsed.reps !== undefined
+const FRESHNESS_WARMUP: Phase = { rate: 100, seconds: 3 }
 const cpuProfileDir = parsed["cpu-prof-dir"] === undefined ? undefined : resolve(parsed["cpu-prof-dir"])
 const kinesaliteProcess = parsed["kinesalite-process"]
 const diagnostic = cpuProfileDir !== undefined || kinesaliteProcess || parsed["no-record"]
@@ -119,19 +171,28 @@ process.stdout.write = ((chunk: string | Uint8Array, ...rest: Array<never>) =>
   typeof chunk === "string" && chunk.startsWith('{"_aws":') ? true : stdoutWrite(chunk, ...rest)) as typeof process.stdout.write
 
 const started = performance.now()
+/** The reader's and processor's figures of this invocation, beside the e2e benchmark's. */
+const stages: { reader?: E2EReport.StageFigures; processor?: E2EReport.StageFigures } = {}
 const log = (line: string) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`)
 
-const SECTIONS: Record<Benchmark, string> = { reader: BENCHMARK_NAME, processor: PROCESSOR_BENCHMARK }
+const SECTIONS: Record<Benchmark, string> = { reader: BENCHMARK_NAME, processor: PROCESSOR_BENCHMARK, freshness: FRESHNESS_BENCHMARK, e2e: E2E_BENCHMARK }
 
 const regenerateSection = async (benchmark: Benchmark) => {
   const all = await readResults()
   if (benchmark === "reader") {
     const stored = (key: string) => all.benchmarks[key] as ReaderDrainEntry | undefined
     await writeSection(BENCHMARK_NAME, markdownSection(stored(entryName(false, false)), stored(entryName(true, false)), stored(entryName(false, true))))
-  } else {
+  } else if (benchmark === "processor") {
     const stored = (quick: boolean, custom: boolean) =>
       all.benchmarks[entryKey(PROCESSOR_BENCHMARK, quick, custom)] as ProcessorReport.ProcessorThroughputEntry | undefined
     await writeSection(PROCESSOR_BENCHMARK, ProcessorReport.markdownSection(stored(false, false), stored(true, false), stored(false, true)))
+  } else if (benchmark === "e2e") {
+    const stored = (quick: boolean, custom: boolean) => all.benchmarks[entryKey(E2E_BENCHMARK, quick, custom)] as E2EReport.EndToEndEntry | undefined
+    await writeSection(E2E_BENCHMARK, E2EReport.markdownSection(stored(false, false), stored(true, false), stored(false, true)))
+  } else {
+    const stored = (quick: boolean, custom: boolean) =>
+      all.benchmarks[entryKey(FRESHNESS_BENCHMARK, quick, custom)] as FreshnessReport.FreshnessEntry | undefined
+    await writeSection(FRESHNESS_BENCHMARK, FreshnessReport.markdownSection(stored(false, false), stored(true, false), stored(false, true)))
   }
 }
 
@@ -158,11 +219,12 @@ const report = (benchmark: Benchmark, name: string, entry: unknown, text: string
     log(`results merged into ${RESULTS_FILE} (${name}); section ${SECTIONS[benchmark]} of ${BENCHMARKS_FILE} regenerated`)
   })
 
-const program = Effect.scoped(
+/** The reader and processor benchmarks, on one local stack (stopped when they are done). */
+const onLocalStack = Effect.scoped(
   Effect.gen(function* () {
     const loadAverageAtStart = os.loadavg()
     log(
-      `${selected.map((b) => SECTIONS[b]).join(" + ")}: ${rows.toLocaleString("en-GB")} changes × ${reps} repetitions (+ a warm-up of ${warmupRows.toLocaleString("en-GB")}); starting the local stack`
+      `${selected.filter((b) => b === "reader" || b === "processor").map((b) => SECTIONS[b]).join(" + ")}: ${rows.toLocaleString("en-GB")} changes × ${reps} repetitions (+ a warm-up of ${warmupRows.toLocaleString("en-GB")}); starting the local stack`
     )
     const localStack = yield* makeLocalStack()
     const postgres = yield* Effect.scoped(
@@ -189,6 +251,7 @@ const program = Effect.scoped(
         machine: machineFacts(postgres, loadAverageAtStart),
         reps: results
       })
+      stages.reader = { benchmark: `${name}, this invocation`, rate: entry.summary.reader, baseline: entry.summary.bare, ratio: entry.summary.ratio }
       yield* report("reader", name, entry, consoleReport(entry))
     }
 
@@ -209,10 +272,80 @@ const program = Effect.scoped(
         machine: machineFacts(postgres, loadAverage, ProcessorReport.PROCESSOR_PACKAGES),
         reps: results.reps
       })
+      stages.processor = { benchmark: `${name}, this invocation`, rate: entry.summary.processor, baseline: entry.summary.baseline, ratio: entry.summary.ratio }
       yield* report("processor", name, entry, ProcessorReport.consoleReport(entry))
     }
-    log(`done in ${((performance.now() - started) / 60_000).toFixed(1)} min`)
   })
 )
+
+/** The freshness benchmark: it starts `totes-cdc dev` itself, once per repetition. */
+const freshness = Effect.gen(function* () {
+  const date = new Date().toISOString()
+  const freshnessStarted = performance.now()
+  const loadAverage = os.loadavg()
+  log(
+    `${FRESHNESS_BENCHMARK}: ${freshnessPhases.map((p) => `${p.rate.toLocaleString("en-GB")}/s × ${p.seconds} s`).join(", ")} × ${freshnessReps} repetitions, each on a fresh totes-cdc dev`
+  )
+  const settings = { phases: freshnessPhases, reps: freshnessReps, warmup: FRESHNESS_WARMUP, pollMs: 25, graceSeconds: 120, maxDrainSeconds: 600 }
+  const results = yield* runFreshness({ ...settings, log })
+  const name = entryKey(FRESHNESS_BENCHMARK, quick, freshnessCustom)
+  const entry = FreshnessReport.makeEntry({
+    name,
+    command: commandLine(args),
+    date,
+    durationSeconds: Number(((performance.now() - freshnessStarted) / 1000).toFixed(1)),
+    config: {
+      ...settings,
+      rows: freshnessPhases.reduce((sum, p) => sum + p.rate * p.seconds, 0),
+      warmupRows: FRESHNESS_WARMUP.rate * FRESHNESS_WARMUP.seconds,
+      quick,
+      shards: results[0]?.shards ?? 0,
+      seed: TRAFFIC_SEED,
+      dump: TOTESYS_DUMP.slice(TOTESYS_DUMP.indexOf("shared/"))
+    },
+    machine: machineFacts(results[0]?.postgres ?? "?", loadAverage, FreshnessReport.FRESHNESS_PACKAGES),
+    reps: results
+  })
+  if (entry.summary.missing > 0) {
+    process.stdout.write(FreshnessReport.consoleReport(entry))
+    return yield* Effect.fail(
+      new Error(
+        `${FRESHNESS_BENCHMARK}: ${entry.summary.missing} changes were not visible in the warehouse after ${settings.graceSeconds} s without progress (see "missing" above); the results are not recorded`
+      )
+    )
+  }
+  yield* report("freshness", name, entry, FreshnessReport.consoleReport(entry))
+})
+
+/** The e2e benchmark (EndToEnd.ts): it starts `totes-cdc dev` itself, once per part and repetition. */
+const e2e = Effect.gen(function* () {
+  const date = new Date().toISOString()
+  const e2eStarted = performance.now()
+  const loadAverage = os.loadavg()
+  const sizes = quick ? { drainChanges: 50_000, bigTransactionRows: 0, snapshotRows: 0 } : { drainChanges: 1_000_000, bigTransactionRows: 1_000_000, snapshotRows: 1_000_000 }
+  const e2eReps = wholeNumber("reps", parsed.reps, 3, 3)
+  log(`${E2E_BENCHMARK}: ${JSON.stringify(sizes)} × ${e2eReps} repetitions, each on a fresh totes-cdc dev`)
+  const results = yield* runEndToEnd({ ...sizes, reps: e2eReps, drainOnOneDev: quick, log, ...(cpuProfileDir === undefined ? {} : { cpuProfileDir }) })
+  const name = entryKey(E2E_BENCHMARK, quick, parsed.reps !== undefined)
+  const entry = E2EReport.makeEntry({
+    name,
+    command: commandLine(args),
+    date,
+    durationSeconds: Number(((performance.now() - e2eStarted) / 1000).toFixed(1)),
+    config: { ...sizes, reps: e2eReps, quick, drainOnOneDev: quick, shards: results.drain[0]?.shards ?? 0, profiledRep: cpuProfileDir === undefined ? null : 1 },
+    machine: machineFacts(results.drain[0]?.postgres ?? "?", loadAverage, E2EReport.E2E_PACKAGES),
+    results,
+    stages,
+    profileSummary: E2EReport.summarizeDevProfile(results.drain[0]?.cpuProfile ?? null)
+  })
+  yield* report("e2e", name, entry, E2EReport.consoleReport(entry))
+})
+
+const program = Effect.gen(function* () {
+  if (selected.some((b) => b === "reader" || b === "processor")) yield* onLocalStack
+  if (selected.includes("freshness")) yield* freshness
+  if (selected.includes("e2e")) yield* e2e
+  log(`done in ${((performance.now() - started) / 60_000).toFixed(1)} min`)
+})
 
 NodeRuntime.runMain(program)
