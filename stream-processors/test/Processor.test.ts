@@ -6,11 +6,11 @@
  * own stream, buckets and state key. The join-state rebuild tests run the real archiver
  * next to the processor, delete the state object and restart the processor.
  */
-import { CreateBucketCommand } from "@aws-sdk/client-s3"
 import { expect, layer } from "@effect/vitest"
 import { type ChangeRecord, decodeJoinState, emptyJoinState, encodeChangeRecord, encodeJoinState, pendingJoins, processedColumns, type RowImage } from "@totes-cdc/core"
 import { createKinesisStream, LocalStack } from "@totes-cdc/local-stack"
-import { decodeParquet, Kinesis, makeS3Client, type ParquetValue, S3 } from "@totes-cdc/platform"
+import { decodeParquet, Kinesis, type ParquetValue, S3 } from "@totes-cdc/platform"
+import { freshBucket } from "@totes-cdc/test"
 import { Effect, Fiber, Layer, Logger, Option, Schedule, Stream } from "effect"
 import { DeadLetters, defaultProducerConfig, runProducer } from "@totes-cdc/cdc-reader"
 import { CheckpointStore, type KinesisBatch, makeProcessorHandler, microBatchIdOf, type ProcessedObject, runArchiver, runProcessor } from "../src/index.ts"
@@ -111,16 +111,7 @@ const factSalesOrder1 = {
 const quiet = Logger.layer([])
 
 /** A fresh bucket `name` on s3rver. */
-const createBucket = (name: string) =>
-  Effect.gen(function* () {
-    const stack = yield* LocalStack
-    yield* Effect.acquireUseRelease(
-      Effect.sync(() => makeS3Client(stack.s3)),
-      (client) => Effect.promise(() => client.send(new CreateBucketCommand({ Bucket: name }))),
-      (client) => Effect.sync(() => client.destroy())
-    )
-    return name
-  })
+const createBucket = freshBucket
 
 const createStream = (name: string, shards: number) => LocalStack.pipe(Effect.flatMap((stack) => createKinesisStream(stack.kinesis, name, shards)))
 
