@@ -4,23 +4,15 @@
  * (EndToEndReport.ts).
  */
 import { describe, expect, it } from "@effect/vitest"
+import { TOTESYS_DUMP } from "@totes-cdc/test"
+import { readFileSync } from "node:fs"
 import { batchParams, bigSeed, copyBlockIds, drainPlan, salesOrderRow, type SalesReferences } from "./EndToEndWorkload.ts"
 import { limitingStage } from "./EndToEndReport.ts"
 
 const refs: SalesReferences = { designs: [8, 9], staff: [1], counterparties: [3, 4, 5], currencies: [2], addresses: [7] }
 
-const DUMP = [
-  "COPY public.design (design_id, created_at, last_updated, design_name, file_location, file_name) FROM stdin;",
-  "8\t2022-11-03 14:20:49.962\t2022-11-03 14:20:49.962\tWooden\t/usr\twooden.json",
-  "\\.",
-  "",
-  "COPY public.sales_order (sales_order_id, created_at, last_updated, design_id, staff_id, counterparty_id, units_sold, unit_price, currency_id, agreed_delivery_date, agreed_payment_date, agreed_delivery_location_id) FROM stdin;",
-  "1\t2022-11-03 14:20:52.186\t2022-11-03 14:20:52.186\t8\t1\t3\t84754\t2.43\t2\t2022-11-10\t2022-11-03\t7",
-  "5\t2022-11-03 14:20:52.186\t2022-11-03 14:20:52.186\t8\t1\t3\t42972\t3.94\t2\t2022-11-07\t2022-11-08\t7",
-  "\\.",
-  "",
-  ...["staff", "counterparty", "currency", "address"].flatMap((table) => [`COPY public.${table} (${table}_id, x) FROM stdin;`, "1\tx", "\\.", ""])
-].join("\n")
+/** The real data set, read from ../shared/totesys/ (never copied into the repository). */
+const DUMP = readFileSync(TOTESYS_DUMP, "utf8")
 
 describe("drainPlan", () => {
   it("splits the changes into 1,000-change transactions of 700 inserts and 300 updates", () => {
@@ -44,17 +36,21 @@ describe("batchParams", () => {
 
 describe("bigSeed", () => {
   it("reads a COPY block's ids", () => {
-    expect(copyBlockIds(DUMP, "sales_order")).toEqual([1, 5])
-    expect(() => copyBlockIds(DUMP, "payment")).toThrow(/no COPY block for payment/)
+    // totesys/README.md: 6,941 sales orders, 4 payment types (ids 1–4).
+    expect(copyBlockIds(DUMP, "sales_order")).toHaveLength(6_941)
+    expect(copyBlockIds(DUMP, "payment_type")).toEqual([1, 2, 3, 4])
+    expect(() => copyBlockIds(DUMP, "no_such_table")).toThrow(/no COPY block for no_such_table/)
   })
 
   it("extends the sales_order block to the asked rows with ids after the largest, leaving the rest of the dump as it was", () => {
-    const { text, added } = bigSeed(DUMP, 5)
+    const before = copyBlockIds(DUMP, "sales_order")
+    const { text, added } = bigSeed(DUMP, 6_944)
     expect(added).toBe(3)
-    expect(copyBlockIds(text, "sales_order")).toEqual([1, 5, 6, 7, 8])
-    expect(copyBlockIds(text, "design")).toEqual([8])
+    const largest = Math.max(...before)
+    expect(copyBlockIds(text, "sales_order")).toEqual([...before, largest + 1, largest + 2, largest + 3])
+    expect(copyBlockIds(text, "design")).toEqual(copyBlockIds(DUMP, "design"))
     expect(text.replace(/\n\d+\t2024-02-23 12:00:00\.000[^\n]*/g, "")).toBe(DUMP)
-    expect(() => bigSeed(DUMP, 2)).toThrow(/already holds 2 sales orders/)
+    expect(() => bigSeed(DUMP, 6_941)).toThrow(/already holds 6941 sales orders/)
   })
 
   it("writes rows in the dump's column order with existing references", () => {
