@@ -8,11 +8,13 @@
  *  - kinesalite keeps its data in memory unless a directory is given (LevelDB);
  *    s3rver always writes objects under its directory.
  *  - Stream creation is immediate (`createStreamMs: 0`), as tests need.
+ *  - s3rver replaces objects atomically, as S3 does (AtomicFilesystemStore.ts).
  */
 import { Effect, type Scope } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import S3rver from "s3rver"
+import { AtomicFilesystemStore } from "./AtomicFilesystemStore.ts"
 import { LocalStackError } from "./LocalStackError.ts"
 
 const HOST = "127.0.0.1"
@@ -54,7 +56,11 @@ export const startKinesalite = (options: { readonly dataDir?: string }): Effect.
       )
   ).pipe(Effect.map(({ port }) => `http://${HOST}:${port}`))
 
-/** Starts s3rver over `directory` with `buckets` created; returns its endpoint URL. */
+/**
+ * Starts s3rver over `directory` with `buckets` created; returns its endpoint URL.
+ * Objects are stored by AtomicFilesystemStore, so a GET overlapping a PUT of the same
+ * key answers the whole old or the whole new object, never a partial one.
+ */
 export const startS3rver = (options: {
   readonly directory: string
   readonly buckets: ReadonlyArray<string>
@@ -68,6 +74,9 @@ export const startS3rver = (options: {
       vhostBuckets: false,
       configureBuckets: options.buckets.map((name) => ({ name }))
     })
+    // s3rver has no option for its store: its constructor sets both references to a
+    // FilesystemStore, which writes objects in place; replace them before it serves.
+    server.store = server.context.store = new AtomicFilesystemStore(options.directory)
     const address = yield* Effect.acquireRelease(
       Effect.tryPromise({
         try: () => server.run(),
