@@ -28,7 +28,20 @@ import { compareLsn, WAREHOUSE_TABLES, type WarehouseTable } from "@totes-cdc/co
 import { decodeParquet, type PgError, type PgPool, type PgSession, S3, type S3Error } from "@totes-cdc/platform"
 import { Effect, Option, Schema } from "effect"
 import { Readable } from "node:stream"
-import { applySegment, applyTruncate, copyStageSql, copyText, type LoadRow, prepareStage, splitAtTruncates, type TruncateMode } from "./LoadPlan.ts"
+import {
+  analyzeStageSql,
+  ANALYZE_STAGE_ROWS,
+  applySegment,
+  applyTruncate,
+  copyStageSql,
+  copyText,
+  type ForeignKeyChecks,
+  type LoadRow,
+  prepareStage,
+  splitAtTruncates,
+  type Statement,
+  type TruncateMode
+} from "./LoadPlan.ts"
 import { introspectTarget, type WarehouseTarget, type WarehouseTargetError } from "./WarehouseTarget.ts"
 
 /** A processed object could not be loaded: one line naming it and why. */
@@ -39,11 +52,13 @@ export interface LoaderConfig {
   readonly processedBucket: string
   /** What a source truncate does (default `quarantine`). */
   readonly truncateMode: TruncateMode
+  /** How the facts' foreign keys are checked (LoadPlan.ts `ForeignKeyChecks`; default `statement`, `row` when the role may not set session_replication_role). */
+  readonly foreignKeyChecks?: ForeignKeyChecks
 }
 
 /**
  * A processed object to load: its key (the table is its first path segment), and its
- * bytes when the caller has them (the processor's hook in `dev`): then the object is not
+ * bytes when the caller has them (the in-process loader of `dev`): then the object is not
  * read back from S3.
  */
 export interface ObjectRef {
@@ -128,8 +143,16 @@ export const addReports = (a: LoadReport, b: LoadReport): LoadReport => ({
   commitTimes: [...a.commitTimes, ...b.commitTimes]
 })
 
-const run = (tx: PgSession, statements: ReadonlyArray<{ sql: string; params: ReadonlyArray<unknown> }>) =>
-  Effect.forEach(statements, ({ sql, params }) => tx.query(sql, params), { discard: true })
+/** Runs `statements` in order; a check (`failsOnRow`) that returns a row fails with LoaderError. */
+const run = (tx: PgSession, statements: ReadonlyArray<Statement>) =>
+  Effect.forEach(
+    statements,
+    ({ sql, params, failsOnRow }) =>
+      tx.query(sql, params).pipe(
+        Effect.flatMap((rows) => (failsOnRow === undefined || rows.length === 0 ? Effect.void : Effect.fail(new LoaderError({ message: failsOnRow(rows[0]!) }))))
+      ),
+    { discard: true }
+  )
 
 /**
  * Handles a truncate of `table` in `key` (module header). Answers whether loading the
@@ -160,13 +183,22 @@ const handleTruncate = (tx: PgSession, target: WarehouseTarget, table: Warehouse
   })
 
 /** Applies one decoded object inside `tx`. Answers false when its table became (or is) quarantined. */
-const applyObject = (tx: PgSession, target: WarehouseTarget, table: WarehouseTable, key: string, rows: ReadonlyArray<LoadRow>, mode: TruncateMode) =>
+const applyObject = (
+  tx: PgSession,
+  target: WarehouseTarget,
+  table: WarehouseTable,
+  key: string,
+  rows: ReadonlyArray<LoadRow>,
+  mode: TruncateMode,
+  foreignKeyChecks: ForeignKeyChecks
+) =>
   Effect.gen(function* () {
     for (const segment of splitAtTruncates(rows)) {
       if (segment.rows.length > 0) {
         yield* Effect.forEach(prepareStage(table), (sql) => tx.query(sql), { discard: true })
         yield* tx.copyIn(copyStageSql(table), Readable.from([copyText(table, segment.rows)]))
-        yield* run(tx, applySegment(target, table))
+        if (segment.rows.length >= ANALYZE_STAGE_ROWS) yield* tx.query(analyzeStageSql(table))
+        yield* run(tx, applySegment(target, table, foreignKeyChecks))
       }
       if (segment.truncate !== undefined && !(yield* handleTruncate(tx, target, table, key, segment.truncate, mode))) return false
     }
@@ -188,6 +220,22 @@ const applyObject = (tx: PgSession, target: WarehouseTarget, table: WarehouseTab
   })
 
 /**
+ * `wanted`, unless it is `statement` and the warehouse role may not set
+ * session_replication_role: then `row`, with a warning naming the grant that enables it.
+ */
+const usableForeignKeyChecks = (pool: PgPool, wanted: ForeignKeyChecks) =>
+  wanted === "row"
+    ? Effect.succeed<ForeignKeyChecks>("row")
+    : pool.transaction((tx) => tx.query("SET LOCAL session_replication_role = replica")).pipe(
+        Effect.as<ForeignKeyChecks>("statement"),
+        Effect.catchTag("PgError", (error) =>
+          Effect.logWarning(
+            `the warehouse role may not set session_replication_role (${error.message}): facts' foreign keys are checked row by row by PostgreSQL's triggers, several times slower; grant it (superuser, or on PostgreSQL 15+ GRANT SET ON PARAMETER session_replication_role TO <role>) or set LOADER_FOREIGN_KEY_CHECKS=row to silence this`
+          ).pipe(Effect.as<ForeignKeyChecks>("row"))
+        )
+      )
+
+/**
  * A loader for the warehouse `pool`, target schema `schema` (already migrated:
  * `migrateWarehouse`). Reads the target's columns once (`introspectTarget`). Fails with
  * PgError or WarehouseTargetError.
@@ -200,6 +248,7 @@ export const makeLoader = (
   Effect.gen(function* () {
     const s3 = yield* S3
     const target = yield* introspectTarget(pool, schema)
+    const foreignKeyChecks = yield* usableForeignKeyChecks(pool, config.foreignKeyChecks ?? "statement")
 
     const appliedAmong = (session: PgSession, keys: ReadonlyArray<string>) =>
       session
@@ -247,7 +296,7 @@ export const makeLoader = (
                 report = { ...report, alreadyApplied: report.alreadyApplied + 1 }
                 continue
               }
-              const goesOn = !quarantinedTables.has(object.table) && (yield* applyObject(tx, target, object.table, object.key, object.rows, config.truncateMode))
+              const goesOn = !quarantinedTables.has(object.table) && (yield* applyObject(tx, target, object.table, object.key, object.rows, config.truncateMode, foreignKeyChecks))
               if (!goesOn) {
                 quarantinedTables.add(object.table)
                 report = { ...report, quarantined: [...report.quarantined, { key: object.key, table: object.table }] }

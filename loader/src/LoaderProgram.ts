@@ -17,7 +17,7 @@
 import { type AwsEndpoint, awsEndpointsConfig, type PgPool, S3 } from "@totes-cdc/platform"
 import { Cause, Config, Context, Effect, Exit, Layer, ManagedRuntime, Schedule, Schema } from "effect"
 import { groupBatches, type Loader, makeLoader } from "./Loader.ts"
-import { TRUNCATE_MODES, type TruncateMode } from "./LoadPlan.ts"
+import { FOREIGN_KEY_CHECKS, type ForeignKeyChecks, TRUNCATE_MODES, type TruncateMode } from "./LoadPlan.ts"
 import { connectWarehouse, type WarehouseSettings, warehouseSettingsConfig } from "./WarehouseConnection.ts"
 import { migrateWarehouse } from "./WarehouseMigrations.ts"
 
@@ -25,24 +25,37 @@ export interface LoaderSettings {
   readonly warehouse: WarehouseSettings
   readonly processedBucket: string
   readonly truncateMode: TruncateMode
+  /** How the facts' foreign keys are checked (LoadPlan.ts `ForeignKeyChecks`). */
+  readonly foreignKeyChecks: ForeignKeyChecks
   /** The standalone loader lists the processed bucket this often (ms). */
   readonly pollIntervalMs: number
   readonly s3: AwsEndpoint
 }
 
-/** WAREHOUSE_* (WarehouseConnection.ts), PROCESSED_BUCKET, TRUNCATE_MODE, LOADER_POLL_INTERVAL_MS, S3_ENDPOINT/AWS_*. */
+/** WAREHOUSE_* (WarehouseConnection.ts), PROCESSED_BUCKET, TRUNCATE_MODE, LOADER_FOREIGN_KEY_CHECKS, LOADER_POLL_INTERVAL_MS, S3_ENDPOINT/AWS_*. */
 export const loaderSettingsConfig: Config.Config<LoaderSettings> = Config.all({
   warehouse: warehouseSettingsConfig,
   processedBucket: Config.String("PROCESSED_BUCKET").pipe(Config.withDefault("totes-cdc-processed")),
   truncateMode: Config.Literals(TRUNCATE_MODES, "TRUNCATE_MODE").pipe(Config.withDefault<TruncateMode>("quarantine")),
+  foreignKeyChecks: Config.Literals(FOREIGN_KEY_CHECKS, "LOADER_FOREIGN_KEY_CHECKS").pipe(Config.withDefault<ForeignKeyChecks>("statement")),
   pollIntervalMs: Config.Int("LOADER_POLL_INTERVAL_MS").pipe(Config.withDefault(1_000)),
   aws: awsEndpointsConfig
 }).pipe(Config.map(({ aws, ...rest }) => ({ ...rest, s3: aws.s3 })))
 
 /** Migrates the warehouse of `pool` and makes a loader for it. */
-export const startLoader = (pool: PgPool, settings: Pick<LoaderSettings, "processedBucket" | "truncateMode">, schema: string) =>
+export const startLoader = (
+  pool: PgPool,
+  settings: Pick<LoaderSettings, "processedBucket" | "truncateMode"> & Partial<Pick<LoaderSettings, "foreignKeyChecks">>,
+  schema: string
+) =>
   migrateWarehouse(pool, schema).pipe(
-    Effect.andThen(makeLoader(pool, schema, { processedBucket: settings.processedBucket, truncateMode: settings.truncateMode }))
+    Effect.andThen(
+      makeLoader(pool, schema, {
+        processedBucket: settings.processedBucket,
+        truncateMode: settings.truncateMode,
+        ...(settings.foreignKeyChecks === undefined ? {} : { foreignKeyChecks: settings.foreignKeyChecks })
+      })
+    )
   )
 
 /** Logs what a catch-up applied (nothing when it applied nothing and nothing waits). */

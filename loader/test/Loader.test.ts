@@ -7,11 +7,11 @@
 import { expect, layer } from "@effect/vitest"
 import { processedColumns, type WarehouseTable } from "@totes-cdc/core"
 import { LocalStack } from "@totes-cdc/local-stack"
-import { encodeParquet, type ParquetValue, type PgPool, S3 } from "@totes-cdc/platform"
+import { encodeParquet, makePgPool, type ParquetValue, type PgPool, S3 } from "@totes-cdc/platform"
 import { freshBucket, freshDatabase } from "@totes-cdc/test"
 import { Effect, Layer, Logger } from "effect"
 import { makeLoader, releaseQuarantine } from "../src/Loader.ts"
-import type { TruncateMode } from "../src/LoadPlan.ts"
+import type { ForeignKeyChecks, TruncateMode } from "../src/LoadPlan.ts"
 import { migrateWarehouse } from "../src/WarehouseMigrations.ts"
 
 type Values = Record<string, ParquetValue>
@@ -68,13 +68,18 @@ const quiet = Logger.layer([])
 const services = Layer.unwrap(LocalStack.pipe(Effect.map((stack) => S3.layer(stack.s3))))
 
 /** A migrated warehouse `name`, a bucket of its own, and a loader over both. */
-const setUp = (name: string, truncateMode: TruncateMode = "quarantine", prepare?: (pool: PgPool) => Effect.Effect<unknown, unknown>) =>
+const setUp = (
+  name: string,
+  truncateMode: TruncateMode = "quarantine",
+  prepare?: (pool: PgPool) => Effect.Effect<unknown, unknown>,
+  foreignKeyChecks: ForeignKeyChecks = "statement"
+) =>
   Effect.gen(function* () {
     const pool = yield* freshDatabase(name)
     if (prepare !== undefined) yield* prepare(pool)
     yield* migrateWarehouse(pool)
     const bucket = yield* freshBucket(name.replaceAll("_", "-"))
-    const loader = yield* makeLoader(pool, "public", { processedBucket: bucket, truncateMode })
+    const loader = yield* makeLoader(pool, "public", { processedBucket: bucket, truncateMode, foreignKeyChecks })
     return { pool, bucket, loader }
   })
 
@@ -289,6 +294,49 @@ layer(Layer.provideMerge(Layer.mergeAll(services, quiet), LocalStack.layer()), {
       )
       expect(yield* select(pool, "SELECT count(*) AS n FROM dim_currency")).toEqual([{ n: "0" }])
       expect(yield* select(pool, "SELECT count(*) AS n FROM totes_cdc.applied_objects")).toEqual([{ n: "0" }])
+    })
+  )
+
+  it.effect("checks the facts' foreign keys per statement: a fact whose date is not in dim_date fails naming it, and nothing is written", () =>
+    Effect.gen(function* () {
+      for (const checks of ["statement", "row"] as const) {
+        const { pool, bucket, loader } = yield* setUp(`loader_fk_${checks}`, "quarantine", undefined, checks)
+        // The batch without its dim_date object: fact_payment's dates reference no dim_date row.
+        const objects = (yield* paymentBatch(bucket, "b1")).filter((o) => !o.key.startsWith("dim_date/"))
+        const error = yield* loader.applyObjects(objects).pipe(Effect.flip)
+        if (checks === "statement") {
+          expect(error._tag).toBe("LoaderError")
+          expect(error.message).toMatch(/^fact_payment\.(created_date|last_updated_date|payment_date) = 2022-11-0[34] references no dim_date row \(foreign key to dim_date\.date_id\)/)
+        } else {
+          // PostgreSQL's own trigger refuses the row.
+          expect(error.message).toMatch(/violates foreign key constraint "fact_payment_\w+_fkey"/)
+        }
+        expect(yield* select(pool, "SELECT (SELECT count(*) FROM fact_payment) AS facts, (SELECT count(*) FROM dim_currency) AS dims")).toEqual([{ facts: "0", dims: "0" }])
+      }
+    })
+  )
+
+  it.effect("falls back to PostgreSQL's per-row foreign-key triggers when the role may not set session_replication_role", () =>
+    Effect.gen(function* () {
+      const { pool, bucket } = yield* setUp("loader_fk_role")
+      yield* pool.query("DROP ROLE IF EXISTS totes_limited")
+      yield* pool.query("CREATE ROLE totes_limited LOGIN PASSWORD 'limited'")
+      yield* pool.query("GRANT USAGE ON SCHEMA public, totes_cdc TO totes_limited")
+      yield* pool.query("GRANT ALL ON ALL TABLES IN SCHEMA public, totes_cdc TO totes_limited")
+      yield* pool.query("GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO totes_limited")
+      const url = new URL((yield* LocalStack).postgres.url("loader_fk_role"))
+      url.username = "totes_limited"
+      url.password = "limited"
+      const limited = yield* makePgPool(url.toString())
+      const loader = yield* makeLoader(limited, "public", { processedBucket: bucket, truncateMode: "quarantine" })
+      // Loads what holds …
+      const objects = yield* paymentBatch(bucket, "b1")
+      expect((yield* loader.applyObjects(objects)).applied).toBe(7)
+      // … and a dangling reference is refused by PostgreSQL's trigger, not by the statement check (which needs the role setting).
+      const error = yield* loader
+        .applyObjects([yield* putObject(bucket, "fact_payment/2024/02/23/b2.parquet", "fact_payment", [row({ ...payment2, last_updated_time: "15:00:00.000", payment_date: "2022-11-05" }, "0/200/0")])])
+        .pipe(Effect.flip)
+      expect(error.message).toMatch(/violates foreign key constraint "fact_payment_payment_date_fkey"/)
     })
   )
 })

@@ -10,13 +10,15 @@
  *    the state file is removed and the stack stops; nothing is left behind.
  *  - The state file is written only once the source is seeded and the warehouse
  *    migrated, so its presence means "ready".
- *  - The loader runs inside the processor's `onObjects` hook: a micro-batch's objects are
- *    in the warehouse before the processor checkpoints it. At start, the loader first
- *    catches up with objects a previous run (`--data-dir`) wrote but did not load.
+ *  - The loader runs in-process behind a hand-off of one micro-batch (LoaderQueue.ts): the
+ *    processor's `onObjects` hook offers each micro-batch's objects (already in the
+ *    processed bucket) and the processor goes on while the warehouse loads them. At start,
+ *    the loader first catches up with objects an earlier run (`--data-dir`) wrote but did
+ *    not load — including those still waiting in the hand-off when it stopped.
  */
 import { runReaderProgram } from "@totes-cdc/cdc-reader"
-import { runArchiverProgram, runProcessorProgram } from "@totes-cdc/stream-processors"
-import { addLatencies, emptyLatencyWindow, type Loader, migrateWarehouse, startLoader } from "@totes-cdc/loader"
+import { batchRetrySchedule, runArchiverProgram, runProcessorProgram } from "@totes-cdc/stream-processors"
+import { addLatencies, emptyLatencyWindow, type LoaderQueue, makeLoaderQueue, migrateWarehouse, startLoader } from "@totes-cdc/loader"
 import {
   type LocalStackEndpoints,
   type SimulatorStats,
@@ -116,16 +118,10 @@ const archiverComponent = (state: StateFile): Component => ({
   run: runArchiverProgram(consumerSettingsFromState(state))
 })
 
-/** The processor, with the loader applying each micro-batch's objects before it is checkpointed. */
-const processorComponent = (state: StateFile, loader: Loader, stats: Ref.Ref<LoadStats>): Component => ({
+/** The processor, handing each micro-batch's objects to the in-process loader. */
+const processorComponent = (state: StateFile, loads: LoaderQueue): Component => ({
   name: "processor",
-  run: runProcessorProgram(consumerSettingsFromState(state), (objects) =>
-    Effect.gen(function* () {
-      const report = yield* loader.applyObjects(objects)
-      const now = yield* Clock.currentTimeMillis
-      yield* Ref.update(stats, (s) => ({ rows: s.rows + report.rows, latency: addLatencies(s.latency, now, report.commitTimes) }))
-    })
-  )
+  run: runProcessorProgram(consumerSettingsFromState(state), loads.offer)
 })
 
 /** The state file's content for a running stack. */
@@ -200,6 +196,14 @@ export const dev = (options: DevOptions) =>
       )
       const caughtUp = yield* loader.catchUp
       if (caughtUp.applied > 0) yield* Console.log(`  loader caught up with ${caughtUp.applied} objects of an earlier run`)
+      const loads = yield* makeLoaderQueue(loader, {
+        capacity: 1,
+        retry: batchRetrySchedule,
+        onReport: (report) =>
+          Clock.currentTimeMillis.pipe(
+            Effect.flatMap((now) => Ref.update(loadStats, (s) => ({ rows: s.rows + report.rows, latency: addLatencies(s.latency, now, report.commitTimes) })))
+          )
+      })
       const components: Array<Component> = [
         {
           name: "status",
@@ -209,7 +213,8 @@ export const dev = (options: DevOptions) =>
         },
         readerComponent(state),
         archiverComponent(state),
-        processorComponent(state, loader, loadStats)
+        processorComponent(state, loads),
+        { name: "loader", run: loads.run }
       ]
       if (options.simulate > 0) components.push(simulatorComponent(source, options, stats))
       return yield* runComponents(components)

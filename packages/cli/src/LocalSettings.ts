@@ -41,6 +41,7 @@ export const loaderSettingsFromState = (state: StateFile): LoaderSettings => ({
   warehouse: { url: state.warehouse.url, schema: state.warehouse.schema, caFile: undefined, passwordSecretArn: undefined, region: state.s3.region },
   processedBucket: state.s3.buckets.processed,
   truncateMode: "quarantine",
+  foreignKeyChecks: "statement",
   pollIntervalMs: 1_000,
   s3: state.s3
 })

@@ -52,13 +52,13 @@ export interface VerifyEndpoints {
   readonly streamName: string
   /** Bucket of the consumers' checkpoints. */
   readonly ingestionBucket: string
-  /** Processed bucket to check against the loader's applied objects; undefined: the loader runs inside the processor (`dev`). */
+  /** Processed bucket to check against the loader's applied objects; undefined: do not wait for the loader (its progress is implied by the processor's). */
   readonly processedBucket: string | undefined
   readonly kinesis: AwsEndpoint
   readonly s3: AwsEndpoint
 }
 
-/** The endpoints of a running `totes-cdc dev` (its loader runs in the processor's hook). */
+/** The endpoints of a running `totes-cdc dev` (its in-process loader trails the processor: wait for the processed bucket's objects too). */
 export const endpointsFromState = (path: string, state: StateFile): VerifyEndpoints => {
   const reader = readerSettingsFromState(state)
   const consumer = consumerSettingsFromState(state)
@@ -70,7 +70,7 @@ export const endpointsFromState = (path: string, state: StateFile): VerifyEndpoi
     readerState: { bucket: reader.stateBucket, prefix: reader.statePrefix },
     streamName: consumer.streamName,
     ingestionBucket: consumer.ingestionBucket,
-    processedBucket: undefined,
+    processedBucket: consumer.processedBucket,
     kinesis: consumer.kinesis,
     s3: consumer.s3
   }

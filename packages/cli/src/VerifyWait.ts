@@ -15,8 +15,8 @@
  *  - (b) reads, per shard, the first record after the processor's checkpoint (never moving
  *    the checkpoint): a KPL aggregate's first user record is its earliest change.
  *  - (c) is checked only when a processed bucket is given (a loader reading the bucket):
- *    the objects listed once (b) passed must all be applied. `dev`'s loader runs in the
- *    processor's hook, so there the processor's checkpoint already implies it.
+ *    the objects listed once (b) passed must all be applied (also on `dev`, whose
+ *    in-process loader trails the processor by up to two micro-batches).
  *  - On timeout, the unmet condition of the last poll is the one line of the
  *    `PipelineWaitTimeout`. Any other failure (a database, Kinesis or S3 call; checkpoint
  *    reads retry retryable S3 errors themselves) ends the wait at once.
