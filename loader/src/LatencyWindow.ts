@@ -26,9 +26,15 @@ export const addLatencies = (window: LatencyWindow, now: number, commitTimes: Re
   return { ...window, samples: all.length > window.maxSamples ? all.slice(all.length - window.maxSamples) : all }
 }
 
-/** Nearest-rank percentile `p` (0–100) of the latencies loaded within the window before `now`, ms; null when none. */
-export const latencyPercentile = (window: LatencyWindow, now: number, p: number): number | null => {
-  const values = window.samples.filter(([at]) => at > now - window.windowMs).map(([, latency]) => latency).sort((a, b) => a - b)
-  if (values.length === 0) return null
-  return values[Math.min(values.length - 1, Math.max(0, Math.ceil((p / 100) * values.length) - 1))]!
+/** Nearest-rank percentiles `ps` (each 0–100) of the latencies loaded within the window before `now`, ms, in the order of `ps`; null when none. One sort for all. */
+export const latencyPercentiles = (window: LatencyWindow, now: number, ps: ReadonlyArray<number>): ReadonlyArray<number | null> => {
+  const from = now - window.windowMs
+  const values = new Float64Array(window.samples.length)
+  let n = 0
+  for (const [at, latency] of window.samples) if (at > from) values[n++] = latency
+  const sorted = values.subarray(0, n).sort()
+  return ps.map((p) => (n === 0 ? null : sorted[Math.min(n - 1, Math.max(0, Math.ceil((p / 100) * n) - 1))]!))
 }
+
+/** Nearest-rank percentile `p` (0–100) of the latencies loaded within the window before `now`, ms; null when none. */
+export const latencyPercentile = (window: LatencyWindow, now: number, p: number): number | null => latencyPercentiles(window, now, [p])[0]!

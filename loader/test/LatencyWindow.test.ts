@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { addLatencies, emptyLatencyWindow, latencyPercentile } from "../src/LatencyWindow.ts"
+import { addLatencies, emptyLatencyWindow, latencyPercentile, latencyPercentiles } from "../src/LatencyWindow.ts"
 
 describe("LatencyWindow", () => {
   it("gives nearest-rank percentiles of commit→load latencies within the last window", () => {
@@ -8,6 +8,7 @@ describe("LatencyWindow", () => {
     expect(latencyPercentile(window, 10_000, 50)).toBe(50)
     expect(latencyPercentile(window, 10_000, 99)).toBe(99)
     expect(latencyPercentile(window, 10_000, 100)).toBe(100)
+    expect(latencyPercentiles(window, 10_000, [99, 50, 1])).toEqual([99, 50, 1])
   })
 
   it("forgets rows loaded more than a window ago, and has no percentile when empty", () => {

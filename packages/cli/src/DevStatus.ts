@@ -13,7 +13,7 @@
  * Pure formatting (`formatStatusLine`) is separate from gathering the figures.
  */
 import { ReaderMetrics, slotStatus } from "@totes-cdc/cdc-reader"
-import { type LatencyWindow, latencyPercentile } from "@totes-cdc/loader"
+import { type LatencyWindow, latencyPercentiles } from "@totes-cdc/loader"
 import type { SimulatorStats } from "@totes-cdc/local-stack"
 import { type PgPool, S3 } from "@totes-cdc/platform"
 import { Clock, Console, Effect, Metric, Ref, Schedule } from "effect"
@@ -62,13 +62,14 @@ export const runStatusLine = (options: {
       const seconds = Math.max(0.001, (at - previous.at) / 1000)
       const slot = yield* slotStatus(options.source, options.slot).pipe(Effect.orElseSucceed(() => ({ exists: false }) as const))
       const letters = yield* s3.listObjects(options.deadLetterBucket, "dlq/").pipe(Effect.orElseSucceed(() => []))
+      const [p50Ms = null, p99Ms = null] = latencyPercentiles(load.latency, at, [50, 99])
       const figures: StatusFigures = {
         at,
         capturedPerSecond: (captured - previous.captured) / seconds,
         loadedPerSecond: (load.rows - previous.loaded) / seconds,
         slotLagBytes: slot.exists ? (slot.confirmedLagBytes ?? null) : null,
-        p50Ms: latencyPercentile(load.latency, at, 50),
-        p99Ms: latencyPercentile(load.latency, at, 99),
+        p50Ms,
+        p99Ms,
         deadLetters: letters.length,
         simulated: (yield* Ref.get(options.simulator)).changes
       }

@@ -13,7 +13,7 @@
  *    lands on one shard, in order.
  */
 import { Schema } from "effect"
-import { LsnString } from "./Lsn.ts"
+import { LSN_PATTERN, LsnString } from "./Lsn.ts"
 import { PRIMARY_KEY, type TotesysTable } from "./Totesys.ts"
 
 /** A row image: column → text value or null. */
@@ -47,6 +47,48 @@ export type ChangeRecord = typeof ChangeRecord.Type
 
 /** Parses and validates one change record from JSON text. Fails with a SchemaError. */
 export const decodeChangeRecord = Schema.decodeUnknownEffect(Schema.fromJsonString(ChangeRecord))
+
+const SOURCES: ReadonlySet<unknown> = new Set(ChangeSource.literals)
+const OPS: ReadonlySet<unknown> = new Set(ChangeOp.literals)
+
+const isImage = (value: unknown): boolean => {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return false
+  for (const column in value) {
+    const v = (value as Record<string, unknown>)[column]
+    if (v !== null && typeof v !== "string") return false
+  }
+  return true
+}
+
+const isSafeIntOrNull = (value: unknown) => value === null || Number.isSafeInteger(value)
+
+/**
+ * A quick structural check of a parsed JSON value against envelope v1, for hot paths
+ * (the processor decodes every change): `true` only for values `ChangeRecord` accepts
+ * too (a property test holds it to that); `false` says nothing — decode with
+ * `decodeChangeRecord` then, for the verdict and its message. Unlike a decode, a value
+ * that passes keeps any extra properties it has.
+ */
+export const looksLikeChangeRecord = (value: unknown): value is ChangeRecord => {
+  if (typeof value !== "object" || value === null) return false
+  const r = value as Record<string, unknown>
+  return (
+    r["v"] === 1 &&
+    SOURCES.has(r["source"]) &&
+    OPS.has(r["op"]) &&
+    typeof r["table"] === "string" &&
+    isImage(r["key"]) &&
+    (r["before"] === null || isImage(r["before"])) &&
+    (r["after"] === null || isImage(r["after"])) &&
+    Array.isArray(r["unchangedToast"]) &&
+    r["unchangedToast"].every((c) => typeof c === "string") &&
+    typeof r["commitLsn"] === "string" &&
+    LSN_PATTERN.test(r["commitLsn"]) &&
+    Number.isSafeInteger(r["commitIdx"]) &&
+    isSafeIntOrNull(r["xid"]) &&
+    typeof r["commitTs"] === "string"
+  )
+}
 
 /** The record's JSON text (the Kinesis payload and the archive's line). */
 export const encodeChangeRecord = (record: ChangeRecord): string => JSON.stringify(record)

@@ -7,7 +7,8 @@
  */
 import { Schema } from "effect"
 
-const LSN_PATTERN = /^[0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8}$/
+/** PostgreSQL's LSN text form: two hex halves of at most 8 digits. */
+export const LSN_PATTERN = /^[0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8}$/
 
 /** An LSN in PostgreSQL's text form, e.g. "16/B374D848". */
 export const LsnString = Schema.String.check(Schema.isPattern(LSN_PATTERN, { message: "Expected an LSN such as 16/B374D848" }))

@@ -128,12 +128,12 @@ export interface ArchiveObjectChanges {
 
 /** Pure: decodes every line of an archive object (`decodeChangeBytes`) and keeps the changes of the joined tables. */
 export const decodeArchiveObject = (body: Uint8Array): Effect.Effect<ArchiveObjectChanges> =>
-  Effect.gen(function* () {
+  Effect.sync(() => {
     const lines = archiveLines(body)
     const joined: Array<ChangeRecord> = []
     const skipped: Array<SkippedLine> = []
     for (const [index, line] of lines.entries()) {
-      const decoded = yield* decodeChangeBytes(line)
+      const decoded = decodeChangeBytes(line)
       if (Result.isFailure(decoded)) skipped.push({ line: index + 1, error: decoded.failure })
       else if (JOINED.has(decoded.success.table)) joined.push(decoded.success)
     }

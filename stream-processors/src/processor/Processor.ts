@@ -178,7 +178,7 @@ interface Letter {
 /** One handler call's page in a window, decoded on arrival. */
 interface Page {
   readonly batch: KinesisBatch
-  readonly decoded: Effect.Success<ReturnType<typeof decodeBatch>>
+  readonly decoded: ReturnType<typeof decodeBatch>
 }
 
 /** A micro-batch being collected, and the outcome of the flush that stores it. */
@@ -197,28 +197,27 @@ const firstLine = (text: string) => (text.split("\n")[0] ?? "").trim()
 /** Step 1: every change of the batch with its origin, and the letters of the records that are not changes. Pure. */
 export const decodeBatch = (
   batch: KinesisBatch
-): Effect.Effect<{ readonly changes: ReadonlyArray<{ readonly change: ChangeRecord; readonly origin: Origin }>; readonly letters: ReadonlyArray<Letter> }> =>
-  Effect.gen(function* () {
-    const changes: Array<{ change: ChangeRecord; origin: Origin }> = []
-    const letters: Array<Letter> = []
-    for (const record of batch.records) {
-      const users = deaggregate(record)
-      if (Result.isFailure(users)) {
-        letters.push({
-          origin: { bytes: record.data, shardId: batch.shardId, sequenceNumber: record.sequenceNumber, subSequenceNumber: null },
-          error: users.failure.message
-        })
-        continue
-      }
-      for (const user of users.success) {
-        const origin: Origin = { bytes: user.data, shardId: batch.shardId, sequenceNumber: user.sequenceNumber, subSequenceNumber: user.subSequenceNumber }
-        const decoded = yield* decodeChangeBytes(user.data)
-        if (Result.isFailure(decoded)) letters.push({ origin, error: decoded.failure })
-        else changes.push({ change: decoded.success, origin })
-      }
+): { readonly changes: ReadonlyArray<{ readonly change: ChangeRecord; readonly origin: Origin }>; readonly letters: ReadonlyArray<Letter> } => {
+  const changes: Array<{ change: ChangeRecord; origin: Origin }> = []
+  const letters: Array<Letter> = []
+  for (const record of batch.records) {
+    const users = deaggregate(record)
+    if (Result.isFailure(users)) {
+      letters.push({
+        origin: { bytes: record.data, shardId: batch.shardId, sequenceNumber: record.sequenceNumber, subSequenceNumber: null },
+        error: users.failure.message
+      })
+      continue
     }
-    return { changes, letters }
-  })
+    for (const user of users.success) {
+      const origin: Origin = { bytes: user.data, shardId: batch.shardId, sequenceNumber: user.sequenceNumber, subSequenceNumber: user.subSequenceNumber }
+      const decoded = decodeChangeBytes(user.data)
+      if (Result.isFailure(decoded)) letters.push({ origin, error: decoded.failure })
+      else changes.push({ change: decoded.success, origin })
+    }
+  }
+  return { changes, letters }
+}
 
 /**
  * The processor's batch handler (module header). Needs S3; the join state is loaded on
@@ -401,7 +400,7 @@ export const makeProcessorHandler = <E = never, R = never>(
     /** Puts `batch` in the window and waits until the micro-batch holding it is stored (flushing it when due). */
     const submit = (batch: KinesisBatch) =>
       Effect.gen(function* () {
-        const decoded = yield* decodeBatch(batch)
+        const decoded = decodeBatch(batch)
         const window = yield* Effect.uninterruptibleMask((restore) =>
           Effect.gen(function* () {
             const { window, mine } = yield* append({ batch, decoded })

@@ -153,7 +153,7 @@ export const replayArchive = <E, R>(
       report = { ...report, archiveObjects: report.archiveObjects + 1 }
       const before: Array<ChangeRecord> = []
       for (const [index, line] of archiveLines(body.value).entries()) {
-        const decoded = yield* decodeChangeBytes(line)
+        const decoded = decodeChangeBytes(line)
         if (Result.isFailure(decoded)) {
           report = { ...report, skippedLines: report.skippedLines + 1 }
           continue
