@@ -271,6 +271,47 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
     })
   )
 
+  it.effect("reads a shard's next page while its handler works on the current one, and hands it over only after the current one is checkpointed", () =>
+    Effect.gen(function* () {
+      const name = "read-ahead"
+      yield* createStream(name, 1)
+      const written = yield* writeRecords(name, 0, 100)
+      const cfg = config(name, { batchSize: 25 })
+      const kinesis = yield* Kinesis
+      // The poller's Kinesis, counting GetRecords calls: the second call is the read-ahead.
+      let reads = 0
+      const secondRead = yield* Deferred.make<void>()
+      const counting = Kinesis.of({
+        ...kinesis,
+        getRecords: (iterator, limit) =>
+          Effect.suspend(() => (++reads === 2 ? Deferred.succeed(secondRead, undefined) : Effect.void)).pipe(Effect.andThen(kinesis.getRecords(iterator, limit)))
+      })
+      const calls: Array<Call> = []
+      const seen: Array<{ readAheadWhileHandling: boolean; checkpointAtStart: string | null | undefined }> = []
+      const store = yield* CheckpointStore
+      const fiber = yield* Effect.forkChild(
+        runShardPoller(
+          cfg,
+          recording(calls, (batch) =>
+            Effect.gen(function* () {
+              const checkpoint = Option.getOrUndefined(yield* store.get(cfg.consumer, batch.shardId))?.sequenceNumber
+              // The first batch waits for the second GetRecords: it only comes while this handler runs if the poller reads ahead.
+              const readAheadWhileHandling = seen.length > 0 || Option.isSome(yield* Deferred.await(secondRead).pipe(Effect.timeoutOption("20 seconds")))
+              seen.push({ readAheadWhileHandling, checkpointAtStart: checkpoint })
+              return processed
+            })
+          )
+        ).pipe(Effect.provideService(Kinesis, counting))
+      )
+      yield* waitUntil(Effect.sync(() => countOf(calls) >= written.length), fiber)
+      yield* Fiber.interrupt(fiber)
+      expect(seen[0]!.readAheadWhileHandling).toBe(true)
+      // Each batch after the first starts with the previous batch's last record checkpointed.
+      expect(seen.map((s) => s.checkpointAtStart)).toEqual([undefined, ...calls.slice(0, -1).map((call) => call.sequenceNumbers.at(-1))])
+      expect(deliveredByShard(calls).get(calls[0]!.shardId)).toEqual(written.map((w) => w.n))
+    })
+  )
+
   it.effect("hands a batch whose handler fails twice over again until it succeeds: nothing skipped, order kept", () =>
     Effect.gen(function* () {
       const name = "retry"

@@ -12,7 +12,9 @@
  *  - One fiber per shard being consumed. A shard starts AFTER_SEQUENCE_NUMBER its checkpoint,
  *    or at TRIM_HORIZON when it has none; each non-empty GetRecords page (≤ `batchSize`
  *    records, and about ≤ `pageBytes`: the record limit adapts to the records' sizes) is
- *    one batch.
+ *    one batch. While a batch is handled, the shard's next page is read ahead (one page:
+ *    at most two pages of a shard in memory), and handed over only after the batch is
+ *    checkpointed.
  *  - `Processed`: the batch's last sequence number is checkpointed, then the next page is
  *    read. `PartiallyFailed(seq)`: the record before `seq` is checkpointed and the batch is
  *    handed over again from `seq` after a backoff (`batchRetrySchedule`). A handler failure
@@ -36,7 +38,7 @@
  *    fresh iterator after the checkpoint. Anything else fails the poller.
  */
 import { Kinesis, type KinesisError, type KinesisShard, type S3Error } from "@totes-cdc/platform"
-import { Effect, FiberSet, Metric, Option, Queue, Schedule, Schema } from "effect"
+import { Effect, Fiber, FiberSet, Metric, Option, Queue, Schedule, Schema } from "effect"
 import type { BatchHandler, KinesisBatchRecord } from "./BatchHandler.ts"
 import { type Checkpoint, type CheckpointError, CheckpointStore } from "./CheckpointStore.ts"
 import * as ConsumerMetrics from "./ConsumerMetrics.ts"
@@ -230,15 +232,23 @@ export const runShardPoller = <E, R>(
         )
       }
 
-      /** Reads `shardId` from `start` to its end (forever while it is open). */
+      /**
+       * Reads `shardId` from `start` to its end (forever while it is open). Read-ahead: while a
+       * non-empty page is handed over, the shard's next page is already being read (one page
+       * ahead at most), so the handler's work and Kinesis' overlap; the prefetched page is
+       * used only after the current one is fully processed and checkpointed (`deliver`
+       * returns only then, or fails the poller — interrupting the read-ahead with it).
+       */
       const consumeShard = (shardId: string, start: Option.Option<Checkpoint>) =>
         Effect.gen(function* () {
           let position = Option.match(start, { onNone: () => null, onSome: (checkpoint) => checkpoint.sequenceNumber })
           let iterator = yield* iteratorAfter(shardId, position)
           yield* Effect.logDebug(position === null ? "starting at TRIM_HORIZON" : `starting after ${position}`)
           let limit = nextPageLimit(undefined, config.batchSize, config.pageBytes ?? DEFAULT_PAGE_BYTES)
+          let ahead: Fiber.Fiber<Effect.Success<ReturnType<typeof readPage>>, KinesisError> | undefined
           while (true) {
-            const page = yield* readPage(shardId, iterator, position, limit)
+            const page = ahead === undefined ? yield* readPage(shardId, iterator, position, limit) : yield* Fiber.join(ahead)
+            ahead = undefined
             if (page.records.length > 0) {
               const bytes = page.records.reduce((sum, record) => sum + record.data.byteLength, 0)
               limit = nextPageLimit({ records: page.records.length, bytes }, config.batchSize, config.pageBytes ?? DEFAULT_PAGE_BYTES)
@@ -248,12 +258,14 @@ export const runShardPoller = <E, R>(
             }
             const endsShard = page.nextIterator === undefined
             if (page.records.length > 0) {
+              const last = page.records.at(-1)!.sequenceNumber
+              if (page.nextIterator !== undefined) ahead = yield* Effect.forkChild(readPage(shardId, page.nextIterator, last, limit))
               yield* deliver(
                 shardId,
                 page.records.map((record) => ({ shardId, ...record })),
                 endsShard
               )
-              position = page.records.at(-1)!.sequenceNumber
+              position = last
             } else if (endsShard) {
               yield* store.put(consumer, shardId, { sequenceNumber: position, shardEnded: true })
             }
