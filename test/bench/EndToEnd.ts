@@ -41,6 +41,7 @@ import { Readable } from "node:stream"
 import pg from "pg"
 import { to as copyToStdout } from "pg-copy-streams"
 import { childOf, type Dev, procMemoryMB, spawnDev, waitUntil } from "./DevProcess.ts"
+import { type CpuGroup, cpuDelta, cpuSnapshot } from "./ProcessCpu.ts"
 import { BATCH_SQL, batchParams, bigSeed, drainPlan, PAYMENT_IDS_SQL } from "./EndToEndWorkload.ts"
 import { parseIntArray, REFERENCE_IDS_SQL, referenceIdsOf } from "./FreshnessTraffic.ts"
 import { BenchError } from "./ReaderDrain.ts"
@@ -103,6 +104,8 @@ export interface DrainResult {
   readonly postgres: string
   readonly shards: number
   readonly cpuProfile: string | null
+  /** CPU seconds of dev's process tree by group (ProcessCpu.ts), first statement → warehouse caught up. */
+  readonly cpuSeconds: Readonly<Record<CpuGroup, number>>
 }
 
 export interface BigTransactionResult {
@@ -281,6 +284,7 @@ export const drainReps = (reps: ReadonlyArray<number>, options: EndToEndOptions)
 
       // Execute, as fast as the source takes it (one connection, one statement per transaction).
       const lsn0 = yield* currentLsn(source)
+      const cpu0 = cpuSnapshot(dev.pid)
       const t0 = now()
       let lastStart = lsn0
       yield* Effect.scoped(
@@ -296,6 +300,7 @@ export const drainReps = (reps: ReadonlyArray<number>, options: EndToEndOptions)
         })
       )
       const tExec = now()
+      const cpuExecuted = cpuSnapshot(dev.pid)
       const lsn1 = yield* currentLsn(source)
       const walBytes = yield* lsnDiff(source, lsn0, lsn1)
       const lagAtStart = sampler.lag().find((l) => l.at >= t0)
@@ -332,6 +337,7 @@ export const drainReps = (reps: ReadonlyArray<number>, options: EndToEndOptions)
         limitMs
       )
       const tWarehouse = now()
+      const cpuSeconds = cpuDelta(cpu0, cpuExecuted, cpuSnapshot(dev.pid))
       if (tReader === undefined) tReader = tWarehouse
       const memory = yield* sampler.stop
       const lifetimePeakRssMB = procMemoryMB(dev.pid, "VmHWM")
@@ -364,7 +370,8 @@ export const drainReps = (reps: ReadonlyArray<number>, options: EndToEndOptions)
         loaderRowsPerSecond: Math.round(factRows / warehouseSeconds),
         postgres,
         shards: state.kinesis.shards,
-        cpuProfile: null
+        cpuProfile: null,
+        cpuSeconds
       })
     }
     return { dev, results }

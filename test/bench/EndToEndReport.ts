@@ -6,7 +6,8 @@
  */
 import type { Summary } from "./Report.ts"
 import { type EntryBase, fmt, type MachineFacts, pct, recordedRuns, runFooter, summarize, summaryRow, table } from "./Report.ts"
-import type { EndToEndResults } from "./EndToEnd.ts"
+import type { DrainResult, EndToEndResults } from "./EndToEnd.ts"
+import { CPU_GROUPS, type CpuGroup } from "./ProcessCpu.ts"
 import { readFileSync } from "node:fs"
 import { summarizeProfile } from "./ProfileSummary.ts"
 
@@ -63,6 +64,12 @@ export interface EndToEndEntry extends Omit<EntryBase, "config"> {
     readonly snapshotRowsPerSecond: Summary | null
     readonly snapshotSeconds: Summary | null
     readonly snapshotPeakRssMB: Summary | null
+    /** CPU-µs per change by process group over the drain (ProcessCpu.ts), and their total (absent in entries recorded before it was measured). */
+    readonly cpuMicrosPerChange?: Readonly<Record<CpuGroup | "total", Summary | null>>
+    /** Total CPU s ÷ drain s: how many cores the stack kept busy on average. */
+    readonly coresBusy?: Summary | null
+    /** The machine's CPUs × 10^6 ÷ total CPU-µs per change: the rate at which every core would be busy (changes/s). */
+    readonly cpuCeilingChangesPerSecond?: Summary | null
   }
   readonly goal: { readonly changesPerSecond: number; readonly met: boolean | null }
   readonly stages: Stages
@@ -71,6 +78,9 @@ export interface EndToEndEntry extends Omit<EntryBase, "config"> {
   readonly profileSummary: string | null
   readonly results: EndToEndResults
 }
+
+const totalCpu = (r: DrainResult) => CPU_GROUPS.reduce((sum, g) => sum + r.cpuSeconds[g], 0)
+const microsPerChange = (r: DrainResult, seconds: number) => (seconds * 1e6) / r.changes
 
 const over = <T>(xs: ReadonlyArray<T>, f: (x: T) => number | null, digits = 3): Summary | null => {
   const values = xs.map(f).filter((x): x is number => x !== null && Number.isFinite(x))
@@ -126,7 +136,13 @@ export const makeEntry = (options: {
     bigTransactionPeakRssMB: over(bigTransaction, (r) => r.memory.peakRssMB, 0),
     snapshotRowsPerSecond: over(snapshot, (r) => r.rowsPerSecond, 0),
     snapshotSeconds: over(snapshot, (r) => r.slotToLoadedSeconds, 1),
-    snapshotPeakRssMB: over(snapshot, (r) => r.memory.peakRssMB, 0)
+    snapshotPeakRssMB: over(snapshot, (r) => r.memory.peakRssMB, 0),
+    cpuMicrosPerChange: {
+      ...(Object.fromEntries(CPU_GROUPS.map((g) => [g, over(drain, (r) => microsPerChange(r, r.cpuSeconds[g]), 1)])) as Record<CpuGroup, Summary | null>),
+      total: over(drain, (r) => microsPerChange(r, totalCpu(r)), 1)
+    },
+    coresBusy: over(drain, (r) => totalCpu(r) / r.warehouseSeconds, 2),
+    cpuCeilingChangesPerSecond: over(drain, (r) => (options.machine.cpus * 1e6) / microsPerChange(r, totalCpu(r)), 0)
   }
   return {
     name: options.name,
@@ -207,6 +223,18 @@ const stageTable = (e: EndToEndEntry) => {
   )
 }
 
+/** Where the drain's CPU went, per change, and the rate the machine's cores bound it to. */
+const cpuTable = (e: EndToEndEntry, c: NonNullable<EndToEndEntry["summary"]["cpuMicrosPerChange"]>) =>
+  table(
+    ["process (drain: first statement → warehouse caught up)", "CPU-µs per change, median", "min", "max"],
+    [
+      ...CPU_GROUPS.filter((g) => (c[g]?.max ?? 0) > 0).map((g) => row(g, c[g], 1)),
+      row("total", c.total, 1),
+      row("cores busy on average (total CPU s ÷ drain s)", e.summary.coresBusy ?? null, 2),
+      row(`CPU ceiling: ${e.machine.cpus} cores ÷ total CPU per change (changes/s)`, e.summary.cpuCeilingChangesPerSecond ?? null)
+    ]
+  )
+
 const repTable = (e: EndToEndEntry) =>
   table(
     ["rep", "changes/s", "WAL MB/s", "to warehouse s", "reader s", "execute s", "peak RSS MB", "kinesalite MB", "lag peak MB", "COPY rows/s", "npm start → verified s"],
@@ -236,6 +264,14 @@ const body = (e: EndToEndEntry) =>
     "",
     repTable(e),
     "",
+    ...(e.summary.cpuMicrosPerChange === undefined || e.summary.cpuMicrosPerChange.total === null
+      ? []
+      : [
+          "Physical limits — CPU time of every process of the local stack (dev's process tree, /proc) per change, and the rate at which that cost would keep every core busy:",
+          "",
+          cpuTable(e, e.summary.cpuMicrosPerChange),
+          ""
+        ]),
     "Stages against their baselines (each ratio from two figures of the same repetition; the benchmark each row comes from is named):",
     "",
     stageTable(e),

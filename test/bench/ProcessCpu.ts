@@ -1,0 +1,84 @@
+/**
+ * CPU time by process group on Linux (/proc), for the end-to-end benchmark's "physical
+ * limits": how many CPU-µs each part of the local stack spends per change, and the rate
+ * the machine's cores could sustain at that cost.
+ *
+ * Groups (a process tree rooted at dev's pid, classified by command line):
+ *  - dev: the `totes-cdc dev` Node process (reader, archiver, processor, loader, s3rver);
+ *  - kinesalite: its child process;
+ *  - source backends / walsender / warehouse backends / postgres other: PostgreSQL's
+ *    processes by their title (`postgres: <user> <database> …`, `walsender …`);
+ *    the benchmark's own workload connection is a source backend (the source executing
+ *    the changes), its other connections are in the groups of their databases;
+ *  - other: anything else under dev.
+ *
+ * Invariants: reading never throws (a process that vanished between listing and reading
+ * is skipped); `cpuDelta` counts a process that started after the first snapshot from
+ * zero, and each process at its newest reading among the later snapshots — a process
+ * that exits (an idle pooled connection closed by its pool) keeps the CPU it had when
+ * last seen, so take a snapshot at every milestone.
+ */
+import { readdirSync, readFileSync } from "node:fs"
+
+export const CPU_GROUPS = ["dev", "kinesalite", "source backends", "walsender", "warehouse backends", "postgres other", "other"] as const
+export type CpuGroup = (typeof CPU_GROUPS)[number]
+
+/** Clock ticks per second of /proc/<pid>/stat's utime/stime (USER_HZ: 100 on Linux). */
+const TICKS_PER_SECOND = 100
+
+/** Pure: the group of a process under dev, from its command line (NUL-separated as in /proc). */
+export const groupOf = (pid: number, devPid: number, cmdline: string): CpuGroup => {
+  if (pid === devPid) return "dev"
+  const text = cmdline.replaceAll("\0", " ")
+  if (text.includes("KinesaliteServer")) return "kinesalite"
+  if (text.startsWith("postgres: walsender")) return "walsender"
+  if (/^postgres: \S+ totesys /.test(text)) return "source backends"
+  if (/^postgres: \S+ warehouse /.test(text)) return "warehouse backends"
+  if (text.startsWith("postgres: ") || text.includes("/bin/postgres")) return "postgres other"
+  return "other"
+}
+
+/** Pure: utime + stime (ticks) and the parent pid from the text of /proc/<pid>/stat. */
+export const parseStat = (stat: string): { readonly ppid: number; readonly ticks: number } => {
+  // The command name (field 2) is parenthesised and may contain spaces: fields after the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+  return { ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) }
+}
+
+/** CPU ticks of every process in dev's tree, by pid, with its group. */
+export type CpuSnapshot = ReadonlyMap<number, { readonly group: CpuGroup; readonly ticks: number }>
+
+export const cpuSnapshot = (devPid: number): CpuSnapshot => {
+  const stats = new Map<number, { ppid: number; ticks: number }>()
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      stats.set(Number(entry), parseStat(readFileSync(`/proc/${entry}/stat`, "utf8")))
+    } catch {
+      // exited meanwhile
+    }
+  }
+  const inTree = (pid: number): boolean => {
+    for (let at: number | undefined = pid, hops = 0; at !== undefined && at > 1 && hops < 32; at = stats.get(at)?.ppid, hops++) if (at === devPid) return true
+    return false
+  }
+  const snapshot = new Map<number, { group: CpuGroup; ticks: number }>()
+  for (const [pid, { ticks }] of stats) {
+    if (!inTree(pid)) continue
+    try {
+      snapshot.set(pid, { group: groupOf(pid, devPid, readFileSync(`/proc/${pid}/cmdline`, "utf8")), ticks })
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return snapshot
+}
+
+/** Pure: CPU seconds per group from `before` to the newest reading of each process in `later` (in time order; a pid not in `before` counts from zero). */
+export const cpuDelta = (before: CpuSnapshot, ...later: ReadonlyArray<CpuSnapshot>): Readonly<Record<CpuGroup, number>> => {
+  const newest = new Map<number, { readonly group: CpuGroup; readonly ticks: number }>()
+  for (const snapshot of later) for (const [pid, reading] of snapshot) newest.set(pid, reading)
+  const out = Object.fromEntries(CPU_GROUPS.map((g) => [g, 0])) as Record<CpuGroup, number>
+  for (const [pid, { group, ticks }] of newest) out[group] += Math.max(0, ticks - (before.get(pid)?.ticks ?? 0)) / TICKS_PER_SECOND
+  return out
+}
