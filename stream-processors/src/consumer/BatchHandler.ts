@@ -13,10 +13,12 @@
  *    crash before the checkpoint, a retried record inside a KPL aggregate), so a handler's
  *    effect must be idempotent. A checkpointed record is never handed over again.
  *  - `deaggregate` is pure and total: a malformed aggregate is a `DeaggregationError`
- *    value naming the shard and sequence number, never a throw.
+ *    value naming the shard and sequence number, never a throw. It reads the KPL format
+ *    itself (`KplAggregate.ts`), as aws-kinesis-agg's `deaggregateSync` does but stricter,
+ *    and its user records' `data` are views of the Kinesis record's bytes, not copies.
  */
-import { deaggregateSync } from "aws-kinesis-agg"
 import { Effect, Result, Schema } from "effect"
+import { decodeKplAggregate, hasKplMagic } from "./KplAggregate.ts"
 
 /** One Kinesis record as a consumer sees it (before de-aggregation). */
 export interface KinesisBatchRecord {
@@ -55,6 +57,7 @@ export const partiallyFailed = (firstFailedSequenceNumber: string): BatchResult 
 /** One user record of a Kinesis record: a KPL aggregate holds many, a plain record is one. */
 export interface UserRecord {
   readonly partitionKey: string
+  /** The user record's bytes: a view into the Kinesis record's `data` (shares its memory; read-only by contract). */
   readonly data: Uint8Array
   /** The enclosing Kinesis record's sequence number. */
   readonly sequenceNumber: string
@@ -71,57 +74,46 @@ export class DeaggregationError extends Schema.TaggedError<DeaggregationError>()
   sequenceNumber: Schema.String
 }) {}
 
-// What aws-kinesis-agg hands back (untyped JavaScript): decoded, not trusted. Struct
-// fields only (the base64 data is decoded natively by Buffer below: Schema's JavaScript
-// base64 decoder was the processor's largest single cost, BENCHMARKS.md). The library
-// base64-encodes the bytes it parsed itself, so they are not checked again per record.
-const LibraryUserRecords = Schema.Array(
-  Schema.Struct({
-    partitionKey: Schema.String,
-    sequenceNumber: Schema.String,
-    subSequenceNumber: Schema.optional(Schema.Number),
-    data: Schema.String
-  })
-)
-const decodeLibraryUserRecords = Schema.decodeUnknownResult(LibraryUserRecords)
-
 /**
- * De-aggregates a KPL record into its user records, in order (a plain record gives itself,
- * `subSequenceNumber` 0). Checksums are verified. Pure.
+ * De-aggregates a Kinesis record into its user records, in order.
+ *
+ * - A record that does not start with the KPL magic number F3 89 9A C2 (any record shorter
+ *   than 4 bytes included) is a plain record: one user record, the record itself (same
+ *   partition key, `data` the record's own bytes), `subSequenceNumber` 0, `aggregated` false.
+ * - A record that does is a KPL aggregate (format and rules: `KplAggregate.ts`): user record
+ *   i is the aggregate's `records[i]`, with its partition key from the aggregate's table,
+ *   `data` a view of its bytes inside `record.data` (no copy: `record.data` must not be
+ *   mutated while they are in use), the record's `sequenceNumber`, `subSequenceNumber` i,
+ *   `aggregated` true. An aggregate of no records gives no user records.
+ *
+ * Fails with a `DeaggregationError` naming the shard, sequence number and partition key and
+ * the reason when an aggregate is malformed: shorter than magic number + MD5 (20 bytes), a
+ * checksum mismatch (the MD5 is verified), a truncated or malformed protobuf, a missing
+ * required field, an index outside its table, a string that is not UTF-8. Rules and source:
+ * the KPL aggregation format (awslabs/amazon-kinesis-producer, aggregation-format.md), as
+ * aws-kinesis-agg 4.x reads it. Pure; never throws.
  */
 export const deaggregate = (record: KinesisBatchRecord): Result.Result<ReadonlyArray<UserRecord>, DeaggregationError> => {
-  const failure = (reason: string) =>
-    Result.fail(
+  if (!hasKplMagic(record.data)) {
+    return Result.succeed([{ partitionKey: record.partitionKey, data: record.data, sequenceNumber: record.sequenceNumber, subSequenceNumber: 0, aggregated: false }])
+  }
+  const decoded = decodeKplAggregate(record.data)
+  if (Result.isFailure(decoded)) {
+    return Result.fail(
       new DeaggregationError({
-        message: `Kinesis record ${record.shardId}/${record.sequenceNumber} (partition key ${record.partitionKey}) is not a valid KPL aggregate: ${reason}`,
+        message: `Kinesis record ${record.shardId}/${record.sequenceNumber} (partition key ${record.partitionKey}) is not a valid KPL aggregate: ${decoded.failure}`,
         shardId: record.shardId,
         sequenceNumber: record.sequenceNumber
       })
     )
-  let error: unknown
-  let output: unknown
-  // The library reports through a callback, possibly more than once (a bad user record,
-  // then the end): the first error wins.
-  deaggregateSync(
-    { partitionKey: record.partitionKey, sequenceNumber: record.sequenceNumber, data: Buffer.from(record.data).toString("base64") },
-    true,
-    (failed, userRecords) => {
-      if (failed !== null && failed !== undefined) error ??= failed
-      else output = userRecords
-    }
-  )
-  if (error !== undefined) return failure(error instanceof Error ? error.message : String(error))
-  const decoded = decodeLibraryUserRecords(output)
-  if (Result.isFailure(decoded)) return failure(decoded.failure.message.split("\n")[0] ?? "unexpected library output")
-  return Result.succeed(
-    decoded.success.map((user) => ({
-      partitionKey: user.partitionKey,
-      data: new Uint8Array(Buffer.from(user.data, "base64")),
-      sequenceNumber: user.sequenceNumber,
-      subSequenceNumber: user.subSequenceNumber ?? 0,
-      aggregated: user.subSequenceNumber !== undefined
-    }))
-  )
+  }
+  const users = decoded.success
+  const out = new Array<UserRecord>(users.length)
+  for (let i = 0; i < users.length; i++) {
+    const user = users[i]!
+    out[i] = { partitionKey: user.partitionKey, data: user.data, sequenceNumber: record.sequenceNumber, subSequenceNumber: i, aggregated: true }
+  }
+  return Result.succeed(out)
 }
 
 /** `deaggregate` as an Effect (fails with `DeaggregationError`), for handlers written with generators. */
