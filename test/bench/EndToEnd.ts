@@ -287,6 +287,8 @@ export const drainReps = (reps: ReadonlyArray<number>, options: EndToEndOptions)
       const cpu0 = cpuSnapshot(dev.pid)
       const t0 = now()
       let lastStart = lsn0
+      // Read while the workload's session is still open: its backend may end with the session.
+      let cpuExecuted = cpu0
       yield* Effect.scoped(
         Effect.gen(function* () {
           const session = yield* source.reserve
@@ -297,10 +299,10 @@ export const drainReps = (reps: ReadonlyArray<number>, options: EndToEndOptions)
               return yield* fail(`transaction ${k}: inserted ${row?.inserted}, updated ${row?.updated} (expected ${plan.inserts}, ${plan.updates})`)
             }
           }
+          cpuExecuted = cpuSnapshot(dev.pid)
         })
       )
       const tExec = now()
-      const cpuExecuted = cpuSnapshot(dev.pid)
       const lsn1 = yield* currentLsn(source)
       const walBytes = yield* lsnDiff(source, lsn0, lsn1)
       const lagAtStart = sampler.lag().find((l) => l.at >= t0)
