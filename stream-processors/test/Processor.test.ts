@@ -246,6 +246,18 @@ const services = Layer.unwrap(
   })
 )
 
+/** A page of `changes` from `shardId`, sequence numbers from `from`. */
+const pageOf = (shardId: string, changes: ReadonlyArray<ChangeRecord>, from: number): KinesisBatch => ({
+  shardId,
+  records: changes.map((c, i) => ({
+    shardId,
+    sequenceNumber: String(from + i),
+    partitionKey: `${c.table}:${Object.values(c.key).join(",")}`,
+    data: new TextEncoder().encode(encodeChangeRecord(c)),
+    approximateArrivalTimestamp: new Date("2024-02-23T10:00:01.000Z")
+  }))
+})
+
 layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: true })("Processor on kinesalite + s3rver", (it) => {
   it.effect("writes typed Parquet per warehouse table (joins, fact versions, dim_date) and dead-letters a poison record and a bad change without stopping its batch", () =>
     Effect.gen(function* () {
@@ -483,22 +495,32 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
     })
   )
 
+  it.effect("closes a window as soon as it holds a page of every shard being consumed, without waiting for its time", () =>
+    Effect.gen(function* () {
+      const processedBucket = yield* createBucket("processed-every-shard")
+      const deadLetterBucket = yield* createBucket("dlq-every-shard")
+      const [a, b] = [pageOf("shardId-000000000000", snapshot("0/1000").slice(0, 4), 100), pageOf("shardId-000000000001", snapshot("0/1000").slice(4), 200)]
+      const reported: Array<ReadonlyArray<ProcessedObject>> = []
+      const handler = yield* makeProcessorHandler({
+        processedBucket,
+        deadLetterBucket,
+        stateKey: "state/processor/every-shard.json",
+        // Time alone would hold the window for ten minutes.
+        window: { maxWaitMs: 600_000, consumedShards: () => 2 },
+        onObjects: (objects) => Effect.sync(() => void reported.push(objects))
+      })
+      const both = yield* Effect.all([handler(a), handler(b)], { concurrency: "unbounded" }).pipe(Effect.timeoutOption("30 seconds"))
+      expect(Option.isSome(both)).toBe(true)
+      expect(reported).toHaveLength(1)
+      expect(reported[0]![0]!.batchId).toBe(microBatchIdOf([a, b]))
+    })
+  )
+
   it.effect("answers the calls of one micro-batch together, and fails every call it held when it fails", () =>
     Effect.gen(function* () {
       const processedBucket = yield* createBucket("processed-fail")
       const deadLetterBucket = yield* createBucket("dlq-fail")
-      const encoder = new TextEncoder()
-      const page = (shardId: string, changes: ReadonlyArray<ChangeRecord>, from: number): KinesisBatch => ({
-        shardId,
-        records: changes.map((c, i) => ({
-          shardId,
-          sequenceNumber: String(from + i),
-          partitionKey: `${c.table}:${Object.values(c.key).join(",")}`,
-          data: encoder.encode(encodeChangeRecord(c)),
-          approximateArrivalTimestamp: new Date("2024-02-23T10:00:01.000Z")
-        }))
-      })
-      const [a, b] = [page("shardId-000000000000", snapshot("0/1000").slice(0, 4), 100), page("shardId-000000000001", snapshot("0/1000").slice(4), 200)]
+      const [a, b] = [pageOf("shardId-000000000000", snapshot("0/1000").slice(0, 4), 100), pageOf("shardId-000000000001", snapshot("0/1000").slice(4), 200)]
       let failing = true
       const reported: Array<Array<ProcessedObject>> = []
       const handler = yield* makeProcessorHandler({

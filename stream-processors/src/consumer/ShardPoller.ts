@@ -66,6 +66,8 @@ export interface PollerConfig {
    * handler's error (ESM MaximumRetryAttempts, except that nothing is skipped). Default: no limit.
    */
   readonly maxBatchRetries?: number
+  /** Told the number of shards being consumed whenever it changes (e.g. the processor's window: ProcessorConfig `window.consumedShards`). */
+  readonly onShardsRunning?: (shards: number) => void
 }
 
 /** The defaults above for `consumer` on `stream`. */
@@ -294,6 +296,7 @@ export const runShardPoller = <E, R>(
         for (const shard of startableShards(shards, ended, running)) {
           const { shardId } = shard
           running.add(shardId)
+          config.onShardsRunning?.(running.size)
           yield* FiberSet.run(
             fibers,
             consumeShard(shardId, checkpoints.get(shardId) ?? Option.none()).pipe(
@@ -301,6 +304,7 @@ export const runShardPoller = <E, R>(
                 Effect.sync(() => {
                   ended.add(shardId)
                   running.delete(shardId)
+                  config.onShardsRunning?.(running.size)
                 })
               ),
               Effect.andThen(Queue.offer(wake, undefined))

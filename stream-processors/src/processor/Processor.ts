@@ -9,8 +9,9 @@
  * archiver's buffer (Archiver.ts). The window closes when it holds `maxChanges` change
  * records (user records, letters included; default 100,000), or `maxBytes` of Kinesis
  * record data (default 16 MiB), or `maxWaitMs` after its first page joined it (default
- * 1,000; `PROCESSOR_WINDOW_MS`) — whichever comes first; a page that makes it due closes it
- * at once (it is never split). Each call waits, and answers `Processed` only once the
+ * 1,000; `PROCESSOR_WINDOW_MS`), or as soon as it holds a page of every shard being
+ * consumed (`consumedShards`: no shard can add a second one) — whichever comes first; a page
+ * that makes it due closes it at once (it is never split). Each call waits, and answers `Processed` only once the
  * micro-batch holding its page is stored (steps 1–6): the driver checkpoints a page only
  * after its rows, letters and the join state are in S3. A failed micro-batch (or one whose
  * flushing call is interrupted: `ProcessorError`) fails every call it held; the driver
@@ -148,6 +149,13 @@ export interface MicroBatchWindow {
    * `runProcessor` sets it to the poller's page size.
    */
   readonly fullPageRecords?: number
+  /**
+   * How many shards feed the window (the poller's running shards). A window holding a page
+   * of each of them closes at once: no shard can add a second page before the window is
+   * stored, so waiting longer only delays it. `runProcessor` sets it; behind Lambda it is
+   * absent.
+   */
+  readonly consumedShards?: () => number
 }
 
 /** The default window: 100,000 changes, 16 MiB, 1 s. */
@@ -184,6 +192,8 @@ interface Page {
 /** A micro-batch being collected, and the outcome of the flush that stores it. */
 interface Window<Err> {
   readonly pages: Array<Page>
+  /** Shards with a page in the window. */
+  readonly shards: Set<string>
   changes: number
   bytes: number
   readonly firstAt: number
@@ -365,12 +375,14 @@ export const makeProcessorHandler = <E = never, R = never>(
         Effect.gen(function* () {
           const now = yield* Clock.currentTimeMillis
           const window: Window<ProcessorError | S3Error | E> =
-            open ?? { pages: [], changes: 0, bytes: 0, firstAt: now, done: yield* Deferred.make<void, ProcessorError | S3Error | E>() }
+            open ?? { pages: [], shards: new Set(), changes: 0, bytes: 0, firstAt: now, done: yield* Deferred.make<void, ProcessorError | S3Error | E>() }
           window.pages.push(page)
+          window.shards.add(page.batch.shardId)
           window.changes += page.decoded.changes.length + page.decoded.letters.length
           window.bytes += page.batch.records.reduce((sum, record) => sum + record.data.byteLength, 0)
           const full = limits.fullPageRecords !== undefined && page.batch.records.length >= limits.fullPageRecords
-          const due = full || window.changes >= limits.maxChanges || window.bytes >= limits.maxBytes || now >= window.firstAt + limits.maxWaitMs
+          const everyShard = limits.consumedShards !== undefined && window.shards.size >= limits.consumedShards()
+          const due = full || everyShard || window.changes >= limits.maxChanges || window.bytes >= limits.maxBytes || now >= window.firstAt + limits.maxWaitMs
           open = due ? undefined : window
           return { window, mine: due }
         })
@@ -447,13 +459,17 @@ export const runProcessor = <E = never, R = never>(
       archive: config.archive
     })
     // Pages of up to 10,000 records (as the archiver), so a shard that is behind catches up in large batches.
-    const poller = {
+    let running = 0
+    const poller: PollerConfig = {
       ...defaultPollerConfig(PROCESSOR_CONSUMER, config.stream),
       batchSize: 10_000,
       ...config.poller,
       consumer: PROCESSOR_CONSUMER,
-      stream: config.stream
+      stream: config.stream,
+      onShardsRunning: (shards) => {
+        running = shards
+      }
     }
-    const handler = yield* makeProcessorHandler({ ...config, window: { ...config.window, fullPageRecords: poller.batchSize } })
+    const handler = yield* makeProcessorHandler({ ...config, window: { ...config.window, fullPageRecords: poller.batchSize, consumedShards: () => running } })
     return yield* runShardPoller(poller, handler)
   })
