@@ -253,6 +253,15 @@ const repTable = (e: EndToEndEntry) =>
     ])
   )
 
+/** The machine as the bound: the drain's rate against the CPU ceiling of the same repetitions (nothing for entries without CPU figures). */
+const cpuBoundLine = (e: EndToEndEntry): ReadonlyArray<string> => {
+  const { cpuCeilingChangesPerSecond: ceiling, cpuMicrosPerChange: cpu, coresBusy, changesPerSecond: rate } = e.summary
+  if (ceiling == null || cpu?.total == null || rate === null || coresBusy == null) return []
+  return [
+    `- the machine: the local stack spends ${fmt(cpu.total.median, 1)} CPU-µs per change (table above), so ${e.machine.cpus} cores cap the drain at ${fmt(ceiling.median)} changes/s; it reached ${pct(rate.median / ceiling.median)} of that with ${fmt(coresBusy.median, 2)} cores busy on average — ${fmt(GOAL_CHANGES_PER_SECOND)} changes/s needs ≤ ${fmt((e.machine.cpus * 1e6) / GOAL_CHANGES_PER_SECOND)} CPU-µs per change in all processes together`
+  ]
+}
+
 const goalLine = (e: EndToEndEntry) =>
   e.goal.met === null
     ? "goal (issue 6: ≥ 20,000 changes/s end to end): not measured"
@@ -278,6 +287,7 @@ const body = (e: EndToEndEntry) =>
     "",
     `- ${goalLine(e)}`,
     `- limiting stage: ${e.limitingStage}`,
+    ...cpuBoundLine(e),
     ...(e.profileSummary === null ? [] : ["- where dev's CPU time goes (profiled repetition, node --cpu-prof, by component):", "", "```", e.profileSummary, "```"])
   ].join("\n")
 

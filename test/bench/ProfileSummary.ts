@@ -53,7 +53,7 @@ export const moduleOf = (url: string): string => {
 export const CATEGORIES: ReadonlyArray<readonly [string, (module: string) => boolean]> = [
   ["profiler (inspector session)", (m) => m === "node:inspector"],
   [
-    "kinesalite + its LevelDB store (emulator, in-process)",
+    "kinesalite + its LevelDB store (emulator, when it runs in the profiled process)",
     (m) => ["kinesalite", "levelup", "level-codec", "encoding-down", "abstract-leveldown", "deferred-leveldown", "memdown", "lock"].includes(m) || m === "node:_http_server"
   ],
   ["AWS SDK client (PutRecords requests)", (m) => m.startsWith("@smithy/") || m.startsWith("@aws-sdk/") || m === "node:_http_client"],

@@ -127,7 +127,7 @@ const procCpuSeconds = (pid: number | null): number | null => {
 
 /**
  * CPU seconds (utime + stime) of this process's kinesalite child (the local stack's
- * KinesaliteServer.ts, or `--kinesalite-process`'s), or null when there is none.
+ * KinesaliteServer.ts), or null when there is none.
  */
 const kinesaliteCpuSeconds = (): number | null => {
   try {

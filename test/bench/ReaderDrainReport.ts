@@ -23,8 +23,6 @@ export interface ReaderDrainEntry {
     readonly warmupRows: number
     readonly quick: boolean
     readonly shards: number
-    /** Where kinesalite ran: the local stack's, in this process (the benchmark), or a child process (diagnostic). */
-    readonly kinesalite: "in-process" | "child process"
   }
   readonly unit: "row changes/s"
   readonly summary: {
@@ -33,7 +31,7 @@ export interface ReaderDrainEntry {
     readonly ratio: Summary
     /**
      * bare node CPU seconds ÷ reader node CPU seconds, per repetition: the ratio with the
-     * machine's other load taken out (the reader's includes in-process kinesalite).
+     * machine's other load taken out.
      */
     readonly cpuRatio: Summary
     readonly bareSeconds: Summary
@@ -168,7 +166,7 @@ const machineLines = (m: MachineFacts) =>
 export const consoleReport = (e: ReaderDrainEntry): string =>
   [
     "",
-    `${e.title} — ${fmt(e.config.rows)} row changes × ${e.config.reps} repetitions (${e.name}; kinesalite ${e.config.kinesalite})`,
+    `${e.title} — ${fmt(e.config.rows)} row changes × ${e.config.reps} repetitions (${e.name})`,
     "",
     summaryTable(e),
     "",
@@ -226,8 +224,7 @@ export const markdownSection = (full: ReaderDrainEntry | undefined, quick: Reade
     "  lengthens the drains (compare the CPU columns).",
     "- Reproduce: `npm run bench` (300,000 × 5) or `npm run bench -- --quick` (50,000 × 3).",
     "  Diagnostics (printed, not recorded): `--cpu-prof-dir DIR` writes V8 profiles of each drain",
-    "  (`node test/bench/ProfileSummary.ts FILE` summarizes one); `--kinesalite-process` runs kinesalite",
-    "  in a child process instead.",
+    "  (`node test/bench/ProfileSummary.ts FILE` summarizes one).",
     "",
     ...(full === undefined ? ["_No full run recorded yet (`npm run bench`)._", ""] : [entrySection("Full run", full), ""]),
     ...(quick === undefined ? [] : [entrySection("Quick run", quick), ""]),

@@ -11,7 +11,7 @@
  *   (e2e, EndToEnd.ts: end to end through `totes-cdc dev`, after the others; its own dev per part and repetition)
  *   npm run bench -- --rows N --reps N [--warmup-rows N]
  *   npm run bench -- --only freshness --rates 100,1000 --seconds N --reps N
- *   npm run bench -- … --cpu-prof-dir DIR | --kinesalite-process | --no-record   (diagnostics)
+ *   npm run bench -- … --cpu-prof-dir DIR | --no-record   (diagnostics)
  *   npm run bench -- --report          regenerate BENCHMARKS.md from bench/results.json
  *
  * Prints a table per benchmark, merges the results into bench/results.json and
@@ -27,7 +27,6 @@ import { Effect } from "effect"
 import os from "node:os"
 import { resolve } from "node:path"
 import { parseArgs } from "node:util"
-import { startKinesaliteProcess } from "./KinesaliteProcess.ts"
 import { CHANGES_SEED, BENCHMARK_NAME as PROCESSOR_BENCHMARK, runProcessorThroughput } from "./ProcessorThroughput.ts"
 import * as ProcessorReport from "./ProcessorThroughputReport.ts"
 import { BENCHMARK_NAME as FRESHNESS_BENCHMARK, type Phase, runFreshness, TRAFFIC_SEED } from "./Freshness.ts"
@@ -40,7 +39,7 @@ import { BENCHMARKS_FILE, RESULTS_FILE, commandLine, entryKey, machineFacts, mer
 import { TOTESYS_DUMP } from "@totes-cdc/test"
 
 const USAGE = `usage: npm run bench -- [--quick] [--only reader|processor|freshness|e2e] [--rows N] [--reps N] [--warmup-rows N]
-                              [--rates R,R,…] [--seconds N] [--cpu-prof-dir DIR] [--kinesalite-process]
+                              [--rates R,R,…] [--seconds N] [--cpu-prof-dir DIR]
                               [--no-record] [--report]
   --quick             50,000 changes × 3 repetitions (reader, processor; default: 300,000 × 5);
                       freshness: 100/s × 10 s and 1,000/s × 15 s × 3 (default: 100, 1,000 and
@@ -59,10 +58,7 @@ const USAGE = `usage: npm run bench -- [--quick] [--only reader|processor|freshn
                       drains; processor: processor and baseline) into DIR; the results are
                       printed, not recorded (profiling slows them down)
   --no-record         print the results only (bench/results.json and BENCHMARKS.md untouched)
-  --report            run nothing: regenerate the BENCHMARKS.md sections from bench/results.json
-  --kinesalite-process
-                      diagnostic of the reader benchmark: the reader writes to a kinesalite in a
-                      separate child process instead of the local stack's; printed, not recorded`
+  --report            run nothing: regenerate the BENCHMARKS.md sections from bench/results.json`
 
 const BENCHMARKS = ["reader", "processor", "freshness", "e2e"] as const
 type Benchmark = (typeof BENCHMARKS)[number]
@@ -82,7 +78,6 @@ const parsed = (() => {
         rates: { type: "string" },
         seconds: { type: "string" },
         "cpu-prof-dir": { type: "string" },
-        "kinesalite-process": { type: "boolean", default: false },
         report: { type: "boolean", default: false },
         "no-record": { type: "boolean", default: false },
         help: { type: "boolean", default: false }
@@ -117,10 +112,6 @@ if (only !== undefined && !(BENCHMARKS as ReadonlyArray<string>).includes(only))
   process.exit(2)
 }
 const selected: ReadonlyArray<Benchmark> = only === undefined ? BENCHMARKS : [only as Benchmark]
-if (parsed["kinesalite-process"] && !selected.includes("reader")) {
-  process.stderr.write("bench: --kinesalite-process is a diagnostic of the reader benchmark: drop it, or run --only reader\n")
-  process.exit(2)
-}
 
 if (only === "e2e" && (parsed.rows !== undefined || parsed["warmup-rows"] !== undefined)) {
   process.stderr.write("bench: --rows and --warmup-rows apply to the reader and processor benchmarks; the e2e benchmark takes --reps (and --quick)\n")
@@ -161,8 +152,7 @@ const freshnessReps = wholeNumber("reps", parsed.reps, 3, 3)
 const freshnessCustom = parsed.rates !== undefined || parsed.seconds !== undefined || parsed.reps !== undefined
 const FRESHNESS_WARMUP: Phase = { rate: 100, seconds: 3 }
 const cpuProfileDir = parsed["cpu-prof-dir"] === undefined ? undefined : resolve(parsed["cpu-prof-dir"])
-const kinesaliteProcess = parsed["kinesalite-process"]
-const diagnostic = cpuProfileDir !== undefined || kinesaliteProcess || parsed["no-record"]
+const diagnostic = cpuProfileDir !== undefined || parsed["no-record"]
 
 // The reader writes CloudWatch EMF metric lines to stdout when stdout is not a terminal
 // (cdc-reader/src/MetricsReport.ts); they are not this program's output: drop them.
@@ -237,9 +227,7 @@ const onLocalStack = Effect.scoped(
 
     if (selected.includes("reader")) {
       const date = new Date().toISOString()
-      const stack = kinesaliteProcess
-        ? { ...localStack, kinesis: { ...localStack.kinesis, endpoint: yield* startKinesaliteProcess } }
-        : localStack
+      const stack = localStack
       const results = yield* runReaderDrain(stack, { rows, reps, warmupRows, log, ...(cpuProfileDir === undefined ? {} : { cpuProfileDir }) })
       const name = entryName(quick, custom)
       const entry = makeEntry({
@@ -247,7 +235,7 @@ const onLocalStack = Effect.scoped(
         command: commandLine(args),
         date,
         durationSeconds: Number(((performance.now() - started) / 1000).toFixed(1)),
-        config: { rows, reps, warmupRows, quick, shards: stack.kinesis.shards, kinesalite: kinesaliteProcess ? "child process" : "in-process" },
+        config: { rows, reps, warmupRows, quick, shards: stack.kinesis.shards },
         machine: machineFacts(postgres, loadAverageAtStart),
         reps: results
       })
