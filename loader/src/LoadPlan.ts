@@ -25,6 +25,11 @@
  *    references but the warehouse lacks is inserted as an inferred member ('Unknown' in
  *    its NOT NULL text columns, NULL elsewhere) at position 0/0, so the fact's foreign
  *    key holds; the real row replaces it when it arrives (any real position is newer).
+ *  - Foreign keys of facts (`ForeignKeyChecks`): with `statement`, every staged fact row
+ *    the append would insert references an existing row — checked by one anti-join per
+ *    key after the inferred members, a dangling key fails the micro-batch — and the append
+ *    alone runs with `session_replication_role = replica`; with `row`, PostgreSQL's
+ *    triggers check each row.
  *  - Truncate, mode `apply`: every row of the table whose position is older than the
  *    truncate goes (a dimension row still referenced by a fact is kept and flagged), and
  *    the natural ids are flagged deleted at the truncate's position.
@@ -285,7 +290,6 @@ SELECT ${names.map((n) => `s.${q(n)}`).join(", ")} FROM (
     recordVersions(stageName(table), key)
   ]
 }
-
 
 const REPLICA = { sql: "SET LOCAL session_replication_role = replica", params: [] }
 const ORIGIN = { sql: "SET LOCAL session_replication_role = origin", params: [] }

@@ -8,8 +8,10 @@
  *     object is a no-op) and every object of a quarantined table (left for later);
  *  2. applies the rest in load order — dim_date first, the other dimensions, then the
  *     facts (`WAREHOUSE_TABLES`), by key within a table — each one segment at a time
- *     (its rows cut at truncates): `COPY` into a temporary table, then the statements of
- *     LoadPlan.ts (one `INSERT … SELECT … ON CONFLICT` per table);
+ *     (its rows cut at truncates): `COPY` into a temporary table (`ANALYZE`d from
+ *     `ANALYZE_STAGE_ROWS` rows), then the statements of LoadPlan.ts (one `INSERT … SELECT
+ *     … ON CONFLICT` per table; the facts' foreign keys checked per statement or by
+ *     PostgreSQL's row triggers, `ForeignKeyChecks`; a failed check fails the call);
  *  3. records each applied object and the table's freshness (newest commit LSN and
  *     commit time applied, load time).
  * A failure anywhere rolls the whole call back: no half-loaded micro-batch.
