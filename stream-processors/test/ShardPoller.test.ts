@@ -303,7 +303,8 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
           )
         ).pipe(Effect.provideService(Kinesis, counting))
       )
-      yield* waitUntil(Effect.sync(() => countOf(calls) >= written.length), fiber)
+      // `recording` notes a call before its handler runs: wait for every handler to have finished too.
+      yield* waitUntil(Effect.sync(() => countOf(calls) >= written.length && seen.length === calls.length), fiber)
       yield* Fiber.interrupt(fiber)
       expect(seen[0]!.readAheadWhileHandling).toBe(true)
       // Each batch after the first starts with the previous batch's last record checkpointed.
