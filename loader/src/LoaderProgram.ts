@@ -68,13 +68,28 @@ const logReport = (report: Effect.Success<Loader["catchUp"]>) =>
         }`
       )
 
-/** `totes-cdc loader`: catch up from the listing, then every `pollIntervalMs`, until interrupted. */
+/** A failed catch-up is tried again after 0.1 s, doubling up to 10 s (jittered), 30 times (about 4 minutes), before the loader gives up. */
+export const catchUpRetrySchedule = Schedule.min([Schedule.exponential("100 millis", 2), Schedule.spaced("10 seconds")]).pipe(
+  Schedule.jittered,
+  Schedule.upTo({ times: 30 })
+)
+
+/**
+ * `totes-cdc loader`: catch up from the listing, then every `pollIntervalMs`, until
+ * interrupted. A failed catch-up (the warehouse or S3 unreachable, an object that does not
+ * load) is logged and tried again (`catchUpRetrySchedule`); one that keeps failing ends the
+ * program with its error.
+ */
 export const runLoaderProgram = (settings: LoaderSettings) =>
   Effect.scoped(
     Effect.gen(function* () {
       const pool = yield* connectWarehouse(settings.warehouse, { applicationName: "totes-cdc-loader" })
       const loader = yield* startLoader(pool, settings, settings.warehouse.schema)
-      return yield* loader.catchUp.pipe(Effect.flatMap(logReport), Effect.repeat(Schedule.spaced(settings.pollIntervalMs)), Effect.andThen(Effect.never))
+      const catchUp = loader.catchUp.pipe(
+        Effect.tapError((error) => Effect.logWarning(`loading failed, trying again after a backoff: ${error.message}`)),
+        Effect.retry(catchUpRetrySchedule)
+      )
+      return yield* catchUp.pipe(Effect.flatMap(logReport), Effect.repeat(Schedule.spaced(settings.pollIntervalMs)), Effect.andThen(Effect.never))
     })
   ).pipe(Effect.provide(S3.layer(settings.s3)), Effect.annotateLogs({ component: "loader" }))
 

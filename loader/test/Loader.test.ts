@@ -9,8 +9,9 @@ import { processedColumns, type WarehouseTable } from "@totes-cdc/core"
 import { LocalStack } from "@totes-cdc/local-stack"
 import { encodeParquet, makePgPool, type ParquetValue, type PgPool, S3 } from "@totes-cdc/platform"
 import { freshBucket, freshDatabase } from "@totes-cdc/test"
-import { Effect, Layer, Logger } from "effect"
+import { Effect, Fiber, Layer, Logger, Schedule } from "effect"
 import { makeLoader, releaseQuarantine } from "../src/Loader.ts"
+import { runLoaderProgram } from "../src/LoaderProgram.ts"
 import type { ForeignKeyChecks, TruncateMode } from "../src/LoadPlan.ts"
 import { migrateWarehouse } from "../src/WarehouseMigrations.ts"
 
@@ -337,6 +338,43 @@ layer(Layer.provideMerge(Layer.mergeAll(services, quiet), LocalStack.layer()), {
         .applyObjects([yield* putObject(bucket, "fact_payment/2024/02/23/b2.parquet", "fact_payment", [row({ ...payment2, last_updated_time: "15:00:00.000", payment_date: "2022-11-05" }, "0/200/0")])])
         .pipe(Effect.flip)
       expect(error.message).toMatch(/violates foreign key constraint "fact_payment_payment_date_fkey"/)
+    })
+  )
+
+  it.effect("the standalone loader tries a catch-up that failed again, and loads once what it needed has arrived", () =>
+    Effect.gen(function* () {
+      const { pool, bucket } = yield* setUp("loader_retry")
+      const stack = yield* LocalStack
+      // Batch b2's facts reference dates no dim_date row holds yet: its catch-up fails.
+      yield* paymentBatch(bucket, "b2")
+      yield* (yield* S3).deleteObject(bucket, "dim_date/2024/02/23/b2.parquet")
+      const settings = {
+        warehouse: { url: stack.postgres.url("loader_retry"), schema: "public", caFile: undefined, passwordSecretArn: undefined, region: stack.s3.region },
+        processedBucket: bucket,
+        truncateMode: "quarantine" as const,
+        foreignKeyChecks: "statement" as const,
+        pollIntervalMs: 50,
+        s3: stack.s3
+      }
+      const warnings: Array<string> = []
+      const capture = Logger.make(({ logLevel, message }) => {
+        if (logLevel === "Warn") warnings.push(String(Array.isArray(message) ? message.join(" ") : message))
+      })
+      const fiber = yield* Effect.forkChild(runLoaderProgram(settings).pipe(Effect.provide(Logger.layer([capture]))))
+      const payments = select(pool, "SELECT count(*) AS n FROM fact_payment").pipe(Effect.map((rows) => rows[0]!.n))
+      // It fails, says why, and goes on trying.
+      yield* Effect.sync(() => warnings.some((w) => w.includes("loading failed, trying again"))).pipe(
+        Effect.repeat({ until: (failed) => failed, schedule: Schedule.spaced("50 millis") }),
+        Effect.timeout("60 seconds")
+      )
+      expect(warnings.find((w) => w.includes("loading failed"))).toMatch(/references no dim_date row/)
+      expect(yield* select(pool, "SELECT count(*) AS n FROM totes_cdc.applied_objects")).toEqual([{ n: "0" }])
+      // The dates arrive in another batch (b1, listed before b2): the next attempt loads both.
+      yield* putObject(bucket, "dim_date/2024/02/23/b1.parquet", "dim_date", [row(nov3, "0/99/0"), row(nov4, "0/99/0")])
+      yield* payments.pipe(Effect.repeat({ until: (n) => n === "1", schedule: Schedule.spaced("50 millis") }), Effect.timeout("60 seconds"))
+      expect(fiber.pollUnsafe()).toBeUndefined()
+      yield* Fiber.interrupt(fiber)
+      expect(yield* select(pool, "SELECT count(*) AS n FROM totes_cdc.applied_objects")).toEqual([{ n: "7" }])
     })
   )
 })

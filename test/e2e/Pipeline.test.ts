@@ -26,8 +26,12 @@ const DUMP_ROWS = {
 
 interface Running {
   child: ChildProcess
-  stderr: string
+  /** The tail of its output (stdout and stderr: its logs), for failure messages. */
+  output: string
 }
+
+/** Keeps the last 20,000 characters of `run`'s output. */
+const LOG_TAIL = 20_000
 
 /** Environment of the components on this test's stack, stream, buckets and databases. */
 const environment = (stack: LocalStack["Service"], names: { source: string; warehouse: string; stream: string; ingestion: string; processed: string }) => ({
@@ -139,24 +143,33 @@ layer(LocalStack.layer(), { excludeTestServices: true })("the pipeline end to en
           const running = new Map<Component, Running>()
           const startComponent = (name: Component) =>
             Effect.sync(() => {
-              const child = spawn(process.execPath, [CLI_BIN, name], { env, stdio: ["ignore", "ignore", "pipe"] })
-              const run: Running = { child, stderr: "" }
-              child.stderr?.on("data", (chunk: Buffer) => (run.stderr += chunk.toString()))
+              const child = spawn(process.execPath, [CLI_BIN, name], { env, stdio: ["ignore", "pipe", "pipe"] })
+              const run: Running = { child, output: "" }
+              const keep = (chunk: Buffer) => void (run.output = (run.output + chunk.toString()).slice(-LOG_TAIL))
+              child.stdout?.on("data", keep)
+              child.stderr?.on("data", keep)
               running.set(name, run)
             })
           const kill = (name: Component) =>
             Effect.promise(() => {
               const run = running.get(name)!
-              if (run.child.exitCode !== null) return Promise.reject(new Error(`${name} had already stopped: ${run.stderr}`))
+              if (run.child.exitCode !== null) return Promise.reject(new Error(`${name} had already stopped: ${run.output}`))
               const exited = new Promise((resolve) => run.child.once("exit", resolve))
               run.child.kill("SIGKILL")
               return exited
             })
           yield* Effect.addFinalizer(() => Effect.promise(() => Promise.all([...running.values()].map((r) => (r.child.exitCode === null ? (r.child.kill("SIGKILL"), new Promise((resolve) => r.child.once("exit", resolve))) : undefined)))))
           for (const name of ["reader", "archiver", "processor", "loader"] as const) yield* startComponent(name)
+          /** `check`, printing every component's last output when it fails (why the pipeline did not get there). */
+          const withLogs = <A, E, R>(check: Effect.Effect<A, E, R>) =>
+            check.pipe(
+              Effect.tapCause(() =>
+                Effect.sync(() => console.error([...running].map(([name, run]) => `--- ${name}, last output:\n${run.output.slice(-4_000)}`).join("\n")))
+              )
+            )
 
           // 1. The snapshot: the warehouse holds the dump.
-          const afterSnapshot = yield* verify(env)
+          const afterSnapshot = yield* withLogs(verify(env))
           for (const [table, rows] of Object.entries(DUMP_ROWS)) {
             expect({ table, source: afterSnapshot[table]?.source, warehouse: afterSnapshot[table]?.warehouse }).toEqual({ table, source: rows, warehouse: rows })
           }
@@ -184,7 +197,7 @@ layer(LocalStack.layer(), { excludeTestServices: true })("the pipeline end to en
           yield* startComponent("loader")
 
           // 3. Verify again: every change applied once.
-          const afterWorkload = yield* verify(env)
+          const afterWorkload = yield* withLogs(verify(env))
           expect(afterWorkload["fact_sales_order"]?.source).toBe(6_941 + 20 + 50_000)
           expect(afterWorkload["fact_payment"]).toMatchObject({ source: 9_898, keptDeleted: 1 })
           const moved = yield* warehouse.query(

@@ -36,7 +36,9 @@
  *     (subsequence `-` for a Kinesis record that is not a valid aggregate). The uuid is
  *     name-based (SHA-1 of stage, position and error): a retried batch overwrites its
  *     letters rather than adding copies.
- *  4. Write one Parquet object per warehouse table the micro-batch produced rows for, at
+ *  4. Write one Parquet object per warehouse table the micro-batch produced rows for —
+ *     dimension objects first, then (once they are stored) fact objects, so a crash in
+ *     between never leaves a fact object whose dim_date or dimension rows are missing — at
  *     `<table>/YYYY/MM/DD/<batchId>.parquet` in `processedBucket`; batchId =
  *     `<shardId>-<firstSequenceNumber>-<lastSequenceNumber>` for one page, else
  *     `mb-<SHA-1 of its pages' (shardId, first, last)>` (`microBatchIdOf`); date = the
@@ -329,11 +331,15 @@ export const makeProcessorHandler = <E = never, R = never>(
       const parkedAt = DateTime.formatIso(yield* DateTime.now)
       yield* Effect.forEach(letters, (letter) => putLetter(letter, date, parkedAt), { concurrency: 8, discard: true })
 
-      // 4: Parquet objects.
-      yield* Effect.forEach(encoded, (object) => s3.putObject(config.processedBucket, object.key, object.bytes, "application/vnd.apache.parquet"), {
-        concurrency: 8,
-        discard: true
-      })
+      // 4: Parquet objects, dimensions (dim_date included) before facts: a crash mid-way leaves
+      // at most dimension objects without their facts, never a fact object without the rows it references.
+      const put = (objects: ReadonlyArray<(typeof encoded)[number]>) =>
+        Effect.forEach(objects, (object) => s3.putObject(config.processedBucket, object.key, object.bytes, "application/vnd.apache.parquet"), {
+          concurrency: 8,
+          discard: true
+        })
+      yield* put(encoded.filter((object) => !object.table.startsWith("fact_")))
+      yield* put(encoded.filter((object) => object.table.startsWith("fact_")))
 
       // 5: join state, after its output.
       const next = encodeJoinState(result.state)
