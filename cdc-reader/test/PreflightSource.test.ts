@@ -33,7 +33,7 @@ const scratchSlot = (db: PgPool, create: string, name: string) =>
     db.query("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1", [name]).pipe(Effect.ignore)
   )
 
-layer(LocalStack.layer())("preflight against the local stack's PostgreSQL", (it) => {
+layer(LocalStack.layer(), { excludeTestServices: true })("preflight against the local stack's PostgreSQL", (it) => {
   it.effect("a fresh totesys passes with no error", () =>
     Effect.gen(function* () {
       const stack = yield* LocalStack

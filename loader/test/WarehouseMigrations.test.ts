@@ -11,7 +11,7 @@ const TABLES = [
   "dim_payment_type", "dim_transaction", "fact_sales_order", "fact_purchase_order", "fact_payment"
 ]
 
-layer(LocalStack.layer())("warehouse migrations", (it) => {
+layer(LocalStack.layer(), { excludeTestServices: true })("warehouse migrations", (it) => {
   it.effect("create the 11 tables of totesys/warehouse_schema.sql column for column, with its FKs and sequences", () =>
     Effect.gen(function* () {
       const referenceDb = yield* freshDatabase("reference_warehouse")

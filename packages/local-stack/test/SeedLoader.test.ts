@@ -31,7 +31,7 @@ const CURRENCIES = [
   "\\."
 ]
 
-layer(LocalStack.layer())("seed loader", (it) => {
+layer(LocalStack.layer(), { excludeTestServices: true })("seed loader", (it) => {
   it.effect("loads totesys-2024-02-23.sql with the row counts of totesys/README.md", () =>
     Effect.gen(function* () {
       const db = yield* emptyTotesys("seed_real")

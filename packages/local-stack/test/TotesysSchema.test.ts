@@ -11,7 +11,7 @@ const REFERENCE = new URL("../../../../shared/totesys/oltp_schema.sql", import.m
 const databaseWith = (name: string, ddl: string) =>
   freshDatabase(name).pipe(Effect.tap((db) => (ddl === "" ? Effect.void : Effect.asVoid(db.query(ddl)))))
 
-layer(LocalStack.layer())("totesys schema", (it) => {
+layer(LocalStack.layer(), { excludeTestServices: true })("totesys schema", (it) => {
   it.effect("matches totesys/oltp_schema.sql column for column, with the same keys, indexes, sequences and enums", () =>
     Effect.gen(function* () {
       const reference = yield* introspect(
