@@ -162,22 +162,35 @@ export const makePgPool = (url: string, options: PgPoolOptions = {}): Effect.Eff
     )
     // Idle clients can error when the server goes away; the next query reports it.
     pool.on("error", () => undefined)
+    // So can checked-out ones: pg emits that on the client itself, which has no listener once
+    // out of the pool, and an unheard 'error' event ends the process (a server stopping under
+    // a transaction or a reserved session). The next query on the client reports it instead.
+    const ignore = () => undefined
+    const checkout = () =>
+      pool.connect().then((client) => {
+        client.on("error", ignore)
+        return client
+      })
+    const checkin = (client: pg.PoolClient, error?: Error | boolean) => {
+      client.off("error", ignore)
+      client.release(error)
+    }
     const fail = (cause: unknown) => describePgError(cause, target, setting)
     const run = <A>(f: (client: pg.PoolClient | pg.Pool) => Promise<A>) =>
       Effect.tryPromise({ try: () => f(pool), catch: fail })
     const withClient = <A>(f: (client: pg.PoolClient) => Promise<A>) =>
       Effect.acquireUseRelease(
-        Effect.tryPromise({ try: () => pool.connect(), catch: fail }),
+        Effect.tryPromise({ try: checkout, catch: fail }),
         (client) => Effect.tryPromise({ try: () => f(client), catch: fail }),
-        (client) => Effect.sync(() => client.release())
+        (client) => Effect.sync(() => checkin(client))
       )
     const transaction = <A, E, R>(body: (tx: PgSession) => Effect.Effect<A, E, R>) =>
       Effect.acquireUseRelease(
         Effect.tryPromise({
           try: async () => {
-            const client = await pool.connect()
+            const client = await checkout()
             await client.query("BEGIN").catch((error: unknown) => {
-              client.release()
+              checkin(client)
               throw error
             })
             return client
@@ -192,17 +205,17 @@ export const makePgPool = (url: string, options: PgPoolOptions = {}): Effect.Eff
         },
         (client, exit) =>
           Exit.isSuccess(exit)
-            ? Effect.sync(() => client.release())
+            ? Effect.sync(() => checkin(client))
             : Effect.promise(() =>
                 client.query("ROLLBACK").then(
-                  () => client.release(),
-                  (error: Error) => client.release(error)
+                  () => checkin(client),
+                  (error: Error) => checkin(client, error)
                 )
               )
       )
     const reserve = Effect.acquireRelease(
-      Effect.tryPromise({ try: () => pool.connect(), catch: fail }),
-      (client) => Effect.sync(() => client.release(true))
+      Effect.tryPromise({ try: checkout, catch: fail }),
+      (client) => Effect.sync(() => checkin(client, true))
     ).pipe(
       Effect.map((client) => {
         const onClient = <B>(f: (c: pg.PoolClient) => Promise<B>) => Effect.tryPromise({ try: () => f(client), catch: fail })
