@@ -8,13 +8,11 @@
  *    awaited: nothing is left running.
  *  - Memory readings never fail: a process that cannot be read gives null.
  *  - Times are `performance.now()` ms of this process (one clock for every measure).
- *
- * (Freshness.ts keeps a private copy of spawn/stop/waitUntil; this is the shared form.)
  */
 import { CLI_BIN } from "@totes-cdc/test"
 import { Effect } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
-import { readdirSync, readFileSync } from "node:fs"
+import { readFileSync } from "node:fs"
 import { BenchError } from "./ReaderDrain.ts"
 
 export interface Dev {
@@ -97,20 +95,6 @@ export const procMemoryMB = (pid: number | null, field: "VmRSS" | "VmHWM"): numb
   try {
     const match = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"))
     return match === null ? null : (Number(match[1]) * 1024) / 1e6
-  } catch {
-    return null
-  }
-}
-
-/** The pid of a direct child of `parent` whose command line contains `needle`, or null. */
-export const childOf = (parent: number, needle: string): number | null => {
-  try {
-    for (const task of readdirSync(`/proc/${parent}/task`)) {
-      for (const pid of readFileSync(`/proc/${parent}/task/${task}/children`, "utf8").trim().split(/\s+/)) {
-        if (pid !== "" && readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(needle)) return Number(pid)
-      }
-    }
-    return null
   } catch {
     return null
   }

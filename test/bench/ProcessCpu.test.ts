@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { cpuDelta, groupOf, parseStat } from "./ProcessCpu.ts"
+import { cpuDelta, groupOf } from "./ProcessCpu.ts"
+import { parseStat } from "./Profiling.ts"
 
 describe("ProcessCpu", () => {
   it("groups dev's process tree by command line", () => {

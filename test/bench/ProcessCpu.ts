@@ -19,12 +19,10 @@
  * last seen, so take a snapshot at every milestone.
  */
 import { readdirSync, readFileSync } from "node:fs"
+import { CLK_TCK, parseStat } from "./Profiling.ts"
 
 export const CPU_GROUPS = ["dev", "kinesalite", "source backends", "walsender", "warehouse backends", "postgres other", "other"] as const
 export type CpuGroup = (typeof CPU_GROUPS)[number]
-
-/** Clock ticks per second of /proc/<pid>/stat's utime/stime (USER_HZ: 100 on Linux). */
-const TICKS_PER_SECOND = 100
 
 /** Pure: the group of a process under dev, from its command line (NUL-separated as in /proc). */
 export const groupOf = (pid: number, devPid: number, cmdline: string): CpuGroup => {
@@ -36,13 +34,6 @@ export const groupOf = (pid: number, devPid: number, cmdline: string): CpuGroup 
   if (/^postgres: \S+ warehouse /.test(text)) return "warehouse backends"
   if (text.startsWith("postgres: ") || text.includes("/bin/postgres")) return "postgres other"
   return "other"
-}
-
-/** Pure: utime + stime (ticks) and the parent pid from the text of /proc/<pid>/stat. */
-export const parseStat = (stat: string): { readonly ppid: number; readonly ticks: number } => {
-  // The command name (field 2) is parenthesised and may contain spaces: fields after the last ')'.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-  return { ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) }
 }
 
 /** CPU ticks of every process in dev's tree, by pid, with its group. */
@@ -79,6 +70,6 @@ export const cpuDelta = (before: CpuSnapshot, ...later: ReadonlyArray<CpuSnapsho
   const newest = new Map<number, { readonly group: CpuGroup; readonly ticks: number }>()
   for (const snapshot of later) for (const [pid, reading] of snapshot) newest.set(pid, reading)
   const out = Object.fromEntries(CPU_GROUPS.map((g) => [g, 0])) as Record<CpuGroup, number>
-  for (const [pid, { group, ticks }] of newest) out[group] += Math.max(0, ticks - (before.get(pid)?.ticks ?? 0)) / TICKS_PER_SECOND
+  for (const [pid, { group, ticks }] of newest) out[group] += Math.max(0, ticks - (before.get(pid)?.ticks ?? 0)) / CLK_TCK
   return out
 }

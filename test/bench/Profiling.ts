@@ -5,8 +5,6 @@
  *
  * Invariants: measuring never fails a benchmark — a process that cannot be read (no
  * /proc, gone) gives `null`; a profile is written only when a directory is given.
- * (ReaderDrain.ts has private copies of `profiled` and `procCpuSeconds`; these are the
- * shared ones.)
  */
 import { Effect } from "effect"
 import { readdirSync, readFileSync } from "node:fs"
@@ -15,7 +13,15 @@ import { Session } from "node:inspector/promises"
 import { join } from "node:path"
 
 /** Linux clock ticks per second (`getconf CLK_TCK`), the unit of /proc/<pid>/stat times. */
-const CLK_TCK = 100
+export const CLK_TCK = 100
+
+/** Pure: utime + stime (clock ticks) and the parent pid from the text of /proc/<pid>/stat. */
+export const parseStat = (stat: string): { readonly ppid: number; readonly ticks: number } => {
+  // The command name (field 2) is parenthesised and may contain spaces: fields after the last ')'.
+  // fields[0] is field 3 (state), fields[1] the ppid; utime is field 14, stime field 15.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+  return { ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) }
+}
 
 /** CPU seconds (user + system) this process used since `start` (`process.cpuUsage()`). */
 export const cpuSecondsSince = (start: NodeJS.CpuUsage): number => {
@@ -27,34 +33,28 @@ export const cpuSecondsSince = (start: NodeJS.CpuUsage): number => {
 export const procCpuSeconds = (pid: number | null): number | null => {
   if (pid === null || !Number.isFinite(pid)) return null
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-    // fields[0] is field 3 (state): utime is field 14, stime field 15
-    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK
+    return parseStat(readFileSync(`/proc/${pid}/stat`, "utf8")).ticks / CLK_TCK
   } catch {
     return null
   }
 }
 
-/**
- * The pid of a direct child of this process whose command line contains `needle` (e.g.
- * the local stack's `KinesaliteServer.ts`), or null when there is none or /proc cannot
- * be read.
- */
-export const childPid = (needle: string): number | null => {
+/** The pid of a direct child of `parent` whose command line contains `needle`, or null (none, or /proc unreadable). */
+export const childOf = (parent: number, needle: string): number | null => {
   try {
-    const children = readdirSync(`/proc/${process.pid}/task`).flatMap((task) =>
-      readFileSync(`/proc/${process.pid}/task/${task}/children`, "utf8").trim().split(/\s+/).filter((pid) => pid !== "")
-    )
-    for (const pid of children) {
-      const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8")
-      if (cmdline.includes(needle)) return Number(pid)
+    for (const task of readdirSync(`/proc/${parent}/task`)) {
+      for (const pid of readFileSync(`/proc/${parent}/task/${task}/children`, "utf8").trim().split(/\s+/)) {
+        if (pid !== "" && readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(needle)) return Number(pid)
+      }
     }
     return null
   } catch {
     return null
   }
 }
+
+/** The pid of a direct child of this process whose command line contains `needle` (e.g. the local stack's `KinesaliteServer.ts`), or null. */
+export const childPid = (needle: string): number | null => childOf(process.pid, needle)
 
 /**
  * utime + stime in seconds of process `pid` and every live descendant (children found

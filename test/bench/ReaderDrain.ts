@@ -43,16 +43,13 @@ import { LocalStack, type LocalStackEndpoints, simulateHistory } from "@totes-cd
 import { Kinesis, type PgPool, S3, makeKinesisClient, makePgPool } from "@totes-cdc/platform"
 import { emptyTotesys, readAllChanges } from "@totes-cdc/test"
 import { Effect, Fiber, References, Schedule, Schema } from "effect"
-import { readdirSync, readFileSync } from "node:fs"
-import { mkdir, writeFile } from "node:fs/promises"
-import { Session } from "node:inspector/promises"
 import os from "node:os"
 import { PerformanceObserver } from "node:perf_hooks"
-import { join } from "node:path"
 import { saveReaderState } from "../../cdc-reader/src/ReaderStateStore.ts"
 import { ensurePublication } from "../../cdc-reader/src/Slot.ts"
 import { type Backlog, writeBacklog } from "./Backlog.ts"
 import { drainWithBareClient } from "./BareClient.ts"
+import { childPid, cpuSecondsSince, procCpuSeconds, profiled } from "./Profiling.ts"
 
 export const BENCHMARK_NAME = "reader-drain"
 
@@ -110,44 +107,6 @@ export interface RepResult {
   readonly wallSeconds: number
 }
 
-const CLK_TCK = 100
-
-/** utime + stime of process `pid` in seconds, or null (no /proc, process gone). */
-const procCpuSeconds = (pid: number | null): number | null => {
-  if (pid === null || !Number.isFinite(pid)) return null
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-    // fields[0] is field 3 (state): utime is field 14, stime field 15
-    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK
-  } catch {
-    return null
-  }
-}
-
-/**
- * CPU seconds (utime + stime) of this process's kinesalite child (the local stack's
- * KinesaliteServer.ts), or null when there is none.
- */
-const kinesaliteCpuSeconds = (): number | null => {
-  try {
-    for (const entry of readdirSync("/proc")) {
-      if (!/^[0-9]+$/.test(entry)) continue
-      try {
-        const stat = readFileSync(`/proc/${entry}/stat`, "utf8")
-        const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1])
-        if (ppid !== process.pid) continue
-        if (/kinesalite/i.test(readFileSync(`/proc/${entry}/cmdline`, "utf8"))) return procCpuSeconds(Number(entry))
-      } catch {
-        // the process ended while we looked
-      }
-    }
-  } catch {
-    // no /proc
-  }
-  return null
-}
-
 /** Milliseconds of garbage collection on this thread from now until `stop()` (V8's `gc` performance entries). */
 const gcTimer = () => {
   let ms = 0
@@ -164,35 +123,7 @@ const gcTimer = () => {
   }
 }
 
-const cpuSecondsSince = (start: NodeJS.CpuUsage) => {
-  const used = process.cpuUsage(start)
-  return (used.user + used.system) / 1e6
-}
-
 const round = (x: number, digits = 3) => Number(x.toFixed(digits))
-
-/** A V8 CPU profile of `effect`, written to `dir/name.cpuprofile` (no profile when `dir` is undefined). */
-const profiled = <A, E, R>(dir: string | undefined, name: string, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  dir === undefined
-    ? effect
-    : Effect.acquireUseRelease(
-        Effect.promise(async () => {
-          const session = new Session()
-          session.connect()
-          await session.post("Profiler.enable")
-          await session.post("Profiler.setSamplingInterval", { interval: 500 })
-          await session.post("Profiler.start")
-          return session
-        }),
-        () => effect,
-        (session) =>
-          Effect.promise(async () => {
-            const { profile } = await session.post("Profiler.stop")
-            session.disconnect()
-            await mkdir(dir, { recursive: true })
-            await writeFile(join(dir, `${name}.cpuprofile`), JSON.stringify(profile))
-          })
-      )
 
 const slotRow = (pool: PgPool, slot: string) =>
   pool
@@ -273,7 +204,7 @@ const readerDrain = (pool: PgPool, settings: ReaderSettings, backlog: Backlog, t
   Effect.gen(function* () {
     const cpu = process.cpuUsage()
     const gc = gcTimer()
-    const kinesaliteCpu = kinesaliteCpuSeconds()
+    const kinesaliteCpu = procCpuSeconds(childPid("KinesaliteServer"))
     const started = performance.now()
     let startupSeconds: number | null = null
     let walsenderPid: number | null = null
@@ -305,7 +236,7 @@ const readerDrain = (pool: PgPool, settings: ReaderSettings, backlog: Backlog, t
     const seconds = (performance.now() - started) / 1000
     const nodeCpuSeconds = cpuSecondsSince(cpu)
     const walsenderCpuSeconds = procCpuSeconds(walsenderPid)
-    const kinesaliteCpuEnd = kinesaliteCpuSeconds()
+    const kinesaliteCpuEnd = procCpuSeconds(childPid("KinesaliteServer"))
     const gcSeconds = gc.stop()
     yield* Fiber.interrupt(reader)
     return {
