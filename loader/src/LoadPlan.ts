@@ -34,7 +34,7 @@
  *    truncate goes (a dimension row still referenced by a fact is kept and flagged), and
  *    the natural ids are flagged deleted at the truncate's position.
  */
-import { quoteIdent, STAR_COLUMNS, STAR_KEY, type StarColumnType, type WarehouseTable } from "@totes-cdc/core"
+import { isFactTable, quoteIdent, STAR_COLUMNS, STAR_KEY, type StarColumnType, type WarehouseTable } from "@totes-cdc/core"
 import type { ParquetValue } from "@totes-cdc/platform"
 import type { WarehouseTarget } from "./WarehouseTarget.ts"
 
@@ -87,8 +87,6 @@ const PIPELINE = [
   ["_commit_ts", "timestamptz"],
   ["_ord", "integer"]
 ] as const
-
-export const isFact = (table: WarehouseTable): boolean => table.startsWith("fact_")
 
 /** `_stage_<table>`: a temporary table, dropped at commit. */
 export const stageName = (table: WarehouseTable): string => `_stage_${table}`
@@ -308,7 +306,7 @@ SELECT DISTINCT ON (date_id) ${names.map(q).join(", ")} FROM ${stageName(table)}
       }
     ]
   }
-  if (!isFact(table)) return own(applyDimension(t, table))
+  if (!isFactTable(table)) return own(applyDimension(t, table))
   const [append, record] = own(applyFact(t, table))
   return foreignKeyChecks === "row"
     ? [...inferredMembers(t, table), append!, record!]
@@ -329,7 +327,7 @@ export const applyTruncate = (t: WarehouseTarget, table: WarehouseTable, at: { l
  WHERE NOT EXISTS (SELECT 1 FROM totes_cdc.row_versions v
                     WHERE v.target_schema = $1 AND v.warehouse_table = $2 AND v.natural_id = d.${targetKey}::text
                       AND (v.commit_lsn, v.commit_idx) >= ($3::pg_lsn, $4::int))
-   AND ${isFact(table) ? "true" : unreferenced(t, table, "d")}`,
+   AND ${isFactTable(table) ? "true" : unreferenced(t, table, "d")}`,
       params
     },
     {

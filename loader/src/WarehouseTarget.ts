@@ -12,7 +12,7 @@
  *    `WarehouseTargetError` naming it and the fix — never a silently dropped column.
  *  - Pure resolution (`resolveTarget`) is separate from the catalog query (`introspectTarget`).
  */
-import { STAR_COLUMNS, WAREHOUSE_TABLES, type WarehouseTable } from "@totes-cdc/core"
+import { isFactTable, STAR_COLUMNS, WAREHOUSE_TABLES, type WarehouseTable } from "@totes-cdc/core"
 import type { PgError, PgSession } from "@totes-cdc/platform"
 import { Effect, Schema } from "effect"
 
@@ -81,7 +81,7 @@ export const resolveTarget = (schema: string, facts: CatalogFacts): Effect.Effec
         map[name] = found
       }
       columns[table] = map
-      if (table.startsWith("fact_")) {
+      if (isFactTable(table)) {
         const pk = facts.primaryKeys.get(table) ?? []
         if (pk.length !== 1) {
           return yield* new WarehouseTargetError({
@@ -92,7 +92,7 @@ export const resolveTarget = (schema: string, facts: CatalogFacts): Effect.Effec
       }
     }
     const foreignKeys = facts.foreignKeys.flatMap((fk) =>
-      isWarehouseTable(fk.table) && isWarehouseTable(fk.references) && fk.table.startsWith("fact_")
+      isWarehouseTable(fk.table) && isWarehouseTable(fk.references) && isFactTable(fk.table)
         ? [{ table: fk.table, column: fk.column, references: fk.references, referencedColumn: fk.referencedColumn }]
         : []
     )

@@ -29,7 +29,7 @@
  *    (REPLICA IDENTITY DEFAULT, key unchanged), no unchanged TOAST.
  *  - Primary keys are assigned 1, 2, … per table, as fresh sequences would.
  */
-import { type ChangeRecord, COLUMNS, FEEDS, formatLsn, PRIMARY_KEY, type RowImage, type TotesysTable } from "@totes-cdc/core"
+import { type ChangeRecord, COLUMNS, FEEDS, formatLsn, isFactTable, PRIMARY_KEY, type RowImage, type TotesysTable } from "@totes-cdc/core"
 import {
   historyConfig,
   initialState,
@@ -228,7 +228,7 @@ export const generateChanges = (count: number, seed: number): GeneratedChanges =
 /** Source tables that feed a fact table (sales_order, purchase_order, payment): `FEEDS`. */
 export const FACT_SOURCES: ReadonlyMap<TotesysTable, string> = new Map(
   (Object.entries(FEEDS) as ReadonlyArray<readonly [TotesysTable, ReadonlyArray<string>]>).flatMap(([table, feeds]) =>
-    feeds.filter((feed) => feed.startsWith("fact_")).map((fact) => [table, fact] as const)
+    feeds.filter(isFactTable).map((fact) => [table, fact] as const)
   )
 )
 

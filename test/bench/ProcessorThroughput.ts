@@ -52,7 +52,7 @@
 import { DeleteStreamCommand } from "@aws-sdk/client-kinesis"
 import { CreateBucketCommand, DeleteBucketCommand } from "@aws-sdk/client-s3"
 import { DeadLetters, defaultProducerConfig, type ProducerItem, runProducer } from "@totes-cdc/cdc-reader"
-import { type ChangeRecord, emptyJoinState, transformBatch } from "@totes-cdc/core"
+import { type ChangeRecord, emptyJoinState, isFactTable, transformBatch } from "@totes-cdc/core"
 import { createKinesisStream, type LocalStackEndpoints } from "@totes-cdc/local-stack"
 import { decodeParquet, encodeParquet, Kinesis, makeKinesisClient, makeS3Client, S3 } from "@totes-cdc/platform"
 import {
@@ -384,7 +384,7 @@ const timedBaseline = (changes: ReadonlyArray<ChangeRecord>, sizes: ReadonlyArra
         )
         objects += 1
         parquetBytes += bytes.byteLength
-        if (table.startsWith("fact_")) factRows[table] = (factRows[table] ?? 0) + rows.length
+        if (isFactTable(table)) factRows[table] = (factRows[table] ?? 0) + rows.length
       }
     }
     const seconds = (performance.now() - started) / 1000
@@ -425,7 +425,7 @@ const verifyOutput = (
     const factRows: Record<string, number> = {}
     for (const object of listed) {
       const table = object.key.split("/")[0] ?? ""
-      if (!table.startsWith("fact_")) continue
+      if (!isFactTable(table)) continue
       const body = yield* s3.getObject(names.processed, object.key)
       if (Option.isNone(body)) {
         problems.push(`${object.key} was listed but cannot be read`)

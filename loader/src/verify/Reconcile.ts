@@ -35,6 +35,7 @@
 import {
   compareLsn,
   dimDateRow,
+  isFactTable,
   parseDate,
   STAR_COLUMNS,
   STAR_KEY,
@@ -340,7 +341,7 @@ export const reconcile = (
   ].sort()
 
   const tables = WAREHOUSE_TABLES.map((table): TableReport => {
-    const isFact = table.startsWith("fact_")
+    const isFact = isFactTable(table)
     const tally =
       table === "dim_date"
         ? compareDates(contents.rows.dim_date)

@@ -10,11 +10,11 @@
  *    (`sales_staff_id` → dim_staff, `agreed_delivery_location_id` → dim_location);
  *  - nothing else (the fact's own natural id names no dimension).
  */
-import { FACT_DATE_COLUMNS, STAR_COLUMNS, STAR_KEY, WAREHOUSE_TABLES } from "@totes-cdc/core"
+import { FACT_DATE_COLUMNS, isFactTable, STAR_COLUMNS, STAR_KEY, WAREHOUSE_TABLES } from "@totes-cdc/core"
 import type { FactForeignKey, WarehouseTarget } from "../WarehouseTarget.ts"
 
 const DIMENSIONS = WAREHOUSE_TABLES.filter((table) => table.startsWith("dim_") && table !== "dim_date")
-const FACTS = WAREHOUSE_TABLES.filter((table) => table.startsWith("fact_"))
+const FACTS = WAREHOUSE_TABLES.filter(isFactTable)
 
 /** The star schema's fact → dimension foreign keys, in the transform's column names. */
 export const STAR_FOREIGN_KEYS: ReadonlyArray<FactForeignKey> = FACTS.flatMap((table) =>

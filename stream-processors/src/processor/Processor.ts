@@ -97,6 +97,7 @@ import {
   decodeJoinState,
   emptyJoinState,
   encodeJoinState,
+  isFactTable,
   type JoinState,
   transformBatch
 } from "@totes-cdc/core"
@@ -338,8 +339,8 @@ export const makeProcessorHandler = <E = never, R = never>(
           concurrency: 8,
           discard: true
         })
-      yield* put(encoded.filter((object) => !object.table.startsWith("fact_")))
-      yield* put(encoded.filter((object) => object.table.startsWith("fact_")))
+      yield* put(encoded.filter((object) => !isFactTable(object.table)))
+      yield* put(encoded.filter((object) => isFactTable(object.table)))
 
       // 5: join state, after its output.
       const next = encodeJoinState(result.state)

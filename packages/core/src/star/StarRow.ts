@@ -33,6 +33,9 @@ export const WAREHOUSE_TABLES = [
 
 export type WarehouseTable = (typeof WAREHOUSE_TABLES)[number]
 
+/** A fact table (one row per source-row version; the `fact_` prefix of warehouse_schema.sql), as opposed to a dimension. */
+export const isFactTable = (table: string): boolean => table.startsWith("fact_")
+
 /** One warehouse value: number (int), string (date, time, decimal, varchar), boolean, or null. */
 export type StarValue = number | string | boolean | null
 
