@@ -10,9 +10,9 @@
  * records (user records, letters included; default 100,000), or `maxBytes` of Kinesis
  * record data (default 16 MiB), or `maxWaitMs` after its first page joined it (default
  * 1,000; `PROCESSOR_WINDOW_MS`), or as soon as it holds a page of every shard being
- * consumed (`consumedShards`: no shard can add a second one) — whichever comes first; a page
- * that makes it due closes it at once (it is never split). Each call waits, and answers `Processed` only once the
- * micro-batch holding its page is stored (steps 1–6): the driver checkpoints a page only
+ * consumed (`consumedShards`: no shard can add a second one) — whichever comes first; a
+ * page that makes it due closes it at once (it is never split). Each call waits, and
+ * answers `Processed` only once the micro-batch holding its page is stored (steps 1–6): the driver checkpoints a page only
  * after its rows, letters and the join state are in S3. A failed micro-batch (or one whose
  * flushing call is interrupted: `ProcessorError`) fails every call it held; the driver
  * hands each of those pages over again. Within one shard a window holds at most one page
@@ -195,8 +195,6 @@ interface Page {
 /** A micro-batch being collected, and the outcome of the flush that stores it. */
 interface Window<Err> {
   readonly pages: Array<Page>
-  /** Shards with a page in the window. */
-  readonly shards: Set<string>
   changes: number
   bytes: number
   readonly firstAt: number
@@ -382,13 +380,13 @@ export const makeProcessorHandler = <E = never, R = never>(
         Effect.gen(function* () {
           const now = yield* Clock.currentTimeMillis
           const window: Window<ProcessorError | S3Error | E> =
-            open ?? { pages: [], shards: new Set(), changes: 0, bytes: 0, firstAt: now, done: yield* Deferred.make<void, ProcessorError | S3Error | E>() }
+            open ?? { pages: [], changes: 0, bytes: 0, firstAt: now, done: yield* Deferred.make<void, ProcessorError | S3Error | E>() }
           window.pages.push(page)
-          window.shards.add(page.batch.shardId)
           window.changes += page.decoded.changes.length + page.decoded.letters.length
           window.bytes += page.batch.records.reduce((sum, record) => sum + record.data.byteLength, 0)
           const full = limits.fullPageRecords !== undefined && page.batch.records.length >= limits.fullPageRecords
-          const everyShard = limits.consumedShards !== undefined && window.shards.size >= limits.consumedShards()
+          // A shard has at most one page in a window, so pages = shards.
+          const everyShard = limits.consumedShards !== undefined && window.pages.length >= limits.consumedShards()
           const due = full || everyShard || window.changes >= limits.maxChanges || window.bytes >= limits.maxBytes || now >= window.firstAt + limits.maxWaitMs
           open = due ? undefined : window
           return { window, mine: due }
