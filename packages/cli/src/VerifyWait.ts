@@ -22,7 +22,6 @@
  *    reads retry retryable S3 errors themselves) ends the wait at once.
  */
 import { loadReaderState, slotStatus } from "@totes-cdc/cdc-reader"
-import { decodeChangeRecord } from "@totes-cdc/core"
 import {
   describeUnmet,
   effectiveTarget,
@@ -34,7 +33,7 @@ import {
   unappliedObjects
 } from "@totes-cdc/loader"
 import { Kinesis, type PgSession, S3 } from "@totes-cdc/platform"
-import { CheckpointStore, deaggregate, PROCESSOR_CONSUMER } from "@totes-cdc/stream-processors"
+import { CheckpointStore, deaggregate, decodeChangeBytes, PROCESSOR_CONSUMER } from "@totes-cdc/stream-processors"
 import { Data, Effect, Option, Result, Schedule, Schema } from "effect"
 
 /** Pause between two polls. */
@@ -79,7 +78,7 @@ const observeShard = (stream: string, shardId: string) =>
         const users = deaggregate({ shardId, ...first })
         const user = Result.isSuccess(users) ? users.success[0] : undefined
         if (user === undefined) return undecodable
-        const change = yield* Effect.result(decodeChangeRecord(new TextDecoder().decode(user.data)))
+        const change = decodeChangeBytes(user.data)
         return Result.isSuccess(change) ? ({ shardId, _tag: "Next", commitLsn: change.success.commitLsn } as const) : undecodable
       }
       if (nextIterator === undefined || (millisBehindLatest ?? 0) === 0) return { shardId, _tag: "CaughtUp" } as const
