@@ -37,8 +37,8 @@
  *    in which the reshard was noticed.
  */
 import type { ChangeRecord, NoShardForHashKey } from "@totes-cdc/core"
-import { Kinesis, KinesisError, type KinesisShard, type PutResult, type S3Error } from "@totes-cdc/platform"
-import { Clock, Effect, Metric, Ref, Result, Schedule, Schema, Stream } from "effect"
+import { Kinesis, KinesisError, type KinesisShard, type PutResult, retryableBackoff, type S3Error } from "@totes-cdc/platform"
+import { Clock, Effect, Metric, Ref, Result, Schema, Stream } from "effect"
 import { dataOf, type ShardEntry } from "./Aggregator.ts"
 import { DeadLetters } from "./DeadLetters.ts"
 import {
@@ -105,12 +105,7 @@ export const defaultProducerConfig = (streamName: string): ProducerConfig => ({
  * doubling, each delay capped at 5 s and jittered by ×0.8–1.2; at most 20 retries (about
  * 75 s in all), and only while the failure is retryable (throttling, 5xx, network).
  */
-export const putRetrySchedule = Schedule.min([Schedule.exponential("100 millis", 2), Schedule.spaced("5 seconds")]).pipe(
-  Schedule.jittered,
-  Schedule.upTo({ times: 20 }),
-  Schedule.setInputType<{ readonly retryable: boolean }>(),
-  Schedule.while(({ input }) => input.retryable)
-)
+export const putRetrySchedule = retryableBackoff("5 seconds", 20)
 
 /** Some entries of a PutRecords round are still not written after an attempt. */
 class PutIncomplete extends Schema.TaggedError<PutIncomplete>()("PutIncomplete", {

@@ -14,7 +14,7 @@
  *    schema, nothing guessed).
  *  - Objects of another bucket than PROCESSED_BUCKET are refused, not loaded.
  */
-import { type AwsEndpoint, awsEndpointsConfig, type PgPool, S3 } from "@totes-cdc/platform"
+import { type AwsEndpoint, awsEndpointsConfig, cappedBackoff, type PgPool, S3 } from "@totes-cdc/platform"
 import { Cause, Config, Context, Effect, Exit, Layer, ManagedRuntime, Schedule, Schema } from "effect"
 import { groupBatches, type Loader, makeLoader } from "./Loader.ts"
 import { FOREIGN_KEY_CHECKS, type ForeignKeyChecks, TRUNCATE_MODES, type TruncateMode } from "./LoadPlan.ts"
@@ -69,10 +69,7 @@ const logReport = (report: Effect.Success<Loader["catchUp"]>) =>
       )
 
 /** A failed catch-up is tried again after 0.1 s, doubling up to 10 s (jittered), 30 times (about 4 minutes), before the loader gives up. */
-export const catchUpRetrySchedule = Schedule.min([Schedule.exponential("100 millis", 2), Schedule.spaced("10 seconds")]).pipe(
-  Schedule.jittered,
-  Schedule.upTo({ times: 30 })
-)
+export const catchUpRetrySchedule = cappedBackoff("10 seconds").pipe(Schedule.upTo({ times: 30 }))
 
 /**
  * `totes-cdc loader`: catch up from the listing, then every `pollIntervalMs`, until

@@ -38,8 +38,8 @@
  *  - Lines are written verbatim: a user record containing a newline byte would break the
  *    NDJSON framing (the reader's records are `JSON.stringify` output: they never do).
  */
-import { S3, S3Error } from "@totes-cdc/platform"
-import { Cause, Clock, Deferred, Effect, Exit, Schedule, Semaphore } from "effect"
+import { retryableBackoff, S3, S3Error } from "@totes-cdc/platform"
+import { Cause, Clock, Deferred, Effect, Exit, Semaphore } from "effect"
 import { randomUUID } from "node:crypto"
 import { type BatchHandler, type DeaggregationError, partiallyFailed, processed } from "../consumer/BatchHandler.ts"
 import type { CheckpointStore } from "../consumer/CheckpointStore.ts"
@@ -90,12 +90,7 @@ export interface ArchiverConfig extends Omit<ArchiveHandlerConfig, "fullBatchSiz
  * Retry policy of one object's put (each attempt under a new key): 100 ms, 200 ms, …
  * doubling, capped at 2 s, jittered, at most 10 retries, only while the S3 error is retryable.
  */
-export const archiveRetrySchedule = Schedule.min([Schedule.exponential("100 millis", 2), Schedule.spaced("2 seconds")]).pipe(
-  Schedule.jittered,
-  Schedule.upTo({ times: 10 }),
-  Schedule.setInputType<{ readonly retryable: boolean }>(),
-  Schedule.while(({ input }) => input.retryable)
-)
+export const archiveRetrySchedule = retryableBackoff("2 seconds", 10)
 
 /** One buffer's lifetime: its lines, and the outcome of the flush that writes them. */
 interface Generation {

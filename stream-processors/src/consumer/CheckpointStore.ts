@@ -14,7 +14,7 @@
  *    an object that does not decode is read again 3 times, 50 ms apart, before it counts as
  *    corrupt (s3rver rewrites objects in place: a read racing a write can see a partial one).
  */
-import { S3, type S3Error } from "@totes-cdc/platform"
+import { retryableBackoff, S3, type S3Error } from "@totes-cdc/platform"
 import { Context, DateTime, Effect, Layer, Option, Schedule, Schema } from "effect"
 
 /**
@@ -62,12 +62,7 @@ export const checkpointKey = (prefix: string, consumer: string, shardId: string)
  * Retry policy of checkpoint reads and writes (idempotent): 100 ms, 200 ms, … doubling,
  * capped at 2 s, jittered, at most 10 retries, only while the S3 error is retryable.
  */
-export const checkpointRetrySchedule = Schedule.min([Schedule.exponential("100 millis", 2), Schedule.spaced("2 seconds")]).pipe(
-  Schedule.jittered,
-  Schedule.upTo({ times: 10 }),
-  Schedule.setInputType<{ readonly retryable: boolean }>(),
-  Schedule.while(({ input }) => input.retryable)
-)
+export const checkpointRetrySchedule = retryableBackoff("2 seconds", 10)
 
 /**
  * Re-reads of an object that did not decode, before it counts as corrupt: 3, 50 ms apart.

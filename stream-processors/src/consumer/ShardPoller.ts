@@ -37,7 +37,7 @@
  *    GetRecords with a non-retryable error (e.g. an expired iterator, 5 minutes old) gets one
  *    fresh iterator after the checkpoint. Anything else fails the poller.
  */
-import { Kinesis, type KinesisError, type KinesisShard, type S3Error } from "@totes-cdc/platform"
+import { cappedBackoff, Kinesis, type KinesisError, type KinesisShard, retryableBackoff, type S3Error } from "@totes-cdc/platform"
 import { Effect, Fiber, FiberSet, Metric, Option, Queue, Schedule, Schema } from "effect"
 import type { BatchHandler, KinesisBatchRecord } from "./BatchHandler.ts"
 import { type Checkpoint, type CheckpointError, CheckpointStore } from "./CheckpointStore.ts"
@@ -106,18 +106,13 @@ export class BatchRecordFailed extends Schema.TaggedError<BatchRecordFailed>()("
  * Backoff between hand-overs of a failed batch: 100 ms, 200 ms, 400 ms, … doubling, capped
  * at 10 s, jittered (×0.8–1.2). Unlimited unless `maxBatchRetries` is set.
  */
-export const batchRetrySchedule = Schedule.min([Schedule.exponential("100 millis", 2), Schedule.spaced("10 seconds")]).pipe(Schedule.jittered)
+export const batchRetrySchedule = cappedBackoff("10 seconds")
 
 /**
  * Retry policy of ListShards, GetShardIterator and GetRecords: 100 ms, 200 ms, … doubling,
  * capped at 5 s, jittered, at most 20 retries, only while the error is retryable.
  */
-export const kinesisReadRetrySchedule = Schedule.min([Schedule.exponential("100 millis", 2), Schedule.spaced("5 seconds")]).pipe(
-  Schedule.jittered,
-  Schedule.upTo({ times: 20 }),
-  Schedule.setInputType<{ readonly retryable: boolean }>(),
-  Schedule.while(({ input }) => input.retryable)
-)
+export const kinesisReadRetrySchedule = retryableBackoff("5 seconds", 20)
 
 /**
  * Pure: the shards to start now — listed, neither running nor ended, and every parent of
