@@ -14,10 +14,15 @@
  *    `totes_cdc.row_versions` (≥, not >: a joined row can be re-emitted at its previous
  *    position with newer partner values, TransformBatch.ts) and newer than every applied
  *    truncate of the table. dim_date rows are inserted once (`ON CONFLICT DO NOTHING`).
- *  - Facts: one row per version (natural id, last_updated_date, last_updated_time),
- *    appended in commit order; a version already present is never inserted again, and a
- *    row older than an applied truncate is skipped. The newest position per natural id
- *    is recorded in row_versions.
+ *  - Facts (`mergeFactVersions` is the rule, in TypeScript): one row per version (natural
+ *    id, last_updated_date, last_updated_time), new versions appended in commit order; a
+ *    version already present is never inserted again, but a change to it (totesys updates
+ *    rows without moving `last_updated`) newer than the one that last wrote its row
+ *    (`totes_cdc.fact_versions`) replaces the row's values in place, same surrogate key;
+ *    an older or equal change does nothing. So replays, re-deliveries, re-cut batches and
+ *    objects applied out of order converge on the newest change of every version. A row
+ *    older than an applied truncate is skipped. The newest position per natural id is
+ *    recorded in row_versions.
  *  - Deletes: a deleted dimension row is removed unless a fact references it; then it is
  *    kept and flagged (`row_versions.deleted`). A deleted fact keeps its versions (the
  *    warehouse's history) and its natural id is flagged.
@@ -34,7 +39,7 @@
  *    truncate goes (a dimension row still referenced by a fact is kept and flagged), and
  *    the natural ids are flagged deleted at the truncate's position.
  */
-import { isFactTable, quoteIdent, STAR_COLUMNS, STAR_KEY, type StarColumnType, type WarehouseTable } from "@totes-cdc/core"
+import { compareLsn, isFactTable, quoteIdent, STAR_COLUMNS, STAR_KEY, type StarColumnType, type WarehouseTable } from "@totes-cdc/core"
 import type { ParquetValue } from "@totes-cdc/platform"
 import type { WarehouseTarget } from "./WarehouseTarget.ts"
 
@@ -270,23 +275,103 @@ export const danglingReferences = (t: WarehouseTarget, table: WarehouseTable): R
   ]
 }
 
-/** Appends the staged segment of fact `table`: new versions only, in commit order (then records their positions). */
-const applyFact = (t: WarehouseTarget, table: WarehouseTable): readonly [append: string, record: string] => {
+/**
+ * The statements that apply the staged segment of fact `table` (rule: `mergeFactVersions`):
+ *  - `prepare`: `_apply_<table>` = the newest staged upsert per version (natural id,
+ *    last_updated_date, last_updated_time), with the surrogate key of the version row it
+ *    lands on (`_record_id`, null when the version is new) and the position that last
+ *    wrote that row (`_written_lsn`, `_written_idx`, from `totes_cdc.fact_versions`);
+ *  - `append`: new versions inserted in commit order, their positions recorded;
+ *  - `replace`: existing version rows whose staged change is newer than their writer get
+ *    the change's values in place (same surrogate key; rows whose values are already
+ *    equal are not rewritten);
+ *  - `record`: those newer positions stored in fact_versions, then the newest position
+ *    per natural id in row_versions.
+ */
+const applyFact = (t: WarehouseTarget, table: WarehouseTable) => {
   const names = starNames(table)
   const key = q(STAR_KEY[table])
-  const version = [key, q("last_updated_date"), q("last_updated_time")]
-  const targetVersion = [STAR_KEY[table], "last_updated_date", "last_updated_time"].map((n) => col(t, table, n))
-  return [
-    `INSERT INTO ${target(t, table)} (${names.map((n) => col(t, table, n)).join(", ")})
-SELECT ${names.map((n) => `s.${q(n)}`).join(", ")} FROM (
-  SELECT DISTINCT ON (${version.map((v) => `s.${v}`).join(", ")}) s.* FROM ${stageName(table)} s
+  const sk = q(t.surrogateKeys[table]!)
+  const version = [STAR_KEY[table], "last_updated_date", "last_updated_time"]
+  const apply = `_apply_${table}`
+  const sameVersion = (f: string, s: string) => version.map((v) => `${f}.${col(t, table, v)} = ${s}.${q(v)}`).join(" AND ")
+  const values = names.filter((n) => !version.includes(n))
+  const newer = `(a._written_lsn IS NULL OR (a._commit_lsn, a._commit_idx) > (a._written_lsn, a._written_idx))`
+  return {
+    prepare: [
+      `DROP TABLE IF EXISTS ${apply}`,
+      `CREATE TEMP TABLE ${apply} ON COMMIT DROP AS
+SELECT l.*, f.${sk}::bigint AS _record_id, w.commit_lsn AS _written_lsn, w.commit_idx AS _written_idx FROM (
+  SELECT DISTINCT ON (${version.map((v) => `s.${q(v)}`).join(", ")}) s.* FROM ${stageName(table)} s
    WHERE s._op = 'upsert' AND ${notTruncated("s")}
-   ORDER BY ${version.map((v) => `s.${v}`).join(", ")}, s._commit_lsn DESC, s._commit_idx DESC, s._ord DESC) s
- WHERE NOT EXISTS (SELECT 1 FROM ${target(t, table)} f WHERE ${targetVersion.map((tv, i) => `f.${tv} = s.${version[i]}`).join(" AND ")})
- ORDER BY s._commit_lsn, s._commit_idx, s._ord
-    ON CONFLICT DO NOTHING`,
-    recordVersions(stageName(table), key)
-  ]
+   ORDER BY ${version.map((v) => `s.${q(v)}`).join(", ")}, s._commit_lsn DESC, s._commit_idx DESC, s._ord DESC) l
+  LEFT JOIN ${target(t, table)} f ON ${sameVersion("f", "l")}
+  LEFT JOIN totes_cdc.fact_versions w ON w.target_schema = $1 AND w.warehouse_table = $2 AND w.record_id = f.${sk}`
+    ],
+    append: `WITH appended AS (
+  INSERT INTO ${target(t, table)} AS f (${names.map((n) => col(t, table, n)).join(", ")})
+  SELECT ${names.map(q).join(", ")} FROM ${apply} WHERE _record_id IS NULL
+   ORDER BY _commit_lsn, _commit_idx, _ord
+      ON CONFLICT DO NOTHING
+  RETURNING f.${sk} AS _record_id, ${version.map((v) => `f.${col(t, table, v)} AS ${q(v)}`).join(", ")})
+INSERT INTO totes_cdc.fact_versions (target_schema, warehouse_table, record_id, commit_lsn, commit_idx)
+SELECT $1, $2, n._record_id, a._commit_lsn, a._commit_idx FROM appended n JOIN ${apply} a ON ${version.map((v) => `a.${q(v)} = n.${q(v)}`).join(" AND ")}`,
+    replace: `UPDATE ${target(t, table)} f SET ${values.map((n) => `${col(t, table, n)} = a.${q(n)}`).join(", ")}
+  FROM ${apply} a
+ WHERE f.${sk} = a._record_id AND ${newer}
+   AND (${values.map((n) => `f.${col(t, table, n)}`).join(", ")}) IS DISTINCT FROM (${values.map((n) => `a.${q(n)}`).join(", ")})`,
+    record: [
+      `INSERT INTO totes_cdc.fact_versions AS w (target_schema, warehouse_table, record_id, commit_lsn, commit_idx)
+SELECT $1, $2, a._record_id, a._commit_lsn, a._commit_idx FROM ${apply} a WHERE a._record_id IS NOT NULL AND ${newer}
+    ON CONFLICT (target_schema, warehouse_table, record_id) DO UPDATE SET commit_lsn = EXCLUDED.commit_lsn, commit_idx = EXCLUDED.commit_idx`,
+      recordVersions(stageName(table), key)
+    ]
+  }
+}
+
+/** A change's position in the source's commit order: (commit LSN, index in its transaction). */
+export interface Position {
+  readonly lsn: string
+  readonly idx: number
+}
+
+/** Pure: `a` is after `b` in commit order (LSNs compared as numbers). */
+export const isAfter = (a: Position, b: Position): boolean => {
+  const byLsn = compareLsn(a.lsn, b.lsn)
+  return byLsn > 0 || (byLsn === 0 && a.idx > b.idx)
+}
+
+/** A fact version's row as the rule sees it: its values and the position that last wrote them. */
+export interface FactVersionRow<V> {
+  readonly values: V
+  readonly writtenAt: Position
+}
+
+/**
+ * Pure: the fact rule the `applyFact` SQL implements (README "Warehouse semantics"), on
+ * one micro-batch. `rows` maps a version key (natural id, last_updated_date,
+ * last_updated_time) to its row; `batch` holds the staged upserts in file order. Per
+ * version the batch's newest change (by position, then file order) counts: a new version
+ * is added; an existing one takes the change's values only when the change is after
+ * `writtenAt`; an older or equal change leaves it as it is. Answers the new map (the
+ * input is not changed). Applying any cut of a change history into batches, in any order,
+ * any batch any number of times, ends with every version holding its newest change.
+ */
+export const mergeFactVersions = <V>(
+  rows: ReadonlyMap<string, FactVersionRow<V>>,
+  batch: ReadonlyArray<{ readonly version: string; readonly position: Position; readonly values: V }>
+): ReadonlyMap<string, FactVersionRow<V>> => {
+  const newest = new Map<string, (typeof batch)[number]>()
+  for (const change of batch) {
+    const seen = newest.get(change.version)
+    if (seen === undefined || !isAfter(seen.position, change.position)) newest.set(change.version, change)
+  }
+  const out = new Map(rows)
+  for (const [version, change] of newest) {
+    const row = rows.get(version)
+    if (row === undefined || isAfter(change.position, row.writtenAt)) out.set(version, { values: change.values, writtenAt: change.position })
+  }
+  return out
 }
 
 const REPLICA = { sql: "SET LOCAL session_replication_role = replica", params: [] }
@@ -307,10 +392,14 @@ SELECT DISTINCT ON (date_id) ${names.map(q).join(", ")} FROM ${stageName(table)}
     ]
   }
   if (!isFactTable(table)) return own(applyDimension(t, table))
-  const [append, record] = own(applyFact(t, table))
-  return foreignKeyChecks === "row"
-    ? [...inferredMembers(t, table), append!, record!]
-    : [...inferredMembers(t, table), ...danglingReferences(t, table), REPLICA, append!, ORIGIN, record!]
+  const fact = applyFact(t, table)
+  const writes = own([fact.append, fact.replace])
+  return [
+    ...inferredMembers(t, table),
+    ...own(fact.prepare),
+    ...(foreignKeyChecks === "row" ? writes : [...danglingReferences(t, table), REPLICA, ...writes, ORIGIN]),
+    ...own(fact.record)
+  ]
 }
 
 /**
@@ -334,6 +423,15 @@ export const applyTruncate = (t: WarehouseTarget, table: WarehouseTable, at: { l
       sql: `UPDATE totes_cdc.row_versions SET deleted = true, inferred = false, commit_lsn = $3::pg_lsn, commit_idx = $4::int
  WHERE target_schema = $1 AND warehouse_table = $2 AND (commit_lsn, commit_idx) < ($3::pg_lsn, $4::int)`,
       params
-    }
+    },
+    ...(isFactTable(table)
+      ? [
+          statement(
+            `DELETE FROM totes_cdc.fact_versions w WHERE w.target_schema = $1 AND w.warehouse_table = $2
+   AND NOT EXISTS (SELECT 1 FROM ${target(t, table)} f WHERE f.${q(t.surrogateKeys[table]!)} = w.record_id)`,
+            params
+          )
+        ]
+      : [])
   ]
 }

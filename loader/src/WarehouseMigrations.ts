@@ -11,7 +11,7 @@
 import { quoteIdent } from "@totes-cdc/core"
 import type { PgError, PgPool, PgSession } from "@totes-cdc/platform"
 import { Effect } from "effect"
-import { BOOKKEEPING_SQL } from "./migrations/Bookkeeping.ts"
+import { BOOKKEEPING_SQL, FACT_VERSIONS_SQL } from "./migrations/Bookkeeping.ts"
 import { factVersionKeys, starSchemaSql } from "./migrations/StarSchema.ts"
 
 interface Migration {
@@ -47,6 +47,31 @@ const addFactVersionKeys = (tx: PgSession, schema: string) =>
     })
   )
 
+/**
+ * Fact rows loaded before `totes_cdc.fact_versions` existed get their natural id's newest
+ * applied position (`row_versions`): an upper bound of the change that wrote them, so a
+ * replay of older changes still changes nothing; 0/0 where the pipeline recorded none.
+ */
+const recordExistingFactVersions = (tx: PgSession, schema: string) =>
+  Effect.forEach(factVersionKeys, ({ table, naturalId }) =>
+    Effect.gen(function* () {
+      const [primaryKey] = yield* tx.query(
+        `SELECT a.attname AS name FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+          WHERE i.indrelid = $1::regclass AND i.indisprimary AND i.indnatts = 1`,
+        [`${quoteIdent(schema)}.${table}`]
+      )
+      if (primaryKey === undefined) return
+      yield* tx.query(
+        `INSERT INTO totes_cdc.fact_versions (target_schema, warehouse_table, record_id, commit_lsn, commit_idx)
+         SELECT $1, $2, f.${quoteIdent(primaryKey.name!)}, coalesce(v.commit_lsn, '0/0'), coalesce(v.commit_idx, -1)
+           FROM ${quoteIdent(schema)}.${table} f
+           LEFT JOIN totes_cdc.row_versions v ON v.target_schema = $1 AND v.warehouse_table = $2 AND v.natural_id = f.${naturalId}::text
+             ON CONFLICT DO NOTHING`,
+        [schema, table]
+      )
+    })
+  )
+
 const MIGRATIONS: ReadonlyArray<Migration> = [
   {
     id: 1,
@@ -54,7 +79,12 @@ const MIGRATIONS: ReadonlyArray<Migration> = [
     up: (tx, schema) =>
       tx.query(starSchemaSql(quoteIdent(schema))).pipe(Effect.andThen(addFactVersionKeys(tx, schema)), Effect.asVoid)
   },
-  { id: 2, name: "bookkeeping", up: (tx) => tx.query(BOOKKEEPING_SQL).pipe(Effect.asVoid) }
+  { id: 2, name: "bookkeeping", up: (tx) => tx.query(BOOKKEEPING_SQL).pipe(Effect.asVoid) },
+  {
+    id: 3,
+    name: "fact_versions",
+    up: (tx, schema) => tx.query(FACT_VERSIONS_SQL).pipe(Effect.andThen(recordExistingFactVersions(tx, schema)), Effect.asVoid)
+  }
 ]
 
 const LOCK_KEY = "totes-cdc:warehouse-migrations"

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Schema } from "effect"
 import { batchIdOfKey, groupBatches, loadOrder, newestCommit, tableOfKey } from "../src/Loader.ts"
-import { copyField, copyText, splitAtTruncates } from "../src/LoadPlan.ts"
+import { copyField, copyText, type FactVersionRow, mergeFactVersions, splitAtTruncates } from "../src/LoadPlan.ts"
 import { alternativeSpellings, resolveTarget } from "../src/WarehouseTarget.ts"
 
 describe("COPY text", () => {
@@ -80,5 +80,82 @@ describe("WarehouseTarget", () => {
         "warehouse table analytics.dim_date has no column quarter: add it (totesys/warehouse_schema.sql) or point WAREHOUSE_SCHEMA at a totes-cdc warehouse"
       )
     })
+  )
+})
+
+describe("mergeFactVersions: the fact rule (README \"Warehouse semantics\")", () => {
+  const at = (lsn: string, idx: number) => ({ lsn, idx })
+  const v1 = "7|2022-11-03|14:20:52.187"
+  const start = new Map([[v1, { values: "delivery to 12", writtenAt: at("0/100", 3) }]])
+
+  it("adds a new version, replaces an existing one only with a newer change, and ignores an older or equal one", () => {
+    const v2 = "7|2022-11-05|09:30:00.000"
+    const merged = mergeFactVersions(start, [{ version: v2, position: at("0/200", 0), values: "paid" }])
+    expect(merged.get(v2)).toEqual({ values: "paid", writtenAt: at("0/200", 0) })
+    expect(merged.get(v1)).toEqual(start.get(v1))
+    // Same version, last_updated unchanged, later commit: replaced in place.
+    expect(mergeFactVersions(start, [{ version: v1, position: at("0/180", 0), values: "delivery to 29" }]).get(v1)).toEqual({
+      values: "delivery to 29",
+      writtenAt: at("0/180", 0)
+    })
+    // The change that wrote it (re-delivered), or an older one: nothing changes.
+    expect(mergeFactVersions(start, [{ version: v1, position: at("0/100", 3), values: "x" }]).get(v1)).toEqual(start.get(v1))
+    expect(mergeFactVersions(start, [{ version: v1, position: at("0/FF", 9), values: "x" }]).get(v1)).toEqual(start.get(v1))
+    // LSNs compare as numbers: 0/1000 is after 0/200.
+    expect(mergeFactVersions(start, [{ version: v1, position: at("0/1000", 0), values: "y" }]).get(v1)?.values).toBe("y")
+  })
+
+  it("within one micro-batch, the newest change of a version wins, by position and then by order in the file", () => {
+    const batch = [
+      { version: v1, position: at("0/300", 2), values: "third" },
+      { version: v1, position: at("0/300", 1), values: "second" },
+      { version: v1, position: at("0/200", 0), values: "first" }
+    ]
+    expect(mergeFactVersions(start, batch).get(v1)?.values).toBe("third")
+    const tie = [
+      { version: v1, position: at("0/300", 2), values: "earlier in file" },
+      { version: v1, position: at("0/300", 2), values: "later in file" }
+    ]
+    expect(mergeFactVersions(start, tie).get(v1)?.values).toBe("later in file")
+  })
+
+  // A source history of three orders: each command changes one order, moving its last_updated
+  // (a new version) or not (same version, new values). Cut into micro-batches, delivered in any
+  // order, some batches twice: every version ends with the values of its newest change.
+  const Command = Schema.Struct({
+    order: Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 2 })),
+    bump: Schema.Boolean,
+    cut: Schema.Boolean,
+    pick: Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 7 }))
+  })
+  it.prop(
+    "converges on the newest change of every version whatever the batching, order and re-delivery",
+    [Schema.Array(Command)],
+    ([commands]) => {
+      const lastUpdated = [0, 0, 0]
+      const changes = commands.map((c, i) => {
+        if (c.bump) lastUpdated[c.order]! += 1
+        return { version: `${c.order}|${lastUpdated[c.order]}`, position: at(`0/${(i + 1).toString(16)}`, i % 3), values: `change ${i}` }
+      })
+      const expected = new Map<string, string>()
+      for (const change of changes) expected.set(change.version, change.values)
+
+      const batches: Array<typeof changes> = [[]]
+      changes.forEach((change, i) => {
+        if (commands[i]!.cut && batches.at(-1)!.length > 0) batches.push([])
+        batches.at(-1)!.push(change)
+      })
+      // Delivery: batches taken in an order the picks decide, each picked batch possibly delivered twice.
+      const pending = [...batches]
+      const delivered: Array<typeof changes> = []
+      for (let i = 0; pending.length > 0; i++) {
+        const pick = commands[i % Math.max(commands.length, 1)]?.pick ?? 0
+        const [batch] = pending.splice(pick % pending.length, 1)
+        delivered.push(batch!, ...(pick % 3 === 0 ? [batch!] : []))
+      }
+      const merged = delivered.reduce((rows, batch) => mergeFactVersions(rows, batch), new Map() as ReadonlyMap<string, FactVersionRow<string>>)
+      expect(new Map([...merged].map(([version, row]) => [version, row.values]))).toEqual(expected)
+    },
+    { arbitrary: { runs: 500, size: 60 } }
   )
 })

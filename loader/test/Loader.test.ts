@@ -12,7 +12,7 @@ import { freshBucket, freshDatabase } from "@totes-cdc/test"
 import { Effect, Fiber, Layer, Logger, Schedule } from "effect"
 import { makeLoader, releaseQuarantine } from "../src/Loader.ts"
 import { runLoaderProgram } from "../src/LoaderProgram.ts"
-import type { ForeignKeyChecks, TruncateMode } from "../src/LoadPlan.ts"
+import { type FactVersionRow, type ForeignKeyChecks, mergeFactVersions, type TruncateMode } from "../src/LoadPlan.ts"
 import { migrateWarehouse } from "../src/WarehouseMigrations.ts"
 
 type Values = Record<string, ParquetValue>
@@ -25,13 +25,16 @@ interface Row {
 
 const row = (values: Values, at: string, op: Row["op"] = "upsert", ts = "2024-02-23T10:00:00.000Z"): Row => ({ values, at, op, ts })
 
+/** The position "LSN/idx" as the rule takes it. */
+const positionOf = (at: string) => ({ lsn: at.slice(0, at.lastIndexOf("/")), idx: Number(at.slice(at.lastIndexOf("/") + 1)) })
+
 /** Writes one processed object of `table` holding `rows` (position `at` = "LSN/idx"). */
 const putObject = (bucket: string, key: string, table: WarehouseTable, rows: ReadonlyArray<Row>) =>
   Effect.gen(function* () {
     const columns = processedColumns(table, { relaxed: true })
     const full = rows.map((r) => {
       const out: Values = Object.fromEntries(columns.map((c) => [c.name, null]))
-      const [lsn, idx] = [r.at.slice(0, r.at.lastIndexOf("/")), Number(r.at.slice(r.at.lastIndexOf("/") + 1))]
+      const { lsn, idx } = positionOf(r.at)
       return { ...out, ...r.values, _commit_lsn: lsn, _commit_idx: idx, _op: r.op ?? "upsert", _commit_ts: r.ts ?? null }
     })
     const bytes = yield* encodeParquet(columns, full)
@@ -64,6 +67,36 @@ const counterparty15 = {
   counterparty_legal_address_line_2: null, counterparty_legal_district: "Avon", counterparty_legal_city: "New Patienceburgh",
   counterparty_legal_postal_code: "28441", counterparty_legal_country: "Turkey", counterparty_legal_phone_number: "1803 637401"
 }
+
+const sales2 = {
+  sales_order_id: 2, created_date: "2022-11-03", created_time: "14:20:52.186", last_updated_date: "2022-11-03",
+  last_updated_time: "14:20:52.186", sales_staff_id: 19, counterparty_id: 8, units_sold: 42972, unit_price: "3.94",
+  currency_id: 2, design_id: 3, agreed_payment_date: "2022-11-08", agreed_delivery_date: "2022-11-07", agreed_delivery_location_id: 8
+}
+const purchase2 = {
+  purchase_order_id: 2, created_date: "2022-11-03", created_time: "14:20:52.186", last_updated_date: "2022-11-03",
+  last_updated_time: "14:20:52.186", staff_id: 20, counterparty_id: 17, item_code: "QLZLEXR", item_quantity: 286,
+  item_unit_price: "199.04", currency_id: 2, agreed_delivery_date: "2022-11-04", agreed_payment_date: "2022-11-07", agreed_delivery_location_id: 8
+}
+
+/** dim_date rows of 2022-11-<from> … 2022-11-<to> (transform_rules.md §6: ISO day of week, Monday = 1). */
+const novemberDates = (from: number, to: number): ReadonlyArray<Row> =>
+  Array.from({ length: to - from + 1 }, (_, i) => {
+    const day = new Date(Date.UTC(2022, 10, from + i))
+    const weekday = day.getUTCDay() === 0 ? 7 : day.getUTCDay()
+    const dayName = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"][weekday - 1]!
+    return row(date(day.toISOString().slice(0, 10), 2022, 11, from + i, weekday, dayName, "November", 4), "0/1/0")
+  })
+
+/** A deterministic pseudo-random source in [0, 1) (mulberry32), so a failing history can be run again. */
+const seededRandom = (seed: number) => () => {
+  seed = (seed + 0x6d2b79f5) | 0
+  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+}
+
+const versionOf = (values: Values) => `${values["payment_id"]}|${values["last_updated_date"]}|${values["last_updated_time"]}`
 
 const quiet = Logger.layer([])
 const services = Layer.unwrap(LocalStack.pipe(Effect.map((stack) => S3.layer(stack.s3))))
@@ -156,6 +189,105 @@ layer(Layer.provideMerge(Layer.mergeAll(services, quiet), LocalStack.layer()), {
       ])
       yield* loader.applyObjects([cascaded])
       expect(yield* select(pool, "SELECT counterparty_legal_city FROM dim_counterparty")).toEqual([{ counterparty_legal_city: "Leeds" }])
+    })
+  )
+
+  it.effect("replaces a fact version in place when its source row changes without a new last_updated, on all three fact tables", () =>
+    Effect.gen(function* () {
+      const { pool, bucket, loader } = yield* setUp("loader_unbumped")
+      const put = (table: WarehouseTable, id: string, rows: ReadonlyArray<Row>) => putObject(bucket, `${table}/2024/02/23/${id}.parquet`, table, rows)
+      yield* loader.applyObjects(yield* Effect.all([put("dim_date", "dates", novemberDates(3, 14)), put("fact_sales_order", "b1", [row(sales2, "0/100/0")]), put("fact_purchase_order", "b1", [row(purchase2, "0/100/1")]), put("fact_payment", "b1", [row(payment2, "0/100/2")])]))
+      const versionRows = Effect.all({
+        sales: select(pool, "SELECT sales_record_id AS id, sales_staff_id, agreed_delivery_date, agreed_delivery_location_id FROM fact_sales_order ORDER BY 1"),
+        purchases: select(pool, "SELECT purchase_record_id AS id, staff_id, agreed_payment_date FROM fact_purchase_order ORDER BY 1"),
+        payments: select(pool, "SELECT payment_record_id AS id, payment_date, paid FROM fact_payment ORDER BY 1")
+      })
+
+      // Each order changed, last_updated left as it was: the same version row takes the new values.
+      yield* loader.applyObjects(yield* Effect.all([
+        put("fact_sales_order", "b2", [row({ ...sales2, agreed_delivery_location_id: 29 }, "0/200/0")]),
+        put("fact_purchase_order", "b2", [row({ ...purchase2, staff_id: 3 }, "0/200/1")]),
+        put("fact_payment", "b2", [row({ ...payment2, payment_date: "2022-11-10" }, "0/200/2")])
+      ]))
+      const afterOne = {
+        sales: [{ id: "1", sales_staff_id: "19", agreed_delivery_date: "2022-11-07", agreed_delivery_location_id: "29" }],
+        purchases: [{ id: "1", staff_id: "3", agreed_payment_date: "2022-11-07" }],
+        payments: [{ id: "1", payment_date: "2022-11-10", paid: "f" }]
+      }
+      expect(yield* versionRows).toEqual(afterOne)
+
+      // Several changes of one version in one micro-batch (one transaction): the newest wins, whatever the file order.
+      const b3 = yield* Effect.all([
+        put("fact_sales_order", "b3", [row({ ...sales2, sales_staff_id: 7, agreed_delivery_date: "2022-11-12" }, "0/300/1"), row({ ...sales2, sales_staff_id: 4 }, "0/300/0")]),
+        put("fact_purchase_order", "b3", [row({ ...purchase2, staff_id: 5 }, "0/300/2"), row({ ...purchase2, staff_id: 6, agreed_payment_date: "2022-11-11" }, "0/300/3")]),
+        put("fact_payment", "b3", [row({ ...payment2, payment_date: "2022-11-11" }, "0/300/4"), row({ ...payment2, payment_date: "2022-11-12" }, "0/300/5")])
+      ])
+      yield* loader.applyObjects(b3)
+      const afterThree = {
+        sales: [{ id: "1", sales_staff_id: "7", agreed_delivery_date: "2022-11-12", agreed_delivery_location_id: "8" }],
+        purchases: [{ id: "1", staff_id: "6", agreed_payment_date: "2022-11-11" }],
+        payments: [{ id: "1", payment_date: "2022-11-12", paid: "f" }]
+      }
+      expect(yield* versionRows).toEqual(afterThree)
+
+      // Re-delivered (a replay under other batch ids), and older news arriving late: nothing changes.
+      yield* loader.applyObjects(yield* Effect.all([
+        put("fact_sales_order", "replay-b2", [row({ ...sales2, agreed_delivery_location_id: 29 }, "0/200/0")]),
+        put("fact_purchase_order", "replay-b3", [row({ ...purchase2, staff_id: 5 }, "0/300/2"), row({ ...purchase2, staff_id: 6, agreed_payment_date: "2022-11-11" }, "0/300/3")]),
+        put("fact_payment", "late", [row({ ...payment2, payment_date: "2022-11-04" }, "0/250/0")])
+      ]))
+      expect(yield* versionRows).toEqual(afterThree)
+
+      // A new last_updated is a new version (history); a later unbumped change touches only that version.
+      const paid = { ...payment2, paid: true, last_updated_date: "2022-11-05", last_updated_time: "09:30:00.000" }
+      yield* loader.applyObjects([yield* put("fact_payment", "b4", [row(paid, "0/400/0")])])
+      yield* loader.applyObjects([yield* put("fact_payment", "b5", [row({ ...paid, payment_date: "2022-11-14" }, "0/500/0")])])
+      expect((yield* versionRows).payments).toEqual([
+        { id: "1", payment_date: "2022-11-12", paid: "f" },
+        { id: "2", payment_date: "2022-11-14", paid: "t" }
+      ])
+      expect(yield* select(pool, "SELECT warehouse_table, record_id, commit_lsn, commit_idx FROM totes_cdc.fact_versions ORDER BY 1, 2")).toEqual([
+        { warehouse_table: "fact_payment", record_id: "1", commit_lsn: "0/300", commit_idx: "5" },
+        { warehouse_table: "fact_payment", record_id: "2", commit_lsn: "0/500", commit_idx: "0" },
+        { warehouse_table: "fact_purchase_order", record_id: "1", commit_lsn: "0/300", commit_idx: "3" },
+        { warehouse_table: "fact_sales_order", record_id: "1", commit_lsn: "0/300", commit_idx: "1" }
+      ])
+    })
+  )
+
+  it.effect("the fact SQL ends where the rule does (mergeFactVersions), for random histories cut, shuffled and re-delivered", () =>
+    Effect.gen(function* () {
+      const { pool, bucket, loader } = yield* setUp("loader_fact_rule")
+      yield* loader.applyObjects([yield* putObject(bucket, "dim_date/2024/02/23/dates.parquet", "dim_date", novemberDates(3, 30))])
+      const random = seededRandom(20241105)
+      let model: ReadonlyMap<string, FactVersionRow<Values>> = new Map()
+      let object = 0
+      for (let history = 0; history < 4; history++) {
+        // 30 changes of payments 1–4 (ids 10·history + n): a third of them move last_updated.
+        const lastUpdatedDay = [5, 5, 5, 5]
+        const changes = Array.from({ length: 30 }, (_, i) => {
+          const n = Math.floor(random() * 4)
+          if (random() < 1 / 3) lastUpdatedDay[n]! += 1
+          const values = { ...payment2, payment_id: 10 * history + n, last_updated_date: `2022-11-${String(lastUpdatedDay[n]).padStart(2, "0")}`, payment_date: `2022-11-${String(3 + Math.floor(random() * 27)).padStart(2, "0")}`, paid: random() < 0.5 }
+          return { values, at: `0/${(1000 * (history + 1) + i).toString(16)}/${i % 2}` }
+        })
+        const batches: Array<Array<(typeof changes)[number]>> = [[]]
+        for (const change of changes) {
+          if (random() < 0.3 && batches.at(-1)!.length > 0) batches.push([])
+          batches.at(-1)!.push(change)
+        }
+        // Delivered in a random order, one batch in three twice.
+        const delivered = batches.flatMap((batch) => (random() < 1 / 3 ? [batch, batch] : [batch])).sort(() => random() - 0.5)
+        for (const batch of delivered) {
+          yield* loader.applyObjects([yield* putObject(bucket, `fact_payment/2024/02/23/o${object++}.parquet`, "fact_payment", batch.map((c) => row(c.values, c.at)))])
+          model = mergeFactVersions(model, batch.map((c) => ({ version: versionOf(c.values), position: positionOf(c.at), values: c.values })))
+        }
+      }
+      const stored = yield* select(pool, "SELECT payment_id, last_updated_date, last_updated_time, payment_date, paid FROM fact_payment ORDER BY 1, 2")
+      const expected = [...model.values()]
+        .map(({ values }) => ({ payment_id: String(values["payment_id"]), last_updated_date: values["last_updated_date"], last_updated_time: values["last_updated_time"], payment_date: values["payment_date"], paid: values["paid"] ? "t" : "f" }))
+        .sort((a, b) => Number(a.payment_id) - Number(b.payment_id) || String(a.last_updated_date).localeCompare(String(b.last_updated_date)))
+      expect(stored).toEqual(expected)
     })
   )
 
@@ -255,6 +387,16 @@ layer(Layer.provideMerge(Layer.mergeAll(services, quiet), LocalStack.layer()), {
       expect(yield* select(pool, "SELECT warehouse_table, mode, in_force FROM totes_cdc.truncations")).toEqual([
         { warehouse_table: "fact_payment", mode: "ignore", in_force: "f" }
       ])
+    })
+  )
+
+  it.effect("with truncate mode apply, a fact truncate removes the older versions and the positions that wrote them", () =>
+    Effect.gen(function* () {
+      const { pool, bucket, loader } = yield* setUp("loader_truncate_fact", "apply")
+      yield* loader.applyObjects(yield* paymentBatch(bucket, "b1"))
+      yield* loader.applyObjects([yield* putObject(bucket, "fact_payment/2024/02/23/b2.parquet", "fact_payment", [row({}, "0/200/0", "truncate")])])
+      expect(yield* select(pool, "SELECT count(*) AS n FROM fact_payment")).toEqual([{ n: "0" }])
+      expect(yield* select(pool, "SELECT count(*) AS n FROM totes_cdc.fact_versions")).toEqual([{ n: "0" }])
     })
   )
 

@@ -19,7 +19,7 @@ layer(LocalStack.layer(), { excludeTestServices: true })("warehouse migrations",
       const reference = yield* introspect(referenceDb, "public", TABLES)
 
       const ours = yield* freshDatabase("our_warehouse")
-      expect(yield* migrateWarehouse(ours)).toEqual(["star_schema", "bookkeeping"])
+      expect(yield* migrateWarehouse(ours)).toEqual(["star_schema", "bookkeeping", "fact_versions"])
       const facts = yield* introspect(ours, "public", TABLES)
 
       expect(new Set(reference.columns.map((c) => c.table_name)).size).toBe(11)
@@ -57,7 +57,7 @@ layer(LocalStack.layer(), { excludeTestServices: true })("warehouse migrations",
       const results = yield* Effect.all([migrateWarehouse(db), migrateWarehouse(db), migrateWarehouse(db)], {
         concurrency: "unbounded"
       })
-      expect(results.flat().sort()).toEqual(["bookkeeping", "star_schema"])
+      expect(results.flat().sort()).toEqual(["bookkeeping", "fact_versions", "star_schema"])
     })
   )
 
@@ -77,6 +77,36 @@ layer(LocalStack.layer(), { excludeTestServices: true })("warehouse migrations",
       expect(facts.constraints.find((c) => c.constraint_name === "fact_payment_version_key")?.columns).toBe(
         "payment_id,last_updated_date,last_updated"
       )
+    })
+  )
+
+  it.effect("give fact rows loaded before fact_versions existed their natural id's newest applied position, or 0/0", () =>
+    Effect.gen(function* () {
+      const db = yield* freshDatabase("upgraded_warehouse")
+      yield* migrateWarehouse(db)
+      // As an earlier release left it: migrations 1–2, two payment versions loaded, the newest position per natural id recorded.
+      yield* db.query("DROP TABLE totes_cdc.fact_versions")
+      yield* db.query("DELETE FROM totes_cdc.schema_migrations WHERE id = 3")
+      yield* db.query(`INSERT INTO dim_date (date_id, year, month, day, day_of_week, day_name, month_name, quarter)
+                       VALUES ('2022-11-03', 2022, 11, 3, 4, 'Thursday', 'November', 4)`)
+      yield* db.query(`INSERT INTO dim_currency VALUES (2, 'USD', 'US dollar')`)
+      yield* db.query(`INSERT INTO dim_counterparty (counterparty_id, counterparty_legal_name, counterparty_legal_address_line_1, counterparty_legal_city,
+                         counterparty_legal_postal_code, counterparty_legal_country, counterparty_legal_phone_number) VALUES (15, 'Kohler Inc', 'x', 'y', 'z', 'Turkey', '1')`)
+      yield* db.query(`INSERT INTO dim_payment_type VALUES (3, 'PURCHASE_PAYMENT')`)
+      yield* db.query(`INSERT INTO dim_transaction VALUES (2, 'PURCHASE', NULL, 2)`)
+      yield* db.query(`INSERT INTO fact_payment (payment_id, created_date, created_time, last_updated_date, last_updated_time, transaction_id,
+                         counterparty_id, payment_amount, currency_id, payment_type_id, paid, payment_date)
+                       VALUES (2, '2022-11-03', '14:20:52.187', '2022-11-03', '14:20:52.187', 2, 15, 552548.62, 2, 3, false, '2022-11-03'),
+                              (2, '2022-11-03', '14:20:52.187', '2022-11-03', '15:00:00', 2, 15, 552548.62, 2, 3, true, '2022-11-03'),
+                              (3, '2022-11-03', '14:20:52.187', '2022-11-03', '14:20:52.187', 2, 15, 1.00, 2, 3, false, '2022-11-03')`)
+      yield* db.query(`INSERT INTO totes_cdc.row_versions (target_schema, warehouse_table, natural_id, commit_lsn, commit_idx) VALUES ('public', 'fact_payment', '2', '0/2A0', 4)`)
+
+      expect(yield* migrateWarehouse(db)).toEqual(["fact_versions"])
+      expect(yield* db.query("SELECT warehouse_table, record_id, commit_lsn, commit_idx FROM totes_cdc.fact_versions ORDER BY record_id")).toEqual([
+        { warehouse_table: "fact_payment", record_id: "1", commit_lsn: "0/2A0", commit_idx: "4" },
+        { warehouse_table: "fact_payment", record_id: "2", commit_lsn: "0/2A0", commit_idx: "4" },
+        { warehouse_table: "fact_payment", record_id: "3", commit_lsn: "0/0", commit_idx: "-1" }
+      ])
     })
   )
 })

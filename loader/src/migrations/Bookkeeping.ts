@@ -12,6 +12,10 @@
  *    while facts reference it); `inferred` = a placeholder dimension row inserted for a
  *    fact whose dimension row had not arrived yet (late-arriving dimension), at
  *    position 0/0, replaced by the first real change
+ *  - fact_versions: per fact row (its surrogate key), the (commit LSN, index) of the
+ *    change that last wrote it, so a later change of the same version — totesys updating
+ *    a row without moving `last_updated` — replaces its values only when newer, whatever
+ *    order micro-batches arrive in (migration 3, `FACT_VERSIONS_SQL`)
  *  - truncations: every source truncate the loader saw, the mode it was handled with
  *    (`apply`, `ignore`, `quarantine`) and whether a quarantine is still in force
  *  - checkpoints: per consumer and shard, the last sequence number fully processed
@@ -60,5 +64,17 @@ CREATE TABLE IF NOT EXISTS totes_cdc.checkpoints (
     sequence_number text        NOT NULL,
     updated_at      timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (consumer, shard_id)
+);
+`
+
+/** Migration 3: `totes_cdc.fact_versions` (see the header); WarehouseMigrations.ts fills it for fact rows loaded before it existed. */
+export const FACT_VERSIONS_SQL = `
+CREATE TABLE IF NOT EXISTS totes_cdc.fact_versions (
+    target_schema   text   NOT NULL,
+    warehouse_table text   NOT NULL,
+    record_id       bigint NOT NULL,
+    commit_lsn      pg_lsn NOT NULL,
+    commit_idx      int    NOT NULL,
+    PRIMARY KEY (target_schema, warehouse_table, record_id)
 );
 `

@@ -44,7 +44,8 @@ export type StarValue = number | string | boolean | null
  * position of the change it comes from and what the loader does with it.
  *
  *  - `upsert`: the row's values (dimensions: insert or update if newer; facts: append
- *    the version unless already present, rules §7).
+ *    the version unless already present, rules §7, else replace that version row's
+ *    values if newer than the change that wrote it, README "Warehouse semantics").
  *  - `delete`: `values` holds only the key column (dimensions: the dimension key;
  *    facts: the natural id, e.g. `{ sales_order_id: 1 }`).
  *  - `truncate`: `values` is `{}`; every row of `table` older than the position goes.
