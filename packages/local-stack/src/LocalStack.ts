@@ -8,6 +8,11 @@
  *    in reverse order; with no `dataDir` the temporary directory is removed too,
  *    so nothing is left running or on disk — and a watchdog process does the same if
  *    this process is killed outright (kill -9); kinesalite exits by itself then too.
+ *  - PostgreSQL, kinesalite and the watchdog run in process groups of their own, so a
+ *    terminal's Ctrl-C reaches only this process, which stops them in order; a second
+ *    Ctrl-C kills them and removes the temporary directory at once (LastResort.ts).
+ *  - A kept `dataDir` is used by one run at a time (DataDirLock.ts); a run that died
+ *    there is taken over (its PostgreSQL and kinesalite waited for), saying so.
  *  - Ports are chosen at start (free ports), never fixed.
  *  - Creating the databases, stream and buckets is idempotent, so a kept `dataDir`
  *    can be started again.
@@ -16,14 +21,17 @@ import { CreateStreamCommand, DescribeStreamSummaryCommand } from "@aws-sdk/clie
 import { type AwsEndpoint, makeKinesisClient, makePgPool } from "@totes-cdc/platform"
 import { Context, Effect, Layer, Schedule, type Scope } from "effect"
 import getPort from "get-port"
-import { spawn } from "node:child_process"
-import { mkdir, mkdtemp, rm } from "node:fs/promises"
+import { mkdir, mkdtemp } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
+import { type DataDirLock, lockDataDir } from "./DataDirLock.ts"
 import { startKinesalite, startS3rver } from "./Emulators.ts"
 import { type PostgresServer, startPostgres } from "./EmbeddedPostgres.ts"
-import { LocalStackError } from "./LocalStackError.ts"
+import { lastResort } from "./LastResort.ts"
+import { LocalStackError, type LocalStackSetupError } from "./LocalStackError.ts"
+import { signalProcess, spawnDetached, stopChild } from "./Processes.ts"
+import { removeTree, removeTreeSync } from "./RemoveTree.ts"
 
 export interface LocalStackOptions {
   /** Keep all data here across runs. Absent: a temporary directory, removed at stop. */
@@ -36,6 +44,8 @@ export interface LocalStackOptions {
    * source that cannot replicate.
    */
   readonly postgresSettings?: Readonly<Record<string, string>>
+  /** The PostgreSQL binaries' directory instead of the npm package's (`PostgresServerOptions.binaries`). */
+  readonly postgresBinaries?: string
 }
 
 /** Names of the local stack's resources: the defaults of the pipeline's settings. */
@@ -70,41 +80,48 @@ const stackError = (component: LocalStackError["component"], action: string) => 
 const WATCHDOG = fileURLToPath(new URL("./Watchdog.ts", import.meta.url))
 
 /**
- * A child process that stops PostgreSQL and removes the temporary directory if this
- * process dies without closing the scope (kill -9); itself stopped when the scope closes.
+ * A child process (its own process group) that stops PostgreSQL and removes the
+ * temporary directory if this process dies without closing the scope (kill -9); itself
+ * stopped when the scope closes.
  */
 const startWatchdog = (postgresPid: number, removeDir: string) =>
   Effect.acquireRelease(
-    Effect.sync(() => spawn(process.execPath, [WATCHDOG, String(process.pid), String(postgresPid), removeDir], { stdio: "ignore" })),
+    Effect.promise(() => spawnDetached(process.execPath, [WATCHDOG, String(process.pid), String(postgresPid), removeDir], { stdio: "ignore" })),
     (child) =>
-      Effect.promise(
-        () =>
-          new Promise<void>((resolve) => {
-            if (child.exitCode !== null || child.signalCode !== null) return resolve()
-            child.once("exit", () => resolve())
-            child.kill("SIGTERM")
-          })
+      Effect.promise(() =>
+        stopChild(child, [
+          ["SIGTERM", 2_000],
+          ["SIGKILL", 1_000]
+        ])
       )
-  )
+  ).pipe(Effect.tap((child) => lastResort(() => signalProcess(child.pid!, "SIGKILL"))))
 
-/** A working directory: the given one (kept), or a fresh temporary one removed at scope close. */
-const workDir = (dataDir: string | undefined): Effect.Effect<{ dir: string; ephemeral: boolean }, LocalStackError, Scope.Scope> =>
+/**
+ * A working directory: the given one (kept, locked for this run), or a fresh temporary
+ * one removed at scope close — or by a second Ctrl-C.
+ */
+const workDir = (
+  dataDir: string | undefined
+): Effect.Effect<{ dir: string; ephemeral: boolean; lock: DataDirLock | undefined }, LocalStackError | LocalStackSetupError, Scope.Scope> =>
   dataDir !== undefined
     ? Effect.tryPromise({
         try: async () => {
           const dir = resolve(dataDir)
           await mkdir(dir, { recursive: true })
-          return { dir, ephemeral: false }
+          return dir
         },
         catch: stackError("stack", `cannot create data directory ${dataDir}; pass a writable --data-dir`)
-      })
+      }).pipe(Effect.flatMap((dir) => lockDataDir(dir).pipe(Effect.map((lock) => ({ dir, ephemeral: false, lock })))))
     : Effect.acquireRelease(
         Effect.tryPromise({
           try: () => mkdtemp(join(tmpdir(), "totes-cdc-")),
           catch: stackError("stack", `cannot create a temporary directory in ${tmpdir()}; set TMPDIR to a writable directory`)
         }),
-        (dir) => Effect.promise(() => rm(dir, { recursive: true, force: true }))
-      ).pipe(Effect.map((dir) => ({ dir, ephemeral: true })))
+        (dir) => Effect.promise(() => removeTree(dir))
+      ).pipe(
+        Effect.tap((dir) => lastResort(() => removeTreeSync(dir))),
+        Effect.map((dir) => ({ dir, ephemeral: true, lock: undefined }))
+      )
 
 const createDatabases = (server: PostgresServer) =>
   Effect.scoped(
@@ -155,9 +172,9 @@ export const createKinesisStream = (target: AwsEndpoint, streamName: string, sha
  * Starts the whole local stack; everything stops when the scope closes.
  * Fails with `LocalStackError` naming the component and the cause.
  */
-export const makeLocalStack = (options: LocalStackOptions = {}): Effect.Effect<LocalStackEndpoints, LocalStackError, Scope.Scope> =>
+export const makeLocalStack = (options: LocalStackOptions = {}): Effect.Effect<LocalStackEndpoints, LocalStackError | LocalStackSetupError, Scope.Scope> =>
   Effect.gen(function* () {
-    const { dir, ephemeral } = yield* workDir(options.dataDir)
+    const { dir, ephemeral, lock } = yield* workDir(options.dataDir)
     const port = yield* Effect.tryPromise({
       try: () => getPort({ host: "127.0.0.1" }),
       catch: stackError("postgres", "cannot find a free port")
@@ -166,12 +183,15 @@ export const makeLocalStack = (options: LocalStackOptions = {}): Effect.Effect<L
       dataDir: join(dir, "postgres"),
       port,
       ephemeral,
-      ...(options.postgresSettings !== undefined ? { settings: options.postgresSettings } : {})
+      ...(options.postgresSettings !== undefined ? { settings: options.postgresSettings } : {}),
+      ...(options.postgresBinaries !== undefined ? { binaries: options.postgresBinaries } : {})
     })
     yield* startWatchdog(postgres.pid, ephemeral ? dir : "")
     yield* createDatabases(postgres)
 
-    const kinesisEndpoint = yield* startKinesalite(ephemeral ? {} : { dataDir: join(dir, "kinesis") })
+    const kinesalite = yield* startKinesalite(ephemeral ? {} : { dataDir: join(dir, "kinesis") })
+    if (lock !== undefined) yield* lock.addHelper(kinesalite.pid)
+    const kinesisEndpoint = kinesalite.endpoint
     const kinesis = {
       region: LOCAL_NAMES.region,
       endpoint: kinesisEndpoint,
@@ -202,6 +222,6 @@ export const makeLocalStack = (options: LocalStackOptions = {}): Effect.Effect<L
 
 /** The running local stack as a service, for programs and tests that need it. */
 export class LocalStack extends Context.Service<LocalStack, LocalStackEndpoints>()("@totes-cdc/local-stack/LocalStack") {
-  static readonly layer = (options: LocalStackOptions = {}): Layer.Layer<LocalStack, LocalStackError> =>
+  static readonly layer = (options: LocalStackOptions = {}): Layer.Layer<LocalStack, LocalStackError | LocalStackSetupError> =>
     Layer.effect(LocalStack, makeLocalStack(options))
 }

@@ -8,3 +8,12 @@ export class LocalStackError extends Schema.TaggedError<LocalStackError>()("Loca
   component: Schema.Literals(["postgres", "kinesis", "s3", "stack"]),
   message: Schema.String
 }) {}
+
+/**
+ * The local stack cannot start on this machine or with these flags, and the fix is the
+ * user's (a directory user postgres cannot enter, a data directory in use by another
+ * run): one line naming the problem and the fix. The command exits 2.
+ */
+export class LocalStackSetupError extends Schema.TaggedError<LocalStackSetupError>()("LocalStackSetupError", {
+  message: Schema.String
+}) {}

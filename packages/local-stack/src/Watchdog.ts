@@ -5,7 +5,7 @@
  * PostgreSQL stops first (a normal stop) or when it is told to (SIGTERM).
  * Arguments: parent pid, PostgreSQL postmaster pid, directory to remove ("" = keep).
  */
-import { rmSync } from "node:fs"
+import { removeTreeSync } from "./RemoveTree.ts"
 
 const [parentArg = "", postgresArg = "", dir = ""] = process.argv.slice(2)
 const parent = Number(parentArg)
@@ -26,7 +26,7 @@ const cleanUp = () => {
   const wait = setInterval(() => {
     if (!alive(postgres) || Date.now() > deadline) {
       clearInterval(wait)
-      if (dir !== "") rmSync(dir, { recursive: true, force: true })
+      if (dir !== "") removeTreeSync(dir)
       process.exit(0)
     }
   }, 100)

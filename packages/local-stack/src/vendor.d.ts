@@ -64,17 +64,10 @@ declare module "s3rver" {
     /** The store request handlers use: `ctx.app.store` and `ctx.store` (from `context`). */
     store: FilesystemStore
     readonly context: { store: FilesystemStore }
+    /** Its winston logger (silent when `silent`), closed when the HTTP server closes. */
+    readonly logger: { close: () => unknown }
     run(): Promise<AddressInfo>
     close(): Promise<void>
   }
   export default S3rver
-}
-
-declare module "async-exit-hook" {
-  interface AsyncExitHook {
-    (hook: (done?: () => void) => void): void
-    unhookEvent(event: string): void
-  }
-  const exitHook: AsyncExitHook
-  export default exitHook
 }

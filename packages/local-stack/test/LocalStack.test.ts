@@ -3,13 +3,16 @@ import { ListBucketsCommand } from "@aws-sdk/client-s3"
 import { describe, expect, it } from "@effect/vitest"
 import { makeKinesisClient, makePgPool, makeS3Client } from "@totes-cdc/platform"
 import { Effect } from "effect"
-import { execFileSync } from "node:child_process"
+import { execFileSync, spawn } from "node:child_process"
+import getPort from "get-port"
 import { existsSync } from "node:fs"
-import { chmod, mkdtemp, rm } from "node:fs/promises"
+import { chmod, cp, mkdtemp, rm, writeFile } from "node:fs/promises"
 import { createConnection } from "node:net"
-import { tmpdir } from "node:os"
+import { tmpdir, userInfo } from "node:os"
 import { join } from "node:path"
+import { startPostgres } from "../src/EmbeddedPostgres.ts"
 import { type LocalStackEndpoints, makeLocalStack } from "../src/LocalStack.ts"
+import { postgresBinaries } from "../src/PostgresBinaries.ts"
 
 /** Whether something accepts TCP connections on host:port right now. */
 const listening = (host: string, port: number) =>
@@ -33,6 +36,17 @@ const children = () =>
 
 /** PostgreSQL server processes that are children of this test process. */
 const childPostgres = () => children().filter((name) => name === "postgres").length
+
+/** A temporary directory with `mode`, removed with the scope. */
+const tempDir = (prefix: string, mode: number) =>
+  Effect.acquireRelease(
+    Effect.promise(async () => {
+      const dir = await mkdtemp(join(tmpdir(), prefix))
+      await chmod(dir, mode)
+      return dir
+    }),
+    (dir) => Effect.promise(() => rm(dir, { recursive: true, force: true }))
+  )
 
 /** Uses every service of a running stack once; returns what it saw. */
 const useStack = (stack: LocalStackEndpoints) =>
@@ -108,6 +122,58 @@ describe("LocalStack", () => {
         })
       )
       expect(notes).toEqual([{ note: "survives a restart" }])
+    })
+  )
+
+  it.live("starts PostgreSQL from binaries below a directory user postgres cannot enter (a checkout under /root)", () =>
+    Effect.gen(function* () {
+      const closed = yield* tempDir("closed-checkout-", 0o700) // as /root, or a directory made by mktemp -d
+      const packaged = (yield* postgresBinaries()).home
+      const home = join(closed, "node_modules", "native")
+      yield* Effect.promise(() => cp(packaged, home, { recursive: true, verbatimSymlinks: true }))
+      const binaries = yield* postgresBinaries(home)
+      if (userInfo().uid === 0) {
+        // PostgreSQL runs as user postgres, who cannot reach `home`: it runs a copy it can reach.
+        expect(binaries.home).not.toBe(home)
+        expect(binaries.runAs).toBeDefined()
+      } else {
+        expect(binaries.home).toBe(home)
+      }
+      const dataDir = join(yield* tempDir("pg-data-", 0o755), "postgres")
+      const server = yield* startPostgres({ dataDir, port: yield* Effect.promise(() => getPort({ host: "127.0.0.1" })), ephemeral: true, binaries: home })
+      const pool = yield* makePgPool(server.url("postgres"), { max: 1 })
+      expect(yield* pool.query("SELECT current_setting('wal_level') AS wal_level")).toEqual([{ wal_level: "logical" }])
+    })
+  )
+
+  it.live("lets one run at a time use a kept data directory: a second one stops at once with one line", () =>
+    Effect.gen(function* () {
+      const dataDir = join(yield* tempDir("totes-cdc-kept-", 0o755), "data")
+      yield* makeLocalStack({ dataDir })
+      const second = yield* makeLocalStack({ dataDir }).pipe(Effect.scoped, Effect.flip)
+      expect(second).toMatchObject({
+        _tag: "LocalStackSetupError",
+        message: `data directory ${dataDir} is in use by another totes-cdc run (pid ${process.pid}); stop it first, or pass another --data-dir`
+      })
+    })
+  )
+
+  it.live("starts over a lock file that names a process which is not a PostgreSQL of that directory (a reused pid)", () =>
+    Effect.gen(function* () {
+      const dataDir = join(yield* tempDir("totes-cdc-kept-", 0o755), "data")
+      yield* Effect.scoped(makeLocalStack({ dataDir }))
+      // As after a crash: postmaster.pid left behind, its pid now another live program's, of the
+      // server's own user. (Not this process: PostgreSQL itself ignores a lock naming its parent,
+      // or a process it may not signal.)
+      const { runAs } = yield* postgresBinaries()
+      const other = yield* Effect.acquireRelease(
+        Effect.sync(() => spawn("sleep", ["600"], { stdio: "ignore", ...runAs })),
+        (child) => Effect.sync(() => child.kill("SIGKILL"))
+      )
+      yield* Effect.promise(() => writeFile(join(dataDir, "postgres", "postmaster.pid"), `${other.pid}\n${join(dataDir, "postgres")}\n`))
+      const stack = yield* makeLocalStack({ dataDir })
+      const source = yield* makePgPool(stack.sourceUrl, { max: 1 })
+      expect(yield* source.query("SELECT 1 AS one")).toEqual([{ one: "1" }])
     })
   )
 })
