@@ -7,10 +7,11 @@
  *  - Removed when `dev` stops: a state file on disk describes a running stack.
  *  - Read back through `StateFileSchema`, so a stale or foreign file fails with one line.
  */
+import { lastResort } from "@totes-cdc/local-stack"
 import { Effect, Schema, type Scope } from "effect"
-import { readFile, rename, rm, writeFile } from "node:fs/promises"
+import { rmSync } from "node:fs"
+import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises"
 import { dirname, join } from "node:path"
-import { mkdir } from "node:fs/promises"
 
 const AwsTarget = Schema.Struct({
   endpoint: Schema.String,
@@ -54,7 +55,7 @@ export const writeStateFile = (path: string, state: StateFile): Effect.Effect<vo
         new StateFileError({ message: `cannot write state file ${path}: ${String(cause)}; pass a writable --state-file` })
     }),
     () => Effect.promise(() => rm(path, { force: true }))
-  )
+  ).pipe(Effect.andThen(lastResort(() => rmSync(path, { force: true }))))
 
 /** Reads and validates a state file. Fails with `StateFileError` naming the path and the fix. */
 export const readStateFile = (path: string): Effect.Effect<StateFile, StateFileError> =>

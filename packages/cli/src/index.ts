@@ -1,2 +1,3 @@
 export * from "./Errors.ts"
 export * from "./StateFile.ts"
+export * from "./SecondSignal.ts"

@@ -1,6 +1,7 @@
 /**
  * The `totes-cdc` command line (effect/cli). Every command has `--help`.
- * Exit codes: 0 done, 1 failure at run time, 2 bad input, 130 interrupted (Ctrl-C).
+ * Exit codes: 0 done, 1 failure at run time, 2 bad input, 130 interrupted (Ctrl-C; a
+ * second Ctrl-C while stopping ends it at once, SecondSignal.ts).
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Cause, Effect } from "effect"
@@ -11,6 +12,7 @@ import { loaderCommand, replayCommand } from "./LoaderCommands.ts"
 import { reportFailure } from "./Errors.ts"
 import { loggingLayer } from "./Logging.ts"
 import { readerCommand } from "./ReaderCommand.ts"
+import { exitOnSecondSignal } from "./SecondSignal.ts"
 import { statusCommand } from "./StatusCommand.ts"
 import { verifyCommand } from "./VerifyCommand.ts"
 
@@ -65,11 +67,14 @@ const root = Command.make("totes-cdc").pipe(
   Command.withSubcommands([devCommand, readerCommand, archiverCommand, processorCommand, loaderCommand, statusCommand, verifyCommand, replayCommand])
 )
 
-root.pipe(
-  Command.run({ version: VERSION }),
-  Effect.catchCause((cause) => (Cause.hasInterruptsOnly(cause) ? Effect.failCause(cause) : reportFailure(Cause.squash(cause)))),
-  Effect.provide(loggingLayer),
-  Effect.provide(NodeServices.layer),
-  NodeRuntime.runMain({ disableErrorReporting: true })
-)
-
+/** Runs the command line (signal handling: NodeRuntime's, plus a second Ctrl-C, SecondSignal.ts). */
+export const main = (): void => {
+  exitOnSecondSignal()
+  root.pipe(
+    Command.run({ version: VERSION }),
+    Effect.catchCause((cause) => (Cause.hasInterruptsOnly(cause) ? Effect.failCause(cause) : reportFailure(Cause.squash(cause)))),
+    Effect.provide(loggingLayer),
+    Effect.provide(NodeServices.layer),
+    NodeRuntime.runMain({ disableErrorReporting: true })
+  )
+}

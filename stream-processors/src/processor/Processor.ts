@@ -102,7 +102,7 @@ import {
   transformBatch
 } from "@totes-cdc/core"
 import { encodeParquet, type Kinesis, S3, type S3Error } from "@totes-cdc/platform"
-import { Cause, Clock, DateTime, Deferred, Effect, Exit, Option, Ref, Result, Schema, Semaphore } from "effect"
+import { Clock, DateTime, Deferred, Effect, Option, Ref, Result, Schema, Semaphore } from "effect"
 import { type BatchHandler, deaggregate, type KinesisBatch, processed } from "../consumer/BatchHandler.ts"
 import type { CheckpointStore } from "../consumer/CheckpointStore.ts"
 import { defaultPollerConfig, type PollerConfig, type PollerError, runShardPoller } from "../consumer/ShardPoller.ts"
@@ -395,15 +395,14 @@ export const makeProcessorHandler = <E = never, R = never>(
 
     /**
      * Processes a taken window (one micro-batch at a time, under `lock`) and completes its
-     * `done` with the outcome — a `ProcessorError` when interrupted mid-way. Call it masked.
+     * `done` with the outcome — an interruption when the flushing fiber is interrupted (the
+     * consumer is stopping: every shard waiting on the window stops with it, nothing
+     * checkpointed). Call it masked.
      */
     const flush = (window: Window<ProcessorError | S3Error | E>, restore: <A, E1, R1>(effect: Effect.Effect<A, E1, R1>) => Effect.Effect<A, E1, R1>) =>
       Effect.gen(function* () {
         const exit = yield* Effect.exit(restore(lock.withPermit(processWindow(window.pages))))
-        const interrupted = new ProcessorError({
-          message: `micro-batch of ${window.pages.length} pages was interrupted before it was stored; its pages are handed over again`
-        })
-        yield* Deferred.done(window.done, Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause) ? Exit.fail(interrupted) : exit)
+        yield* Deferred.done(window.done, exit)
       })
 
     /** Flushes `window` if nobody took it yet (its time is up). */
