@@ -2,15 +2,17 @@
  * The whole pipeline on the real data set (issue 5, "End-to-end tests"): the reader,
  * archiver, processor and loader run as the `totes-cdc` child processes a user would
  * start, against one local stack; `totes-cdc verify` (also a child process) reconciles
- * source and warehouse. The workload includes updates that leave `last_updated` as it was
- * (on all three fact tables: alone, in one transaction, across shards, and split across
- * micro-batches), which must replace their version rows in place. Each component is killed outright (SIGKILL) once, at a random
- * moment of the workload, and restarted. Then the raw archive is replayed over the
+ * source and warehouse. The workload includes updates that leave `last_updated` as it
+ * was (on all three fact tables: alone, in one transaction, across shards, and split
+ * across micro-batches), which must replace their version rows in place. Each component
+ * is killed outright (SIGKILL) once, at a random moment of the workload, and restarted;
+ * then stopped with SIGTERM (as ECS stops a task) at a random moment under load — exit
+ * 130 within 10 s — and restarted again. Then the raw archive is replayed over the
  * warehouse, which must not change, and into an empty warehouse, which verify must find
  * equal to the source.
  */
 import { expect, layer } from "@effect/vitest"
-import { createKinesisStream, loadSeed, LocalStack } from "@totes-cdc/local-stack"
+import { createKinesisStream, loadSeed, LocalStack, untilExit } from "@totes-cdc/local-stack"
 import { migrateWarehouse } from "@totes-cdc/loader"
 import { Kinesis, type PgPool, S3 } from "@totes-cdc/platform"
 import { ARCHIVER_CONSUMER, CheckpointStore, PROCESSOR_CONSUMER } from "@totes-cdc/stream-processors"
@@ -129,7 +131,7 @@ const randomMoment = (ms: number) => Effect.sleep(Math.floor(Math.random() * ms)
 
 layer(LocalStack.layer(), { excludeTestServices: true })("the pipeline end to end on the 2024-02-23 data set", (it) => {
   it.effect(
-    "snapshot, then inserts, updates that leave last_updated unchanged, paid flips, an address and a department change, a delete and a 50,000-row transaction — each component killed and restarted once — verify passes; replaying the archive changes no row and rebuilds an empty warehouse",
+    "snapshot, then inserts, updates that leave last_updated unchanged, paid flips, an address and a department change, a delete and a 50,000-row transaction — each component killed and restarted once, then stopped with SIGTERM and restarted — verify passes; replaying the archive changes no row and rebuilds an empty warehouse",
     () =>
       quietly(
         Effect.gen(function* () {
@@ -152,15 +154,34 @@ layer(LocalStack.layer(), { excludeTestServices: true })("the pipeline end to en
               child.stderr?.on("data", keep)
               running.set(name, run)
             })
-          const kill = (name: Component) =>
-            Effect.promise(() => {
+          /** Sends `signal` to a running component; resolves once it has exited, with how long that took. */
+          const signal = (name: Component, signal: NodeJS.Signals) =>
+            Effect.promise(async () => {
               const run = running.get(name)!
-              if (run.child.exitCode !== null) return Promise.reject(new Error(`${name} had already stopped: ${run.output}`))
-              const exited = new Promise((resolve) => run.child.once("exit", resolve))
-              run.child.kill("SIGKILL")
-              return exited
+              if (run.child.exitCode !== null || run.child.signalCode !== null) throw new Error(`${name} had already stopped: ${run.output}`)
+              const from = run.output.length
+              const signalledAt = Date.now()
+              run.child.kill(signal)
+              await untilExit(run.child)
+              return { ms: Date.now() - signalledAt, output: run.output.slice(from), code: run.child.exitCode }
             })
-          yield* Effect.addFinalizer(() => Effect.promise(() => Promise.all([...running.values()].map((r) => (r.child.exitCode === null ? (r.child.kill("SIGKILL"), new Promise((resolve) => r.child.once("exit", resolve))) : undefined)))))
+          const kill = (name: Component) => signal(name, "SIGKILL")
+          /** SIGTERM, as ECS stops a task: the exit code, whether within 10 s, and any stack trace it printed. */
+          const stop = (name: Component) =>
+            signal(name, "SIGTERM").pipe(
+              Effect.map(({ ms, output, code }) => ({ name, code, withinTenSeconds: ms <= 10_000, stackTraces: output.split("\n").filter((line) => /^\s+at /.test(line)) })),
+              Effect.timeoutOrElse({ duration: "20 seconds", orElse: () => Effect.die(new Error(`${name} did not exit within 20 s of SIGTERM; its last output:\n${running.get(name)!.output.slice(-4_000)}`)) })
+            )
+          yield* Effect.addFinalizer(() =>
+            Effect.promise(() =>
+              Promise.all(
+                [...running.values()].map((r) => {
+                  r.child.kill("SIGKILL")
+                  return untilExit(r.child)
+                })
+              )
+            )
+          )
           for (const name of ["reader", "archiver", "processor", "loader"] as const) yield* startComponent(name)
           /** `check`, printing every component's last output when it fails (why the pipeline did not get there). */
           const withLogs = <A, E, R>(check: Effect.Effect<A, E, R>) =>
@@ -212,10 +233,19 @@ layer(LocalStack.layer(), { excludeTestServices: true })("the pipeline end to en
           yield* randomMoment(3_000)
           yield* kill("loader")
           yield* startComponent("loader")
+          // Each component stopped as ECS stops a task (SIGTERM) at a random moment under load — the
+          // in-flight batch finished or abandoned, never acknowledged half-done — and started again.
+          yield* source.query(`INSERT INTO sales_order (created_at, last_updated, design_id, staff_id, counterparty_id, units_sold, unit_price, currency_id, agreed_delivery_date, agreed_payment_date, agreed_delivery_location_id)
+            SELECT now(), now(), 1 + i % 300, 1 + i % 20, 1 + i % 20, 1000 + i, 3.00, 1 + i % 3, '2024-03-01', '2024-03-05', 1 + i % 30 FROM generate_series(1, 20000) AS i`)
+          for (const name of ["processor", "loader", "reader", "archiver"] as const) {
+            yield* randomMoment(1_500)
+            expect(yield* stop(name)).toEqual({ name, code: 130, withinTenSeconds: true, stackTraces: [] })
+            yield* startComponent(name)
+          }
 
           // 3. Verify again: every change applied once.
           const afterWorkload = yield* withLogs(verify(env))
-          expect(afterWorkload["fact_sales_order"]?.source).toBe(6_941 + 20 + 50_000)
+          expect(afterWorkload["fact_sales_order"]?.source).toBe(6_941 + 20 + 50_000 + 20_000)
           expect(afterWorkload["fact_payment"]).toMatchObject({ source: 9_898, keptDeleted: 1 })
           // The unbumped updates replaced their version rows: exactly one row per version, holding the newest values.
           for (const [table, id] of [["fact_sales_order", "sales_order_id"], ["fact_purchase_order", "purchase_order_id"], ["fact_payment", "payment_id"]] as const) {
