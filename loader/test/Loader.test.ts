@@ -8,7 +8,7 @@ import { expect, layer } from "@effect/vitest"
 import { processedColumns, type WarehouseTable } from "@totes-cdc/core"
 import { LocalStack } from "@totes-cdc/local-stack"
 import { encodeParquet, makePgPool, type ParquetValue, type PgPool, S3 } from "@totes-cdc/platform"
-import { freshBucket, freshDatabase } from "@totes-cdc/test"
+import { freshBucket, freshDatabase, seededRandom } from "@totes-cdc/test"
 import { Effect, Fiber, Layer, Logger, Schedule } from "effect"
 import { makeLoader, releaseQuarantine } from "../src/Loader.ts"
 import { runLoaderProgram } from "../src/LoaderProgram.ts"
@@ -87,14 +87,6 @@ const novemberDates = (from: number, to: number): ReadonlyArray<Row> =>
     const dayName = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"][weekday - 1]!
     return row(date(day.toISOString().slice(0, 10), 2022, 11, from + i, weekday, dayName, "November", 4), "0/1/0")
   })
-
-/** A deterministic pseudo-random source in [0, 1) (mulberry32), so a failing history can be run again. */
-const seededRandom = (seed: number) => () => {
-  seed = (seed + 0x6d2b79f5) | 0
-  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-}
 
 const versionOf = (values: Values) => `${values["payment_id"]}|${values["last_updated_date"]}|${values["last_updated_time"]}`
 
