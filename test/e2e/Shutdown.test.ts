@@ -167,8 +167,9 @@ describe("Ctrl-C on npm start", () => {
       Effect.gen(function* () {
         // A program holding the local stack whose stop never finishes (StuckStop.ts).
         const run = yield* startGroup(process.execPath, [join(FIXTURES, "StuckStop.ts")])
-        yield* until(() => run.output().stdout.includes("\n"), "the stack")
-        const { dataDir, postgres } = JSON.parse(run.output().stdout) as { dataDir: string; postgres: number }
+        const stackLine = () => run.output().stdout.split("\n").find((line) => line.startsWith(`{"dataDir"`))
+        yield* until(() => stackLine() !== undefined, "the stack")
+        const { dataDir, postgres } = JSON.parse(stackLine()!) as { dataDir: string; postgres: number }
         ctrlC(run)
         yield* Effect.sleep("1 second")
         expect(run.child.exitCode, "the first Ctrl-C cannot finish the stop").toBeNull()

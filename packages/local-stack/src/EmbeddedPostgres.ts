@@ -25,11 +25,11 @@
 import { Effect, type Scope } from "effect"
 import type { ChildProcess } from "node:child_process"
 import { existsSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs"
-import { chmod, chown, mkdir, rm, stat, writeFile } from "node:fs/promises"
+import { chmod, chown, mkdir, rm, writeFile } from "node:fs/promises"
 import { dirname, join } from "node:path"
 import { lastResort } from "./LastResort.ts"
 import { LocalStackError, LocalStackSetupError } from "./LocalStackError.ts"
-import { type PostgresBinaries, postgresBinaries } from "./PostgresBinaries.ts"
+import { type PostgresBinaries, postgresBinaries, untraversableAncestor } from "./PostgresBinaries.ts"
 import { processState, signalProcess, spawnDetached, stopChild, untilExit } from "./Processes.ts"
 
 /** Connection facts of a running server. Superuser `postgres`, loopback only. */
@@ -79,14 +79,6 @@ const serverFlags = (options: PostgresServerOptions): Array<string> => {
     ...options.settings
   }
   return Object.entries(settings).flatMap(([name, value]) => ["-c", `${name}=${value}`])
-}
-
-/** The first directory from `dir` up to `/` that others may not enter (no o+x), if any. */
-export const untraversableAncestor = async (dir: string): Promise<string | undefined> => {
-  for (let current = dir; ; current = dirname(current)) {
-    if (((await stat(current)).mode & 0o001) === 0) return current
-    if (dirname(current) === current) return undefined
-  }
 }
 
 /** Keeps the last lines the server printed, to explain a failed start. */
@@ -264,7 +256,7 @@ const stop = (child: ChildProcess) =>
  */
 export const startPostgres = (options: PostgresServerOptions): Effect.Effect<PostgresServer, LocalStackError | LocalStackSetupError, Scope.Scope> =>
   Effect.gen(function* () {
-    const binaries = yield* postgresBinaries(options.binaries)
+    const binaries = yield* postgresBinaries(options.binaries === undefined ? {} : { home: options.binaries })
     const log = makeLogTail(20)
     if (binaries.runAs !== undefined) {
       // The postgres user must be able to reach its data directory through its parent.

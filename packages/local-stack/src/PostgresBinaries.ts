@@ -18,7 +18,7 @@
 import { Effect } from "effect"
 import { execFileSync, spawnSync } from "node:child_process"
 import { existsSync, readFileSync, statSync } from "node:fs"
-import { chmod, cp, mkdir, rename, rm } from "node:fs/promises"
+import { chmod, cp, mkdir, rename, rm, stat } from "node:fs/promises"
 import { arch, platform, tmpdir, userInfo } from "node:os"
 import { dirname, join } from "node:path"
 import { LocalStackError, LocalStackSetupError } from "./LocalStackError.ts"
@@ -58,6 +58,14 @@ const postgresUser = Effect.try({
     })
 })
 
+/** The first directory from `dir` up to `/` that others may not enter (no o+x), if any. */
+export const untraversableAncestor = async (dir: string): Promise<string | undefined> => {
+  for (let current = dir; ; current = dirname(current)) {
+    if (((await stat(current)).mode & 0o001) === 0) return current
+    if (dirname(current) === current) return undefined
+  }
+}
+
 /** Whether `runAs` can run `home`'s server and read what initdb needs. */
 const usableBy = (home: string, runAs: { uid: number; gid: number }): boolean =>
   spawnSync("/bin/sh", ["-c", '"$0/bin/postgres" --version && test -r "$0/share/postgresql/postgres.bki"', home], {
@@ -87,7 +95,7 @@ const copyUnder = (root: string, home: string, runAs: { uid: number; gid: number
       await rm(aside, { recursive: true, force: true })
       await cp(home, aside, { recursive: true, verbatimSymlinks: true })
       await chmod(aside, 0o755)
-      await rm(target, { recursive: true, force: true })
+      // Never replace a copy another run may be using: a concurrent maker's rename wins, ours fails.
       await rename(aside, target)
       return usableBy(target, runAs) ? target : undefined
     } catch {
@@ -118,25 +126,27 @@ const binariesIn = (home: string, runAs: PostgresBinaries["runAs"]): PostgresBin
 })
 
 /**
- * The PostgreSQL binaries to run (see the header). `given` overrides the package's
- * `native/` directory (tests). Fails with `LocalStackSetupError` when, as root, no
+ * The PostgreSQL binaries to run (see the header). `options.home` overrides the package's
+ * `native/` directory and `options.cacheRoots` the places a copy may go (tests). Fails with `LocalStackSetupError` when, as root, no
  * directory usable by the user `postgres` could hold them, or `LocalStackError` when that
  * user cannot be created.
  */
-export const postgresBinaries = (given?: string): Effect.Effect<PostgresBinaries, LocalStackError | LocalStackSetupError> =>
+export const postgresBinaries = (options: { readonly home?: string; readonly cacheRoots?: ReadonlyArray<string> } = {}): Effect.Effect<PostgresBinaries, LocalStackError | LocalStackSetupError> =>
   Effect.gen(function* () {
-    const home = given ?? (yield* packageHome)
+    const home = options.home ?? (yield* packageHome)
+    const cacheRoots = options.cacheRoots ?? CACHE_ROOTS
     if (userInfo().uid !== 0) return binariesIn(home, undefined)
     const runAs = yield* postgresUser
     if (usableBy(home, runAs)) return binariesIn(home, runAs)
-    for (const root of CACHE_ROOTS) {
+    for (const root of cacheRoots) {
       const copy = yield* copyUnder(root, home, runAs)
       if (copy !== undefined) {
         yield* Effect.logInfo(`the user postgres cannot run the PostgreSQL binaries in ${home}; running a copy in ${copy}`)
         return binariesIn(copy, runAs)
       }
     }
+    const closed = (yield* Effect.promise(() => untraversableAncestor(home))) ?? home
     return yield* new LocalStackSetupError({
-      message: `running as root, PostgreSQL runs as user postgres, which cannot run the binaries in ${home} (a directory above it is closed to other users), and no copy could be made in ${CACHE_ROOTS.join(" or ")}; run "chmod o+x" on the closed directories above ${home}, or run as a user other than root`
+      message: `running as root, PostgreSQL runs as user postgres, which cannot enter ${closed} to run the binaries in ${home}, and no copy could be made in ${cacheRoots.join(" or ")}; run "chmod o+x ${closed}" (and any closed directory above), or run as a user other than root`
     })
   })

@@ -131,7 +131,7 @@ describe("LocalStack", () => {
       const packaged = (yield* postgresBinaries()).home
       const home = join(closed, "node_modules", "native")
       yield* Effect.promise(() => cp(packaged, home, { recursive: true, verbatimSymlinks: true }))
-      const binaries = yield* postgresBinaries(home)
+      const binaries = yield* postgresBinaries({ home })
       if (userInfo().uid === 0) {
         // PostgreSQL runs as user postgres, who cannot reach `home`: it runs a copy it can reach.
         expect(binaries.home).not.toBe(home)
@@ -143,6 +143,28 @@ describe("LocalStack", () => {
       const server = yield* startPostgres({ dataDir, port: yield* Effect.promise(() => getPort({ host: "127.0.0.1" })), ephemeral: true, binaries: home })
       const pool = yield* makePgPool(server.url("postgres"), { max: 1 })
       expect(yield* pool.query("SELECT current_setting('wal_level') AS wal_level")).toEqual([{ wal_level: "logical" }])
+    })
+  )
+
+  it.live("as root, stops at once with one line naming the closed directory when no copy of the binaries can be made either", () =>
+    Effect.gen(function* () {
+      const closed = yield* tempDir("closed-checkout-", 0o700)
+      const home = join(closed, "native")
+      const packaged = (yield* postgresBinaries()).home
+      yield* Effect.promise(() => cp(packaged, home, { recursive: true, verbatimSymlinks: true }))
+      const started = Date.now()
+      const outcome = yield* postgresBinaries({ home, cacheRoots: [join(closed, "cache")] }).pipe(Effect.flip, Effect.option)
+      if (userInfo().uid !== 0) {
+        expect(outcome._tag, "not root: the binaries run as this user, from where they are").toBe("None")
+        return
+      }
+      expect({ quickly: Date.now() - started < 5_000, error: outcome._tag === "Some" ? outcome.value : undefined }).toMatchObject({
+        quickly: true,
+        error: {
+          _tag: "LocalStackSetupError",
+          message: `running as root, PostgreSQL runs as user postgres, which cannot enter ${closed} to run the binaries in ${home}, and no copy could be made in ${join(closed, "cache")}; run "chmod o+x ${closed}" (and any closed directory above), or run as a user other than root`
+        }
+      })
     })
   )
 
