@@ -21,8 +21,8 @@ describe("Processes", () => {
   })
 
   it("stopChild escalates to the next signal when a child ignores one, and returns once it has exited", async () => {
-    const child = spawn("sh", ["-c", "trap '' TERM; while :; do sleep 0.05; done"], { stdio: "ignore" })
-    await new Promise((resolve) => child.once("spawn", resolve))
+    const child = spawn("sh", ["-c", "trap '' TERM; echo ready; while :; do sleep 0.05; done"], { stdio: ["ignore", "pipe", "ignore"] })
+    await new Promise((resolve) => child.stdout?.once("data", resolve)) // its trap is set
     await stopChild(child, [
       ["SIGTERM", 300],
       ["SIGKILL", 5_000]
