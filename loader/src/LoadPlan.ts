@@ -71,7 +71,11 @@ export const TRUNCATE_MODES: ReadonlyArray<TruncateMode> = ["apply", "quarantine
 export type ForeignKeyChecks = "statement" | "row"
 export const FOREIGN_KEY_CHECKS: ReadonlyArray<ForeignKeyChecks> = ["statement", "row"]
 
-/** Stages of at least this many rows are ANALYZEd before they are applied (without statistics the planner assumes a tiny table and can pick quadratic nested loops against row_versions). */
+/**
+ * Segments of at least this many rows have their temporary tables (the stage, a fact's
+ * `_apply_<table>`) ANALYZEd before they are used: without statistics the planner assumes
+ * a tiny table and can pick quadratic nested loops against row_versions or the facts.
+ */
 export const ANALYZE_STAGE_ROWS = 1_000
 
 const SQL_TYPE: { readonly [T in StarColumnType]: string } = {
@@ -109,9 +113,6 @@ export const prepareStage = (table: WarehouseTable): ReadonlyArray<string> => [
   ].join(", ")}) ON COMMIT DROP`,
   `TRUNCATE ${stageName(table)}`
 ]
-
-/** `ANALYZE _stage_<table>`: statistics of a staged segment (run when it holds ≥ `ANALYZE_STAGE_ROWS` rows). */
-export const analyzeStageSql = (table: WarehouseTable): string => `ANALYZE ${stageName(table)}`
 
 /** `COPY _stage_<table> (…) FROM STDIN` (text format). */
 export const copyStageSql = (table: WarehouseTable): string =>
@@ -279,53 +280,57 @@ export const danglingReferences = (t: WarehouseTarget, table: WarehouseTable): R
  * The statements that apply the staged segment of fact `table` (rule: `mergeFactVersions`):
  *  - `prepare`: `_apply_<table>` = the newest staged upsert per version (natural id,
  *    last_updated_date, last_updated_time), with the surrogate key of the version row it
- *    lands on (`_record_id`, null when the version is new) and the position that last
- *    wrote that row (`_written_lsn`, `_written_idx`, from `totes_cdc.fact_versions`);
- *  - `append`: new versions inserted in commit order, their positions recorded;
- *  - `replace`: existing version rows whose staged change is newer than their writer get
- *    the change's values in place (same surrogate key; rows whose values are already
- *    equal are not rewritten);
- *  - `record`: those newer positions stored in fact_versions, then the newest position
- *    per natural id in row_versions.
+ *    lands on (`_record_id`, null when the version is new). A table, not a CTE, so that
+ *    (ANALYZEd when large) the planner knows how many rows land on existing versions:
+ *    usually none or a few. Their positions are read one by one by primary key (a scalar
+ *    subquery, which the planner cannot turn into a scan of the table's bookkeeping);
+ *  - `write` (one statement): new versions appended in commit order; existing version
+ *    rows whose staged change is after the position that last wrote them
+ *    (`totes_cdc.fact_versions`) take the change's values in place (same surrogate key;
+ *    a row whose values are already equal is not rewritten); the positions of both
+ *    stored in fact_versions;
+ *  - `record`: the newest position per natural id in row_versions.
  */
 const applyFact = (t: WarehouseTarget, table: WarehouseTable) => {
   const names = starNames(table)
   const key = q(STAR_KEY[table])
   const sk = q(t.surrogateKeys[table]!)
   const version = [STAR_KEY[table], "last_updated_date", "last_updated_time"]
-  const apply = `_apply_${table}`
-  const sameVersion = (f: string, s: string) => version.map((v) => `${f}.${col(t, table, v)} = ${s}.${q(v)}`).join(" AND ")
   const values = names.filter((n) => !version.includes(n))
-  const newer = `(a._written_lsn IS NULL OR (a._commit_lsn, a._commit_idx) > (a._written_lsn, a._written_idx))`
+  const apply = `_apply_${table}`
+  const staged = version.map((v) => `s.${q(v)}`).join(", ")
   return {
     prepare: [
       `DROP TABLE IF EXISTS ${apply}`,
       `CREATE TEMP TABLE ${apply} ON COMMIT DROP AS
-SELECT l.*, f.${sk}::bigint AS _record_id, w.commit_lsn AS _written_lsn, w.commit_idx AS _written_idx FROM (
-  SELECT DISTINCT ON (${version.map((v) => `s.${q(v)}`).join(", ")}) s.* FROM ${stageName(table)} s
+SELECT l.*, f.${sk}::bigint AS _record_id FROM (
+  SELECT DISTINCT ON (${staged}) s.* FROM ${stageName(table)} s
    WHERE s._op = 'upsert' AND ${notTruncated("s")}
-   ORDER BY ${version.map((v) => `s.${q(v)}`).join(", ")}, s._commit_lsn DESC, s._commit_idx DESC, s._ord DESC) l
-  LEFT JOIN ${target(t, table)} f ON ${sameVersion("f", "l")}
-  LEFT JOIN totes_cdc.fact_versions w ON w.target_schema = $1 AND w.warehouse_table = $2 AND w.record_id = f.${sk}`
+   ORDER BY ${staged}, s._commit_lsn DESC, s._commit_idx DESC, s._ord DESC) l
+  LEFT JOIN ${target(t, table)} f ON ${version.map((v) => `f.${col(t, table, v)} = l.${q(v)}`).join(" AND ")}`
     ],
-    append: `WITH appended AS (
+    write: `WITH appended AS (
   INSERT INTO ${target(t, table)} AS f (${names.map((n) => col(t, table, n)).join(", ")})
   SELECT ${names.map(q).join(", ")} FROM ${apply} WHERE _record_id IS NULL
    ORDER BY _commit_lsn, _commit_idx, _ord
       ON CONFLICT DO NOTHING
-  RETURNING f.${sk} AS _record_id, ${version.map((v) => `f.${col(t, table, v)} AS ${q(v)}`).join(", ")})
-INSERT INTO totes_cdc.fact_versions (target_schema, warehouse_table, record_id, commit_lsn, commit_idx)
-SELECT $1, $2, n._record_id, a._commit_lsn, a._commit_idx FROM appended n JOIN ${apply} a ON ${version.map((v) => `a.${q(v)} = n.${q(v)}`).join(" AND ")}`,
-    replace: `UPDATE ${target(t, table)} f SET ${values.map((n) => `${col(t, table, n)} = a.${q(n)}`).join(", ")}
-  FROM ${apply} a
- WHERE f.${sk} = a._record_id AND ${newer}
-   AND (${values.map((n) => `f.${col(t, table, n)}`).join(", ")}) IS DISTINCT FROM (${values.map((n) => `a.${q(n)}`).join(", ")})`,
-    record: [
-      `INSERT INTO totes_cdc.fact_versions AS w (target_schema, warehouse_table, record_id, commit_lsn, commit_idx)
-SELECT $1, $2, a._record_id, a._commit_lsn, a._commit_idx FROM ${apply} a WHERE a._record_id IS NOT NULL AND ${newer}
+  RETURNING f.${sk} AS _record_id, ${version.map((v) => `f.${col(t, table, v)} AS ${q(v)}`).join(", ")}),
+newer AS (
+  SELECT a.* FROM ${apply} a
+   WHERE a._record_id IS NOT NULL
+     AND coalesce((SELECT (w.commit_lsn, w.commit_idx) < (a._commit_lsn, a._commit_idx) FROM totes_cdc.fact_versions w
+                    WHERE w.target_schema = $1 AND w.warehouse_table = $2 AND w.record_id = a._record_id), true)),
+replaced AS (
+  UPDATE ${target(t, table)} f SET ${values.map((n) => `${col(t, table, n)} = a.${q(n)}`).join(", ")}
+    FROM newer a
+   WHERE f.${sk} = a._record_id
+     AND (${values.map((n) => `f.${col(t, table, n)}`).join(", ")}) IS DISTINCT FROM (${values.map((n) => `a.${q(n)}`).join(", ")}))
+INSERT INTO totes_cdc.fact_versions AS w (target_schema, warehouse_table, record_id, commit_lsn, commit_idx)
+SELECT $1, $2, n._record_id, a._commit_lsn, a._commit_idx FROM appended n JOIN ${apply} a ON ${version.map((v) => `a.${q(v)} = n.${q(v)}`).join(" AND ")}
+ UNION ALL
+SELECT $1, $2, a._record_id, a._commit_lsn, a._commit_idx FROM newer a
     ON CONFLICT (target_schema, warehouse_table, record_id) DO UPDATE SET commit_lsn = EXCLUDED.commit_lsn, commit_idx = EXCLUDED.commit_idx`,
-      recordVersions(stageName(table), key)
-    ]
+    record: recordVersions(stageName(table), key)
   }
 }
 
@@ -377,9 +382,10 @@ export const mergeFactVersions = <V>(
 const REPLICA = { sql: "SET LOCAL session_replication_role = replica", params: [] }
 const ORIGIN = { sql: "SET LOCAL session_replication_role = origin", params: [] }
 
-/** The statements that apply the staged segment of `table` (stage filled by `copyStageSql`). */
-export const applySegment = (t: WarehouseTarget, table: WarehouseTable, foreignKeyChecks: ForeignKeyChecks): ReadonlyArray<Statement> => {
+/** The statements that apply the staged segment of `table` (stage filled by `copyStageSql`), of `rows` rows. */
+export const applySegment = (t: WarehouseTarget, table: WarehouseTable, foreignKeyChecks: ForeignKeyChecks, rows: number): ReadonlyArray<Statement> => {
   const own = (sqls: ReadonlyArray<string>) => sqls.map((sql) => statement(sql, [t.schema, table]))
+  const analyze = (name: string): ReadonlyArray<Statement> => (rows >= ANALYZE_STAGE_ROWS ? [{ sql: `ANALYZE ${name}`, params: [] }] : [])
   if (table === "dim_date") {
     const names = starNames(table)
     return [
@@ -391,14 +397,16 @@ SELECT DISTINCT ON (date_id) ${names.map(q).join(", ")} FROM ${stageName(table)}
       }
     ]
   }
-  if (!isFactTable(table)) return own(applyDimension(t, table))
+  if (!isFactTable(table)) return [...analyze(stageName(table)), ...own(applyDimension(t, table))]
   const fact = applyFact(t, table)
-  const writes = own([fact.append, fact.replace])
+  const write = own([fact.write])
   return [
+    ...analyze(stageName(table)),
     ...inferredMembers(t, table),
     ...own(fact.prepare),
-    ...(foreignKeyChecks === "row" ? writes : [...danglingReferences(t, table), REPLICA, ...writes, ORIGIN]),
-    ...own(fact.record)
+    ...analyze(`_apply_${table}`),
+    ...(foreignKeyChecks === "row" ? write : [...danglingReferences(t, table), REPLICA, ...write, ORIGIN]),
+    ...own([fact.record])
   ]
 }
 

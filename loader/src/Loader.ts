@@ -8,10 +8,10 @@
  *     object is a no-op) and every object of a quarantined table (left for later);
  *  2. applies the rest in load order — dim_date first, the other dimensions, then the
  *     facts (`WAREHOUSE_TABLES`), by key within a table — each one segment at a time
- *     (its rows cut at truncates): `COPY` into a temporary table (`ANALYZE`d from
- *     `ANALYZE_STAGE_ROWS` rows), then the statements of LoadPlan.ts (one `INSERT … SELECT
- *     … ON CONFLICT` per table; the facts' foreign keys checked per statement or by
- *     PostgreSQL's row triggers, `ForeignKeyChecks`; a failed check fails the call);
+ *     (its rows cut at truncates): `COPY` into a temporary table, then the statements of
+ *     LoadPlan.ts (temporary tables `ANALYZE`d from `ANALYZE_STAGE_ROWS` rows; one `INSERT … SELECT
+ *     … ON CONFLICT` per table, for facts with an in-place `UPDATE` of changed versions; the facts' foreign keys checked per statement or by PostgreSQL's row
+ *     triggers, `ForeignKeyChecks`; a failed check fails the call);
  *  3. records each applied object and the table's freshness (newest commit LSN and
  *     commit time applied, load time).
  * A failure anywhere rolls the whole call back: no half-loaded micro-batch.
@@ -31,8 +31,6 @@ import { decodeParquet, type PgError, type PgPool, type PgSession, S3, type S3Er
 import { Effect, Option, Schema } from "effect"
 import { Readable } from "node:stream"
 import {
-  analyzeStageSql,
-  ANALYZE_STAGE_ROWS,
   applySegment,
   applyTruncate,
   copyStageSql,
@@ -199,8 +197,7 @@ const applyObject = (
       if (segment.rows.length > 0) {
         yield* Effect.forEach(prepareStage(table), (sql) => tx.query(sql), { discard: true })
         yield* tx.copyIn(copyStageSql(table), Readable.from([copyText(table, segment.rows)]))
-        if (segment.rows.length >= ANALYZE_STAGE_ROWS) yield* tx.query(analyzeStageSql(table))
-        yield* run(tx, applySegment(target, table, foreignKeyChecks))
+        yield* run(tx, applySegment(target, table, foreignKeyChecks, segment.rows.length))
       }
       if (segment.truncate !== undefined && !(yield* handleTruncate(tx, target, table, key, segment.truncate, mode))) return false
     }
