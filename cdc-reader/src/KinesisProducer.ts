@@ -36,10 +36,9 @@
  *    aggregate on the shard of its explicit hash key, as it did for the rest of the batch
  *    in which the reshard was noticed.
  */
-import type { ChangeRecord, NoShardForHashKey } from "@totes-cdc/core"
+import { type ChangeRecord, dataOf, type NoShardForHashKey, type ShardEntry } from "@totes-cdc/core"
 import { Kinesis, KinesisError, type KinesisShard, type PutResult, retryableBackoff, type S3Error } from "@totes-cdc/platform"
 import { Clock, Effect, Metric, Ref, Result, Schema, Stream } from "effect"
-import { dataOf, type ShardEntry } from "./Aggregator.ts"
 import { DeadLetters } from "./DeadLetters.ts"
 import {
   type BatchPlan,

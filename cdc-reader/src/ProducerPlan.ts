@@ -14,9 +14,20 @@
  *    ≤ `maxPutBytes` bytes (data + partition keys), or one entry when that entry alone is
  *    larger (it is ≤ the 1 MiB record limit, so Kinesis still accepts it).
  */
-import { type ChangeRecord, encodeChangeRecord, hashKeyOf, type NoShardForHashKey, partitionKeyOf, type ShardRange, shardFor } from "@totes-cdc/core"
+import {
+  type AggregateInput,
+  aggregateShard,
+  type ChangeRecord,
+  classifyRecord,
+  encodeChangeRecord,
+  hashKeyOf,
+  type NoShardForHashKey,
+  partitionKeyOf,
+  type ShardEntry,
+  type ShardRange,
+  shardFor
+} from "@totes-cdc/core"
 import { Result } from "effect"
-import { aggregateShard, classifyRecord, type ShardEntry, type UserRecord } from "./Aggregator.ts"
 
 /** What flows into the producer, in source order. */
 export type ProducerItem =
@@ -28,7 +39,7 @@ export type ProducerItem =
   | { readonly _tag: "Durable"; readonly lsn: string }
 
 /** A change encoded once: its JSON text and byte length, partition key and hash key. */
-export interface PreparedChange extends UserRecord {
+export interface PreparedChange extends AggregateInput {
   readonly record: ChangeRecord
 }
 

@@ -1,11 +1,11 @@
 /**
- * KPL de-aggregation straight from the bytes (KplAggregate.ts, through `deaggregate`),
+ * KPL de-aggregation straight from the bytes (core's contracts/KplDecode.ts, through `deaggregate`),
  * with aws-kinesis-agg's own `deaggregateSync` as the oracle and the inputs themselves as a
- * second one: aggregates built by the library's RecordAggregator, by cdc-reader's Aggregator
+ * second one: aggregates built by the library's RecordAggregator, by the contract's writer (KplEncode.ts)
  * and by hand (tags, explicit hash keys, unknown fields: what neither writer writes), then
  * corrupted.
  *
- * The rule the corruption tests hold (KplAggregate.ts header): the two may disagree one way
+ * The rule the corruption tests hold (KplDecode.ts header): the two may disagree one way
  * only. Whenever the library fails, `deaggregate` fails with a DeaggregationError; whenever
  * `deaggregate` succeeds, the library succeeds with the same user records. `deaggregate`
  * alone fails where the library passes something malformed on (an index outside its table,
@@ -15,8 +15,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { deaggregateSync, RecordAggregator } from "aws-kinesis-agg"
 import { Result, Schema } from "effect"
 import { createHash } from "node:crypto"
-import { aggregateShard, type UserRecord as ReaderUserRecord } from "../../cdc-reader/src/Aggregator.ts"
-import { decodeKplAggregate } from "../src/consumer/KplAggregate.ts"
+import { type AggregateInput as ReaderUserRecord, aggregateShard, decodeKplAggregate } from "@totes-cdc/core"
 import { deaggregate, type KinesisBatchRecord } from "../src/index.ts"
 
 // ---------------------------------------------------------------------------------------
@@ -167,7 +166,7 @@ const libraryAggregates = (input: typeof LibraryInput.Type) => {
 
 const INDEX_LIKE = /^(0|[1-9][0-9]*)$/
 
-describe("deaggregate (KplAggregate.ts) against aws-kinesis-agg", () => {
+describe("deaggregate (KplDecode.ts) against aws-kinesis-agg", () => {
   it.prop(
     "gives what deaggregateSync gives, and the user records put in, for aggregates built by aws-kinesis-agg's RecordAggregator",
     [LibraryInput],
@@ -293,7 +292,7 @@ const handBuilt = [
   ...ld(8, [0xff, 0xfe]) // unknown length-delimited
 ]
 
-describe("deaggregate (KplAggregate.ts) on hand-built aggregates", () => {
+describe("deaggregate (KplDecode.ts) on hand-built aggregates", () => {
   it("reads tags, explicit hash keys, unknown fields and late table entries as the library does", () => {
     const record = kinesisRecord(seal(handBuilt), "sales_order:1")
     const { lib, our } = compare(record)
@@ -381,7 +380,7 @@ describe("deaggregate (KplAggregate.ts) on hand-built aggregates", () => {
   })
 })
 
-describe("deaggregate (KplAggregate.ts) on short records", () => {
+describe("deaggregate (KplDecode.ts) on short records", () => {
   it("treats records shorter than the magic number as plain records, as the library does", () => {
     for (const bytes of [[], [0xf3], [0xf3, 0x89], [0xf3, 0x89, 0x9a]]) {
       const record = kinesisRecord(bytes, "short", "9")

@@ -14,11 +14,11 @@
  *    effect must be idempotent. A checkpointed record is never handed over again.
  *  - `deaggregate` is pure and total: a malformed aggregate is a `DeaggregationError`
  *    value naming the shard and sequence number, never a throw. It reads the KPL format
- *    itself (`KplAggregate.ts`), as aws-kinesis-agg's `deaggregateSync` does but stricter,
+ *    itself (core's `contracts/KplDecode.ts`), as aws-kinesis-agg's `deaggregateSync` does but stricter,
  *    and its user records' `data` are views of the Kinesis record's bytes, not copies.
  */
+import { decodeKplAggregate, hasKplMagic } from "@totes-cdc/core"
 import { Effect, Result, Schema } from "effect"
-import { decodeKplAggregate, hasKplMagic } from "./KplAggregate.ts"
 
 /** One Kinesis record as a consumer sees it (before de-aggregation). */
 export interface KinesisBatchRecord {
@@ -80,7 +80,7 @@ export class DeaggregationError extends Schema.TaggedError<DeaggregationError>()
  * - A record that does not start with the KPL magic number F3 89 9A C2 (any record shorter
  *   than 4 bytes included) is a plain record: one user record, the record itself (same
  *   partition key, `data` the record's own bytes), `subSequenceNumber` 0, `aggregated` false.
- * - A record that does is a KPL aggregate (format and rules: `KplAggregate.ts`): user record
+ * - A record that does is a KPL aggregate (format and rules: core's `contracts/KplDecode.ts`): user record
  *   i is the aggregate's `records[i]`, with its partition key from the aggregate's table,
  *   `data` a view of its bytes inside `record.data` (no copy: `record.data` must not be
  *   mutated while they are in use), the record's `sequenceNumber`, `subSequenceNumber` i,

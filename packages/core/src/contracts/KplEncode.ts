@@ -1,8 +1,9 @@
 /**
  * KPL aggregation for ONE shard (the aws-kinesis-agg format, "KPL aggregated record"):
- * many change records → few Kinesis records, each de-aggregatable by Firehose, Lambda
- * or our poller (`deaggregateSync`) back into the same user records, each with its own
- * partition key, in order.
+ * many change records → few Kinesis records, each de-aggregatable by Firehose or our
+ * consumers (KplDecode.ts; Lambda hands them over still aggregated) back into the same
+ * user records, each with its own partition key, in order. The writing half of the
+ * contract; the framing is KplFormat.ts.
  *
  * The format (aws-kinesis-agg 4.x, KPL 0.9.0): magic F3 89 9A C2, then the protobuf
  * `AggregatedRecord` — every `partition_key_table` string (field 1) in first-use order,
@@ -12,8 +13,8 @@
  * library's `RecordAggregator` (protobufjs objects, a Buffer per user record, two
  * concatenations) cost more than the encoding itself. The bytes are IDENTICAL to what
  * `RecordAggregator` builds for the same records, aggregate boundaries included (its
- * size estimate is mirrored, see `libraryEstimate`); KinesisProducer.test.ts checks
- * both that and the round trip through aws-kinesis-agg's `deaggregateSync`.
+ * size estimate is mirrored, see `libraryEstimate`); KplAggregate.test.ts checks both
+ * that and the round trip through aws-kinesis-agg's `deaggregateSync` and KplDecode.ts.
  *
  * Invariants:
  *  - Every entry holds records of one shard only, in their input order; entries come out
@@ -35,19 +36,11 @@
  * keys would be de-aggregated with the WRONG key. Change record keys always contain ":"
  * (`partitionKeyOf`), so they are never index-like; any such key is put as a plain record.
  */
-import type { PutEntry } from "@totes-cdc/platform"
 import { hash } from "node:crypto"
+import { AGGREGATE_OVERHEAD_BYTES, KPL_MAGIC as MAGIC, KPL_MAX_RECORD_BYTES } from "./KplFormat.ts"
 
-/** The KPL format's magic number (4 bytes) before the protobuf and its MD5 (16 bytes) after. */
-export const AGGREGATE_OVERHEAD_BYTES = 4 + 16
-
-/** aws-kinesis-agg's own ceiling for an aggregate: 1 MiB (Kinesis' classic record limit). */
-export const KPL_MAX_RECORD_BYTES = 1024 * 1024
-
-const MAGIC = Uint8Array.of(0xf3, 0x89, 0x9a, 0xc2)
-
-/** One change, ready to route and aggregate. */
-export interface UserRecord {
+/** One change, ready to route and aggregate: a user record before aggregation. */
+export interface AggregateInput {
   /** The user record's data as text: the change record's JSON, sent as its UTF-8 bytes. */
   readonly json: string
   /** UTF-8 length of `json`: the record's data bytes. */
@@ -59,10 +52,17 @@ export interface UserRecord {
   readonly hashKey: bigint
 }
 
+/** A Kinesis record as PutRecords takes it. */
+export interface KinesisEntry {
+  readonly data: Uint8Array
+  readonly partitionKey: string
+  readonly explicitHashKey?: string
+}
+
 /** A Kinesis record to put on one shard: an aggregate of `changes` user records, or one plain record. */
 export interface ShardEntry {
   readonly shardId: string
-  readonly entry: PutEntry
+  readonly entry: KinesisEntry
   /** User records inside. */
   readonly changes: number
   /** data + partition key bytes: what counts against the per-record and per-call limits. */
@@ -98,7 +98,7 @@ const writeVarint = (out: Buffer, at: number, n: number): number => {
 const innerBytes = (dataBytes: number, index: number): number => 1 + varintBytes(index) + 1 + varintBytes(dataBytes) + dataBytes
 
 /** Protobuf bytes that adding `record` (with partition-key index `index`, new or not) adds to an aggregate. */
-const addedBytes = (record: UserRecord, index: number, newKey: boolean): number => {
+const addedBytes = (record: AggregateInput, index: number, newKey: boolean): number => {
   const keyEntry = newKey ? 1 + varintBytes(record.partitionKeyBytes) + record.partitionKeyBytes : 0
   const inner = innerBytes(record.dataBytes, index)
   return keyEntry + 1 + varintBytes(inner) + inner
@@ -110,7 +110,7 @@ const addedBytes = (record: UserRecord, index: number, newKey: boolean): number 
  * counted as the table's size when that index is 0. `RecordAggregator` refuses a record
  * once the sum of these estimates would pass `LIBRARY_PAYLOAD_LIMIT`.
  */
-const libraryEstimate = (record: UserRecord, known: number | undefined, count: number): number => {
+const libraryEstimate = (record: AggregateInput, known: number | undefined, count: number): number => {
   const keyLength = record.partitionKey.length
   const keyEntry = known === undefined ? 1 + varintBytes(keyLength) + keyLength : 0
   const inner = innerBytes(record.dataBytes, known === undefined || known === 0 ? count : known)
@@ -129,7 +129,7 @@ const isIndexLike = (key: string): boolean => {
 }
 
 /** Where a record can go: in an aggregate, as a plain record, or nowhere (dead letter). */
-export const classifyRecord = (record: UserRecord, maxRecordBytes: number): "aggregate" | "plain" | "oversize" => {
+export const classifyRecord = (record: AggregateInput, maxRecordBytes: number): "aggregate" | "plain" | "oversize" => {
   const limit = Math.min(maxRecordBytes, KPL_MAX_RECORD_BYTES)
   const alone = AGGREGATE_OVERHEAD_BYTES + addedBytes(record, 0, true) + record.partitionKeyBytes
   if (alone <= limit && !isIndexLike(record.partitionKey)) return "aggregate"
@@ -137,13 +137,13 @@ export const classifyRecord = (record: UserRecord, maxRecordBytes: number): "agg
 }
 
 /** The UTF-8 bytes of a record's data. */
-export const dataOf = (record: UserRecord): Uint8Array => Buffer.from(record.json, "utf8")
+export const dataOf = (record: AggregateInput): Uint8Array => Buffer.from(record.json, "utf8")
 
 /** Builds one shard's aggregates, one at a time, within `limit` bytes each. */
 class ShardAggregate {
   /** Partition key → index in the key table, in first-use order. */
   private readonly keys = new Map<string, number>()
-  private records: Array<UserRecord> = []
+  private records: Array<AggregateInput> = []
   private indexes: Array<number> = []
   private protobufBytes = 0
   private estimate = 0
@@ -161,7 +161,7 @@ class ShardAggregate {
   }
 
   /** Adds `record` if the aggregate stays within the limit (and within aws-kinesis-agg's); answers whether it did. */
-  tryAdd(record: UserRecord): boolean {
+  tryAdd(record: AggregateInput): boolean {
     const known = this.keys.get(record.partitionKey)
     const index = known ?? this.keys.size
     const added = addedBytes(record, index, known === undefined)
@@ -224,7 +224,7 @@ class ShardAggregate {
 }
 
 /** A record that fits no aggregate, as a plain Kinesis record on its shard. */
-const plainEntry = (shardId: string, record: UserRecord): ShardEntry => ({
+const plainEntry = (shardId: string, record: AggregateInput): ShardEntry => ({
   shardId,
   entry: { data: dataOf(record), partitionKey: record.partitionKey, explicitHashKey: record.hashKey.toString() },
   changes: 1,
@@ -237,7 +237,7 @@ const plainEntry = (shardId: string, record: UserRecord): ShardEntry => ({
  * (capped at aws-kinesis-agg's 1 MiB). Every record must be classified "aggregate" or
  * "plain" by `classifyRecord` (oversize ones throw: they belong in the dead letters).
  */
-export const aggregateShard = (shardId: string, records: ReadonlyArray<UserRecord>, maxRecordBytes: number): Array<ShardEntry> => {
+export const aggregateShard = (shardId: string, records: ReadonlyArray<AggregateInput>, maxRecordBytes: number): Array<ShardEntry> => {
   const limit = Math.min(maxRecordBytes, KPL_MAX_RECORD_BYTES)
   const entries: Array<ShardEntry> = []
   const current = new ShardAggregate(shardId, limit)

@@ -1,7 +1,7 @@
 /**
  * Reading KPL aggregated records straight from a Kinesis record's bytes: the reading half of
- * cdc-reader's `Aggregator.ts` (which writes them), without aws-kinesis-agg's base64 round
- * trips, protobufjs objects and per-user-record copies.
+ * the contract (KplEncode.ts writes them; the framing is KplFormat.ts), without
+ * aws-kinesis-agg's base64 round trips, protobufjs objects and per-user-record copies.
  *
  * The format ("KPL aggregated record", aws-kinesis-agg 4.x / KPL 0.9.0; source:
  * https://github.com/awslabs/amazon-kinesis-producer/blob/master/aggregation-format.md and
@@ -58,9 +58,9 @@
 import { isUtf8 } from "node:buffer"
 import { hash } from "node:crypto"
 import { Result } from "effect"
+import { hasKplMagic, KPL_MAGIC, KPL_MD5_BYTES as MD5_BYTES } from "./KplFormat.ts"
 
-const MAGIC_BYTES = 4
-const MD5_BYTES = 16
+const MAGIC_BYTES = KPL_MAGIC.length
 
 /** Protobuf's default recursion limit, applied to nested groups inside unknown fields. */
 const MAX_GROUP_DEPTH = 100
@@ -72,9 +72,6 @@ export interface KplUserRecord {
   readonly data: Uint8Array
 }
 
-/** Whether `bytes` start with the KPL magic number F3 89 9A C2, i.e. claim to be an aggregate. */
-export const hasKplMagic = (bytes: Uint8Array): boolean =>
-  bytes.length >= MAGIC_BYTES && bytes[0] === 0xf3 && bytes[1] === 0x89 && bytes[2] === 0x9a && bytes[3] === 0xc2
 
 /** A malformed aggregate, thrown inside the parser only and turned into a failure by `decodeKplAggregate`. */
 class Malformed {

@@ -1,6 +1,6 @@
 // Minimal typings for aws-kinesis-agg 4.2.8 (the KPL aggregated-record format). Its own
 // index.d.ts imports aws-sdk v2 and aws-lambda types, which this project does not install,
-// and omits RecordAggregator. Only what cdc-reader and its tests call.
+// and omits RecordAggregator. Only what the tests call (the KPL contract's reference implementation).
 declare module "aws-kinesis-agg" {
   /** A user record to aggregate. `data` strings are read as UTF-8 (the library converts them in place). */
   export interface AggUserRecordInput {

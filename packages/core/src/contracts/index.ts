@@ -1,0 +1,7 @@
+/**
+ * The wire contracts between the stages: each defined once, writer and reader side by side,
+ * imported by both sides of the wire.
+ */
+export * from "./KplFormat.ts"
+export * from "./KplEncode.ts"
+export * from "./KplDecode.ts"
