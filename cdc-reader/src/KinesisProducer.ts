@@ -37,12 +37,12 @@
  *    in which the reshard was noticed.
  */
 import { type ChangeRecord, dataOf, type NoShardForHashKey, type ShardEntry } from "@totes-cdc/core"
-import { Kinesis, KinesisError, type KinesisShard, type PutResult, retryableBackoff, type S3Error } from "@totes-cdc/platform"
+import { DeadLetters, Kinesis, KinesisError, type KinesisShard, type PutResult, retryableBackoff, type S3Error } from "@totes-cdc/platform"
 import { Clock, Effect, Metric, Ref, Result, Schema, Stream } from "effect"
-import { DeadLetters } from "./DeadLetters.ts"
 import {
   type BatchPlan,
   type MicroBatch,
+  filedAtOf,
   packCalls,
   planBatch,
   positionOf,
@@ -290,7 +290,8 @@ export const runProducer = <E, R, E2 = never, R2 = never>(
           stage: "reader",
           bytes: dataOf(change),
           error: `change record of ${change.dataBytes} bytes (partition key ${change.partitionKeyBytes} bytes) exceeds the Kinesis record limit of ${config.maxRecordBytes} bytes`,
-          position: positionOf(change.record)
+          position: positionOf(change.record),
+          filedAt: filedAtOf(change.record)
         })
         .pipe(
           Effect.retry(putRetrySchedule),

@@ -173,3 +173,9 @@ export const packCalls = <T extends { readonly bytes: number }>(
 /** Where a change sits in the source, for dead letters and logs: `table {key} at commitLsn#commitIdx`. */
 export const positionOf = (record: ChangeRecord): string =>
   `${record.table} ${JSON.stringify(record.key)} at ${record.commitLsn}#${record.commitIdx}`
+
+/**
+ * Pure: the date a parked change's letter is filed under: its commit time (a snapshot row's
+ * is the snapshot's), so a restarted reader parking it again overwrites the same letter.
+ */
+export const filedAtOf = (record: ChangeRecord): Date => new Date(record.commitTs)

@@ -5,9 +5,8 @@
  * logical replication (Reader.ts) or timestamp polling for read-only credentials
  * (poll/PollReader.ts).
  */
-import { Kinesis, S3, makePgPool } from "@totes-cdc/platform"
+import { DeadLetters, Kinesis, S3, makePgPool } from "@totes-cdc/platform"
 import { Effect, Layer } from "effect"
-import { DeadLetters } from "./DeadLetters.ts"
 import { defaultProducerConfig } from "./KinesisProducer.ts"
 import { type ReaderConfig, runReader } from "./Reader.ts"
 import { CAPTURED_TABLES, type ReaderSettings } from "./ReaderSettings.ts"

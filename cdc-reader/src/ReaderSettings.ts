@@ -5,7 +5,7 @@
  * Invariants: every setting has one name here; a missing or malformed one fails with
  * a ConfigError naming the variable.
  */
-import { TOTESYS_TABLES } from "@totes-cdc/core"
+import { DEFAULTS, INGESTION_LAYOUT, TOTESYS_TABLES } from "@totes-cdc/core"
 import { type AwsEndpoint, awsEndpointsConfig } from "@totes-cdc/platform"
 import { Config, Schema } from "effect"
 
@@ -39,12 +39,12 @@ const NonNegativeInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
 /** Reads the reader's environment. Fails with ConfigError naming the variable. */
 export const readerSettings: Config.Config<ReaderSettings> = Config.all({
   sourceUrl: Config.String("SOURCE_URL"),
-  slot: Config.String("READER_SLOT").pipe(Config.withDefault("totes_cdc")),
-  publication: Config.String("READER_PUBLICATION").pipe(Config.withDefault("totes_cdc")),
+  slot: Config.String("READER_SLOT").pipe(Config.withDefault(DEFAULTS.slot)),
+  publication: Config.String("READER_PUBLICATION").pipe(Config.withDefault(DEFAULTS.publication)),
   mode: Config.Literals(["replication", "poll"], "READER_MODE").pipe(Config.withDefault("replication" as const)),
-  streamName: Config.String("KINESIS_STREAM").pipe(Config.withDefault("totes-cdc-changes")),
-  stateBucket: Config.String("INGESTION_BUCKET").pipe(Config.withDefault("totes-cdc-ingestion")),
-  statePrefix: Config.String("READER_STATE_PREFIX").pipe(Config.withDefault("state/cdc-reader/")),
+  streamName: Config.String("KINESIS_STREAM").pipe(Config.withDefault(DEFAULTS.streamName)),
+  stateBucket: Config.String("INGESTION_BUCKET").pipe(Config.withDefault(DEFAULTS.ingestionBucket)),
+  statePrefix: Config.String("READER_STATE_PREFIX").pipe(Config.withDefault(INGESTION_LAYOUT.readerStatePrefix)),
   heartbeatMs: Config.Int("READER_HEARTBEAT_MS").pipe(Config.withDefault(10_000)),
   pollIntervalMs: Config.schema(NonNegativeInt, "READER_POLL_INTERVAL_MS").pipe(Config.withDefault(1_000)),
   pollOverlapMs: Config.schema(NonNegativeInt, "READER_POLL_OVERLAP_MS").pipe(Config.withDefault(5_000)),

@@ -1,11 +1,10 @@
 import { describe, expect, it, layer } from "@effect/vitest"
 import { type ChangeRecord, decodeChangeRecord, hashKeyOf, shardFor } from "@totes-cdc/core"
 import { LocalStack } from "@totes-cdc/local-stack"
-import { Kinesis, KinesisError, type KinesisShard, type PutResult, S3 } from "@totes-cdc/platform"
+import { DeadLetters, Kinesis, KinesisError, type KinesisShard, type PutResult, S3 } from "@totes-cdc/platform"
 import { deaggregateSync } from "aws-kinesis-agg"
 import { Effect, Layer, Logger, Metric, Option, Result, Stream } from "effect"
 import { createHash } from "node:crypto"
-import { DeadLetters } from "../src/DeadLetters.ts"
 import { defaultProducerConfig, type ProducerConfig, type ProducerItem, runProducer } from "../src/KinesisProducer.ts"
 import { packCalls, splitIntoBatches } from "../src/ProducerPlan.ts"
 import * as ReaderMetrics from "../src/ReaderMetrics.ts"
@@ -466,7 +465,8 @@ layer(LocalStack.layer({ shards: 4 }), { excludeTestServices: true })("KinesisPr
         const items = [...w.items.slice(0, markerAt), { _tag: "Change", record: big } as const, ...w.items.slice(markerAt)]
         const lettersBefore = yield* counter(ReaderMetrics.deadLetters)
         const durable: Array<string> = []
-        const day = new Date().toISOString().slice(0, 10).replaceAll("-", "/")
+        // Filed under the change's commit date, so a restarted reader parking it again overwrites it.
+        const day = big.commitTs.slice(0, 10).replaceAll("-", "/")
         yield* runProducer(Stream.fromIterable(items), config(stack, { maxBatchChanges: 20, maxRecordBytes: 16 * 1024 }), (l) =>
           Effect.sync(() => void durable.push(l))
         )

@@ -39,7 +39,7 @@
  *    truncate goes (a dimension row still referenced by a fact is kept and flagged), and
  *    the natural ids are flagged deleted at the truncate's position.
  */
-import { compareLsn, isFactTable, quoteIdent, STAR_COLUMNS, STAR_KEY, type StarColumnType, type WarehouseTable } from "@totes-cdc/core"
+import { compareLsn, isFactTable, PIPELINE_COLUMNS, quoteIdent, STAR_COLUMNS, STAR_KEY, type StarColumnType, type WarehouseTable } from "@totes-cdc/core"
 import type { ParquetValue } from "@totes-cdc/platform"
 import type { WarehouseTarget } from "./WarehouseTarget.ts"
 
@@ -88,14 +88,18 @@ const SQL_TYPE: { readonly [T in StarColumnType]: string } = {
   boolean: "boolean"
 }
 
-/** The staging table's pipeline columns, after the transform's columns. `_ord` = row index in the segment. */
-const PIPELINE = [
-  ["_commit_lsn", "pg_lsn"],
-  ["_commit_idx", "integer"],
-  ["_op", "text"],
-  ["_commit_ts", "timestamptz"],
+/** The SQL type each pipeline column of a processed object (contracts/ProcessedObject.ts) is staged as. */
+const PIPELINE_SQL_TYPE: Readonly<Record<string, string>> = { _commit_lsn: "pg_lsn", _commit_idx: "integer", _op: "text", _commit_ts: "timestamptz" }
+
+/** The staging table's pipeline columns, after the transform's columns: the contract's, then `_ord` = row index in the segment. */
+const PIPELINE: ReadonlyArray<readonly [name: string, sqlType: string]> = [
+  ...PIPELINE_COLUMNS.map((column) => {
+    const sqlType = PIPELINE_SQL_TYPE[column.name]
+    if (sqlType === undefined) throw new Error(`LoadPlan.ts: processed-object column ${column.name} has no staging type`)
+    return [column.name, sqlType] as const
+  }),
   ["_ord", "integer"]
-] as const
+]
 
 /** `_stage_<table>`: a temporary table, dropped at commit. */
 export const stageName = (table: WarehouseTable): string => `_stage_${table}`
@@ -132,9 +136,7 @@ export const copyField = (value: ParquetValue): string => {
 export const copyText = (table: WarehouseTable, rows: ReadonlyArray<LoadRow>): string => {
   const names = starNames(table)
   const lines = rows.map((row, ord) =>
-    [...names.map((name) => row[name] ?? null), row["_commit_lsn"]!, row["_commit_idx"]!, row["_op"]!, row["_commit_ts"] ?? null, ord]
-      .map(copyField)
-      .join("\t")
+    [...names.map((name) => row[name] ?? null), ...PIPELINE_COLUMNS.map((column) => row[column.name] ?? null), ord].map(copyField).join("\t")
   )
   return lines.length === 0 ? "" : `${lines.join("\n")}\n`
 }

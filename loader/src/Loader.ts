@@ -26,7 +26,7 @@
  * with `apply` or `ignore`) and the loader catches up from the bucket listing. A truncate
  * is never silently dropped: each one is a row of `totes_cdc.truncations` and a warning.
  */
-import { compareLsn, WAREHOUSE_TABLES, type WarehouseTable } from "@totes-cdc/core"
+import { compareLsn, parseProcessedKey, WAREHOUSE_TABLES, type WarehouseTable } from "@totes-cdc/core"
 import { decodeParquet, type PgError, type PgPool, type PgSession, S3, type S3Error } from "@totes-cdc/platform"
 import { Effect, Option, Schema } from "effect"
 import { Readable } from "node:stream"
@@ -88,18 +88,9 @@ export interface Loader {
   readonly catchUp: Effect.Effect<LoadReport, LoaderError | PgError | S3Error>
 }
 
-/** Pure: the warehouse table of a processed key (`fact_payment/2024/02/23/…parquet`), or undefined. */
-export const tableOfKey = (key: string): WarehouseTable | undefined => {
-  const first = key.slice(0, key.indexOf("/"))
-  return (WAREHOUSE_TABLES as ReadonlyArray<string>).includes(first) && key.endsWith(".parquet") ? (first as WarehouseTable) : undefined
-}
-
-/** Pure: the batch id of a processed key (its file name without `.parquet`). */
-export const batchIdOfKey = (key: string): string => key.slice(key.lastIndexOf("/") + 1, -".parquet".length)
-
 /** Pure: objects in load order — tables in `WAREHOUSE_TABLES` order (dim_date first, facts last), then by key. */
 export const loadOrder = <O extends ObjectRef>(objects: ReadonlyArray<O>): ReadonlyArray<O> => {
-  const rank = (o: O) => WAREHOUSE_TABLES.indexOf(tableOfKey(o.key)!)
+  const rank = (o: O) => WAREHOUSE_TABLES.indexOf(parseProcessedKey(o.key)!.table)
   return [...objects].sort((a, b) => rank(a) - rank(b) || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
 }
 
@@ -111,9 +102,9 @@ export const loadOrder = <O extends ObjectRef>(objects: ReadonlyArray<O>): Reado
 export const groupBatches = (keys: ReadonlyArray<string>): ReadonlyArray<ReadonlyArray<ObjectRef>> => {
   const groups = new Map<string, Array<ObjectRef>>()
   for (const key of keys) {
-    if (tableOfKey(key) === undefined) continue
-    const folder = key.slice(key.indexOf("/") + 1, key.lastIndexOf("/"))
-    const id = `${folder}/${batchIdOfKey(key)}`
+    const parsed = parseProcessedKey(key)
+    if (parsed === undefined) continue
+    const id = `${parsed.folder}/${parsed.batchId}`
     groups.set(id, [...(groups.get(id) ?? []), { key }])
   }
   return [...groups.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, objects]) => objects)
@@ -256,7 +247,7 @@ export const makeLoader = (
 
     const download = ({ key, body: given }: ObjectRef) =>
       Effect.gen(function* () {
-        const table = tableOfKey(key)
+        const table = parseProcessedKey(key)?.table
         if (table === undefined) {
           return yield* new LoaderError({ message: `s3://${config.processedBucket}/${key} is not a processed object (<warehouse_table>/YYYY/MM/DD/<batchId>.parquet)` })
         }

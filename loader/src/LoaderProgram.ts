@@ -14,6 +14,7 @@
  *    schema, nothing guessed).
  *  - Objects of another bucket than PROCESSED_BUCKET are refused, not loaded.
  */
+import { DEFAULTS } from "@totes-cdc/core"
 import { type AwsEndpoint, awsEndpointsConfig, cappedBackoff, type PgPool, S3 } from "@totes-cdc/platform"
 import { Cause, Config, Context, Effect, Exit, Layer, ManagedRuntime, Schedule, Schema } from "effect"
 import { groupBatches, type Loader, makeLoader } from "./Loader.ts"
@@ -35,7 +36,7 @@ export interface LoaderSettings {
 /** WAREHOUSE_* (WarehouseConnection.ts), PROCESSED_BUCKET, TRUNCATE_MODE, LOADER_FOREIGN_KEY_CHECKS, LOADER_POLL_INTERVAL_MS, S3_ENDPOINT/AWS_*. */
 export const loaderSettingsConfig: Config.Config<LoaderSettings> = Config.all({
   warehouse: warehouseSettingsConfig,
-  processedBucket: Config.String("PROCESSED_BUCKET").pipe(Config.withDefault("totes-cdc-processed")),
+  processedBucket: Config.String("PROCESSED_BUCKET").pipe(Config.withDefault(DEFAULTS.processedBucket)),
   truncateMode: Config.Literals(TRUNCATE_MODES, "TRUNCATE_MODE").pipe(Config.withDefault<TruncateMode>("quarantine")),
   foreignKeyChecks: Config.Literals(FOREIGN_KEY_CHECKS, "LOADER_FOREIGN_KEY_CHECKS").pipe(Config.withDefault<ForeignKeyChecks>("statement")),
   pollIntervalMs: Config.Int("LOADER_POLL_INTERVAL_MS").pipe(Config.withDefault(1_000)),

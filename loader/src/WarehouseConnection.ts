@@ -12,6 +12,7 @@
  *  - Every failure is one line naming the setting and the fix (`WarehouseConnectionError`
  *    or the pool's `PgError`).
  */
+import { DEFAULTS } from "@totes-cdc/core"
 import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager"
 import { makePgPool, type PgError, type PgPool } from "@totes-cdc/platform"
 import { Config, Effect, Option, Schema, type Scope } from "effect"
@@ -39,10 +40,10 @@ const optional = (name: string) => Config.option(Config.String(name)).pipe(Confi
 /** WAREHOUSE_URL (required), WAREHOUSE_SCHEMA, WAREHOUSE_CA_FILE, WAREHOUSE_PASSWORD_SECRET_ARN, AWS_REGION. */
 export const warehouseSettingsConfig: Config.Config<WarehouseSettings> = Config.all({
   url: Config.String("WAREHOUSE_URL"),
-  schema: Config.String("WAREHOUSE_SCHEMA").pipe(Config.withDefault("public")),
+  schema: Config.String("WAREHOUSE_SCHEMA").pipe(Config.withDefault(DEFAULTS.warehouseSchema)),
   caFile: optional("WAREHOUSE_CA_FILE"),
   passwordSecretArn: optional("WAREHOUSE_PASSWORD_SECRET_ARN"),
-  region: Config.String("AWS_REGION").pipe(Config.withDefault("eu-west-2"))
+  region: Config.String("AWS_REGION").pipe(Config.withDefault(DEFAULTS.region))
 })
 
 /** Pure: the password in a secret's `SecretString` (plain, or JSON `{"password": …}`), or undefined. */

@@ -8,7 +8,7 @@
  *    advisory lock, so concurrent starters neither race nor half-apply.
  *  - Running it again on a migrated warehouse changes nothing.
  */
-import { quoteIdent } from "@totes-cdc/core"
+import { DEFAULTS, quoteIdent } from "@totes-cdc/core"
 import type { PgError, PgPool, PgSession } from "@totes-cdc/platform"
 import { Effect } from "effect"
 import { BOOKKEEPING_SQL, FACT_VERSIONS_SQL } from "./migrations/Bookkeeping.ts"
@@ -94,7 +94,7 @@ const LOCK_KEY = "totes-cdc:warehouse-migrations"
  * `public`). Returns the names of the migrations it applied (empty when none were
  * pending). Fails with `PgError`.
  */
-export const migrateWarehouse = (pool: PgPool, schema = "public"): Effect.Effect<ReadonlyArray<string>, PgError> =>
+export const migrateWarehouse = (pool: PgPool, schema: string = DEFAULTS.warehouseSchema): Effect.Effect<ReadonlyArray<string>, PgError> =>
   pool.transaction((tx) =>
     Effect.gen(function* () {
       yield* tx.query("SELECT pg_advisory_xact_lock(hashtext($1))", [LOCK_KEY])

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
-import { batchIdOfKey, groupBatches, loadOrder, newestCommit, tableOfKey } from "../src/Loader.ts"
+import { groupBatches, loadOrder, newestCommit } from "../src/Loader.ts"
 import { copyField, copyText, type FactVersionRow, mergeFactVersions, splitAtTruncates } from "../src/LoadPlan.ts"
 import { alternativeSpellings, resolveTarget } from "../src/WarehouseTarget.ts"
 
@@ -34,13 +34,6 @@ describe("splitAtTruncates", () => {
 })
 
 describe("processed keys", () => {
-  it("name their table and batch; anything else is not a processed object", () => {
-    expect(tableOfKey("fact_payment/2024/02/23/shardId-000000000000-1-2.parquet")).toBe("fact_payment")
-    expect(batchIdOfKey("fact_payment/2024/02/23/shardId-000000000000-1-2.parquet")).toBe("shardId-000000000000-1-2")
-    expect(tableOfKey("dlq/processor/2024/02/23/x.json")).toBeUndefined()
-    expect(tableOfKey("fact_payment/2024/02/23/x.json")).toBeUndefined()
-  })
-
   it("load in table order (dim_date first, facts last) and group into micro-batches by folder and batch id", () => {
     const keys = ["fact_payment/2024/02/24/b.parquet", "dim_date/2024/02/23/a.parquet", "fact_payment/2024/02/23/a.parquet", "dim_currency/2024/02/23/a.parquet", "state/x.json"]
     expect(loadOrder(keys.slice(0, 4).map((key) => ({ key }))).map((o) => o.key)).toEqual([

@@ -3,7 +3,8 @@
  * `dev`'s stack), their AWS layers, run until interrupted. `totes-cdc archiver`,
  * `totes-cdc processor` and `totes-cdc dev` run exactly these.
  */
-import { type AwsEndpoint, Kinesis, S3, awsEndpointsConfig } from "@totes-cdc/platform"
+import { DEFAULTS } from "@totes-cdc/core"
+import { type AwsEndpoint, DeadLetters, Kinesis, S3, awsEndpointsConfig } from "@totes-cdc/platform"
 import { Config, Effect, Layer } from "effect"
 import { runArchiver } from "./archiver/Archiver.ts"
 import { CheckpointStore } from "./consumer/CheckpointStore.ts"
@@ -26,18 +27,18 @@ export interface ConsumerSettings {
 
 /** Reads the consumers' environment. Fails with ConfigError naming the variable. */
 export const consumerSettings: Config.Config<ConsumerSettings> = Config.all({
-  streamName: Config.String("KINESIS_STREAM").pipe(Config.withDefault("totes-cdc-changes")),
-  ingestionBucket: Config.String("INGESTION_BUCKET").pipe(Config.withDefault("totes-cdc-ingestion")),
-  processedBucket: Config.String("PROCESSED_BUCKET").pipe(Config.withDefault("totes-cdc-processed")),
+  streamName: Config.String("KINESIS_STREAM").pipe(Config.withDefault(DEFAULTS.streamName)),
+  ingestionBucket: Config.String("INGESTION_BUCKET").pipe(Config.withDefault(DEFAULTS.ingestionBucket)),
+  processedBucket: Config.String("PROCESSED_BUCKET").pipe(Config.withDefault(DEFAULTS.processedBucket)),
   archiveBufferBytes: Config.Int("ARCHIVE_BUFFER_BYTES").pipe(Config.withDefault(5 * 1024 * 1024)),
   archiveBufferIntervalMs: Config.Int("ARCHIVE_BUFFER_INTERVAL_MS").pipe(Config.withDefault(60_000)),
   processorWindowMs: Config.Int("PROCESSOR_WINDOW_MS").pipe(Config.withDefault(DEFAULT_MICRO_BATCH_WINDOW.maxWaitMs)),
   aws: awsEndpointsConfig
 }).pipe(Config.map(({ aws, ...rest }) => ({ ...rest, ...aws })))
 
-/** Kinesis, S3 and consumer checkpoints (in the ingestion bucket, `state/consumers/`). */
+/** Kinesis, S3, consumer checkpoints (in the ingestion bucket, `state/consumers/`) and dead letters (`dlq/`). */
 const consumerLayer = (settings: ConsumerSettings) =>
-  Layer.mergeAll(Kinesis.layer(settings.kinesis), CheckpointStore.layer({ bucket: settings.ingestionBucket })).pipe(
+  Layer.mergeAll(Kinesis.layer(settings.kinesis), CheckpointStore.layer({ bucket: settings.ingestionBucket }), DeadLetters.layer(settings.ingestionBucket)).pipe(
     Layer.provideMerge(S3.layer(settings.s3))
   )
 
@@ -65,7 +66,7 @@ export const runProcessorProgram = <E = never, R = never>(
   runProcessor({
     stream: settings.streamName,
     processedBucket: settings.processedBucket,
-    deadLetterBucket: settings.ingestionBucket,
+    stateBucket: settings.ingestionBucket,
     stateKey: DEFAULT_JOIN_STATE_KEY,
     archive: { bucket: settings.ingestionBucket },
     window: { maxWaitMs: settings.processorWindowMs },

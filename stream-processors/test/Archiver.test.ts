@@ -8,9 +8,9 @@
 import { describe, expect, it, layer } from "@effect/vitest"
 import { type ChangeRecord, decodeChangeRecord, partitionKeyOf } from "@totes-cdc/core"
 import { createKinesisStream, LocalStack } from "@totes-cdc/local-stack"
-import { Kinesis, type RecordsPage, S3 } from "@totes-cdc/platform"
+import { DeadLetters, Kinesis, type RecordsPage, S3 } from "@totes-cdc/platform"
 import { Effect, Fiber, Layer, Logger, Option, Schedule, Stream } from "effect"
-import { DeadLetters, defaultProducerConfig, type ProducerItem, runProducer } from "@totes-cdc/cdc-reader"
+import { defaultProducerConfig, type ProducerItem, runProducer } from "@totes-cdc/cdc-reader"
 import { archiveObjectKey, CheckpointStore, cutObjects, runArchiver } from "../src/index.ts"
 
 // ---------------------------------------------------------------------------------------

@@ -9,10 +9,10 @@
 import { expect, layer } from "@effect/vitest"
 import { type ChangeRecord, decodeJoinState, emptyJoinState, encodeChangeRecord, encodeJoinState, pendingJoins, processedColumns, type RowImage } from "@totes-cdc/core"
 import { createKinesisStream, LocalStack } from "@totes-cdc/local-stack"
-import { decodeParquet, Kinesis, type ParquetValue, S3 } from "@totes-cdc/platform"
+import { DeadLetters, decodeParquet, Kinesis, type ParquetValue, S3 } from "@totes-cdc/platform"
 import { freshBucket } from "@totes-cdc/test"
 import { Effect, Fiber, Layer, Logger, Option, Schedule, Stream } from "effect"
-import { DeadLetters, defaultProducerConfig, runProducer } from "@totes-cdc/cdc-reader"
+import { defaultProducerConfig, runProducer } from "@totes-cdc/cdc-reader"
 import { CheckpointStore, type KinesisBatch, makeProcessorHandler, microBatchIdOf, type ProcessedObject, runArchiver, runProcessor } from "../src/index.ts"
 import { restoreJoinState } from "../src/processor/JoinStateRebuild.ts"
 
@@ -279,12 +279,12 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
         runProcessor({
           stream,
           processedBucket,
-          deadLetterBucket,
+          stateBucket: deadLetterBucket,
           archive: { bucket: deadLetterBucket },
           stateKey: "state/processor/e2e.json",
           poller: { idleMs: 20, shardRefreshMs: 200 },
           onObjects: (objects) => Effect.sync(() => void reported.push(...objects))
-        }).pipe(Effect.provide(ownCheckpoints(stream)))
+        }).pipe(Effect.provide(ownCheckpoints(stream)), Effect.provide(DeadLetters.layer(deadLetterBucket)))
       )
       const factPaymentRows = () => reported.filter((o) => o.table === "fact_payment").reduce((n, o) => n + o.rows, 0)
       yield* waitUntil(
@@ -389,14 +389,14 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
         runProcessor({
           stream,
           processedBucket,
-          deadLetterBucket,
+          stateBucket: deadLetterBucket,
           archive: { bucket: deadLetterBucket },
           stateKey: "state/processor/interleave.json",
           // One change per micro-batch: every page is transformed on its own, interleaved across the shards.
           window: { maxChanges: 1 },
           poller: { batchSize: 1, idleMs: 20, shardRefreshMs: 200 },
           onObjects: (objects) => Effect.sync(() => void reported.push(...objects))
-        }).pipe(Effect.provide(ownCheckpoints(stream)))
+        }).pipe(Effect.provide(ownCheckpoints(stream)), Effect.provide(DeadLetters.layer(deadLetterBucket)))
       )
       const expectedCounterparty = { ...dimCounterparty1, counterparty_legal_name: "Fahey and Sons 6", counterparty_legal_city: "City 6", counterparty_legal_phone_number: "0000 000006" }
       const expectedStaff = { ...dimStaff1, last_name: "Franey 6", location: "Leeds 5" }
@@ -418,7 +418,7 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
           if (Option.getOrUndefined(checkpoint)?.sequenceNumber !== last) return false
         }
         return true
-      }).pipe(Effect.provide(ownCheckpoints(stream)))
+      }).pipe(Effect.provide(ownCheckpoints(stream)), Effect.provide(DeadLetters.layer(deadLetterBucket)))
       yield* waitUntil(done, fiber)
       yield* Fiber.interrupt(fiber)
       const final = yield* current
@@ -469,11 +469,11 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
       const reported: Array<Array<ProcessedObject>> = []
       const handler = yield* makeProcessorHandler({
         processedBucket,
-        deadLetterBucket,
+        stateBucket: deadLetterBucket,
         stateKey: "state/processor/retry.json",
         window: { maxWaitMs: 20 },
         onObjects: (objects) => Effect.sync(() => void reported.push([...objects]))
-      })
+      }).pipe(Effect.provide(DeadLetters.layer(deadLetterBucket)))
       expect(yield* handler(batch)).toEqual({ _tag: "Processed" })
       const first = yield* snapshotOf
       expect(yield* handler(batch)).toEqual({ _tag: "Processed" })
@@ -489,7 +489,7 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
         )
       )
       // A fresh handler (state loaded from S3, as after a crash) writes the same bytes again.
-      const restarted = yield* makeProcessorHandler({ processedBucket, deadLetterBucket, stateKey: "state/processor/retry.json", window: { maxWaitMs: 20 } })
+      const restarted = yield* makeProcessorHandler({ processedBucket, stateBucket: deadLetterBucket, stateKey: "state/processor/retry.json", window: { maxWaitMs: 20 } }).pipe(Effect.provide(DeadLetters.layer(deadLetterBucket)))
       expect(yield* restarted(batch)).toEqual({ _tag: "Processed" })
       expect(processedOnly(yield* snapshotOf)).toEqual(processedOnly(first))
     })
@@ -503,12 +503,12 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
       const reported: Array<ReadonlyArray<ProcessedObject>> = []
       const handler = yield* makeProcessorHandler({
         processedBucket,
-        deadLetterBucket,
+        stateBucket: deadLetterBucket,
         stateKey: "state/processor/every-shard.json",
         // Time alone would hold the window for ten minutes.
         window: { maxWaitMs: 600_000, consumedShards: () => 2 },
         onObjects: (objects) => Effect.sync(() => void reported.push(objects))
-      })
+      }).pipe(Effect.provide(DeadLetters.layer(deadLetterBucket)))
       const both = yield* Effect.all([handler(a), handler(b)], { concurrency: "unbounded" }).pipe(Effect.timeoutOption("30 seconds"))
       expect(Option.isSome(both)).toBe(true)
       expect(reported).toHaveLength(1)
@@ -525,12 +525,12 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
       const reported: Array<Array<ProcessedObject>> = []
       const handler = yield* makeProcessorHandler({
         processedBucket,
-        deadLetterBucket,
+        stateBucket: deadLetterBucket,
         stateKey: "state/processor/fail.json",
         window: { maxWaitMs: 500 },
         onObjects: (objects) =>
           failing ? Effect.fail("loader down" as const) : Effect.sync(() => void reported.push([...objects]))
-      })
+      }).pipe(Effect.provide(DeadLetters.layer(deadLetterBucket)))
       const both = Effect.all([Effect.result(handler(a)), Effect.result(handler(b))], { concurrency: "unbounded" })
       const failed = yield* both
       expect(failed.map((r) => r._tag)).toEqual(["Failure", "Failure"])
@@ -560,14 +560,14 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
         runProcessor({
           stream,
           processedBucket,
-          deadLetterBucket,
+          stateBucket: deadLetterBucket,
           archive: { bucket: deadLetterBucket },
           stateKey: "state/processor/window.json",
           // Long enough for both shards' first pages (read at once) to join the first window.
           window: { maxWaitMs: 2_000 },
           poller: { idleMs: 20, shardRefreshMs: 200 },
           onObjects: (objects) => Effect.sync(() => void reported.push(...objects))
-        }).pipe(Effect.provide(ownCheckpoints(stream)))
+        }).pipe(Effect.provide(ownCheckpoints(stream)), Effect.provide(DeadLetters.layer(deadLetterBucket)))
       )
       const checkpointedAt = (expected: ReadonlyMap<string, string>) =>
         Effect.gen(function* () {
@@ -576,7 +576,7 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
             if (Option.getOrUndefined(yield* store.get("processor", shardId))?.sequenceNumber !== last) return false
           }
           return true
-        }).pipe(Effect.provide(ownCheckpoints(stream)))
+        }).pipe(Effect.provide(ownCheckpoints(stream)), Effect.provide(DeadLetters.layer(deadLetterBucket)))
       yield* waitUntil(checkpointedAt(tips), fiber)
 
       // One micro-batch holding a page of each shard: one object per table, all under one batch id.
@@ -614,12 +614,12 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
       runProcessor({
         stream,
         processedBucket,
-        deadLetterBucket: bucket,
+        stateBucket: bucket,
         stateKey,
         archive: { bucket },
         poller: { idleMs: 20, shardRefreshMs: 200 },
         onObjects: (objects) => Effect.sync(() => void reported.push(...objects))
-      }).pipe(Effect.provide(ownCheckpoints(stream)), Effect.provide(capturing(logs)))
+      }).pipe(Effect.provide(ownCheckpoints(stream)), Effect.provide(DeadLetters.layer(bucket)), Effect.provide(capturing(logs)))
     const archiver = runArchiver({ stream, bucket, bufferIntervalMs: 50, poller: { idleMs: 20, shardRefreshMs: 200 } }).pipe(
       Effect.provide(ownCheckpoints(stream))
     )

@@ -51,17 +51,15 @@
  */
 import { DeleteStreamCommand } from "@aws-sdk/client-kinesis"
 import { CreateBucketCommand, DeleteBucketCommand } from "@aws-sdk/client-s3"
-import { DeadLetters, defaultProducerConfig, type ProducerItem, runProducer } from "@totes-cdc/cdc-reader"
-import { type ChangeRecord, emptyJoinState, isFactTable, transformBatch } from "@totes-cdc/core"
+import { defaultProducerConfig, type ProducerItem, runProducer } from "@totes-cdc/cdc-reader"
+import { type ChangeRecord, emptyJoinState, isFactTable, processedColumns, processedRows, transformBatch } from "@totes-cdc/core"
 import { createKinesisStream, type LocalStackEndpoints } from "@totes-cdc/local-stack"
-import { decodeParquet, encodeParquet, Kinesis, makeKinesisClient, makeS3Client, S3 } from "@totes-cdc/platform"
+import { DeadLetters, decodeParquet, encodeParquet, Kinesis, makeKinesisClient, makeS3Client, S3 } from "@totes-cdc/platform"
 import {
   type Checkpoint,
   CheckpointStore,
   DEFAULT_JOIN_STATE_KEY,
-  parquetRows,
   type ProcessedObject,
-  processedParquetColumns,
   rowsByTable,
   runProcessor
 } from "@totes-cdc/stream-processors"
@@ -302,12 +300,12 @@ const timedProcessor = (stack: LocalStackEndpoints, names: RepNames, lastSequenc
       runProcessor({
         stream: names.stream,
         processedBucket: names.processed,
-        deadLetterBucket: names.ingestion,
+        stateBucket: names.ingestion,
         stateKey: DEFAULT_JOIN_STATE_KEY,
         archive: { bucket: names.ingestion },
         onObjects: (objects) => Effect.sync(() => void reported.push(...objects))
       }).pipe(
-        Effect.provide(Layer.mergeAll(kinesis, checkpoints).pipe(Layer.provideMerge(s3))),
+        Effect.provide(Layer.mergeAll(kinesis, checkpoints, DeadLetters.layer(names.ingestion)).pipe(Layer.provideMerge(s3))),
         Effect.provide(Logger.layer([collectingLogger])),
         Effect.provideService(References.MinimumLogLevel, "Debug")
       )
@@ -379,7 +377,7 @@ const timedBaseline = (changes: ReadonlyArray<ChangeRecord>, sizes: ReadonlyArra
       // As the processor does (Processor.ts): the commit time of each of the micro-batch's transactions, for `_commit_ts` (none for snapshot rows).
       const commitTimes = new Map(batch.flatMap((change) => (change.source === "snapshot" ? [] : [[change.commitLsn, change.commitTs] as const])))
       for (const [table, rows] of rowsByTable(result.rows)) {
-        const bytes = yield* encodeParquet(processedParquetColumns(table), parquetRows(table, rows, commitTimes)).pipe(
+        const bytes = yield* encodeParquet(processedColumns(table, { relaxed: true }), processedRows(table, rows, commitTimes)).pipe(
           Effect.mapError((error) => fail(`baseline: ${table} rows do not encode as Parquet: ${error.message}`))
         )
         objects += 1

@@ -57,8 +57,8 @@ export const CATEGORIES: ReadonlyArray<readonly [string, (module: string) => boo
     (m) => ["kinesalite", "levelup", "level-codec", "encoding-down", "abstract-leveldown", "deferred-leveldown", "memdown", "lock"].includes(m) || m === "node:_http_server"
   ],
   ["AWS SDK client (PutRecords requests)", (m) => m.startsWith("@smithy/") || m.startsWith("@aws-sdk/") || m === "node:_http_client"],
-  ["aggregation (aws-kinesis-agg, protobuf, md5)", (m) => m === "aws-kinesis-agg" || m === "protobufjs" || m === "core/src/contracts/KplEncode.ts"],
-  ["change → JSON, partition key, shard routing", (m) => m === "packages/core/src/ChangeRecord.ts" || m === "packages/core/src/Sharding.ts" || m === "cdc-reader/src/ProducerPlan.ts"],
+  ["aggregation (aws-kinesis-agg, protobuf, md5)", (m) => m === "aws-kinesis-agg" || m === "protobufjs" || m === "packages/core/src/contracts/KplEncode.ts"],
+  ["change → JSON, partition key, shard routing", (m) => m === "packages/core/src/contracts/ChangeRecord.ts" || m === "packages/core/src/Sharding.ts" || m === "cdc-reader/src/ProducerPlan.ts"],
   ["pgoutput → change record (Decoder)", (m) => m === "cdc-reader/src/Decoder.ts"],
   ["pg-logical-replication (socket, pgoutput parse, flow control)", (m) => m === "pg-logical-replication" || m === "eventemitter2"],
   ["reader: Replication.ts queue hand-off", (m) => m === "packages/platform/src/Replication.ts"],
@@ -86,7 +86,7 @@ export const PROCESSOR_CATEGORIES: ReadonlyArray<readonly [string, (module: stri
   ],
   [
     "bytes → change record (UTF-8, JSON.parse, Effect Schema)",
-    (m) => m === "stream-processors/src/processor/DecodeChange.ts" || m === "packages/core/src/ChangeRecord.ts" || m === "effect (Schema)"
+    (m) => m === "stream-processors/src/processor/DecodeChange.ts" || m === "packages/core/src/contracts/ChangeRecord.ts" || m === "effect (Schema)"
   ],
   [
     "Parquet: rows, Arrow tables, parquet-wasm",

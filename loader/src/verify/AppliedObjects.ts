@@ -5,13 +5,13 @@
  * `<table>/YYYY/MM/DD/<batchId>.parquet`, DESIGN.md §4) is under a quarantine still in
  * force (`totes_cdc.truncations.in_force`): the loader holds such objects back on purpose.
  */
+import { parseProcessedKey } from "@totes-cdc/core"
 import type { PgError, PgSession } from "@totes-cdc/platform"
 import { Effect } from "effect"
-import { tableOfKey } from "../Loader.ts"
 
-/** Pure: the keys of a processed-bucket listing that are warehouse-table Parquet objects (`tableOfKey`). */
+/** Pure: the keys of a processed-bucket listing that are warehouse-table Parquet objects (`parseProcessedKey`). */
 export const processedObjectKeys = (keys: ReadonlyArray<string>): ReadonlyArray<string> =>
-  keys.filter((key) => tableOfKey(key) !== undefined)
+  keys.filter((key) => parseProcessedKey(key) !== undefined)
 
 /** Of `keys`, those not loaded into target schema `schema` (in key order). Fails with `PgError`. */
 export const unappliedObjects = (

@@ -16,6 +16,7 @@
  *    the loader first catches up with objects an earlier run (`--data-dir`) wrote but did
  *    not load — including those still waiting in the hand-off when it stopped.
  */
+import { DEFAULTS } from "@totes-cdc/core"
 import { runReaderProgram } from "@totes-cdc/cdc-reader"
 import { batchRetrySchedule, runArchiverProgram, runProcessorProgram } from "@totes-cdc/stream-processors"
 import { addLatencies, emptyLatencyWindow, type LoaderQueue, makeLoaderQueue, migrateWarehouse, startLoader } from "@totes-cdc/loader"
@@ -207,7 +208,7 @@ export const dev = (options: DevOptions) =>
       const components: Array<Component> = [
         {
           name: "status",
-          run: runStatusLine({ source, slot: "totes_cdc", deadLetterBucket: stack.s3.buckets.ingestion, load: loadStats, simulator: stats }).pipe(
+          run: runStatusLine({ source, slot: DEFAULTS.slot, deadLetterBucket: stack.s3.buckets.ingestion, load: loadStats, simulator: stats }).pipe(
             Effect.provide(s3)
           )
         },

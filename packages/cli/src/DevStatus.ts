@@ -12,6 +12,7 @@
  * - dead letters: objects under `dlq/` in the ingestion bucket (every stage).
  * Pure formatting (`formatStatusLine`) is separate from gathering the figures.
  */
+import { DEAD_LETTER_PREFIX } from "@totes-cdc/core"
 import { ReaderMetrics, slotStatus } from "@totes-cdc/cdc-reader"
 import { type LatencyWindow, latencyPercentiles } from "@totes-cdc/loader"
 import type { SimulatorStats } from "@totes-cdc/local-stack"
@@ -61,7 +62,7 @@ export const runStatusLine = (options: {
       const load = yield* Ref.get(options.load)
       const seconds = Math.max(0.001, (at - previous.at) / 1000)
       const slot = yield* slotStatus(options.source, options.slot).pipe(Effect.orElseSucceed(() => ({ exists: false }) as const))
-      const letters = yield* s3.listObjects(options.deadLetterBucket, "dlq/").pipe(Effect.orElseSucceed(() => []))
+      const letters = yield* s3.listObjects(options.deadLetterBucket, DEAD_LETTER_PREFIX).pipe(Effect.orElseSucceed(() => []))
       const [p50Ms = null, p99Ms = null] = latencyPercentiles(load.latency, at, [50, 99])
       const figures: StatusFigures = {
         at,

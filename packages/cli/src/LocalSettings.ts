@@ -3,6 +3,7 @@
  * same settings the components read from their environment elsewhere, so `dev`,
  * `status` and the standalone commands run the very same code.
  */
+import { DEFAULTS, INGESTION_LAYOUT } from "@totes-cdc/core"
 import type { ReaderSettings } from "@totes-cdc/cdc-reader"
 import type { LoaderSettings } from "@totes-cdc/loader"
 import type { ConsumerSettings } from "@totes-cdc/stream-processors"
@@ -11,12 +12,12 @@ import type { StateFile } from "./StateFile.ts"
 /** The reader's settings on the stack of `state` (slot and publication `totes_cdc`). */
 export const readerSettingsFromState = (state: StateFile): ReaderSettings => ({
   sourceUrl: state.source.url,
-  slot: "totes_cdc",
-  publication: "totes_cdc",
+  slot: DEFAULTS.slot,
+  publication: DEFAULTS.publication,
   mode: "replication",
   streamName: state.kinesis.streamName,
   stateBucket: state.s3.buckets.ingestion,
-  statePrefix: "state/cdc-reader/",
+  statePrefix: INGESTION_LAYOUT.readerStatePrefix,
   heartbeatMs: 5_000,
   pollIntervalMs: 1_000,
   metricsEmf: false,

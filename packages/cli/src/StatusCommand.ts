@@ -3,6 +3,7 @@
  * retained WAL, the reader's last metrics report, dead letters per stage, and
  * per-table freshness in the warehouse. Reads a `dev` state file, or the environment.
  */
+import { DEAD_LETTER_PREFIX } from "@totes-cdc/core"
 import { type ReaderSettings, loadMetricsSnapshot, readerSettings, slotStatus } from "@totes-cdc/cdc-reader"
 import { S3, makePgPool } from "@totes-cdc/platform"
 import { Console, Effect, Option } from "effect"
@@ -22,7 +23,7 @@ const gather = (settings: ReaderSettings, warehouseUrl: string | undefined) =>
       const location = { bucket: settings.stateBucket, prefix: settings.statePrefix }
       const reader = yield* loadMetricsSnapshot(location, settings.slot)
       const s3 = yield* S3
-      const letters = yield* s3.listObjects(settings.stateBucket, "dlq/")
+      const letters = yield* s3.listObjects(settings.stateBucket, DEAD_LETTER_PREFIX)
       const deadLetters: Record<string, number> = {}
       for (const letter of letters) {
         const stage = letter.key.split("/")[1] ?? "?"

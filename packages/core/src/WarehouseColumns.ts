@@ -45,33 +45,3 @@ const PARQUET_TYPE: { readonly [T in StarColumnType]: WarehouseColumnType } = {
 /** The columns of `table` as a processed file carries them (warehouse order, no fact surrogate key). */
 export const warehouseColumns = (table: WarehouseTable): ReadonlyArray<WarehouseColumn> =>
   STAR_COLUMNS[table].map((c) => ({ name: c.name, type: PARQUET_TYPE[c.type], nullable: c.nullable }))
-
-/** What the loader does with a processed row (StarRow `op`). */
-export type PipelineOp = "upsert" | "delete" | "truncate"
-
-/**
- * The pipeline's columns, after the warehouse columns in every processed file:
- * the change's commit LSN (`"16/B374D848"`), its index in the transaction, the op, and
- * the commit time (ISO-8601 UTC, ms) of the transaction at that LSN — null for a row whose
- * position comes from an earlier micro-batch (a joined row re-emitted by a partner's
- * change) and for snapshot rows (they have no commit of their own). `_commit_ts` feeds the loader's freshness and commit→warehouse latency; it is
- * an addition to DESIGN.md §4's three columns.
- */
-export const PIPELINE_COLUMNS: ReadonlyArray<WarehouseColumn> = [
-  { name: "_commit_lsn", type: "utf8", nullable: false },
-  { name: "_commit_idx", type: "int32", nullable: false },
-  { name: "_op", type: "utf8", nullable: false },
-  { name: "_commit_ts", type: "utf8", nullable: true }
-]
-
-/**
- * Every column of a processed file of `table`: the warehouse columns, then
- * `PIPELINE_COLUMNS`. With `relaxed`, every warehouse column is nullable: a `delete`
- * row carries only the table's key and a `truncate` row no value at all, so a file
- * that mixes them with upserts cannot declare the warehouse's NOT NULLs (the warehouse
- * itself still enforces them on upsert).
- */
-export const processedColumns = (table: WarehouseTable, options?: { readonly relaxed?: boolean }): ReadonlyArray<WarehouseColumn> => [
-  ...(options?.relaxed === true ? warehouseColumns(table).map((column) => ({ ...column, nullable: true })) : warehouseColumns(table)),
-  ...PIPELINE_COLUMNS
-]

@@ -1,5 +1,4 @@
 export * from "./Totesys.ts"
-export * from "./ChangeRecord.ts"
 export * from "./Lsn.ts"
 export * from "./Sharding.ts"
 export * from "./star/index.ts"

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Schema } from "effect"
-import { ChangeRecord, looksLikeChangeRecord } from "../src/ChangeRecord.ts"
+import { ChangeRecord, looksLikeChangeRecord } from "../src/contracts/ChangeRecord.ts"
 import { formatLsn } from "../src/Lsn.ts"
 
 const isChangeRecord = Schema.is(ChangeRecord)

@@ -17,6 +17,7 @@
  *  - Creating the databases, stream and buckets is idempotent, so a kept `dataDir`
  *    can be started again.
  */
+import { DEFAULTS } from "@totes-cdc/core"
 import { CreateStreamCommand, DescribeStreamSummaryCommand } from "@aws-sdk/client-kinesis"
 import { type AwsEndpoint, makeKinesisClient, makePgPool } from "@totes-cdc/platform"
 import { Context, Effect, Layer, Schedule, type Scope } from "effect"
@@ -52,10 +53,10 @@ export interface LocalStackOptions {
 export const LOCAL_NAMES = {
   sourceDatabase: "totesys",
   warehouseDatabase: "warehouse",
-  streamName: "totes-cdc-changes",
-  ingestionBucket: "totes-cdc-ingestion",
-  processedBucket: "totes-cdc-processed",
-  region: "eu-west-2"
+  streamName: DEFAULTS.streamName,
+  ingestionBucket: DEFAULTS.ingestionBucket,
+  processedBucket: DEFAULTS.processedBucket,
+  region: DEFAULTS.region
 } as const
 
 /** Where everything is. URLs carry the local superuser's credentials. */

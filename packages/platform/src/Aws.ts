@@ -7,6 +7,7 @@
  *    kinesalite (DESIGN.md §8), and S3 uses path-style addressing.
  *  - Without an override the SDK's defaults (region chain, credential chain) apply.
  */
+import { DEFAULTS } from "@totes-cdc/core"
 import { KinesisClient } from "@aws-sdk/client-kinesis"
 import { S3Client } from "@aws-sdk/client-s3"
 import { NodeHttpHandler } from "@smithy/node-http-handler"
@@ -55,7 +56,7 @@ const endpointOf = (region: string, url: string | undefined, key: string | undef
  * `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` (otherwise the SDK's credential chain).
  */
 export const awsEndpointsConfig: Config.Config<{ readonly kinesis: AwsEndpoint; readonly s3: AwsEndpoint }> = Config.all({
-  region: Config.String("AWS_REGION").pipe(Config.withDefault("eu-west-2")),
+  region: Config.String("AWS_REGION").pipe(Config.withDefault(DEFAULTS.region)),
   kinesisEndpoint: optionalSetting("KINESIS_ENDPOINT"),
   s3Endpoint: optionalSetting("S3_ENDPOINT"),
   accessKeyId: optionalSetting("AWS_ACCESS_KEY_ID"),

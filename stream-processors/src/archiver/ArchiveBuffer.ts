@@ -11,6 +11,7 @@
  *  - Keys: `<prefix>YYYY/MM/DD/HH/<stream>-1-YYYY-MM-DD-HH-MM-SS-<uuid>` in UTC, as Firehose
  *    names its objects (`1` is Firehose's delivery-stream version).
  */
+import { INGESTION_LAYOUT } from "@totes-cdc/core"
 import { Result } from "effect"
 import { deaggregate, type DeaggregationError, type KinesisBatch } from "../consumer/BatchHandler.ts"
 
@@ -21,7 +22,7 @@ export const DEFAULT_BUFFER_BYTES = 5 * 1024 * 1024
 export const DEFAULT_BUFFER_INTERVAL_MS = 60_000
 
 /** Default key prefix of the archive. */
-export const DEFAULT_ARCHIVE_PREFIX = "raw/"
+export const DEFAULT_ARCHIVE_PREFIX = INGESTION_LAYOUT.rawPrefix
 
 /** When a buffer is due. */
 export interface BufferThresholds {

@@ -14,6 +14,7 @@
  *    an object that does not decode is read again 3 times, 50 ms apart, before it counts as
  *    corrupt (s3rver rewrites objects in place: a read racing a write can see a partial one).
  */
+import { INGESTION_LAYOUT } from "@totes-cdc/core"
 import { retryableBackoff, S3, type S3Error } from "@totes-cdc/platform"
 import { Context, DateTime, Effect, Layer, Option, Schedule, Schema } from "effect"
 
@@ -53,7 +54,7 @@ export interface CheckpointLocation {
 }
 
 /** Default key prefix of checkpoints. */
-export const DEFAULT_CHECKPOINT_PREFIX = "state/consumers/"
+export const DEFAULT_CHECKPOINT_PREFIX = INGESTION_LAYOUT.checkpointPrefix
 
 /** Pure: the key of `consumer`'s checkpoint in `shardId`. */
 export const checkpointKey = (prefix: string, consumer: string, shardId: string) => `${prefix}${consumer}/${shardId}.json`

@@ -1,7 +1,7 @@
 /**
- * Pure naming and shaping of the processor's output (DESIGN.md §4): the batch id, the
- * processed object keys (`<warehouse_table>/YYYY/MM/DD/<batchId>.parquet`), the Parquet
- * rows of one warehouse table, and the dead-letter keys of the processor stage.
+ * Pure naming of the processor's output: the micro-batch id and date its processed objects
+ * are filed under (the key and the rows themselves are core's contracts/ProcessedObject.ts),
+ * and its rows grouped per warehouse table.
  *
  * Invariants:
  *  - Everything here is a function of the micro-batch alone — the SET of pages it holds
@@ -12,15 +12,8 @@
  *  - The date in a key is the UTC date of the earliest first-record arrival in Kinesis of
  *    the micro-batch's pages (`approximateArrivalTimestamp`, fixed once the record is
  *    stored), the driver's clock only when no page's first record carries one.
- *  - A Parquet row holds every column of `processedColumns(table, { relaxed: true })`:
- *    the warehouse columns (null where the star row has no value: a delete carries only
- *    the key, a truncate nothing), then `_commit_lsn`, `_commit_idx`, `_op`, `_commit_ts`
- *    (the commit time of the transaction at the row's LSN when the micro-batch holds
- *    a streamed change of it, else null). A star row value under a name that is not a
- *    column is kept, so `encodeParquet` rejects it rather than dropping it silently.
  */
-import { processedColumns, type StarRow, WAREHOUSE_TABLES, type WarehouseTable } from "@totes-cdc/core"
-import type { ParquetColumnSpec, ParquetValue } from "@totes-cdc/platform"
+import { type StarRow, WAREHOUSE_TABLES, type WarehouseTable } from "@totes-cdc/core"
 import { createHash } from "node:crypto"
 import type { KinesisBatch } from "../consumer/BatchHandler.ts"
 
@@ -75,56 +68,6 @@ export const microBatchIdOf = (pages: ReadonlyArray<KinesisBatch>): string => {
 export const microBatchDateOf = (pages: ReadonlyArray<KinesisBatch>, now: Date): Date => {
   const dates = pages.flatMap((batch) => (batch.records[0]?.approximateArrivalTimestamp === undefined ? [] : [batch.records[0].approximateArrivalTimestamp]))
   return dates.length === 0 ? now : new Date(Math.min(...dates.map((date) => date.getTime())))
-}
-
-const pad2 = (n: number) => String(n).padStart(2, "0")
-
-/** `YYYY/MM/DD` of `date` in UTC. */
-export const datePath = (date: Date): string => `${date.getUTCFullYear()}/${pad2(date.getUTCMonth() + 1)}/${pad2(date.getUTCDate())}`
-
-/** `<table>/YYYY/MM/DD/<batchId>.parquet`. */
-export const processedKey = (table: WarehouseTable, date: Date, batchId: string): string => `${table}/${datePath(date)}/${batchId}.parquet`
-
-/**
- * A name-based UUID (RFC 9562 version 5 layout: SHA-1 of `name`): the same letter
- * (same position, same error) always gets the same id, so a retried batch overwrites
- * its dead letters instead of multiplying them.
- */
-export const nameBasedUuid = (name: string): string => {
-  const hash = createHash("sha1").update(name, "utf8").digest()
-  hash[6] = (hash[6]! & 0x0f) | 0x50
-  hash[8] = (hash[8]! & 0x3f) | 0x80
-  const hex = hash.subarray(0, 16).toString("hex")
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
-}
-
-/** `dlq/<stage>/YYYY/MM/DD/<uuid>.json`. */
-export const deadLetterKey = (stage: string, date: Date, id: string): string => `dlq/${stage}/${datePath(date)}/${id}.json`
-
-/** The Parquet columns of a processed object of `table` (every warehouse column nullable). */
-export const processedParquetColumns = (table: WarehouseTable): ReadonlyArray<ParquetColumnSpec> => processedColumns(table, { relaxed: true })
-
-/**
- * The Parquet rows of `rows` (all of `table`), in the given order. `commitTimes`: commit
- * LSN → commit time (ISO-8601) of the micro-batch's transactions.
- */
-export const parquetRows = (
-  table: WarehouseTable,
-  rows: ReadonlyArray<StarRow>,
-  commitTimes: ReadonlyMap<string, string> = new Map()
-): ReadonlyArray<Record<string, ParquetValue>> => {
-  const columns = processedParquetColumns(table)
-  return rows.map((row) => {
-    const out: Record<string, ParquetValue> = {}
-    for (const column of columns) out[column.name] = null
-    // Every value is copied, so a key that is not a column reaches encodeParquet and fails loudly.
-    Object.assign(out, row.values)
-    out["_commit_lsn"] = row.commitLsn
-    out["_commit_idx"] = row.commitIdx
-    out["_op"] = row.op
-    out["_commit_ts"] = commitTimes.get(row.commitLsn) ?? null
-    return out
-  })
 }
 
 /** `rows` grouped by warehouse table, tables in `WAREHOUSE_TABLES` order (dim_date first), rows in input order. */

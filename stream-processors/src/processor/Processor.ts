@@ -91,34 +91,20 @@
  * the same keys. Both are harmless to the
  * loader, which applies rows by position (DESIGN.md §5).
  */
-import {
-  type ChangeRecord,
-  comparePosition,
-  decodeJoinState,
-  emptyJoinState,
-  encodeJoinState,
-  isFactTable,
-  type JoinState,
-  transformBatch
-} from "@totes-cdc/core"
-import { encodeParquet, type Kinesis, S3, type S3Error } from "@totes-cdc/platform"
-import { Clock, DateTime, Deferred, Effect, Option, Ref, Result, Schema, Semaphore } from "effect"
+import { type ChangeRecord, comparePosition, decodeJoinState, emptyJoinState, encodeJoinState, INGESTION_LAYOUT, isFactTable, type JoinState, processedColumns, processedKey, processedRows, transformBatch } from "@totes-cdc/core"
+import { DeadLetters, encodeParquet, type Kinesis, S3, type S3Error } from "@totes-cdc/platform"
+import { Clock, Deferred, Effect, Option, Ref, Result, Schema, Semaphore } from "effect"
 import { type BatchHandler, deaggregate, type KinesisBatch, processed } from "../consumer/BatchHandler.ts"
 import type { CheckpointStore } from "../consumer/CheckpointStore.ts"
 import { defaultPollerConfig, type PollerConfig, type PollerError, runShardPoller } from "../consumer/ShardPoller.ts"
 import { decodeChangeBytes } from "./DecodeChange.ts"
 import { type ArchiveLocation, type JoinStateRebuildError, restoreJoinState } from "./JoinStateRebuild.ts"
 import {
-  deadLetterKey,
   microBatchDateOf,
   microBatchIdOf,
-  nameBasedUuid,
   orderPages,
-  parquetRows,
   PROCESSOR_STAGE,
   type ProcessedObject,
-  processedKey,
-  processedParquetColumns,
   rowsByTable
 } from "./ProcessedObjects.ts"
 
@@ -126,10 +112,8 @@ import {
 export interface ProcessorConfig<E = never, R = never> {
   /** Bucket of the Parquet objects (`<table>/YYYY/MM/DD/<batchId>.parquet`). */
   readonly processedBucket: string
-  /** Bucket of the dead letters (`dlq/processor/…`). */
-  readonly deadLetterBucket: string
-  /** Bucket of the join state object. Default: `deadLetterBucket` (kept out of the processed bucket, whose object events feed the loader). */
-  readonly stateBucket?: string
+  /** Bucket of the join state object: the ingestion bucket (kept out of the processed bucket, whose object events feed the loader). */
+  readonly stateBucket: string
   /** Key of the join state object, e.g. `DEFAULT_JOIN_STATE_KEY`. */
   readonly stateKey: string
   /** Called after each batch's objects and state are stored, before the batch counts as processed; a failure fails the batch. */
@@ -165,7 +149,7 @@ export interface MicroBatchWindow {
 export const DEFAULT_MICRO_BATCH_WINDOW: MicroBatchWindow = { maxChanges: 100_000, maxBytes: 16 * 1024 * 1024, maxWaitMs: 1_000 }
 
 /** The conventional join state key. */
-export const DEFAULT_JOIN_STATE_KEY = "state/processor/join-state.json"
+export const DEFAULT_JOIN_STATE_KEY = INGESTION_LAYOUT.joinStateKey
 
 /** The stored join state does not decode, or a batch's rows do not encode as Parquet. */
 export class ProcessorError extends Schema.TaggedError<ProcessorError>()("ProcessorError", {
@@ -236,10 +220,11 @@ export const decodeBatch = (
  */
 export const makeProcessorHandler = <E = never, R = never>(
   config: ProcessorConfig<E, R>
-): Effect.Effect<BatchHandler<ProcessorError | S3Error | E, R>, never, S3> =>
+): Effect.Effect<BatchHandler<ProcessorError | S3Error | E, R>, never, S3 | DeadLetters> =>
   Effect.gen(function* () {
     const s3 = yield* S3
-    const stateBucket = config.stateBucket ?? config.deadLetterBucket
+    const deadLetters = yield* DeadLetters
+    const stateBucket = config.stateBucket
     const where = `s3://${stateBucket}/${config.stateKey}`
     const limits: MicroBatchWindow = { ...DEFAULT_MICRO_BATCH_WINDOW, ...config.window }
     const lock = yield* Semaphore.make(1)
@@ -267,25 +252,13 @@ export const makeProcessorHandler = <E = never, R = never>(
       return value
     })
 
-    const putLetter = (letter: Letter, date: Date, parkedAt: string) => {
+    /** Parks `letter` (filed under the micro-batch's date, so a retried batch overwrites it). */
+    const putLetter = (letter: Letter, date: Date) => {
       const position = positionText(letter.origin)
-      const { bytes } = letter.origin
-      const body = {
-        stage: PROCESSOR_STAGE,
-        error: letter.error,
-        position,
-        parkedAt,
-        size: bytes.byteLength,
-        encoding: "base64",
-        bytes: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64"),
-        shardId: letter.origin.shardId,
-        sequenceNumber: letter.origin.sequenceNumber,
-        subSequenceNumber: letter.origin.subSequenceNumber
-      }
-      const key = deadLetterKey(PROCESSOR_STAGE, date, nameBasedUuid(`${PROCESSOR_STAGE}\n${position}\n${letter.error}`))
-      return s3.putObject(config.deadLetterBucket, key, JSON.stringify(body), "application/json").pipe(
-        Effect.andThen(Effect.logWarning(`dead-lettered ${position} at s3://${config.deadLetterBucket}/${key}: ${letter.error}`))
-      )
+      const { bytes, shardId, sequenceNumber, subSequenceNumber } = letter.origin
+      return deadLetters
+        .put({ stage: PROCESSOR_STAGE, bytes, error: letter.error, position, origin: { shardId, sequenceNumber, subSequenceNumber }, filedAt: date })
+        .pipe(Effect.tap((key) => Effect.logWarning(`dead-lettered ${position} at ${key}: ${letter.error}`)))
     }
 
     /** Transforms and stores one micro-batch (steps 1–6 of the module header). Run under `lock`. */
@@ -320,15 +293,14 @@ export const makeProcessorHandler = <E = never, R = never>(
       // Snapshot rows have no commit of their own (their commitTs is the snapshot's start): no `_commit_ts`.
       const commitTimes = new Map(sorted.flatMap(({ change }) => (change.source === "snapshot" ? [] : [[change.commitLsn, change.commitTs] as const])))
       const encoded = yield* Effect.forEach(rowsByTable(result.rows), ([table, rows]) =>
-        encodeParquet(processedParquetColumns(table), parquetRows(table, rows, commitTimes)).pipe(
+        encodeParquet(processedColumns(table, { relaxed: true }), processedRows(table, rows, commitTimes)).pipe(
           Effect.mapError((error) => new ProcessorError({ message: `${table} rows of batch ${batchId} do not encode as Parquet: ${error.message}` })),
           Effect.map((bytes) => ({ table, rows: rows.length, bytes, key: processedKey(table, date, batchId) }))
         )
       )
 
       // 3: dead letters.
-      const parkedAt = DateTime.formatIso(yield* DateTime.now)
-      yield* Effect.forEach(letters, (letter) => putLetter(letter, date, parkedAt), { concurrency: 8, discard: true })
+      yield* Effect.forEach(letters, (letter) => putLetter(letter, date), { concurrency: 8, discard: true })
 
       // 4: Parquet objects, dimensions (dim_date included) before facts: a crash mid-way leaves
       // at most dimension objects without their facts, never a fact object without the rows it references.
@@ -453,11 +425,11 @@ export interface RunProcessorConfig<E = never, R = never> extends ProcessorConfi
  */
 export const runProcessor = <E = never, R = never>(
   config: RunProcessorConfig<E, R>
-): Effect.Effect<never, ProcessorError | JoinStateRebuildError | S3Error | E | PollerError, R | S3 | Kinesis | CheckpointStore> =>
+): Effect.Effect<never, ProcessorError | JoinStateRebuildError | S3Error | E | PollerError, R | S3 | Kinesis | CheckpointStore | DeadLetters> =>
   Effect.gen(function* () {
     yield* restoreJoinState({
       stream: config.stream,
-      stateBucket: config.stateBucket ?? config.deadLetterBucket,
+      stateBucket: config.stateBucket,
       stateKey: config.stateKey,
       consumer: PROCESSOR_CONSUMER,
       archive: config.archive

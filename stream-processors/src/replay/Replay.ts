@@ -28,6 +28,9 @@ import {
   comparePosition,
   emptyJoinState,
   type JoinState,
+  processedColumns,
+  processedKey,
+  processedRows,
   transformBatch,
   type WarehouseTable
 } from "@totes-cdc/core"
@@ -36,7 +39,7 @@ import { Clock, Effect, Result, Schema } from "effect"
 import { createHash } from "node:crypto"
 import { DEFAULT_ARCHIVE_PREFIX } from "../archiver/ArchiveBuffer.ts"
 import { decodeChangeBytes } from "../processor/DecodeChange.ts"
-import { type ProcessedObject, parquetRows, processedKey, processedParquetColumns, rowsByTable } from "../processor/ProcessedObjects.ts"
+import { type ProcessedObject, rowsByTable } from "../processor/ProcessedObjects.ts"
 import { archiveLines } from "../processor/JoinStateRebuild.ts"
 
 export class ReplayError extends Schema.TaggedError<ReplayError>()("ReplayError", { message: Schema.String }) {}
@@ -126,7 +129,7 @@ export const replayArchive = <E, R>(
         const commitTimes = new Map(changes.flatMap((c) => (c.source === "snapshot" ? [] : [[c.commitLsn, c.commitTs] as const])))
         const objects: Array<ProcessedObject> = []
         for (const [table, tableRows] of rowsByTable(rows)) {
-          const bytes = yield* encodeParquet(processedParquetColumns(table), parquetRows(table, tableRows, commitTimes)).pipe(
+          const bytes = yield* encodeParquet(processedColumns(table, { relaxed: true }), processedRows(table, tableRows, commitTimes)).pipe(
             Effect.mapError((error) => new ReplayError({ message: `${table} rows of replay batch ${id} do not encode as Parquet: ${error.message}` }))
           )
           const key = processedKey(table, date, id)

@@ -22,7 +22,7 @@
  *    (`pendingJoins` lists them).
  */
 import { Schema } from "effect"
-import { RowImage } from "../ChangeRecord.ts"
+import { RowImage } from "../contracts/ChangeRecord.ts"
 import { compareLsn, LsnString } from "../Lsn.ts"
 
 /** A change's place in the total order of changes (DESIGN.md §3). */

@@ -14,7 +14,7 @@
  *    `counterparty_ac_number` dropped (§3), no surrogate key (§7).
  */
 import { Result } from "effect"
-import type { RowImage } from "../ChangeRecord.ts"
+import type { RowImage } from "../contracts/ChangeRecord.ts"
 import { currencyName } from "./CurrencyName.ts"
 import {
   type DateAndTime,

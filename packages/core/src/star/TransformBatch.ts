@@ -64,7 +64,7 @@
  *    (commitLsn, commitIdx) order, stable.
  */
 import { Result } from "effect"
-import type { ChangeRecord, RowImage } from "../ChangeRecord.ts"
+import type { ChangeRecord, RowImage } from "../contracts/ChangeRecord.ts"
 import { isTotesysTable, PRIMARY_KEY, type TotesysTable } from "../Totesys.ts"
 import { dimDateRow } from "./DimDate.ts"
 import {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import type { ChangeRecord, RowImage } from "../../src/ChangeRecord.ts"
+import type { ChangeRecord, RowImage } from "../../src/contracts/ChangeRecord.ts"
 import { PRIMARY_KEY, type TotesysTable } from "../../src/Totesys.ts"
 import {
   decodeJoinState,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Schema } from "effect"
-import type { ChangeRecord, RowImage } from "../../src/ChangeRecord.ts"
+import type { ChangeRecord, RowImage } from "../../src/contracts/ChangeRecord.ts"
 import { formatLsn } from "../../src/Lsn.ts"
 import { comparePosition, emptyJoinState, type StarRow, transformBatch } from "../../src/star/index.ts"
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import type { ChangeRecord, RowImage } from "../../src/ChangeRecord.ts"
+import type { ChangeRecord, RowImage } from "../../src/contracts/ChangeRecord.ts"
 import { PRIMARY_KEY, type TotesysTable } from "../../src/Totesys.ts"
 import { emptyJoinState, type StarRow, transformBatch } from "../../src/star/index.ts"
 

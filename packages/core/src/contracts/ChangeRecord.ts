@@ -13,8 +13,8 @@
  *    lands on one shard, in order.
  */
 import { Schema } from "effect"
-import { LSN_PATTERN, LsnString } from "./Lsn.ts"
-import { PRIMARY_KEY, type TotesysTable } from "./Totesys.ts"
+import { LSN_PATTERN, LsnString } from "../Lsn.ts"
+import { PRIMARY_KEY, type TotesysTable } from "../Totesys.ts"
 
 /** A row image: column → text value or null. */
 export const RowImage = Schema.Record(Schema.String, Schema.NullOr(Schema.String))
