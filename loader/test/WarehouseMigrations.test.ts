@@ -1,6 +1,6 @@
 import { expect, layer } from "@effect/vitest"
 import { LocalStack } from "@totes-cdc/local-stack"
-import { freshDatabase, introspect } from "@totes-cdc/test"
+import { freshDatabase, introspect } from "@totes-cdc/local-stack/testing"
 import { Effect } from "effect"
 import { readFile } from "node:fs/promises"
 import { migrateWarehouse } from "../src/WarehouseMigrations.ts"

@@ -1,6 +1,6 @@
 /**
- * The archiver on kinesalite + s3rver: change records go on a 2-shard stream through the
- * reader's producer (KPL aggregates, as in production), the archiver runs, and the oracles
+ * The archiver on kinesalite + s3rver: change records go on a 2-shard stream as the reader
+ * puts them (KPL aggregates from core's contracts, as in production), the archiver runs, and the oracles
  * are independent of it: the records that were put, the objects S3 lists, every put S3
  * saw (recorded by a wrapper around the S3 service), and the stream's own last sequence
  * numbers read back with GetRecords.
@@ -9,8 +9,8 @@ import { describe, expect, it, layer } from "@effect/vitest"
 import { type ChangeRecord, decodeChangeRecord, partitionKeyOf } from "@totes-cdc/core"
 import { createKinesisStream, LocalStack } from "@totes-cdc/local-stack"
 import { DeadLetters, Kinesis, type RecordsPage, S3 } from "@totes-cdc/platform"
-import { Effect, Fiber, Layer, Logger, Option, Schedule, Stream } from "effect"
-import { defaultProducerConfig, type ProducerItem, runProducer } from "@totes-cdc/cdc-reader"
+import { Effect, Fiber, Layer, Logger, Option, Schedule } from "effect"
+import { putChanges } from "@totes-cdc/local-stack/testing"
 import { archiveObjectKey, CheckpointStore, cutObjects, runArchiver } from "../src/index.ts"
 
 // ---------------------------------------------------------------------------------------
@@ -38,7 +38,6 @@ const lsn = (n: number) => `1/${(0x10000 + n * 0x100).toString(16).toUpperCase()
 
 /** `count` changes over 24 rows of two tables named after `tag`, numbered by `seq` from `from`, in transactions of 5. */
 const workload = (tag: string, from: number, count: number, pad = 20) => {
-  const items: Array<ProducerItem> = []
   const changes: Array<ChangeRecord> = []
   for (let i = 0; i < count; i++) {
     const seq = from + i
@@ -58,15 +57,12 @@ const workload = (tag: string, from: number, count: number, pad = 20) => {
       commitTs: new Date(Date.UTC(2024, 1, 23, 12) + seq * 1000).toISOString()
     }
     changes.push(record)
-    items.push({ _tag: "Change", record })
-    if (seq % 5 === 4 || i === count - 1) items.push({ _tag: "Durable", lsn: lsn(Math.floor(seq / 5) + 1) })
   }
-  return { items, changes }
+  return { changes }
 }
 
-/** Puts `items` on `stream` the way the reader does. */
-const produce = (stream: string, items: ReadonlyArray<ProducerItem>) =>
-  runProducer(Stream.fromIterable(items), { ...defaultProducerConfig(stream), lingerMs: 10, maxBatchChanges: 40 }, () => Effect.void)
+/** Puts `changes` on `stream` as the reader does, at most 20 changes per KPL aggregate (so there are many records). */
+const produce = (stream: string, changes: ReadonlyArray<ChangeRecord>) => putChanges(stream, changes, 20)
 
 /** Every successful put S3 saw, in order: `bucket/key` and size. */
 const puts: Array<{ readonly key: string; readonly size: number }> = []
@@ -208,7 +204,7 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
       const name = "arch-all"
       yield* createKinesisStream(stack.kinesis, name, 2)
       const w = workload("all", 0, 400)
-      yield* produce(name, w.items)
+      yield* produce(name, w.changes)
       const fiber = yield* run(name, { bufferIntervalMs: 300 })
       yield* waitForRecords(name, w.changes.length, fiber)
       yield* Fiber.interrupt(fiber)
@@ -236,7 +232,7 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
       const name = "arch-size"
       yield* createKinesisStream(stack.kinesis, name, 2)
       const w = workload("size", 0, 300, 200)
-      yield* produce(name, w.items)
+      yield* produce(name, w.changes)
       const bufferBytes = 4096
       // A long interval: only the size threshold (or a full page) can flush.
       const fiber = yield* run(name, { bufferBytes, bufferIntervalMs: 600_000 })
@@ -261,7 +257,7 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
       const name = "arch-crash"
       yield* createKinesisStream(stack.kinesis, name, 2)
       const w = workload("crash", 0, 200)
-      yield* produce(name, w.items)
+      yield* produce(name, w.changes)
       // Neither threshold is reached: the batches are held, unflushed, then the archiver stops.
       const first = yield* run(name, { bufferBytes: 64 * 1024 * 1024, bufferIntervalMs: 600_000 })
       yield* Effect.sleep("1500 millis")
@@ -283,7 +279,7 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
       const name = "arch-restart"
       yield* createKinesisStream(stack.kinesis, name, 2)
       const w1 = workload("restart", 0, 150)
-      yield* produce(name, w1.items)
+      yield* produce(name, w1.changes)
       const first = yield* run(name, { bufferIntervalMs: 200 })
       yield* waitForRecords(name, w1.changes.length, first)
       const last = yield* lastSequences(name)
@@ -298,7 +294,7 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
       )
       yield* Fiber.interrupt(first)
       const w2 = workload("restart", 150, 150)
-      yield* produce(name, w2.items)
+      yield* produce(name, w2.changes)
       const second = yield* run(name, { bufferIntervalMs: 200 })
       yield* waitForRecords(name, w1.changes.length + w2.changes.length, second)
       yield* Effect.sleep("500 millis") // room for a duplicate to show up, if there were one

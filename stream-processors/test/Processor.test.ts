@@ -1,7 +1,7 @@
 /**
  * The processor on kinesalite + s3rver. Change records are written BY HAND (source rows
- * from the 2024-02-23 dump, values as PostgreSQL text), put on a 2-shard stream by the
- * reader's own producer (KPL aggregates), processed by `runProcessor`, and the Parquet
+ * from the 2024-02-23 dump, values as PostgreSQL text), put on a 2-shard stream as the
+ * reader puts them (KPL aggregates from core's contracts), processed by `runProcessor`, and the Parquet
  * objects are decoded and compared with hand-written warehouse rows. Every test has its
  * own stream, buckets and state key. The join-state rebuild tests run the real archiver
  * next to the processor, delete the state object and restart the processor.
@@ -10,9 +10,8 @@ import { expect, layer } from "@effect/vitest"
 import { type ChangeRecord, decodeJoinState, emptyJoinState, encodeChangeRecord, encodeJoinState, pendingJoins, processedColumns, type RowImage } from "@totes-cdc/core"
 import { createKinesisStream, LocalStack } from "@totes-cdc/local-stack"
 import { DeadLetters, decodeParquet, Kinesis, type ParquetValue, S3 } from "@totes-cdc/platform"
-import { freshBucket } from "@totes-cdc/test"
-import { Effect, Fiber, Layer, Logger, Option, Schedule, Stream } from "effect"
-import { defaultProducerConfig, runProducer } from "@totes-cdc/cdc-reader"
+import { freshBucket, putChanges } from "@totes-cdc/local-stack/testing"
+import { Effect, Fiber, Layer, Logger, Option, Schedule } from "effect"
 import { CheckpointStore, type KinesisBatch, makeProcessorHandler, microBatchIdOf, type ProcessedObject, runArchiver, runProcessor } from "../src/index.ts"
 import { restoreJoinState } from "../src/processor/JoinStateRebuild.ts"
 
@@ -115,13 +114,8 @@ const createBucket = freshBucket
 
 const createStream = (name: string, shards: number) => LocalStack.pipe(Effect.flatMap((stack) => createKinesisStream(stack.kinesis, name, shards)))
 
-/** Puts `changes` on `stream` with the reader's producer (`maxBatchChanges` per micro-batch). */
-const produce = (stream: string, changes: ReadonlyArray<ChangeRecord>, maxBatchChanges = 10_000) =>
-  runProducer(
-    Stream.fromIterable(changes.map((record) => ({ _tag: "Change" as const, record }))),
-    { ...defaultProducerConfig(stream), lingerMs: 10, maxBatchChanges },
-    () => Effect.void
-  )
+/** Puts `changes` on `stream` as the reader does (`perAggregate` changes per KPL aggregate at most). */
+const produce = putChanges
 
 interface Decoded {
   readonly key: string

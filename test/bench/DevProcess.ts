@@ -9,7 +9,7 @@
  *  - Memory readings never fail: a process that cannot be read gives null.
  *  - Times are `performance.now()` ms of this process (one clock for every measure).
  */
-import { CLI_BIN } from "@totes-cdc/test"
+import { CLI_BIN } from "@totes-cdc/local-stack/testing"
 import { Effect } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
 import { readFileSync } from "node:fs"

@@ -30,7 +30,7 @@
  */
 import { readStateFile } from "@totes-cdc/cli"
 import { makePgPool, type PgPool } from "@totes-cdc/platform"
-import { CLI_BIN, TOTESYS_DUMP } from "@totes-cdc/test"
+import { CLI_BIN, TOTESYS_DUMP } from "@totes-cdc/local-stack/testing"
 import { Effect, Fiber } from "effect"
 import { spawn } from "node:child_process"
 import { existsSync, readdirSync } from "node:fs"

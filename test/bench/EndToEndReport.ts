@@ -344,7 +344,7 @@ export const E2E_CATEGORIES: ReadonlyArray<readonly [string, (module: string) =>
   ["archiver (raw NDJSON to S3)", (m) => m.startsWith("stream-processors/src/archiver")],
   ["processor (de-aggregation, transform, Arrow + Parquet, S3 PutObject)", (m) => m.startsWith("stream-processors/") || m.startsWith("packages/core/src/star/") || m === "parquet-wasm" || m === "apache-arrow"],
   ["s3rver (emulator, in-process)", (m) => ["s3rver", "koa", "koa-compose", "@koa/router", "busboy", "fast-xml-parser", "fs-extra", "winston"].includes(m) || m === "node:_http_server"],
-  ["dev (packages/cli: status line, the loader hook's glue)", (m) => m.startsWith("packages/cli/")],
+  ["dev (cli and ops: the composition root, the status line, the loader hook's glue)", (m) => m.startsWith("cli/") || m.startsWith("ops/")],
   ["AWS SDK (unattributed)", (m) => m.startsWith("@smithy/") || m.startsWith("@aws-sdk/")],
   ["pg driver (unattributed)", (m) => m === "pg" || m === "pg-protocol" || m === "pg-pool"],
   ["effect runtime (unattributed fibers)", (m) => m === "effect" || m.startsWith("effect (")]

@@ -4,7 +4,7 @@
  * (EndToEndReport.ts).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { TOTESYS_DUMP } from "@totes-cdc/test"
+import { TOTESYS_DUMP } from "@totes-cdc/local-stack/testing"
 import { readFileSync } from "node:fs"
 import { batchParams, bigSeed, copyBlockIds, drainPlan, salesOrderRow, type SalesReferences } from "./EndToEndWorkload.ts"
 import { limitingStage } from "./EndToEndReport.ts"

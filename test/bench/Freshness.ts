@@ -37,7 +37,7 @@
 import { loadMetricsSnapshot } from "@totes-cdc/cdc-reader"
 import { readStateFile, type StateFile } from "@totes-cdc/cli"
 import { makePgPool, type PgError, type PgPool, type PgSession, S3 } from "@totes-cdc/platform"
-import { TOTESYS_DUMP } from "@totes-cdc/test"
+import { TOTESYS_DUMP } from "@totes-cdc/local-stack/testing"
 import { Effect, Fiber, Layer } from "effect"
 import { existsSync } from "node:fs"
 import { mkdtemp, rm } from "node:fs/promises"

@@ -41,7 +41,7 @@ import { CAPTURED_TABLES, type ReaderSettings, runReaderProgram } from "@totes-c
 import { compareLsn } from "@totes-cdc/core"
 import { LocalStack, type LocalStackEndpoints, simulateHistory } from "@totes-cdc/local-stack"
 import { Kinesis, type PgPool, S3, makeKinesisClient, makePgPool } from "@totes-cdc/platform"
-import { emptyTotesys, readAllChanges } from "@totes-cdc/test"
+import { emptyTotesys, readAllChanges } from "@totes-cdc/local-stack/testing"
 import { Effect, Fiber, References, Schedule, Schema } from "effect"
 import os from "node:os"
 import { PerformanceObserver } from "node:perf_hooks"

@@ -36,7 +36,7 @@ import * as E2EReport from "./EndToEndReport.ts"
 import { BENCHMARK_NAME, runReaderDrain } from "./ReaderDrain.ts"
 import { type ReaderDrainEntry, consoleReport, entryName, makeEntry, markdownSection } from "./ReaderDrainReport.ts"
 import { BENCHMARKS_FILE, RESULTS_FILE, commandLine, entryKey, machineFacts, mergeResult, readResults, writeSection } from "./Report.ts"
-import { TOTESYS_DUMP } from "@totes-cdc/test"
+import { TOTESYS_DUMP } from "@totes-cdc/local-stack/testing"
 
 const USAGE = `usage: npm run bench -- [--quick] [--only reader|processor|freshness|e2e] [--rows N] [--reps N] [--warmup-rows N]
                               [--rates R,R,…] [--seconds N] [--cpu-prof-dir DIR]

@@ -4,7 +4,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { readStateFile } from "@totes-cdc/cli"
 import { makePgPool } from "@totes-cdc/platform"
-import { TOTESYS_DUMP, CLI_BIN } from "@totes-cdc/test"
+import { TOTESYS_DUMP, CLI_BIN } from "@totes-cdc/local-stack/testing"
 import { Effect, Schedule } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
 import { existsSync } from "node:fs"

@@ -16,7 +16,7 @@ import { createKinesisStream, loadSeed, LocalStack, untilExit } from "@totes-cdc
 import { migrateWarehouse } from "@totes-cdc/loader"
 import { Kinesis, type PgPool, S3 } from "@totes-cdc/platform"
 import { ARCHIVER_CONSUMER, CheckpointStore, PROCESSOR_CONSUMER } from "@totes-cdc/stream-processors"
-import { CLI_BIN, emptyTotesys, freshBucket, freshDatabase, quietly, TOTESYS_DUMP } from "@totes-cdc/test"
+import { CLI_BIN, emptyTotesys, freshBucket, freshDatabase, quietly, TOTESYS_DUMP } from "@totes-cdc/local-stack/testing"
 import { Effect, Layer, Option, Schedule } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
 

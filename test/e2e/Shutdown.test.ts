@@ -15,7 +15,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { readStateFile } from "@totes-cdc/cli"
 import { makePgPool } from "@totes-cdc/platform"
-import { CLI_BIN, descendants, seededRandom, stillRunning, TOTESYS_DUMP } from "@totes-cdc/test"
+import { CLI_BIN, descendants, seededRandom, stillRunning, TOTESYS_DUMP } from "@totes-cdc/local-stack/testing"
 import { Effect, Schedule } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
 import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs"

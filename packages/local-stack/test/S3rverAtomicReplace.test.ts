@@ -15,7 +15,7 @@
 import { expect, layer } from "@effect/vitest"
 import { CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsCommand, PutObjectCommand } from "@aws-sdk/client-s3"
 import { makeS3Client, S3 } from "@totes-cdc/platform"
-import { freshBucket } from "@totes-cdc/test"
+import { freshBucket } from "../src/testing/index.ts"
 import { Effect } from "effect"
 import { createHash } from "node:crypto"
 import { request } from "node:http"

@@ -1,6 +1,6 @@
 import { expect, layer } from "@effect/vitest"
 import type { PgPool } from "@totes-cdc/platform"
-import { emptyTotesys, TOTESYS_DUMP } from "@totes-cdc/test"
+import { emptyTotesys, TOTESYS_DUMP } from "../src/testing/index.ts"
 import { Effect } from "effect"
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"

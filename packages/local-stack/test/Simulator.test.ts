@@ -1,7 +1,7 @@
 import { expect, layer } from "@effect/vitest"
 import { COLUMNS, PRIMARY_KEY, TOTESYS_TABLES, quoteIdent } from "@totes-cdc/core"
 import type { PgPool } from "@totes-cdc/platform"
-import { emptyTotesys, TOTESYS_DUMP } from "@totes-cdc/test"
+import { emptyTotesys, TOTESYS_DUMP } from "../src/testing/index.ts"
 import { Effect, Fiber, Ref, Schedule } from "effect"
 import { LocalStack } from "../src/LocalStack.ts"
 import { type SimulatorStats, runSimulator, simulateHistory } from "../src/simulator/Simulator.ts"

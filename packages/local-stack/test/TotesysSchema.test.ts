@@ -1,5 +1,5 @@
 import { expect, layer } from "@effect/vitest"
-import { freshDatabase, introspect } from "@totes-cdc/test"
+import { freshDatabase, introspect } from "../src/testing/index.ts"
 import { Effect } from "effect"
 import { readFile } from "node:fs/promises"
 import { LocalStack } from "../src/LocalStack.ts"

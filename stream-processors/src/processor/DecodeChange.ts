@@ -3,7 +3,7 @@
  * processor reads them: from the stream (Processor.ts, step 1) and from the raw archive
  * when it rebuilds a lost join state (JoinStateRebuild.ts) — one rule for both, so a
  * record the processor dead-lettered from the stream is exactly a line the rebuild skips.
- * `verify` reads the next unprocessed record of a shard with it too (VerifyWait.ts).
+ * `verify` reads the next unprocessed record of a shard with it too (ops' PipelineWait.ts).
  *
  * Invariants: the bytes must be UTF-8 (a fatal decoder: no replacement characters) and
  * their text must decode with `decodeChangeRecord`; anything else is a one-line reason

@@ -3,12 +3,12 @@
  * (issue 5) and prints one row per warehouse table; exit 0 without drift, 1 on drift or a
  * failure, 2 on bad input.
  *
- * What it does (the modules of loader/src/verify/ hold each rule):
+ * What it does (the modules of ops/src/verify/ hold each rule):
  *  1. Reads the 11 source tables in one REPEATABLE READ snapshot and notes its WAL window
  *     [from, to] (`SourceSnapshot.ts`); transforms them into the expected warehouse rows.
  *  2. With `--wait-for-lsn LSN|current`: waits until the pipeline has applied every change
  *     committed before max(LSN, to) — `current` = to — polling every 200 ms up to
- *     `--timeout` seconds (`VerifyWait.ts`): the reader's slot, the processor in every
+ *     `--timeout` seconds (ops' `PipelineWait.ts`): the reader's slot, the processor in every
  *     shard, and (outside `dev`, where the loader reads the processed bucket by itself) the
  *     loader's applied objects. An explicit LSN can only lengthen the wait: the comparison
  *     needs the pipeline past the snapshot. With `none` it compares at once (a quiet
@@ -27,7 +27,8 @@
  */
 import { readerSettings } from "@totes-cdc/cdc-reader"
 import { compareLsn, formatLsn, parseLsn } from "@totes-cdc/core"
-import { connectWarehouse, type TableReport, verifyWarehouse, type VerifyReport, type WarehouseSettings, warehouseSettingsConfig } from "@totes-cdc/loader"
+import { connectWarehouse, type WarehouseSettings, warehouseSettingsConfig } from "@totes-cdc/loader"
+import { type TableReport, verifyWarehouse, type VerifyReport, waitForPipeline } from "@totes-cdc/ops"
 import { type AwsEndpoint, Kinesis, makePgPool, S3 } from "@totes-cdc/platform"
 import { CheckpointStore, consumerSettings } from "@totes-cdc/stream-processors"
 import { Config, Console, Effect, Layer, Option, Result, Schema } from "effect"
@@ -35,7 +36,6 @@ import { Command, Flag } from "effect/cli"
 import { describeConfigError, UsageError } from "./Errors.ts"
 import { consumerSettingsFromState, readerSettingsFromState } from "./LocalSettings.ts"
 import { readStateFile, type StateFile } from "./StateFile.ts"
-import { waitForPipeline } from "./VerifyWait.ts"
 
 /** The warehouse differs from the transform of the source; the report says where. Exit code 1. */
 export class VerifyDrift extends Schema.TaggedError<VerifyDrift>()("VerifyDrift", { message: Schema.String }) {}

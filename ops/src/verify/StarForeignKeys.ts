@@ -11,7 +11,7 @@
  *  - nothing else (the fact's own natural id names no dimension).
  */
 import { FACT_DATE_COLUMNS, isFactTable, STAR_COLUMNS, STAR_KEY, WAREHOUSE_TABLES } from "@totes-cdc/core"
-import type { FactForeignKey, WarehouseTarget } from "../WarehouseTarget.ts"
+import type { FactForeignKey, WarehouseTarget } from "@totes-cdc/loader"
 
 const DIMENSIONS = WAREHOUSE_TABLES.filter((table) => table.startsWith("dim_") && table !== "dim_date")
 const FACTS = WAREHOUSE_TABLES.filter(isFactTable)

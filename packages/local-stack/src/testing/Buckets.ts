@@ -3,7 +3,7 @@
  * sharing one stack never see each other's objects.
  */
 import { CreateBucketCommand } from "@aws-sdk/client-s3"
-import { LocalStack } from "@totes-cdc/local-stack"
+import { LocalStack } from "../LocalStack.ts"
 import { makeS3Client } from "@totes-cdc/platform"
 import { Effect } from "effect"
 

@@ -9,15 +9,15 @@
  * - slot lag: bytes of WAL between the source's current LSN and the slot's confirmed LSN;
  * - p50/p99: commit→warehouse latency of the rows loaded in the last minute
  *   (LatencyWindow.ts; "–" before any row with a commit time was loaded);
- * - dead letters: objects under `dlq/` in the ingestion bucket (every stage).
+ * - dead letters: objects under `dlq/` in the ingestion bucket (every stage; PipelineStatus.ts).
  * Pure formatting (`formatStatusLine`) is separate from gathering the figures.
  */
-import { DEAD_LETTER_PREFIX } from "@totes-cdc/core"
 import { ReaderMetrics, slotStatus } from "@totes-cdc/cdc-reader"
 import { type LatencyWindow, latencyPercentiles } from "@totes-cdc/loader"
 import type { SimulatorStats } from "@totes-cdc/local-stack"
-import { type PgPool, S3 } from "@totes-cdc/platform"
+import type { PgPool } from "@totes-cdc/platform"
 import { Clock, Console, Effect, Metric, Ref, Schedule } from "effect"
+import { deadLetterCounts } from "./PipelineStatus.ts"
 
 /** What the loader has done so far in this `dev` run. */
 export interface LoadStats {
@@ -54,7 +54,6 @@ export const runStatusLine = (options: {
   readonly simulator: Ref.Ref<SimulatorStats>
 }) =>
   Effect.gen(function* () {
-    const s3 = yield* S3
     let previous = { at: yield* Clock.currentTimeMillis, captured: (yield* Metric.value(ReaderMetrics.changesWritten)).count, loaded: (yield* Ref.get(options.load)).rows }
     const tick = Effect.gen(function* () {
       const at = yield* Clock.currentTimeMillis
@@ -62,7 +61,7 @@ export const runStatusLine = (options: {
       const load = yield* Ref.get(options.load)
       const seconds = Math.max(0.001, (at - previous.at) / 1000)
       const slot = yield* slotStatus(options.source, options.slot).pipe(Effect.orElseSucceed(() => ({ exists: false }) as const))
-      const letters = yield* s3.listObjects(options.deadLetterBucket, DEAD_LETTER_PREFIX).pipe(Effect.orElseSucceed(() => []))
+      const letters = yield* deadLetterCounts(options.deadLetterBucket).pipe(Effect.orElseSucceed(() => ({})))
       const [p50Ms = null, p99Ms = null] = latencyPercentiles(load.latency, at, [50, 99])
       const figures: StatusFigures = {
         at,
@@ -71,7 +70,7 @@ export const runStatusLine = (options: {
         slotLagBytes: slot.exists ? (slot.confirmedLagBytes ?? null) : null,
         p50Ms,
         p99Ms,
-        deadLetters: letters.length,
+        deadLetters: Object.values(letters).reduce((a, b) => a + b, 0),
         simulated: (yield* Ref.get(options.simulator)).changes
       }
       previous = { at, captured, loaded: load.rows }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { formatStatus } from "../src/StatusCommand.ts"
+import { formatStatus } from "../src/status/PipelineStatus.ts"
 
 describe("formatStatus", () => {
   it("shows each table's freshness (snapshot-only tables by LSN) and every quarantined table with the command that releases it", () => {

@@ -11,7 +11,7 @@
  */
 import type { PgError, PgPool } from "@totes-cdc/platform"
 import { Effect } from "effect"
-import type { WarehouseTargetError } from "../WarehouseTarget.ts"
+import type { WarehouseTargetError } from "@totes-cdc/loader"
 import { expectedWarehouse } from "./Expected.ts"
 import { reconcile, type VerifyReport } from "./Reconcile.ts"
 import { readSourceSnapshot, type SourceSnapshotError } from "./SourceSnapshot.ts"

@@ -1,13 +1,12 @@
 /**
  * `totes-cdc verify --wait-for-lsn` (I/O): polls the pipeline until it has applied every
- * change committed before a WAL position, using the decisions of the loader's
+ * change committed before a WAL position, using the decisions of
  * `PipelineProgress.ts` (a: the reader's slot, b: the processor per shard, c: the loader's
  * applied objects), every `POLL_INTERVAL`, for at most the timeout.
  *
- * It lives in the CLI, not in the loader, because it reads the reader's slot
- * (`slotStatus`) and the processor's checkpoints and Kinesis records (`CheckpointStore`,
- * `deaggregate`): the loader, which runs as a Lambda of its own in AWS, depends on core and
- * platform only, and the CLI already depends on every component.
+ * An operation over the running pipeline (ops floor): it reads the reader's slot
+ * (`slotStatus`), the processor's checkpoints and Kinesis records (`CheckpointStore`,
+ * `deaggregate`) and the loader's bookkeeping, so it sits above all three apps.
  *
  * Invariants:
  *  - Conditions are checked in pipeline order, each until it passes, and a passed one is
@@ -22,19 +21,11 @@
  *    reads retry retryable S3 errors themselves) ends the wait at once.
  */
 import { loadReaderState, slotStatus } from "@totes-cdc/cdc-reader"
-import {
-  describeUnmet,
-  effectiveTarget,
-  processedObjectKeys,
-  type ShardObservation,
-  shardPassed,
-  slotPassed,
-  type Unmet,
-  unappliedObjects
-} from "@totes-cdc/loader"
 import { Kinesis, type PgSession, S3 } from "@totes-cdc/platform"
 import { CheckpointStore, deaggregate, decodeChangeBytes, PROCESSOR_CONSUMER } from "@totes-cdc/stream-processors"
 import { Data, Effect, Option, Result, Schedule, Schema } from "effect"
+import { processedObjectKeys, unappliedObjects } from "./AppliedObjects.ts"
+import { describeUnmet, effectiveTarget, type ShardObservation, shardPassed, slotPassed, type Unmet } from "./PipelineProgress.ts"
 
 /** Pause between two polls. */
 export const POLL_INTERVAL = "200 millis"

@@ -2,9 +2,10 @@
  * Scratch databases on a test's LocalStack server: each test names its own, so tests
  * sharing one stack never see each other's rows.
  */
-import { LocalStack, createTotesysSchema } from "@totes-cdc/local-stack"
 import { type PgError, type PgPool, makePgPool } from "@totes-cdc/platform"
 import { Effect, type Scope } from "effect"
+import { LocalStack } from "../LocalStack.ts"
+import { createTotesysSchema } from "../totesys/TotesysSchema.ts"
 
 /** A new, empty database `name` (dropped first if it exists), and a pool to it. */
 export const freshDatabase = (name: string): Effect.Effect<PgPool, PgError, LocalStack | Scope.Scope> =>

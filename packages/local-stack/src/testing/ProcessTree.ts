@@ -4,8 +4,8 @@
  * running" after a program stops — including helpers that run in process groups of
  * their own, which a group signal does not reach.
  */
-import { processState } from "@totes-cdc/local-stack"
 import { readdirSync, readFileSync } from "node:fs"
+import { processState } from "../Processes.ts"
 
 /** Every live process below `root` (children, their children, …), from each process's parent pid. */
 export const descendants = (root: number): ReadonlyArray<number> => {

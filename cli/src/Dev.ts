@@ -20,6 +20,7 @@ import { DEFAULTS } from "@totes-cdc/core"
 import { runReaderProgram } from "@totes-cdc/cdc-reader"
 import { batchRetrySchedule, runArchiverProgram, runProcessorProgram } from "@totes-cdc/stream-processors"
 import { addLatencies, emptyLatencyWindow, type LoaderQueue, makeLoaderQueue, migrateWarehouse, startLoader } from "@totes-cdc/loader"
+import { type LoadStats, runStatusLine } from "@totes-cdc/ops"
 import {
   type LocalStackEndpoints,
   type SimulatorStats,
@@ -33,7 +34,6 @@ import {
 import { type PgPool, makePgPool, S3 } from "@totes-cdc/platform"
 import { Clock, Console, Effect, Layer, Option, Ref } from "effect"
 import { resolve } from "node:path"
-import { type LoadStats, runStatusLine } from "./DevStatus.ts"
 import { UsageError } from "./Errors.ts"
 import { consumerSettingsFromState, readerSettingsFromState } from "./LocalSettings.ts"
 import { type StateFile, writeStateFile } from "./StateFile.ts"

@@ -19,7 +19,7 @@
 import { quoteIdent, STAR_COLUMNS, STAR_KEY, WAREHOUSE_TABLES, type WarehouseTable } from "@totes-cdc/core"
 import type { PgError, PgPool, PgSession, Row } from "@totes-cdc/platform"
 import { Effect } from "effect"
-import { introspectTarget, type WarehouseTarget, type WarehouseTargetError } from "../WarehouseTarget.ts"
+import { introspectTarget, type WarehouseTarget, type WarehouseTargetError } from "@totes-cdc/loader"
 import type { DuplicateVersion, ForeignKeyViolation, RowVersion, WarehouseContents } from "./Reconcile.ts"
 import { foreignKeysToCheck } from "./StarForeignKeys.ts"
 

@@ -1,0 +1,36 @@
+/**
+ * `totes-cdc status`: how far behind the pipeline is (ops' PipelineStatus.ts), from a
+ * `dev` state file or the environment.
+ */
+import { readerSettings } from "@totes-cdc/cdc-reader"
+import { formatStatus, gatherStatus } from "@totes-cdc/ops"
+import { Console, Effect, Option } from "effect"
+import { Command, Flag } from "effect/cli"
+import { describeConfigError, UsageError } from "./Errors.ts"
+import { readerSettingsFromState } from "./LocalSettings.ts"
+import { readStateFile } from "./StateFile.ts"
+
+export const statusCommand = Command.make(
+  "status",
+  {
+    stateFile: Flag.String("state-file").pipe(
+      Flag.withMetavar("PATH"),
+      Flag.withDescription("state file of a running `totes-cdc dev`; without it, the environment (SOURCE_URL, WAREHOUSE_URL, …)"),
+      Flag.optional
+    ),
+    json: Flag.Boolean("json").pipe(Flag.withDescription("print the report as JSON"), Flag.withDefault(false))
+  },
+  ({ stateFile, json }) =>
+    Effect.gen(function* () {
+      const { settings, warehouseUrl } = Option.isSome(stateFile)
+        ? yield* readStateFile(stateFile.value).pipe(
+            Effect.map((state) => ({ settings: readerSettingsFromState(state), warehouseUrl: state.warehouse.url as string | undefined }))
+          )
+        : {
+            settings: yield* Effect.mapError(readerSettings, (error) => new UsageError({ message: describeConfigError(error.message) })),
+            warehouseUrl: process.env.WAREHOUSE_URL
+          }
+      const report = yield* gatherStatus(settings, warehouseUrl)
+      yield* Console.log(json ? JSON.stringify(report, null, 2) : formatStatus(report).join("\n"))
+    })
+).pipe(Command.withDescription("Show replication slot lag, the reader's throughput and lag, dead letters and warehouse freshness"))
