@@ -7,7 +7,7 @@ const focusedOrSkipped = ["describe", "it", "test"].flatMap((object) =>
 )
 
 export default tseslint.config(
-  { ignores: ["**/node_modules/**", ".totes-cdc/**", "coverage/**"] },
+  { ignores: ["**/node_modules/**", ".totes-cdc/**", "coverage/**", ".tmp/**"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -18,5 +18,11 @@ export default tseslint.config(
       "no-restricted-properties": ["error", ...focusedOrSkipped],
       "no-constant-condition": ["error", { checkLoops: false }]
     }
+  },
+  {
+    // CommonJS tool configs (.dependency-cruiser.cjs).
+    files: ["**/*.cjs"],
+    languageOptions: { sourceType: "commonjs", globals: { require: "readonly", module: "writable", __dirname: "readonly" } },
+    rules: { "@typescript-eslint/no-require-imports": "off" }
   }
 )

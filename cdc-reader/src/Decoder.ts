@@ -2,6 +2,10 @@
  * Pure: pgoutput messages → change records (envelope v1, DESIGN.md §3) and durability
  * markers, one transaction at a time.
  *
+ * Decode failures are data, never thrown: `decode` answers a `Result` whose failure is a
+ * `DecodeError` (message + the WAL position of the message at fault), and `decodeStream`
+ * fails its stream with that error (a typed failure, not a defect).
+ *
  * Invariants:
  *  - Every change of a transaction carries its commit LSN (known from BEGIN: pgoutput
  *    sends a transaction only once it has committed) and a 0-based `commitIdx` in WAL
@@ -19,6 +23,7 @@
  */
 import { PRIMARY_KEY, type RowImage, formatLsn, isTotesysTable, parseLsn } from "@totes-cdc/core"
 import type { Pgoutput, ReplicationMessage } from "@totes-cdc/platform"
+import { Effect, Result, Schema, Stream } from "effect"
 
 import type { ProducerItem } from "./ProducerPlan.ts"
 
@@ -29,10 +34,20 @@ export interface DecoderState {
 
 export const initialDecoderState: DecoderState = { txn: null }
 
-/** A protocol message arrived where it cannot (e.g. a change outside BEGIN … COMMIT). */
-export class DecodeError extends Error {
-  override readonly name = "DecodeError"
-}
+/**
+ * A protocol message arrived where it cannot (e.g. a change outside BEGIN … COMMIT).
+ * `message`: one line naming the problem; `lsn`: the WAL position (canonical text form,
+ * e.g. "16/B374D848") of the XLogData that carried the message; `messageTag`: the
+ * pgoutput message's tag (`insert`, `update`, …).
+ */
+export class DecodeError extends Schema.TaggedError<DecodeError>()("DecodeError", {
+  message: Schema.String,
+  lsn: Schema.String,
+  messageTag: Schema.String
+}) {}
+
+/** The decoder's state after a message, and the items (change records, markers) the message produced, in order. */
+export type DecodeStep = readonly [state: DecoderState, items: ReadonlyArray<ProducerItem>]
 
 const stripZeros = (hex: string): string => {
   let i = 0
@@ -139,14 +154,22 @@ const change = (
   }
 })
 
+/** The items of a step that emits nothing (shared, frozen). */
+const NO_ITEMS: ReadonlyArray<ProducerItem> = Object.freeze([])
+
+/** The WAL position of a failed message, canonical when it has PostgreSQL's form (never throws). */
+const positionOf = (lsn: string): string => (lsn.includes("/") ? canonicalLsn(lsn) : lsn)
+
 /**
- * Decodes one message. Returns the new state and the items it produces (possibly
- * none). Throws `DecodeError` on a change outside a transaction.
+ * Decodes one message (`lsn`: the WAL position of its XLogData; `message`: the parsed
+ * pgoutput message) in `state`. Answers `Result.succeed([next state, items])` — items in
+ * WAL order, possibly none — or `Result.fail(DecodeError)` on a change (insert, update,
+ * delete, truncate) outside a transaction. Never throws.
  */
-export const decode = (state: DecoderState, { message }: ReplicationMessage): readonly [DecoderState, ReadonlyArray<ProducerItem>] => {
+export const decode = (state: DecoderState, { lsn, message }: ReplicationMessage): Result.Result<DecodeStep, DecodeError> => {
   switch (message.tag) {
     case "begin":
-      return [
+      return Result.succeed([
         {
           txn: {
             commitLsn: canonicalLsn(message.commitLsn ?? "0/0"),
@@ -155,24 +178,54 @@ export const decode = (state: DecoderState, { message }: ReplicationMessage): re
             nextIdx: 0
           }
         },
-        []
-      ]
+        NO_ITEMS
+      ])
     case "commit":
-      return [{ txn: null }, [{ _tag: "Durable", lsn: canonicalLsn(message.commitEndLsn ?? message.commitLsn ?? "0/0") }]]
+      return Result.succeed([{ txn: null }, [{ _tag: "Durable", lsn: canonicalLsn(message.commitEndLsn ?? message.commitLsn ?? "0/0") }]])
     case "insert":
     case "update":
     case "delete":
     case "truncate": {
       const txn = state.txn
-      if (txn === null) throw new DecodeError(`pgoutput ${message.tag} outside a transaction`)
+      if (txn === null) {
+        const at = positionOf(lsn)
+        return Result.fail(new DecodeError({ message: `pgoutput ${message.tag} at ${at} outside a transaction`, lsn: at, messageTag: message.tag }))
+      }
       const items = changesOf(txn, message)
-      return [{ txn: { ...txn, nextIdx: txn.nextIdx + items.length } }, items]
+      return Result.succeed([{ txn: { ...txn, nextIdx: txn.nextIdx + items.length } }, items])
     }
     default:
       // relation, type, origin, message (heartbeats): nothing to emit
-      return [state, []]
+      return Result.succeed([state, NO_ITEMS])
   }
 }
+
+/**
+ * Decodes `messages` (a chunk, in WAL order) from `state`: the state after the last one
+ * and every item they produced, in order — or the `DecodeError` of the first message that
+ * does not decode (the items of the messages before it in the chunk are dropped with it).
+ */
+export const decodeMessages = (state: DecoderState, messages: ReadonlyArray<ReplicationMessage>): Result.Result<DecodeStep, DecodeError> => {
+  let current = state
+  const out: Array<ProducerItem> = []
+  for (let i = 0; i < messages.length; i++) {
+    const step = decode(current, messages[i]!)
+    if (Result.isFailure(step)) return step
+    const [next, items] = step.success
+    current = next
+    for (let j = 0; j < items.length; j++) out.push(items[j]!)
+  }
+  return Result.succeed([current, out])
+}
+
+/**
+ * The items of a slot's message stream (`ReplicationMessage`s in WAL order, starting
+ * outside any transaction), decoded one chunk at a time. Fails with the messages' own
+ * error `E`, or with `DecodeError` — a typed failure, never a defect — at the first
+ * message that does not decode.
+ */
+export const decodeStream = <E, R>(messages: Stream.Stream<ReplicationMessage, E, R>): Stream.Stream<ProducerItem, E | DecodeError, R> =>
+  Stream.mapAccumArrayEffect(messages, (): DecoderState => initialDecoderState, (state, chunk) => Effect.fromResult(decodeMessages(state, chunk)))
 
 const changesOf = (
   txn: NonNullable<DecoderState["txn"]>,

@@ -20,6 +20,9 @@
  *  - Only the failed entries of a PutRecords response are retried (a retryable whole-call
  *    failure counts as all of that call's entries failing), on `putRetrySchedule`; a
  *    non-retryable failure, or retries exhausted, fails the producer with `KinesisError`.
+ *    That is the one retry policy of PutRecords (and of ListShards): the Kinesis service
+ *    never retries. Dead letters are NOT retried here: the S3 service under `DeadLetters`
+ *    already retries every S3 call (`s3RetrySchedule`), so a failed `put` fails the producer.
  *  - Durability: batches are WRITTEN strictly one after another, in order (only planning
  *    runs ahead), and a batch's marker is reported only after every aggregate and dead
  *    letter of that batch is stored; so a reported LSN never precedes a change that is not
@@ -182,7 +185,8 @@ const lastReplicationChange = (changes: ReadonlyArray<PreparedChange>): ChangeRe
  *   to Kinesis or parked as a dead letter). Called in stream order.
  *
  * Fails with the stream's `E`, `onDurable`'s `E2`, with `KinesisError` (non-retryable, or retries exhausted:
- * see `putRetrySchedule`), or with `S3Error` when a dead letter cannot be stored.
+ * see `putRetrySchedule`), or with `S3Error` when a dead letter cannot be stored (after the S3
+ * service's own retries, `s3RetrySchedule`).
  * Needs `Kinesis` and `DeadLetters`.
  */
 export const runProducer = <E, R, E2 = never, R2 = never>(
@@ -205,7 +209,7 @@ export const runProducer = <E, R, E2 = never, R2 = never>(
         const second = planBatch(batch, yield* shardMap.refresh, config.maxRecordBytes)
         if (Result.isSuccess(second)) return second.success
         const failure: NoShardForHashKey = second.failure
-        return yield* new KinesisError({ message: `Kinesis stream ${stream}: ${failure.message}`, retryable: true })
+        return yield* new KinesisError({ message: `Kinesis stream ${stream}: ${failure.message}`, retryable: true, cause: failure })
       })
 
     /** One attempt at writing `state.pending`; leaves only the failed entries pending. */
@@ -276,14 +280,18 @@ export const runProducer = <E, R, E2 = never, R2 = never>(
           Effect.fail(
             new KinesisError({
               message: `${error.message} after ${state.attempts} attempts; ${error.retryable ? "the stream is over its write limits: add shards or lower the rate" : "fix the stream's configuration (e.g. its KMS key)"}`,
-              retryable: error.retryable
+              retryable: error.retryable,
+              cause: error
             })
           )
         )
       )
     }
 
-    /** Parks a change too large for Kinesis; it counts as durable once stored. */
+    /**
+     * Parks a change too large for Kinesis; it counts as durable once stored. Not retried
+     * here: `DeadLetters.put` is one S3 put, which the S3 service retries (`s3RetrySchedule`).
+     */
     const park = (change: PreparedChange) =>
       deadLetters
         .put({
@@ -294,7 +302,6 @@ export const runProducer = <E, R, E2 = never, R2 = never>(
           filedAt: filedAtOf(change.record)
         })
         .pipe(
-          Effect.retry(putRetrySchedule),
           Effect.tap(() => Metric.update(ReaderMetrics.deadLetters, 1)),
           Effect.tap(() =>
             Effect.logWarning(`parked an oversize change record in the dead letters: ${positionOf(change.record)}`).pipe(

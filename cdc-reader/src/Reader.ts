@@ -13,7 +13,7 @@
 import { type TotesysTable, compareLsn } from "@totes-cdc/core"
 import { type PgError, type PgPool, ReplicationError, startReplication } from "@totes-cdc/platform"
 import { Clock, Effect, Ref, Schedule, Schema, Stream } from "effect"
-import { type DecoderState, decode, initialDecoderState } from "./Decoder.ts"
+import { decodeStream } from "./Decoder.ts"
 import { type ProducerConfig, type ProducerItem, runProducer } from "./KinesisProducer.ts"
 import { reportMetrics } from "./MetricsReport.ts"
 import { blockingFindings, evaluatePreflight, formatFinding } from "./preflight/Preflight.ts"
@@ -69,24 +69,26 @@ const preflight = (pool: PgPool, config: ReaderConfig) =>
     }
   })
 
-/** Change records and markers of the slot's stream, from its confirmed position. */
+/**
+ * Change records and markers of the slot's stream, from its confirmed position. Fails with
+ * `ReplicationError` (the connection, slot or publication) or `DecodeError` (a message the
+ * decoder cannot place).
+ */
 const replicationItems = (config: ReaderConfig, confirmRef: Ref.Ref<(lsn: string) => Effect.Effect<void>>) =>
   Stream.unwrap(
     Effect.gen(function* () {
       const session = yield* startReplication(config.sourceUrl, { slot: config.slot, publication: config.publication })
       yield* Ref.set(confirmRef, session.confirm)
-      return session.messages.pipe(
-        Stream.mapAccum(
-          (): DecoderState => initialDecoderState,
-          (state, message) => decode(state, message)
-        )
-      )
+      return decodeStream(session.messages)
     })
   )
 
 /**
  * Runs the reader until interrupted. Fails with `ReaderError` (preflight, slot plan),
- * or the errors of PostgreSQL, replication, Kinesis and S3.
+ * `DecodeError` (a pgoutput message out of place), `ReaderStateError` (a corrupt state
+ * object), or the errors of PostgreSQL (`PgError`), replication (`ReplicationError`),
+ * Kinesis (`KinesisError`) and S3 (`S3Error`). Nothing here retries a `ReplicationError`:
+ * the reader fails, and its `retryable` tells whoever runs it whether starting again can help.
  */
 export const runReader = (pool: PgPool, config: ReaderConfig) =>
   Effect.gen(function* () {
@@ -165,7 +167,8 @@ export const runReader = (pool: PgPool, config: ReaderConfig) =>
       discard: true
     }).pipe(
       Effect.andThen(
-        Effect.fail(new ReplicationError({ message: `replication from slot ${config.slot} ended unexpectedly` }))
+        // Unreachable while the heartbeats run forever: a broken invariant, not a lost connection.
+        Effect.fail(new ReplicationError({ message: `replication from slot ${config.slot} ended unexpectedly`, retryable: false }))
       )
     )
   })

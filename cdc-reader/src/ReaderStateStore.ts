@@ -24,9 +24,13 @@ const ReaderStateSchema = Schema.Struct({
   ])
 })
 
-/** The reader state object cannot be read or is not a reader state. */
+/**
+ * The reader state object (or poll state object) is not a reader state: `message` names
+ * the key and the fix; `cause` is the schema error that rejected it.
+ */
 export class ReaderStateError extends Schema.TaggedError<ReaderStateError>()("ReaderStateError", {
-  message: Schema.String
+  message: Schema.String,
+  cause: Schema.optional(Schema.Defect())
 }) {}
 
 export interface ReaderStateLocation {
@@ -49,7 +53,8 @@ export const loadReaderState = (location: ReaderStateLocation, slot: string) =>
       Effect.mapError(
         (error) =>
           new ReaderStateError({
-            message: `s3://${location.bucket}/${keyOf(location, slot)} is not a reader state (${error.message.split("\n")[0]}); inspect or delete it`
+            message: `s3://${location.bucket}/${keyOf(location, slot)} is not a reader state (${error.message.split("\n")[0]}); inspect or delete it`,
+            cause: error
           })
       )
     )

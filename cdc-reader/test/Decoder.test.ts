@@ -1,6 +1,7 @@
-import type { Pgoutput } from "@totes-cdc/platform"
+import type { Pgoutput, ReplicationMessage } from "@totes-cdc/platform"
+import { Cause, Effect, Exit, Option, Result, Stream } from "effect"
 import { describe, expect, it } from "vitest"
-import { type DecoderState, canonicalLsn, decode, initialDecoderState, isoFromMicros } from "../src/Decoder.ts"
+import { DecodeError, type DecoderState, canonicalLsn, decode, decodeMessages, decodeStream, initialDecoderState, isoFromMicros } from "../src/Decoder.ts"
 import type { ProducerItem } from "../src/ProducerPlan.ts"
 
 const relation = (name: string, columns: ReadonlyArray<string>, keyColumns: ReadonlyArray<string>): Pgoutput.MessageRelation => ({
@@ -23,7 +24,7 @@ const run = (messages: ReadonlyArray<Pgoutput.Message>): ReadonlyArray<ProducerI
   let state: DecoderState = initialDecoderState
   const out: Array<ProducerItem> = []
   for (const message of messages) {
-    const [next, items] = decode(state, { lsn: "0/0", message })
+    const [next, items] = Result.getOrThrow(decode(state, { lsn: "0/0", message }))
     state = next
     out.push(...items)
   }
@@ -104,10 +105,58 @@ describe("decode", () => {
     expect(items).toEqual([{ _tag: "Durable", lsn: "16/B374D878" }])
   })
 
-  it("refuses a change outside a transaction", () => {
-    expect(() => run([{ tag: "insert", relation: payment, new: { payment_id: "1", paid: "f", last_updated: "x" } }])).toThrow(
-      "outside a transaction"
+  it("answers a change outside a transaction as a DecodeError value naming its position, without throwing", () => {
+    const step = decode(initialDecoderState, {
+      lsn: "00000016/B374D900",
+      message: { tag: "insert", relation: payment, new: { payment_id: "1", paid: "f", last_updated: "x" } }
+    })
+    expect(Result.isFailure(step)).toBe(true)
+    const error = Result.isFailure(step) ? step.failure : undefined
+    expect(error).toBeInstanceOf(DecodeError)
+    expect(error).toMatchObject({ _tag: "DecodeError", lsn: "16/B374D900", messageTag: "insert" })
+    expect(error?.message).toBe("pgoutput insert at 16/B374D900 outside a transaction")
+  })
+
+  it("decodes a chunk of messages as one step, in order, or fails it at the first message out of place", () => {
+    const messages = (list: ReadonlyArray<Pgoutput.Message>): ReadonlyArray<ReplicationMessage> => list.map((message) => ({ lsn: "0/0", message }))
+    const insert: Pgoutput.Message = { tag: "insert", relation: payment, new: { payment_id: "7", paid: "f", last_updated: "x" } }
+    const whole = decodeMessages(initialDecoderState, messages([begin, insert, commit, begin]))
+    expect(Result.isSuccess(whole) && whole.success[1].map((item) => item._tag)).toEqual(["Change", "Durable"])
+    expect(Result.isSuccess(whole) && whole.success[0].txn?.xid).toBe(901)
+    const broken = decodeMessages(initialDecoderState, messages([begin, insert, commit, insert]))
+    expect(Result.isFailure(broken) && broken.failure._tag).toBe("DecodeError")
+  })
+})
+
+describe("decodeStream", () => {
+  const at = (lsn: string, message: Pgoutput.Message): ReplicationMessage => ({ lsn, message })
+  const insert = (id: string): Pgoutput.Message => ({ tag: "insert", relation: payment, new: { payment_id: id, paid: "f", last_updated: "x" } })
+
+  it("decodes a message stream across chunks, keeping the transaction between them", async () => {
+    const items = await Effect.runPromise(
+      Stream.fromIterable([at("0/1", begin), at("0/2", insert("1")), at("0/3", insert("2")), at("0/4", commit)]).pipe(
+        Stream.rechunk(1),
+        decodeStream,
+        Stream.runCollect
+      )
     )
+    expect(items.map((item) => (item._tag === "Change" ? item.record.commitIdx : item.lsn))).toEqual([0, 1, "16/B374D878"])
+  })
+
+  it("fails the stream with a typed DecodeError (a Fail in the Cause, not a Die) on a malformed message", async () => {
+    const exit = await Effect.runPromiseExit(
+      Stream.fromIterable([at("0/1", begin), at("0/2", insert("1")), at("0/3", commit), at("00000016/B374D900", insert("2"))]).pipe(
+        decodeStream,
+        Stream.runCollect
+      )
+    )
+    expect(Exit.isFailure(exit)).toBe(true)
+    if (Exit.isSuccess(exit)) return
+    expect(Cause.hasDies(exit.cause)).toBe(false)
+    expect(Cause.hasFails(exit.cause)).toBe(true)
+    const error = Option.getOrUndefined(Cause.findErrorOption(exit.cause))
+    expect(error).toBeInstanceOf(DecodeError)
+    expect(error).toMatchObject({ _tag: "DecodeError", lsn: "16/B374D900", messageTag: "insert" })
   })
 })
 

@@ -7,6 +7,7 @@
  */
 import { TextPgoutputPlugin } from "@totes-cdc/platform"
 import { PgoutputPlugin } from "pg-logical-replication"
+import { Result } from "effect"
 import { describe, expect, it } from "vitest"
 import { decode, initialDecoderState } from "../src/Decoder.ts"
 import { encodeChangeRecord } from "@totes-cdc/core"
@@ -78,7 +79,7 @@ describe("TextPgoutputPlugin tuples", () => {
       let state = initialDecoderState
       const out: Array<string> = []
       for (const bytes of messages) {
-        const [next, items] = decode(state, { lsn: "0/0", message: plugin.parse(bytes) })
+        const [next, items] = Result.getOrThrow(decode(state, { lsn: "0/0", message: plugin.parse(bytes) }))
         state = next
         for (const item of items) if (item._tag === "Change") out.push(encodeChangeRecord(item.record))
       }

@@ -18,8 +18,8 @@
  */
 import { DEFAULTS } from "@totes-cdc/core"
 import { runReaderProgram } from "@totes-cdc/cdc-reader"
-import { batchRetrySchedule, runArchiverProgram, runProcessorProgram } from "@totes-cdc/stream-processors"
-import { addLatencies, emptyLatencyWindow, type LoaderQueue, makeLoaderQueue, migrateWarehouse, startLoader } from "@totes-cdc/loader"
+import { runArchiverProgram, runProcessorProgram } from "@totes-cdc/stream-processors"
+import { addLatencies, emptyLatencyWindow, type LoaderQueue, makeLoaderQueue, startLoader } from "@totes-cdc/loader"
 import { type LoadStats, runStatusLine } from "@totes-cdc/ops"
 import {
   type LocalStackEndpoints,
@@ -31,7 +31,7 @@ import {
   runSimulator,
   simulateHistory
 } from "@totes-cdc/local-stack"
-import { type PgPool, makePgPool, S3 } from "@totes-cdc/platform"
+import { cappedBackoff, type PgPool, makePgPool, S3 } from "@totes-cdc/platform"
 import { Clock, Console, Effect, Layer, Option, Ref } from "effect"
 import { resolve } from "node:path"
 import { UsageError } from "./Errors.ts"
@@ -183,7 +183,11 @@ export const dev = (options: DevOptions) =>
       const source = yield* makePgPool(stack.sourceUrl, { setting: "the local source", max: 4 })
       const warehouse = yield* makePgPool(stack.warehouseUrl, { setting: "the local warehouse", max: 4 })
       yield* createTotesysSchema(source)
-      yield* migrateWarehouse(warehouse)
+      const s3 = yield* Layer.build(S3.layer(stack.s3))
+      // Starting the loader migrates the warehouse (idempotent), before the state file says "ready".
+      const loader = yield* startLoader(warehouse, { processedBucket: stack.s3.buckets.processed, truncateMode: "quarantine" }, "public").pipe(
+        Effect.provide(s3)
+      )
       const seeded = yield* seedSource(source, options)
       const state = stateOf(stack, started)
       yield* writeStateFile(options.stateFile, state)
@@ -191,15 +195,12 @@ export const dev = (options: DevOptions) =>
       yield* Console.log(describeStack(stack, options, seeded, ready - started))
       const stats = yield* Ref.make<SimulatorStats>({ transactions: 0, changes: 0 })
       const loadStats = yield* Ref.make<LoadStats>({ rows: 0, latency: emptyLatencyWindow() })
-      const s3 = yield* Layer.build(S3.layer(stack.s3))
-      const loader = yield* startLoader(warehouse, { processedBucket: stack.s3.buckets.processed, truncateMode: "quarantine" }, "public").pipe(
-        Effect.provide(s3)
-      )
       const caughtUp = yield* loader.catchUp
       if (caughtUp.applied > 0) yield* Console.log(`  loader caught up with ${caughtUp.applied} objects of an earlier run`)
       const loads = yield* makeLoaderQueue(loader, {
         capacity: 1,
-        retry: batchRetrySchedule,
+        // A micro-batch that fails to load is retried with the same objects until it loads (100 ms doubling to 10 s, jittered).
+        retry: cappedBackoff("10 seconds"),
         onReport: (report) =>
           Clock.currentTimeMillis.pipe(
             Effect.flatMap((now) => Ref.update(loadStats, (s) => ({ rows: s.rows + report.rows, latency: addLatencies(s.latency, now, report.commitTimes) })))

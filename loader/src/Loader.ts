@@ -44,8 +44,14 @@ import {
 } from "./LoadPlan.ts"
 import { introspectTarget, type WarehouseTarget, type WarehouseTargetError } from "./WarehouseTarget.ts"
 
-/** A processed object could not be loaded: one line naming it and why. */
-export class LoaderError extends Schema.TaggedError<LoaderError>()("LoaderError", { message: Schema.String }) {}
+/**
+ * A processed object could not be loaded: one line naming it and why. `cause`: the error
+ * it was made from (e.g. the `ParquetError` of an unreadable object), when there was one.
+ */
+export class LoaderError extends Schema.TaggedError<LoaderError>()("LoaderError", {
+  message: Schema.String,
+  cause: Schema.optional(Schema.Defect())
+}) {}
 
 export interface LoaderConfig {
   /** The processed bucket (`<table>/YYYY/MM/DD/<batchId>.parquet`). */
@@ -256,7 +262,7 @@ export const makeLoader = (
           return yield* new LoaderError({ message: `processed object s3://${config.processedBucket}/${key} does not exist: was the bucket emptied? replay from the archive (totes-cdc replay)` })
         }
         const decoded = yield* decodeParquet(body.value).pipe(
-          Effect.mapError((error) => new LoaderError({ message: `processed object s3://${config.processedBucket}/${key}: ${error.message}` }))
+          Effect.mapError((error) => new LoaderError({ message: `processed object s3://${config.processedBucket}/${key}: ${error.message}`, cause: error }))
         )
         return { key, table, rows: decoded.rows }
       })

@@ -18,8 +18,14 @@ import { makePgPool, type PgError, type PgPool } from "@totes-cdc/platform"
 import { Config, Effect, Option, Schema, type Scope } from "effect"
 import { readFile } from "node:fs/promises"
 
+/**
+ * The warehouse connection cannot be configured (CA file, password secret): one line
+ * naming the setting and the fix. `cause`: the file-system / Secrets Manager error it was
+ * made from, when there was one.
+ */
 export class WarehouseConnectionError extends Schema.TaggedError<WarehouseConnectionError>()("WarehouseConnectionError", {
-  message: Schema.String
+  message: Schema.String,
+  cause: Schema.optional(Schema.Defect())
 }) {}
 
 export interface WarehouseSettings {
@@ -67,7 +73,8 @@ const fetchSecretPassword = (arn: string, region: string) =>
         try: () => client.send(new GetSecretValueCommand({ SecretId: arn })),
         catch: (cause) =>
           new WarehouseConnectionError({
-            message: `WAREHOUSE_PASSWORD_SECRET_ARN ${arn}: cannot read the secret (${cause instanceof Error ? cause.message : String(cause)}); check the ARN, the region (AWS_REGION) and secretsmanager:GetSecretValue permission`
+            message: `WAREHOUSE_PASSWORD_SECRET_ARN ${arn}: cannot read the secret (${cause instanceof Error ? cause.message : String(cause)}); check the ARN, the region (AWS_REGION) and secretsmanager:GetSecretValue permission`,
+            cause
           })
       }),
     (client) => Effect.sync(() => client.destroy())
@@ -97,7 +104,8 @@ export const connectWarehouse = (
             try: () => readFile(settings.caFile!, "utf8"),
             catch: (cause) =>
               new WarehouseConnectionError({
-                message: `WAREHOUSE_CA_FILE ${settings.caFile}: cannot be read (${cause instanceof Error ? cause.message : String(cause)}); give the PEM file of the CA that signed the warehouse's certificate`
+                message: `WAREHOUSE_CA_FILE ${settings.caFile}: cannot be read (${cause instanceof Error ? cause.message : String(cause)}); give the PEM file of the CA that signed the warehouse's certificate`,
+                cause
               })
           })
     const password = settings.passwordSecretArn === undefined ? undefined : yield* fetchSecretPassword(settings.passwordSecretArn, settings.region)

@@ -1,4 +1,5 @@
-export * from "./consumer/BatchHandler.ts"
+export * from "./consumer/MicroBatch.ts"
+export * from "./consumer/MicroBatchWindow.ts"
 export * from "./consumer/CheckpointStore.ts"
 export * as ConsumerMetrics from "./consumer/ConsumerMetrics.ts"
 export * from "./consumer/LambdaHandler.ts"

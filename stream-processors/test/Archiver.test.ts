@@ -82,12 +82,27 @@ const recordingS3 = (stack: LocalStack["Service"]) =>
     })
   ).pipe(Layer.provide(S3.layer(stack.s3)))
 
+/** Kinesis records GetRecords has returned (to any reader of any stream) since the layer was built. */
+let recordsRead = 0
+
+const countingKinesis = (stack: LocalStack["Service"]) =>
+  Layer.effect(
+    Kinesis,
+    Effect.gen(function* () {
+      const real = yield* Kinesis
+      return Kinesis.of({
+        ...real,
+        getRecords: (iterator, limit) => real.getRecords(iterator, limit).pipe(Effect.tap((page) => Effect.sync(() => void (recordsRead += page.records.length))))
+      })
+    })
+  ).pipe(Layer.provide(Kinesis.layer(stack.kinesis)))
+
 const services = Layer.unwrap(
   Effect.gen(function* () {
     const stack = yield* LocalStack
     const s3 = recordingS3(stack)
     return Layer.mergeAll(
-      Kinesis.layer(stack.kinesis),
+      countingKinesis(stack),
       CheckpointStore.layer({ bucket: stack.s3.buckets.ingestion }).pipe(Layer.provideMerge(s3)),
       DeadLetters.layer(stack.s3.buckets.ingestion).pipe(Layer.provide(s3)),
       Logger.layer([])
@@ -178,6 +193,20 @@ const checkpointed = (consumer: string, stream: string) =>
     return out
   })
 
+/** Every shard of `stream` is checkpointed by `consumer` at its last record (polled every 25 ms, up to 30 s); fails at once if `fiber` fails. */
+const waitForCheckpoints = <E>(consumer: string, stream: string, fiber: Fiber.Fiber<never, E>) =>
+  Effect.gen(function* () {
+    const last = yield* lastSequences(stream)
+    yield* Effect.raceFirst(
+      checkpointed(consumer, stream).pipe(
+        Effect.repeat({ until: (cps) => cps.size === last.size && [...last].every(([s, seq]) => cps.get(s) === seq), schedule: Schedule.spaced("25 millis") }),
+        Effect.timeout("30 seconds"),
+        Effect.asVoid
+      ),
+      Fiber.join(fiber)
+    )
+  })
+
 /** Each key of `stream` was put exactly once, and the listing holds exactly the keys put. */
 const expectWrittenOnce = (stream: string, listed: ReadonlyArray<string>) =>
   Effect.gen(function* () {
@@ -258,9 +287,14 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
       yield* createKinesisStream(stack.kinesis, name, 2)
       const w = workload("crash", 0, 200)
       yield* produce(name, w.changes)
-      // Neither threshold is reached: the batches are held, unflushed, then the archiver stops.
+      // Neither threshold is reached: every record is read and held in a window, unflushed, then the archiver stops.
+      const onStream = (yield* lastSequences(name)).records
+      const readBefore = recordsRead
       const first = yield* run(name, { bufferBytes: 64 * 1024 * 1024, bufferIntervalMs: 600_000 })
-      yield* Effect.sleep("1500 millis")
+      yield* Effect.raceFirst(
+        Effect.sync(() => recordsRead - readBefore).pipe(Effect.repeat({ until: (read) => read >= onStream, schedule: Schedule.spaced("25 millis") }), Effect.timeout("30 seconds")),
+        Fiber.join(first)
+      )
       yield* Fiber.interrupt(first)
       expect((yield* archived(name)).objects).toEqual([])
       expect((yield* checkpointed(`archiver-${name}`, name)).size).toBe(0)
@@ -281,23 +315,15 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
       const w1 = workload("restart", 0, 150)
       yield* produce(name, w1.changes)
       const first = yield* run(name, { bufferIntervalMs: 200 })
-      yield* waitForRecords(name, w1.changes.length, first)
-      const last = yield* lastSequences(name)
       const consumer = `archiver-${name}`
-      // Wait for the checkpoints of the flushed batches, then stop.
-      yield* Effect.raceFirst(
-        checkpointed(consumer, name).pipe(
-          Effect.repeat({ until: (cps) => cps.size === last.size && [...last].every(([s, seq]) => cps.get(s) === seq), schedule: Schedule.spaced("25 millis") }),
-          Effect.timeout("30 seconds")
-        ),
-        Fiber.join(first)
-      )
+      // Wait for the checkpoints of the flushed pages, then stop.
+      yield* waitForCheckpoints(consumer, name, first)
       yield* Fiber.interrupt(first)
       const w2 = workload("restart", 150, 150)
       yield* produce(name, w2.changes)
       const second = yield* run(name, { bufferIntervalMs: 200 })
-      yield* waitForRecords(name, w1.changes.length + w2.changes.length, second)
-      yield* Effect.sleep("500 millis") // room for a duplicate to show up, if there were one
+      // Checkpointed at the tip: every page read was flushed first, so a duplicate would be in the archive by now.
+      yield* waitForCheckpoints(consumer, name, second)
       yield* Fiber.interrupt(second)
       const { listed, objects } = yield* archived(name)
       const records = yield* recordsOf(objects)

@@ -5,13 +5,15 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Layer, Logger, Schema } from "effect"
 import {
-  type BatchResult,
   groupByShard,
-  type KinesisBatch,
   type KinesisStreamEvent,
   makeKinesisLambdaHandler,
+  type MicroBatch,
+  pageByPage,
+  type PageResult,
   partiallyFailed,
-  processed
+  processed,
+  type ShardPage
 } from "../src/index.ts"
 
 const SHARD_A = "shardId-000000000000"
@@ -38,41 +40,43 @@ const event = (...records: Array<ReturnType<typeof eventRecord>>): KinesisStream
 class HandlerFailed extends Schema.TaggedError<HandlerFailed>()("HandlerFailed", { message: Schema.String }) {}
 
 /** Services for the handler, counting how often the layer is built. */
-class Calls extends Context.Service<Calls, { readonly batches: Array<KinesisBatch> }>()("test/Calls") {}
+class Calls extends Context.Service<Calls, { readonly microBatches: Array<MicroBatch> }>()("test/Calls") {}
 
 const quiet = Logger.layer([])
 
-const setup = (answer: (batch: KinesisBatch) => Effect.Effect<BatchResult, HandlerFailed>) => {
+/** A handler answering each page with `answer`, recording every micro-batch it is handed. */
+const setup = (answer: (page: ShardPage) => Effect.Effect<PageResult<HandlerFailed>, HandlerFailed>) => {
   let builds = 0
-  const batches: Array<KinesisBatch> = []
+  const microBatches: Array<MicroBatch> = []
   const layer = Layer.mergeAll(
     Layer.effect(
       Calls,
       Effect.sync(() => {
         builds += 1
-        return Calls.of({ batches })
+        return Calls.of({ microBatches })
       })
     ),
     quiet
   )
   const handler = makeKinesisLambdaHandler(
-    (batch: KinesisBatch) =>
+    (pages: MicroBatch) =>
       Effect.gen(function* () {
         const calls = yield* Calls
-        calls.batches.push(batch)
-        return yield* answer(batch)
+        calls.microBatches.push(pages)
+        return yield* pageByPage(answer)(pages)
       }),
     layer
   )
-  return { handler, batches, builds: () => builds }
+  return { handler, microBatches, builds: () => builds }
 }
 
 describe("makeKinesisLambdaHandler", () => {
-  it("hands each shard's records to the handler as one batch, in event order, with decoded bytes and arrival times", async () => {
-    const { handler, batches } = setup(() => Effect.succeed(processed))
+  it("hands an invocation to the handler as one micro-batch of one page per shard, in event order, with decoded bytes and arrival times", async () => {
+    const { handler, microBatches } = setup(() => Effect.succeed(processed))
     const response = await handler(event(eventRecord(SHARD_A, 1), eventRecord(SHARD_B, 1), eventRecord(SHARD_A, 2), eventRecord(SHARD_B, 2), eventRecord(SHARD_A, 3)))
     expect(response).toEqual({ batchItemFailures: [] })
-    const byShard = new Map(batches.map((batch) => [batch.shardId, batch.records]))
+    expect(microBatches.length).toBe(1)
+    const byShard = new Map(microBatches[0]!.map((page) => [page.shardId, page.records]))
     expect([...byShard.keys()].sort()).toEqual([SHARD_A, SHARD_B])
     expect(byShard.get(SHARD_A)!.map((r) => Buffer.from(r.data).toString())).toEqual([`${SHARD_A}#1`, `${SHARD_A}#2`, `${SHARD_A}#3`])
     expect(byShard.get(SHARD_B)!.map((r) => r.sequenceNumber)).toEqual([seq(SHARD_B, 1), seq(SHARD_B, 2)])
@@ -101,12 +105,12 @@ describe("makeKinesisLambdaHandler", () => {
   })
 
   it("builds the layer once per container, across invocations", async () => {
-    const { handler, builds, batches } = setup(() => Effect.succeed(processed))
+    const { handler, builds, microBatches } = setup(() => Effect.succeed(processed))
     await handler(event(eventRecord(SHARD_A, 1)))
     await handler(event(eventRecord(SHARD_A, 2)))
     await handler(event())
     expect(builds()).toBe(1)
-    expect(batches.length).toBe(2)
+    expect(microBatches.map((pages) => pages.length)).toEqual([1, 1, 0])
   })
 
   it("rejects the invocation when the layer cannot be built, and builds it afresh on the next one", async () => {
@@ -116,22 +120,22 @@ describe("makeKinesisLambdaHandler", () => {
         Calls,
         Effect.suspend(() => {
           attempts += 1
-          return attempts === 1 ? Effect.fail(new HandlerFailed({ message: "no credentials yet" })) : Effect.succeed(Calls.of({ batches: [] }))
+          return attempts === 1 ? Effect.fail(new HandlerFailed({ message: "no credentials yet" })) : Effect.succeed(Calls.of({ microBatches: [] }))
         })
       ),
       quiet
     )
-    const handler = makeKinesisLambdaHandler(() => Effect.as(Calls, processed), layer)
+    const handler = makeKinesisLambdaHandler((pages: MicroBatch) => Effect.as(Calls, pages.map(() => processed)), layer)
     await expect(handler(event(eventRecord(SHARD_A, 1)))).rejects.toThrow("no credentials yet")
     expect(await handler(event(eventRecord(SHARD_A, 1)))).toEqual({ batchItemFailures: [] })
     expect(attempts).toBe(2)
   })
 
   it("rejects a malformed event instead of guessing", async () => {
-    const { handler, batches } = setup(() => Effect.succeed(processed))
+    const { handler, microBatches } = setup(() => Effect.succeed(processed))
     const bad = { Records: [{ eventID: `${SHARD_A}:1`, kinesis: { partitionKey: "k", sequenceNumber: "1" } }] } as unknown as KinesisStreamEvent
     await expect(handler(bad)).rejects.toThrow()
-    expect(batches).toEqual([])
+    expect(microBatches).toEqual([])
   })
 })
 

@@ -12,7 +12,7 @@ import { createKinesisStream, LocalStack } from "@totes-cdc/local-stack"
 import { DeadLetters, decodeParquet, Kinesis, type ParquetValue, S3 } from "@totes-cdc/platform"
 import { freshBucket, putChanges } from "@totes-cdc/local-stack/testing"
 import { Effect, Fiber, Layer, Logger, Option, Schedule } from "effect"
-import { CheckpointStore, type KinesisBatch, makeProcessorHandler, microBatchIdOf, type ProcessedObject, runArchiver, runProcessor } from "../src/index.ts"
+import { CheckpointStore, makeProcessorHandler, microBatchIdOf, type ProcessedObject, processed, runArchiver, runProcessor, type ShardPage } from "../src/index.ts"
 import { restoreJoinState } from "../src/processor/JoinStateRebuild.ts"
 
 // ---------------------------------------------------------------------------------------
@@ -241,7 +241,7 @@ const services = Layer.unwrap(
 )
 
 /** A page of `changes` from `shardId`, sequence numbers from `from`. */
-const pageOf = (shardId: string, changes: ReadonlyArray<ChangeRecord>, from: number): KinesisBatch => ({
+const pageOf = (shardId: string, changes: ReadonlyArray<ChangeRecord>, from: number): ShardPage => ({
   shardId,
   records: changes.map((c, i) => ({
     shardId,
@@ -386,8 +386,8 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
           stateBucket: deadLetterBucket,
           archive: { bucket: deadLetterBucket },
           stateKey: "state/processor/interleave.json",
-          // One change per micro-batch: every page is transformed on its own, interleaved across the shards.
-          window: { maxChanges: 1 },
+          // One change per micro-batch: every page (of one record) closes its window, interleaved across the shards.
+          window: { maxBytes: 1 },
           poller: { batchSize: 1, idleMs: 20, shardRefreshMs: 200 },
           onObjects: (objects) => Effect.sync(() => void reported.push(...objects))
         }).pipe(Effect.provide(ownCheckpoints(stream)), Effect.provide(DeadLetters.layer(deadLetterBucket)))
@@ -428,14 +428,14 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
     })
   )
 
-  it.effect("a batch handled twice writes the same keys with identical bytes", () =>
+  it.effect("a micro-batch handled twice writes the same keys with identical bytes", () =>
     Effect.gen(function* () {
       const processedBucket = yield* createBucket("processed-retry")
       const deadLetterBucket = yield* createBucket("dlq-retry")
       const s3 = yield* S3
       const encoder = new TextEncoder()
       const changes = [...snapshot("0/1000"), change("payment", "update", { payment_id: "2" }, payment2Paid, "0/3000", 0)]
-      const batch: KinesisBatch = {
+      const batch: ShardPage = {
         shardId: "shardId-000000000007",
         records: [
           ...changes.map((c, i) => ({
@@ -465,12 +465,11 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
         processedBucket,
         stateBucket: deadLetterBucket,
         stateKey: "state/processor/retry.json",
-        window: { maxWaitMs: 20 },
         onObjects: (objects) => Effect.sync(() => void reported.push([...objects]))
       }).pipe(Effect.provide(DeadLetters.layer(deadLetterBucket)))
-      expect(yield* handler(batch)).toEqual({ _tag: "Processed" })
+      expect(yield* handler([batch])).toEqual([processed])
       const first = yield* snapshotOf
-      expect(yield* handler(batch)).toEqual({ _tag: "Processed" })
+      expect(yield* handler([batch])).toEqual([processed])
       const second = yield* snapshotOf
 
       expect([...first.keys()].sort()).toEqual([...second.keys()].sort())
@@ -483,34 +482,13 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
         )
       )
       // A fresh handler (state loaded from S3, as after a crash) writes the same bytes again.
-      const restarted = yield* makeProcessorHandler({ processedBucket, stateBucket: deadLetterBucket, stateKey: "state/processor/retry.json", window: { maxWaitMs: 20 } }).pipe(Effect.provide(DeadLetters.layer(deadLetterBucket)))
-      expect(yield* restarted(batch)).toEqual({ _tag: "Processed" })
+      const restarted = yield* makeProcessorHandler({ processedBucket, stateBucket: deadLetterBucket, stateKey: "state/processor/retry.json" }).pipe(Effect.provide(DeadLetters.layer(deadLetterBucket)))
+      expect(yield* restarted([batch])).toEqual([processed])
       expect(processedOnly(yield* snapshotOf)).toEqual(processedOnly(first))
     })
   )
 
-  it.effect("closes a window as soon as it holds a page of every shard being consumed, without waiting for its time", () =>
-    Effect.gen(function* () {
-      const processedBucket = yield* createBucket("processed-every-shard")
-      const deadLetterBucket = yield* createBucket("dlq-every-shard")
-      const [a, b] = [pageOf("shardId-000000000000", snapshot("0/1000").slice(0, 4), 100), pageOf("shardId-000000000001", snapshot("0/1000").slice(4), 200)]
-      const reported: Array<ReadonlyArray<ProcessedObject>> = []
-      const handler = yield* makeProcessorHandler({
-        processedBucket,
-        stateBucket: deadLetterBucket,
-        stateKey: "state/processor/every-shard.json",
-        // Time alone would hold the window for ten minutes.
-        window: { maxWaitMs: 600_000, consumedShards: () => 2 },
-        onObjects: (objects) => Effect.sync(() => void reported.push(objects))
-      }).pipe(Effect.provide(DeadLetters.layer(deadLetterBucket)))
-      const both = yield* Effect.all([handler(a), handler(b)], { concurrency: "unbounded" }).pipe(Effect.timeoutOption("30 seconds"))
-      expect(Option.isSome(both)).toBe(true)
-      expect(reported).toHaveLength(1)
-      expect(reported[0]![0]!.batchId).toBe(microBatchIdOf([a, b]))
-    })
-  )
-
-  it.effect("answers the calls of one micro-batch together, and fails every call it held when it fails", () =>
+  it.effect("handles the pages of two shards as one micro-batch (one object per table, one id for both), and fails all of it when it fails", () =>
     Effect.gen(function* () {
       const processedBucket = yield* createBucket("processed-fail")
       const deadLetterBucket = yield* createBucket("dlq-fail")
@@ -521,20 +499,17 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
         processedBucket,
         stateBucket: deadLetterBucket,
         stateKey: "state/processor/fail.json",
-        window: { maxWaitMs: 500 },
         onObjects: (objects) =>
           failing ? Effect.fail("loader down" as const) : Effect.sync(() => void reported.push([...objects]))
       }).pipe(Effect.provide(DeadLetters.layer(deadLetterBucket)))
-      const both = Effect.all([Effect.result(handler(a)), Effect.result(handler(b))], { concurrency: "unbounded" })
-      const failed = yield* both
-      expect(failed.map((r) => r._tag)).toEqual(["Failure", "Failure"])
+      expect(yield* Effect.flip(handler([a, b]))).toBe("loader down")
       failing = false
-      const retried = yield* both
-      expect(retried.map((r) => r._tag)).toEqual(["Success", "Success"])
+      // The retry comes with the pages in another order: the same micro-batch.
+      expect(yield* handler([b, a])).toEqual([processed, processed])
       // One micro-batch: one call of onObjects, one object per table, under the id of both pages (in either order).
       expect(reported).toHaveLength(1)
       expect(new Set(reported[0]!.map((o) => o.table)).size).toBe(reported[0]!.length)
-      expect(reported[0]![0]!.batchId).toBe(microBatchIdOf([b, a]))
+      expect(reported[0]![0]!.batchId).toBe(microBatchIdOf([a, b]))
       expect(microBatchIdOf([a, b])).toBe(microBatchIdOf([b, a]))
     })
   )

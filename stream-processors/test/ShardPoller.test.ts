@@ -10,18 +10,24 @@ import { LocalStack, createKinesisStream } from "@totes-cdc/local-stack"
 import { Kinesis, type KinesisShard, makeKinesisClient, S3, type S3Error } from "@totes-cdc/platform"
 import { Cause, Deferred, Effect, Fiber, Layer, Logger, Option, Schedule, Schema } from "effect"
 import {
-  type BatchHandler,
-  type BatchResult,
   type Checkpoint,
   type CheckpointError,
   CheckpointStore,
   defaultPollerConfig,
+  emptyWindow,
+  joinWindow,
+  type MicroBatchWindow,
+  type OpenWindow,
+  windowIsDue,
   nextPageLimit,
-  type KinesisBatch,
   partiallyFailed,
   type PollerConfig,
+  type MicroBatchHandler,
+  pageByPage,
+  type PageResult,
   processed,
   runShardPoller,
+  type ShardPage,
   startableShards
 } from "../src/index.ts"
 
@@ -130,12 +136,12 @@ const deliveredByShard = (calls: ReadonlyArray<Call>) => {
 
 const sortedEntries = (map: ReadonlyMap<string, ReadonlyArray<number>>) => [...map].sort(([a], [b]) => a.localeCompare(b))
 
-/** A handler recording every call into `calls`, answering with `answer` (default: Processed). */
+/** A handler recording every page it is handed into `calls`, answering each with `answer` (default: Processed). */
 const recording = <E = never, R = never>(
   calls: Array<Call>,
-  answer: (batch: KinesisBatch, call: Call) => Effect.Effect<BatchResult, E, R> = () => Effect.succeed(processed)
-): BatchHandler<E, R> =>
-  (batch) =>
+  answer: (batch: ShardPage, call: Call) => Effect.Effect<PageResult<E>, E, R> = () => Effect.succeed(processed)
+): MicroBatchHandler<E, R> =>
+  pageByPage((batch) =>
     Effect.suspend(() => {
       const call: Call = {
         order: calls.length,
@@ -146,6 +152,7 @@ const recording = <E = never, R = never>(
       calls.push(call)
       return answer(batch, call)
     })
+  )
 
 /** Polls `check` every 25 ms until true (up to 60 s); fails at once if `fiber` fails first. */
 const waitUntil = <E, R, PE>(check: Effect.Effect<boolean, E, R>, fiber: Fiber.Fiber<never, PE>) =>
@@ -205,6 +212,27 @@ const services = Layer.unwrap(
 )
 
 layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: true })("ShardPoller on kinesalite + s3rver", (it) => {
+  it.effect("hands a page of every shard over in one micro-batch as soon as the window holds them, not after its ten-minute wait", () =>
+    Effect.gen(function* () {
+      const name = "window"
+      yield* createStream(name, 2)
+      const written = yield* writeRecords(name, 0, 40)
+      expect(new Set(written.map((w) => w.shardId)).size).toBe(2)
+      const calls: Array<Call> = []
+      const microBatches: Array<ReadonlyArray<string>> = []
+      const pages = recording(calls)
+      const handler: MicroBatchHandler<never, never> = (batch) =>
+        Effect.sync(() => void microBatches.push(batch.map((page) => page.shardId))).pipe(Effect.andThen(pages(batch)))
+      const window = { maxBytes: Number.POSITIVE_INFINITY, maxWaitMs: 600_000, closeWhenEveryShard: true, closeOnFullPage: false }
+      // Pages of up to 100 records: each shard's records come in its first page.
+      const fiber = yield* Effect.forkChild(runShardPoller(config(name, { window, batchSize: 100 }), handler))
+      yield* waitUntil(Effect.sync(() => countOf(calls) >= written.length), fiber)
+      yield* Fiber.interrupt(fiber)
+      expect(microBatches.map((shards) => [...shards].sort())).toEqual([[...new Set(written.map((w) => w.shardId))].sort()])
+      expect(sortedEntries(deliveredByShard(calls))).toEqual(sortedEntries(byShard(written)))
+    })
+  )
+
   it.effect("hands every record over exactly once, in shard order, in batches of at most batchSize, and checkpoints each shard's last record", () =>
     Effect.gen(function* () {
       const name = "once-in-order"
@@ -321,7 +349,7 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
       const calls: Array<Call> = []
       let failing: string | undefined
       let failures = 0
-      const handler = recording(calls, (_batch, call): Effect.Effect<BatchResult, Error> => {
+      const handler = recording(calls, (_batch, call): Effect.Effect<PageResult, Error> => {
         // The third call's batch fails on its first two hand-overs.
         if (call.order === 2) failing = call.sequenceNumbers[0]
         if (call.sequenceNumbers[0] === failing && failures < 2) {
@@ -351,13 +379,13 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
     })
   )
 
-  it.effect("stops with the handler's error once maxBatchRetries is exhausted, and dies at once on a handler defect; neither checkpoints the batch", () =>
+  it.effect("stops with the handler's error once maxPageRetries is exhausted, and dies at once on a handler defect; neither checkpoints the batch", () =>
     Effect.gen(function* () {
       const name = "give-up"
       yield* createStream(name, 1)
       yield* writeRecords(name, 0, 30)
       const calls: Array<Call> = []
-      const cfg = config(name, { maxBatchRetries: 2 })
+      const cfg = config(name, { maxPageRetries: 2 })
       const error = yield* Effect.flip(runShardPoller(cfg, recording(calls, () => Effect.fail(new Error("warehouse refuses")))))
       expect(error).toMatchObject({ message: "warehouse refuses" })
       expect(calls.map((call) => call.ns)).toEqual([calls[0]!.ns, calls[0]!.ns, calls[0]!.ns])
@@ -383,12 +411,12 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
       const failedN = ns[33]!
       const failedSeq = bySeq.get(failedN)!
       const calls: Array<Call> = []
-      const results: Array<{ call: Call; result: BatchResult }> = []
+      const results: Array<{ call: Call; result: PageResult }> = []
       let checkpointAtRetry: Option.Option<Checkpoint> | undefined
       let failedOnce = false
       const handler = recording(calls, (_batch, call) =>
-        Effect.gen(function* (): Effect.fn.Return<BatchResult, CheckpointError | S3Error, CheckpointStore> {
-          let result: BatchResult = processed
+        Effect.gen(function* (): Effect.fn.Return<PageResult, CheckpointError | S3Error, CheckpointStore> {
+          let result: PageResult = processed
           if (call.sequenceNumbers.includes(failedSeq) && !failedOnce) {
             failedOnce = true
             result = partiallyFailed(failedSeq)
@@ -414,7 +442,7 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
       // Processed = Processed batches whole + the part before the failed record: every record once, in order.
       const processedNs = new Map<string, Array<number>>()
       for (const { call, result } of results) {
-        const upTo = result._tag === "Processed" ? call.ns.length : call.sequenceNumbers.indexOf(result.firstFailedSequenceNumber)
+        const upTo = result._tag === "Processed" ? call.ns.length : result._tag === "PartiallyFailed" ? call.sequenceNumbers.indexOf(result.firstFailedSequenceNumber) : 0
         processedNs.set(call.shardId, [...(processedNs.get(call.shardId) ?? []), ...call.ns.slice(0, upTo)])
       }
       expect(sortedEntries(processedNs)).toEqual(sortedEntries(expected))
@@ -499,6 +527,23 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
       expect(yield* Effect.flip(store.get("cp-test", "shardId-000000000003"))).toMatchObject({ _tag: "CheckpointError", key: misplacedKey })
     })
   )
+})
+
+describe("windowIsDue", () => {
+  const limits: MicroBatchWindow = { maxBytes: 100, maxWaitMs: 1_000, closeWhenEveryShard: true, closeOnFullPage: true }
+  const of = (...pages: Array<{ bytes: number; full?: boolean }>): OpenWindow<string> =>
+    pages.reduce<OpenWindow<string>>((window, page, i) => joinWindow(window, `page-${i}`, page.bytes, page.full ?? false), emptyWindow<string>())
+  it("closes on bytes, on a full page, or once it holds a page of every shard; otherwise waits for its time", () => {
+    expect(windowIsDue(of({ bytes: 10 }), limits, 3)).toBe(false)
+    expect(windowIsDue(of({ bytes: 60 }, { bytes: 40 }), limits, 3)).toBe(true)
+    expect(windowIsDue(of({ bytes: 10, full: true }), limits, 3)).toBe(true)
+    expect(windowIsDue(of({ bytes: 10, full: true }), { ...limits, closeOnFullPage: false }, 3)).toBe(false)
+    expect(windowIsDue(of({ bytes: 10 }, { bytes: 10 }, { bytes: 10 }), limits, 3)).toBe(true)
+    expect(windowIsDue(of({ bytes: 10 }, { bytes: 10 }, { bytes: 10 }), { ...limits, closeWhenEveryShard: false }, 3)).toBe(false)
+  })
+  it("joins pages in order and sums their bytes", () => {
+    expect(of({ bytes: 7 }, { bytes: 5, full: true }, { bytes: 1 })).toEqual({ pages: ["page-0", "page-1", "page-2"], bytes: 13, full: true })
+  })
 })
 
 describe("nextPageLimit", () => {

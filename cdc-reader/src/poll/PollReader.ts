@@ -26,7 +26,7 @@ import { type TotesysTable, compareLsn } from "@totes-cdc/core"
 import type { PgPool, PgSession } from "@totes-cdc/platform"
 import { Clock, Effect, Option, Result, Schedule, Stream } from "effect"
 import type { ProducerItem } from "../ProducerPlan.ts"
-import { type ProducerConfig, putRetrySchedule, runProducer } from "../KinesisProducer.ts"
+import { type ProducerConfig, runProducer } from "../KinesisProducer.ts"
 import { ReaderError } from "../Reader.ts"
 import type { ReaderStateLocation } from "../ReaderStateStore.ts"
 import { checkPollAccess } from "./PollAccess.ts"
@@ -151,7 +151,10 @@ export const runPollReader = (pool: PgPool, config: PollReaderConfig) =>
         })
       )
 
-      /** Saves the latest cycle state not after `lsn` (every change before its marker is durable). */
+      /**
+       * Saves the latest cycle state not after `lsn` (every change before its marker is
+       * durable). One S3 put, retried by the S3 service (`s3RetrySchedule`), not again here.
+       */
       const onDurable = (lsn: string) =>
         Effect.gen(function* () {
           let latest: (typeof pending)[number] | undefined
@@ -159,7 +162,7 @@ export const runPollReader = (pool: PgPool, config: PollReaderConfig) =>
           if (latest === undefined) return
           const savedAt = new Date(yield* Clock.currentTimeMillis).toISOString()
           const state: PollState = toPollState(config.name, latest.lsn, savedAt, latest.tables)
-          yield* savePollState(config.state, state).pipe(Effect.retry(putRetrySchedule))
+          yield* savePollState(config.state, state)
         })
 
       const items = cycle.pipe(Stream.repeat(Schedule.spaced(config.intervalMs)))

@@ -27,7 +27,8 @@ export const loadPollState = (location: ReaderStateLocation, name: string) =>
       Effect.mapError(
         (error) =>
           new ReaderStateError({
-            message: `s3://${location.bucket}/${key} is not a poll reader state (${error.message.split("\n")[0]}); inspect or delete it (deleting it re-reads every row)`
+            message: `s3://${location.bucket}/${key} is not a poll reader state (${error.message.split("\n")[0]}); inspect or delete it (deleting it re-reads every row)`,
+            cause: error
           })
       )
     )

@@ -181,7 +181,8 @@ const decodeRows =
         (error) =>
           new PgError({
             message: `unexpected answer from ${target} to the preflight's ${what} query: ${error.message.replace(/\s*\n\s*/g, " ")}`,
-            retryable: false
+            retryable: false,
+            cause: error
           })
       )
     )

@@ -5,7 +5,9 @@
  * Invariants:
  *  - `put` succeeds only once the object is stored: a letter counts as durable then.
  *  - The key is the contract's (`deadLetterKey`): the same record parked again for the
- *    same reason overwrites its letter. Nothing here retries (the caller's policy does).
+ *    same reason overwrites its letter.
+ *  - One retry policy: the S3 service's (`s3RetrySchedule`), on the one put. Nothing here
+ *    retries on top, and callers must not either.
  */
 import { type DeadLetter, deadLetterKey, deadLetterObject } from "@totes-cdc/core"
 import { Clock, Context, Effect, Layer } from "effect"
@@ -14,7 +16,7 @@ import { S3, type S3Error } from "./S3.ts"
 export class DeadLetters extends Context.Service<
   DeadLetters,
   {
-    /** Stores `letter`; answers its key once it is stored. Fails with `S3Error`. */
+    /** Stores `letter`; answers its key once it is stored. Fails with `S3Error` (after the S3 service's retries). */
     readonly put: (letter: DeadLetter) => Effect.Effect<string, S3Error>
   }
 >()("@totes-cdc/platform/DeadLetters") {

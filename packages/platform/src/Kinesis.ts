@@ -4,10 +4,13 @@
  * GetShardIterator, GetRecords.
  *
  * Invariants:
- *  - Every failure is a `KinesisError` with one line naming the problem and the fix, and
- *    `retryable` true exactly for throttling, 5xx/internal failures and network errors —
- *    the ones a caller may retry unchanged. Nothing here retries on its own: retry policy
- *    (which entries, how long) belongs to the caller.
+ *  - Every failure is a `KinesisError` with one line naming the problem and the fix, the
+ *    SDK / socket error it came from as its `cause`, and `retryable` true exactly for
+ *    throttling, 5xx/internal failures and network errors — the ones a caller may retry
+ *    unchanged. Nothing here retries on its own: the retry policy (which entries, how long,
+ *    what to do on an expired iterator) belongs to the caller, which applies exactly one
+ *    named schedule from Retry.ts per call site (unlike S3.ts, whose calls all have one
+ *    obvious policy and retry inside the service).
  *  - `putRecords` answers one result per entry, aligned with the entries; a partially
  *    failed call is a success whose failed entries are `Failed` (they were NOT written).
  *  - Hash keys cross this boundary as bigint (shards) and decimal strings (entries), the
@@ -25,10 +28,15 @@ import {
 import { Context, Effect, Layer, Schema } from "effect"
 import { type AwsEndpoint, makeKinesisClient } from "./Aws.ts"
 
-/** A failed Kinesis call. `retryable`: throttling, 5xx/internal or network — safe to retry unchanged. */
+/**
+ * A failed Kinesis call (not retried here). `message`: one line, problem and fix.
+ * `retryable`: throttling, 5xx/internal or network — safe to retry unchanged. `cause`: the
+ * SDK / socket error (or other failure) it was made from, when there was one.
+ */
 export class KinesisError extends Schema.TaggedError<KinesisError>()("KinesisError", {
   message: Schema.String,
-  retryable: Schema.Boolean
+  retryable: Schema.Boolean,
+  cause: Schema.optional(Schema.Defect())
 }) {}
 
 /** A shard of a stream. Hash-key range inclusive at both ends; `open` = still takes writes. */
@@ -102,12 +110,13 @@ const inspect = (cause: unknown) => {
 
 /**
  * Pure: turns an SDK / socket error of a Kinesis call into a one-line `KinesisError`
- * naming the problem and the fix. `stream` (undefined: a GetRecords call, which only has an
- * iterator) and `endpoint` are named in the message.
+ * naming the problem and the fix, with `cause` the error itself. `call` is the API call
+ * (`PutRecords`, …); `stream` (undefined: a GetRecords call, which only has an iterator)
+ * and `endpoint` are named in the message.
  */
 export const describeKinesisError = (cause: unknown, call: string, stream: string | undefined, endpoint: string): KinesisError => {
   const { name, code, text, status, serverFault } = inspect(cause)
-  const fail = (message: string, retryable: boolean) => new KinesisError({ message, retryable })
+  const fail = (message: string, retryable: boolean) => new KinesisError({ message, retryable, cause })
   if (name === "ResourceNotFoundException") {
     return fail(
       stream === undefined

@@ -64,9 +64,13 @@ import {
 import { Effect, Result, Schema } from "effect"
 import { Compression, readParquet, Table as WasmTable, writeParquet, WriterPropertiesBuilder } from "parquet-wasm"
 
-/** A Parquet file could not be written or read; the message names the column and row at fault. */
+/**
+ * A Parquet file could not be written or read; the message names the column and row at
+ * fault. `cause`: the parquet-wasm / Arrow error it was made from, when there was one.
+ */
 export class ParquetError extends Schema.TaggedError<ParquetError>()("ParquetError", {
-  message: Schema.String
+  message: Schema.String,
+  cause: Schema.optional(Schema.Defect())
 }) {}
 
 /**
@@ -458,7 +462,7 @@ export const arrowTable = (
 const causeText = (cause: unknown): string =>
   ((cause instanceof Error ? cause.message : String(cause)).split("\n")[0] ?? "").trim() || "unknown error"
 
-/** Encodes an Arrow table (from `arrowTable`) as Parquet with ZSTD pages. */
+/** Encodes an Arrow table (from `arrowTable`) as Parquet file bytes with ZSTD pages. Fails with `ParquetError` (its `cause` the encoder's error). */
 export const tableToParquet = (table: Table): Effect.Effect<Uint8Array, ParquetError> =>
   Effect.try({
     try: () => {
@@ -467,7 +471,7 @@ export const tableToParquet = (table: Table): Effect.Effect<Uint8Array, ParquetE
       // the table and the properties and frees them.
       return writeParquet(WasmTable.fromIPCStream(tableToIPC(table, "stream")), properties)
     },
-    catch: (cause) => new ParquetError({ message: `Parquet encoding failed: ${causeText(cause)}` })
+    catch: (cause) => new ParquetError({ message: `Parquet encoding failed: ${causeText(cause)}`, cause })
   })
 
 /**
@@ -565,7 +569,9 @@ const readColumn = (name: string, data: Data, into: Array<Record<string, Parquet
 
 /**
  * Decodes a Parquet file into its columns and rows, in the value forms `encodeParquet`
- * takes (decimals with exactly their scale's digits, times with milliseconds).
+ * takes (decimals with exactly their scale's digits, times with milliseconds). Fails with
+ * `ParquetError`: an unreadable file (its `cause` the reader's error), or a column whose
+ * values have no such form.
  */
 export const decodeParquet = (bytes: Uint8Array): Effect.Effect<DecodedParquet, ParquetError> =>
   Effect.gen(function* () {
@@ -573,7 +579,7 @@ export const decodeParquet = (bytes: Uint8Array): Effect.Effect<DecodedParquet, 
     const table = yield* Effect.try({
       // readParquet copies the file into WebAssembly memory; intoIPCStream frees the wasm table.
       try: () => tableFromIPC(readParquet(bytes).intoIPCStream()),
-      catch: (cause) => new ParquetError({ message: `not a readable Parquet file (${bytes.length} bytes): ${causeText(cause)}` })
+      catch: (cause) => new ParquetError({ message: `not a readable Parquet file (${bytes.length} bytes): ${causeText(cause)}`, cause })
     })
     const columns = table.schema.fields.map((field) => ({ name: field.name, arrowType: String(field.type) }))
     const rows: Array<Record<string, ParquetValue>> = Array.from({ length: table.numRows }, () => ({}))

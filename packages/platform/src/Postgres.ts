@@ -24,11 +24,16 @@ import { pipeline } from "node:stream/promises"
 /** A result row: column name → PostgreSQL text form, or null for SQL NULL. */
 export type Row = Readonly<Record<string, string | null>>
 
-/** A failed database call. `retryable` is true for connection-level failures only. */
+/**
+ * A failed database call. `message`: one line, problem and fix. `code`: the SQLSTATE or
+ * errno code, when there is one. `retryable` is true for connection-level failures only.
+ * `cause`: the driver / socket error (or schema error) it was made from, when there was one.
+ */
 export class PgError extends Schema.TaggedError<PgError>()("PgError", {
   message: Schema.String,
   code: Schema.optional(Schema.String),
-  retryable: Schema.Boolean
+  retryable: Schema.Boolean,
+  cause: Schema.optional(Schema.Defect())
 }) {}
 
 /** What can run statements: a pool (each call on any connection) or a transaction. */
@@ -81,17 +86,18 @@ interface DriverError {
 }
 
 /**
- * Pure: turns a node-postgres / socket error into one line naming the problem and
- * the fix. SQLSTATE classes: 28 (auth), 3D (no database), 08 (connection); errno
- * ECONNREFUSED/ENOTFOUND/ETIMEDOUT for the network.
+ * Pure: turns a node-postgres / socket error into a `PgError` of one line naming the
+ * problem and the fix, with `cause` the error itself. SQLSTATE classes: 28 (auth), 3D
+ * (no database), 08 (connection); errno ECONNREFUSED/ENOTFOUND/ETIMEDOUT for the network.
+ * `target` (redacted URL) and `setting` (where the URL came from) are named in the message.
  */
 export const describePgError = (cause: unknown, target: string, setting: string): PgError => {
   const err: DriverError = typeof cause === "object" && cause !== null ? cause : { message: String(cause) }
   const code = typeof err.code === "string" ? err.code : undefined
   const text = (typeof err.message === "string" ? err.message : String(cause)).split("\n")[0] ?? ""
   const where = `${target} (${setting})`
-  const connection = (message: string) => new PgError({ message, ...(code ? { code } : {}), retryable: true })
-  const plain = (message: string, retryable = false) => new PgError({ message, ...(code ? { code } : {}), retryable })
+  const connection = (message: string) => new PgError({ message, ...(code ? { code } : {}), retryable: true, cause })
+  const plain = (message: string, retryable = false) => new PgError({ message, ...(code ? { code } : {}), retryable, cause })
   switch (code) {
     case "28P01":
     case "28000":

@@ -32,10 +32,20 @@ export interface ReplicationMessage {
   readonly message: Pgoutput.Message
 }
 
-/** Replication failed: connection, slot or protocol. `message` names the problem and the fix. */
+/**
+ * Replication failed: connection, slot or protocol. `message` names the problem and the
+ * fix; `code` is the SQLSTATE or errno code, when there is one. `retryable`: the same call
+ * may succeed later unchanged — the connection was lost or refused, the server is shutting
+ * down or out of connections, the slot is held by another connection — as opposed to
+ * wrong credentials, a missing / dropped / invalidated slot or publication, or a protocol
+ * or library fault (`describeReplicationError`). `cause`: the driver / socket error it was
+ * made from, when there was one.
+ */
 export class ReplicationError extends Schema.TaggedError<ReplicationError>()("ReplicationError", {
   message: Schema.String,
-  code: Schema.optional(Schema.String)
+  code: Schema.optional(Schema.String),
+  retryable: Schema.Boolean,
+  cause: Schema.optional(Schema.Defect())
 }) {}
 
 export interface SlotWithSnapshot {
@@ -137,11 +147,37 @@ export class TextPgoutputPlugin extends PgoutputPlugin {
   }
 }
 
-const describe = (cause: unknown, what: string): ReplicationError => {
-  const err = cause as { message?: unknown; code?: unknown }
-  const text = typeof err?.message === "string" ? err.message.split("\n")[0] : String(cause)
-  const code = typeof err?.code === "string" ? err.code : undefined
-  return new ReplicationError({ message: `${what}: ${text}`, ...(code === undefined ? {} : { code }) })
+/** errno codes of a socket that could not connect or was cut: the network, not the request. */
+const NETWORK_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "ECONNABORTED"])
+
+/**
+ * SQLSTATEs worth retrying unchanged: the server is shutting down or restarting (57P01
+ * admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now), it has no connection
+ * left (53300 too_many_connections, e.g. max_wal_senders), or the slot is active for
+ * another connection (55006 object_in_use: a walsender of a reader that just died).
+ * Class 08 (connection exception) is retryable as a whole.
+ */
+const RETRYABLE_SQLSTATES = new Set(["57P01", "57P02", "57P03", "53300", "55006"])
+
+/**
+ * Pure: turns a node-postgres / pg-logical-replication / socket error into a
+ * `ReplicationError` whose message is `${what}: <first line of the error>`, with the
+ * error's `code` (SQLSTATE or errno), `cause` the error itself, and `retryable` true
+ * exactly for a lost or refused connection (errno network codes, SQLSTATE class 08, a
+ * driver error without code saying the connection ended) and the transient SQLSTATEs of
+ * `RETRYABLE_SQLSTATES`; false for anything else — wrong password (28P01, 28000), no
+ * database (3D000), no such slot or publication (42704), an invalidated slot or wrong
+ * wal_level (55000), missing privilege (42501), a slot that already exists (42710).
+ */
+export const describeReplicationError = (cause: unknown, what: string): ReplicationError => {
+  const err: { readonly message?: unknown; readonly code?: unknown } = typeof cause === "object" && cause !== null ? cause : {}
+  const text = typeof err.message === "string" ? (err.message.split("\n")[0] ?? "") : String(cause)
+  const code = typeof err.code === "string" ? err.code : undefined
+  const retryable =
+    code === undefined
+      ? /connection (terminated|ended|closed)|ECONNRESET|socket hang up/i.test(text)
+      : NETWORK_CODES.has(code) || code.startsWith("08") || RETRYABLE_SQLSTATES.has(code)
+  return new ReplicationError({ message: `${what}: ${text}`, ...(code === undefined ? {} : { code }), retryable, cause })
 }
 
 /** A client on the replication protocol (`replication=database`), closed with the scope. */
@@ -154,25 +190,32 @@ const replicationClient = (url: string) =>
         await client.connect()
         return client
       },
-      catch: (cause) => describe(cause, "cannot open a replication connection")
+      catch: (cause) => describeReplicationError(cause, "cannot open a replication connection")
     }),
     (client) => Effect.promise(() => client.end().catch(() => undefined))
   )
 
 /**
  * Creates logical slot `slot` (pgoutput) and exports its snapshot, on a replication
- * connection held open until the scope closes (the snapshot is usable only that long).
- * Fails with `ReplicationError` (e.g. the slot already exists: SQLSTATE 42710).
+ * connection to `url` held open until the scope closes (the snapshot is usable only that
+ * long). Answers the slot's consistent point (LSN text) and the snapshot's name. Fails
+ * with `ReplicationError` (e.g. the slot already exists: SQLSTATE 42710, not retryable;
+ * the connection refused: retryable).
  */
 export const createSlotWithSnapshot = (url: string, slot: string): Effect.Effect<SlotWithSnapshot, ReplicationError, Scope.Scope> =>
   Effect.gen(function* () {
     const client = yield* replicationClient(url)
     const result = yield* Effect.tryPromise({
       try: () => client.query(`CREATE_REPLICATION_SLOT "${slot}" LOGICAL pgoutput (SNAPSHOT 'export')`),
-      catch: (cause) => describe(cause, `cannot create replication slot ${slot}`)
+      catch: (cause) => describeReplicationError(cause, `cannot create replication slot ${slot}`)
     })
     const row = result.rows[0] as { consistent_point: string; snapshot_name: string } | undefined
-    if (row === undefined) return yield* new ReplicationError({ message: `CREATE_REPLICATION_SLOT ${slot} returned no row` })
+    if (row === undefined) {
+      return yield* new ReplicationError({
+        message: `CREATE_REPLICATION_SLOT ${slot} returned no row`,
+        retryable: false
+      })
+    }
     return { consistentPoint: row.consistent_point, snapshotName: row.snapshot_name }
   })
 
@@ -233,8 +276,11 @@ export const socketHandOff = <A, E>(queue: Queue.Enqueue<A, E>, socket: () => Pa
 }
 
 /**
- * Streams slot `slot` from its confirmed position, with logical messages enabled
- * (heartbeats). Stopped when the scope closes. Fails with `ReplicationError`.
+ * Streams slot `options.slot` of the source at `url` from its confirmed position, with
+ * logical messages enabled (heartbeats), publication `options.publication`. Stopped when
+ * the scope closes. The session's `messages` fail with `ReplicationError`: retryable when
+ * the connection was lost or closed, not when the slot or publication is missing
+ * (`describeReplicationError`).
  */
 export const startReplication = (url: string, options: ReplicationOptions): Effect.Effect<ReplicationSession, never, Scope.Scope> =>
   Effect.gen(function* () {
@@ -267,13 +313,24 @@ export const startReplication = (url: string, options: ReplicationOptions): Effe
             return typeof stream?.pause === "function" && typeof stream.resume === "function" ? (stream as PausableSocket) : undefined
           }
           const offer = socketHandOff(queue, socket, () =>
-            fail(new ReplicationError({ message: "pg-logical-replication's connection has no socket to pause: the library changed; pin pg-logical-replication 2.5.0" }))
+            fail(
+              new ReplicationError({
+                message: "pg-logical-replication's connection has no socket to pause: the library changed; pin pg-logical-replication 2.5.0",
+                retryable: false
+              })
+            )
           )
           service.on("data", (lsn: string, message: Pgoutput.Message) => offer({ lsn, message }))
-          service.on("error", (cause: Error) => fail(describe(cause, `replication from slot ${options.slot} failed`)))
+          service.on("error", (cause: Error) => fail(describeReplicationError(cause, `replication from slot ${options.slot} failed`)))
           service.subscribe(plugin, options.slot).then(
-            () => fail(new ReplicationError({ message: `replication from slot ${options.slot} ended: the connection closed` })),
-            (cause: unknown) => fail(describe(cause, `cannot stream from replication slot ${options.slot}`))
+            () =>
+              fail(
+                new ReplicationError({
+                  message: `replication from slot ${options.slot} ended: the connection closed`,
+                  retryable: true
+                })
+              ),
+            (cause: unknown) => fail(describeReplicationError(cause, `cannot stream from replication slot ${options.slot}`))
           )
         }),
       { bufferSize: options.bufferSize ?? 1024, strategy: "suspend" }

@@ -3,9 +3,16 @@
  * Four calls: put an object, get one (absent = None), delete one, list a prefix (every page).
  *
  * Invariants:
- *  - Every failure is an `S3Error` with one line naming the problem and the fix;
- *    `retryable` true exactly for throttling, 5xx and network errors. Nothing here
- *    retries on its own.
+ *  - Every failure is an `S3Error` with one line naming the problem and the fix, the SDK /
+ *    socket error it came from as its `cause`, and `retryable` true exactly for
+ *    throttling, 5xx and network errors.
+ *  - Retry policy: ONE, here. Every call (each page of a listing on its own) is retried on
+ *    `s3RetrySchedule` (Retry.ts's `retryableBackoff`: 100 ms doubling, capped at 2 s,
+ *    jittered, at most 10 retries, only while the `S3Error` is retryable) — every call is
+ *    idempotent (whole-object put, get, delete, list page). An `S3Error` out of this
+ *    service has had those retries: callers must NOT wrap S3 calls in a retry of their
+ *    own (one operation would become dozens of calls). A caller that must keep going
+ *    longer retries its whole operation, not the S3 call.
  *  - A missing object is not an error: `getObject` answers `Option.none()`.
  *  - `listObjects` follows every page to the end; keys come back in S3's order (UTF-8
  *    binary order of the key). It pages with ListObjects (v1) and `Marker` = the last key
@@ -15,13 +22,19 @@
  *  - The client is made once per layer and destroyed when the layer's scope closes.
  */
 import { DeleteObjectCommand, GetObjectCommand, ListObjectsCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3"
-import { Context, Effect, Layer, Option, Schedule, Schema } from "effect"
+import { Context, Effect, Layer, Option, Schema } from "effect"
 import { type AwsEndpoint, makeS3Client } from "./Aws.ts"
+import { retryableBackoff } from "./Retry.ts"
 
-/** A failed S3 call. `retryable`: throttling, 5xx or network — safe to retry unchanged. */
+/**
+ * A failed S3 call (after the service's own retries, `s3RetrySchedule`). `message`: one
+ * line, problem and fix. `retryable`: throttling, 5xx or network — safe to retry
+ * unchanged. `cause`: the SDK / socket error it was made from, when there was one.
+ */
 export class S3Error extends Schema.TaggedError<S3Error>()("S3Error", {
   message: Schema.String,
-  retryable: Schema.Boolean
+  retryable: Schema.Boolean,
+  cause: Schema.optional(Schema.Defect())
 }) {}
 
 /** One listed object: its key and size in bytes. */
@@ -49,7 +62,9 @@ const isMissingKey = (cause: unknown): boolean => {
 
 /**
  * Pure: turns an SDK / socket error of an S3 call into a one-line `S3Error` naming
- * the problem and the fix. `where` is `bucket` or `bucket/key`.
+ * the problem and the fix, with `cause` the error itself. `call` is the API call
+ * (`PutObject`, …), `where` is `bucket` or `bucket/key`, `endpoint` the URL (or "S3 in
+ * <region>") named in the message.
  */
 export const describeS3Error = (cause: unknown, call: string, bucket: string, where: string, endpoint: string): S3Error => {
   const err: AwsCause = typeof cause === "object" && cause !== null ? cause : { message: String(cause) }
@@ -57,7 +72,7 @@ export const describeS3Error = (cause: unknown, call: string, bucket: string, wh
   const code = typeof err.code === "string" ? err.code : name
   const text = (typeof err.message === "string" && err.message !== "" ? err.message : String(cause)).split("\n")[0] ?? ""
   const status = typeof err.$metadata?.httpStatusCode === "number" ? err.$metadata.httpStatusCode : undefined
-  const fail = (message: string, retryable: boolean) => new S3Error({ message, retryable })
+  const fail = (message: string, retryable: boolean) => new S3Error({ message, retryable, cause })
   if (name === "NoSuchBucket") return fail(`S3 bucket ${bucket} does not exist at ${endpoint}; create it or fix the bucket name setting`, false)
   if (["AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "AllAccessDisabled"].includes(name)) {
     return fail(`S3 ${call} on ${where} at ${endpoint} was refused (${name}: ${text}); fix the AWS credentials or the bucket policy`, false)
@@ -72,19 +87,17 @@ export const describeS3Error = (cause: unknown, call: string, bucket: string, wh
 }
 
 /**
- * Retry policy of every S3 call (each is idempotent: whole-object put, get, delete,
- * list): a retryable failure (network, throttling, 5xx — e.g. a reused keep-alive
- * socket the server had closed) is tried again after 50 ms, doubling, jittered, at most
- * 5 times.
+ * THE retry policy of S3 calls, applied by this service to every call (module invariants;
+ * each call is idempotent: whole-object put, get, delete, one list page): a retryable
+ * failure (network, throttling, 5xx — e.g. a reused keep-alive socket the server had
+ * closed) is tried again after 100 ms, 200 ms, 400 ms, … doubling, each delay capped at
+ * 2 s and jittered ×0.8–1.2; at most 10 retries (11 attempts, about 13 s of waiting in
+ * all). A non-retryable failure is not retried. Callers must not retry S3 calls again.
  */
-export const s3RetrySchedule = Schedule.exponential("50 millis", 2).pipe(
-  Schedule.jittered,
-  Schedule.upTo({ times: 5 }),
-  Schedule.setInputType<S3Error>(),
-  Schedule.while(({ input }) => input.retryable)
-)
+export const s3RetrySchedule = retryableBackoff("2 seconds", 10)
 
 const make = (client: S3Client, endpoint: string): S3["Service"] => {
+  /** One S3 API call, failures described (`describeS3Error`), retried on `s3RetrySchedule`. */
   const call = <A>(name: string, bucket: string, where: string, send: (signal: AbortSignal) => Promise<A>) =>
     Effect.tryPromise({ try: send, catch: (cause) => describeS3Error(cause, name, bucket, where, endpoint) }).pipe(
       Effect.retry(s3RetrySchedule)
@@ -141,17 +154,24 @@ const make = (client: S3Client, endpoint: string): S3["Service"] => {
   return { putObject, getObject, deleteObject, listObjects }
 }
 
-/** The S3 API, as the pipeline uses it. */
+/**
+ * The S3 API, as the pipeline uses it. Every operation is retried here on `s3RetrySchedule`
+ * and fails with `S3Error` only once that gave up (or at once, when not retryable);
+ * callers must not retry it again.
+ */
 export class S3 extends Context.Service<
   S3,
   {
-    /** PutObject: writes `body` (bytes, or text as UTF-8) at `bucket/key`, replacing any object there. */
+    /** PutObject: writes `body` (bytes, or text as UTF-8) at `bucket/key`, replacing any object there. Fails with `S3Error`. */
     readonly putObject: (bucket: string, key: string, body: Uint8Array | string, contentType?: string) => Effect.Effect<void, S3Error>
-    /** GetObject: the object's bytes, or `None` when no object has that key. */
+    /** GetObject: the object's bytes, or `None` when no object has that key. Fails with `S3Error`. */
     readonly getObject: (bucket: string, key: string) => Effect.Effect<Option.Option<Uint8Array>, S3Error>
-    /** DeleteObject: removes `bucket/key`; succeeds also when there was no such object. */
+    /** DeleteObject: removes `bucket/key`; succeeds also when there was no such object. Fails with `S3Error`. */
     readonly deleteObject: (bucket: string, key: string) => Effect.Effect<void, S3Error>
-    /** Every page of a listing: the key and size (bytes) of each object under `prefix`, in key order. */
+    /**
+     * Every page of a listing: the key and size (bytes) of each object under `prefix`, in
+     * key order. Each page is one call (retried on its own). Fails with `S3Error`.
+     */
     readonly listObjects: (bucket: string, prefix: string) => Effect.Effect<ReadonlyArray<S3ObjectSummary>, S3Error>
   }
 >()("@totes-cdc/platform/S3") {

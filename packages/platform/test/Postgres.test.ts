@@ -13,8 +13,10 @@ describe("describePgError", () => {
   })
 
   it("marks a refused connection retryable and says what to start or fix", () => {
-    const error = describePgError({ code: "ECONNREFUSED", message: "connect ECONNREFUSED 127.0.0.1:5432" }, target, "SOURCE_URL")
+    const cause = { code: "ECONNREFUSED", message: "connect ECONNREFUSED 127.0.0.1:5432" }
+    const error = describePgError(cause, target, "SOURCE_URL")
     expect(error.retryable).toBe(true)
+    expect(error.cause).toBe(cause)
     expect(error.message).toBe(`nothing is listening at ${target} (SOURCE_URL); start PostgreSQL or fix the host and port in SOURCE_URL`)
   })
 

@@ -1,7 +1,7 @@
 /**
  * Pure parts of the archiver (the local stand-in for Firehose, DESIGN.md §1, §4): turning
- * a Kinesis batch into NDJSON lines, the buffer that collects them, when it is due, how it
- * is cut into objects, and the objects' keys in Firehose's naming.
+ * a page into NDJSON lines, how a micro-batch's lines are cut into objects, and the
+ * objects' keys in Firehose's naming.
  *
  * Invariants:
  *  - A line is a user record's bytes exactly as put on the stream (the change record JSON,
@@ -13,67 +13,34 @@
  */
 import { INGESTION_LAYOUT } from "@totes-cdc/core"
 import { Result } from "effect"
-import { deaggregate, type DeaggregationError, type KinesisBatch } from "../consumer/BatchHandler.ts"
+import { deaggregate, type DeaggregationError, type ShardPage } from "../consumer/MicroBatch.ts"
 
-/** Default size threshold of the buffer: 5 MiB (Firehose's default buffer size). */
+/** Default size threshold of a window: 5 MiB (Firehose's default buffer size). */
 export const DEFAULT_BUFFER_BYTES = 5 * 1024 * 1024
 
-/** Default interval threshold of the buffer: 60 s (Firehose's default buffer interval). */
+/** Default interval threshold of a window: 60 s (Firehose's default buffer interval). */
 export const DEFAULT_BUFFER_INTERVAL_MS = 60_000
 
 /** Default key prefix of the archive. */
 export const DEFAULT_ARCHIVE_PREFIX = INGESTION_LAYOUT.rawPrefix
 
-/** When a buffer is due. */
-export interface BufferThresholds {
-  /** Flush once the buffered lines (with their newlines) reach this many bytes. */
-  readonly bufferBytes: number
-  /** Flush once this many ms have passed since the buffer's first line was appended. */
-  readonly bufferIntervalMs: number
-}
-
-/** The lines of a batch, up to (excluding) its first record that is not a valid KPL aggregate. */
-export interface BatchLines {
+/** The lines of a page, up to (excluding) its first record that is not a valid KPL aggregate. */
+export interface PageLines {
   readonly lines: ReadonlyArray<Uint8Array>
   /** The first malformed record's error, when there is one; `lines` are those of the records before it. */
   readonly failed?: DeaggregationError
 }
 
-/** Pure: de-aggregates every record of `batch`, in shard order, into one line per user record. */
-export const batchLines = (batch: KinesisBatch): BatchLines => {
+/** Pure: de-aggregates every record of `page`, in shard order, into one line per user record. */
+export const pageLines = (page: ShardPage): PageLines => {
   const lines: Array<Uint8Array> = []
-  for (const record of batch.records) {
+  for (const record of page.records) {
     const users = deaggregate(record)
     if (Result.isFailure(users)) return { lines, failed: users.failure }
     for (const user of users.success) lines.push(user.data)
   }
   return { lines }
 }
-
-/** Lines waiting to be written, and when the first was appended (epoch ms). */
-export interface ArchiveBuffer {
-  readonly lines: ReadonlyArray<Uint8Array>
-  /** Bytes of the lines including one newline each. */
-  readonly bytes: number
-  readonly firstAt: number
-}
-
-/** Pure: a buffer holding `lines`, started at `now`. */
-export const startBuffer = (lines: ReadonlyArray<Uint8Array>, now: number): ArchiveBuffer => appendLines({ lines: [], bytes: 0, firstAt: now }, lines)
-
-/** Pure: `buffer` with `lines` appended. */
-export const appendLines = (buffer: ArchiveBuffer, lines: ReadonlyArray<Uint8Array>): ArchiveBuffer => ({
-  lines: [...buffer.lines, ...lines],
-  bytes: lines.reduce((sum, line) => sum + line.byteLength + 1, buffer.bytes),
-  firstAt: buffer.firstAt
-})
-
-/** Pure: when `buffer` becomes due by the interval (epoch ms). */
-export const deadlineOf = (buffer: ArchiveBuffer, thresholds: BufferThresholds): number => buffer.firstAt + thresholds.bufferIntervalMs
-
-/** Pure: whether `buffer` is due at `now` — size reached, or interval passed since its first line. */
-export const isDue = (buffer: ArchiveBuffer, thresholds: BufferThresholds, now: number): boolean =>
-  buffer.bytes >= thresholds.bufferBytes || now >= deadlineOf(buffer, thresholds)
 
 /**
  * Pure: the bodies of the objects holding `lines`: NDJSON, each at most `bufferBytes`

@@ -10,12 +10,14 @@
  *  - What is read back is validated by a schema (and must name the same consumer and
  *    shard as its key); a corrupt object is a `CheckpointError` naming the key, never
  *    treated as absent — that would re-read the shard from the start.
- *  - get and put are idempotent and retried on retryable S3 errors (`checkpointRetrySchedule`);
- *    an object that does not decode is read again 3 times, 50 ms apart, before it counts as
+ *  - get and put are idempotent; their S3 calls are retried by the S3 service itself
+ *    (`s3RetrySchedule`: retryable errors only, 100 ms doubling to 2 s, at most 10 retries)
+ *    and not again here — one retry policy per call. Separately, an object that does not
+ *    decode (not an S3 failure) is read again 3 times, 50 ms apart, before it counts as
  *    corrupt (s3rver rewrites objects in place: a read racing a write can see a partial one).
  */
 import { INGESTION_LAYOUT } from "@totes-cdc/core"
-import { retryableBackoff, S3, type S3Error } from "@totes-cdc/platform"
+import { S3, type S3Error } from "@totes-cdc/platform"
 import { Context, DateTime, Effect, Layer, Option, Schedule, Schema } from "effect"
 
 /**
@@ -28,10 +30,14 @@ export interface Checkpoint {
   readonly shardEnded: boolean
 }
 
-/** A stored checkpoint cannot be read back as one. */
+/**
+ * A stored checkpoint cannot be read back as one: `message` names the object and the fix,
+ * `key` is its S3 key, `cause` the schema error that rejected it (when it did not decode).
+ */
 export class CheckpointError extends Schema.TaggedError<CheckpointError>()("CheckpointError", {
   message: Schema.String,
-  key: Schema.String
+  key: Schema.String,
+  cause: Schema.optional(Schema.Defect())
 }) {}
 
 const SequenceNumber = Schema.String.check(Schema.isPattern(/^\d{1,128}$/))
@@ -60,12 +66,6 @@ export const DEFAULT_CHECKPOINT_PREFIX = INGESTION_LAYOUT.checkpointPrefix
 export const checkpointKey = (prefix: string, consumer: string, shardId: string) => `${prefix}${consumer}/${shardId}.json`
 
 /**
- * Retry policy of checkpoint reads and writes (idempotent): 100 ms, 200 ms, … doubling,
- * capped at 2 s, jittered, at most 10 retries, only while the S3 error is retryable.
- */
-export const checkpointRetrySchedule = retryableBackoff("2 seconds", 10)
-
-/**
  * Re-reads of an object that did not decode, before it counts as corrupt: 3, 50 ms apart.
  * S3 replaces objects atomically, but s3rver rewrites the file in place, so a read racing a
  * write there can see a truncated object.
@@ -76,9 +76,13 @@ const undecodableRetrySchedule = Schedule.spaced("50 millis").pipe(Schedule.upTo
 export class CheckpointStore extends Context.Service<
   CheckpointStore,
   {
-    /** The checkpoint of `consumer` in `shardId`, or None when it never checkpointed there. */
+    /**
+     * The checkpoint of `consumer` in `shardId`, or None when it never checkpointed there.
+     * Fails with `CheckpointError` (the object is not a checkpoint of that consumer and
+     * shard, after 3 re-reads) or `S3Error` (after the S3 service's retries).
+     */
     readonly get: (consumer: string, shardId: string) => Effect.Effect<Option.Option<Checkpoint>, CheckpointError | S3Error>
-    /** Replaces the checkpoint of `consumer` in `shardId`. */
+    /** Replaces the checkpoint of `consumer` in `shardId`. Fails with `S3Error` (after the S3 service's retries). */
     readonly put: (consumer: string, shardId: string, checkpoint: Checkpoint) => Effect.Effect<void, S3Error>
   }
 >()("@totes-cdc/stream-processors/CheckpointStore") {
@@ -93,14 +97,15 @@ export class CheckpointStore extends Context.Service<
 
         const readOnce = Effect.fn("CheckpointStore.get")(function* (consumer: string, shardId: string) {
           const key = checkpointKey(prefix, consumer, shardId)
-          const body = yield* s3.getObject(location.bucket, key).pipe(Effect.retry(checkpointRetrySchedule))
+          const body = yield* s3.getObject(location.bucket, key)
           if (Option.isNone(body)) return Option.none<Checkpoint>()
           const stored = yield* decodeCheckpointObject(new TextDecoder().decode(body.value)).pipe(
             Effect.mapError(
               (error) =>
                 new CheckpointError({
                   message: `${where(key)} is not a consumer checkpoint (${error.message.split("\n")[0]}); inspect it, fix or delete it (deleting re-reads the shard from its oldest record)`,
-                  key
+                  key,
+                  cause: error
                 })
             )
           )
@@ -125,9 +130,7 @@ export class CheckpointStore extends Context.Service<
             shardEnded: checkpoint.shardEnded,
             updatedAt
           })
-          yield* s3
-            .putObject(location.bucket, checkpointKey(prefix, consumer, shardId), body, "application/json")
-            .pipe(Effect.retry(checkpointRetrySchedule))
+          yield* s3.putObject(location.bucket, checkpointKey(prefix, consumer, shardId), body, "application/json")
         })
 
         return CheckpointStore.of({ get, put })

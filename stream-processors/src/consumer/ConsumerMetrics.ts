@@ -13,15 +13,15 @@ export const recordsProcessed = Metric.counter("consumer_records_processed_total
   incremental: true
 })
 
-/** Batches handed over again after a handler failure or a partial batch response. */
-export const batchRetries = Metric.counter("consumer_batch_retries_total", {
-  description: "Batches handed to a consumer's handler again after a failure or partial failure",
+/** Pages handed over again after a failure or a partial answer. */
+export const pageRetries = Metric.counter("consumer_page_retries_total", {
+  description: "Pages handed to a consumer again after a failure or partial failure",
   incremental: true
 })
 
-/** Kinesis records per batch handed to a handler. */
-export const batchRecords = Metric.histogram("consumer_batch_records", {
-  description: "Kinesis records per batch handed to a consumer's handler",
+/** Kinesis records per page offered to a consumer's micro-batch window. */
+export const pageRecords = Metric.histogram("consumer_page_records", {
+  description: "Kinesis records per page offered to a consumer's micro-batch window",
   boundaries: Metric.exponentialBoundaries({ start: 1, factor: 4, count: 8 })
 })
 

@@ -1,25 +1,19 @@
 /**
- * The AWS driver of a `BatchHandler`: a Lambda function behind a Kinesis event source
- * mapping (ESM) configured with `FunctionResponseTypes: ["ReportBatchItemFailures"]`
- * (and, ideally, `BisectBatchOnFunctionError`). The ESM owns shard leases, checkpoints,
- * retries and the on-failure destination; this only turns an invocation into handler
- * calls and the handler's answers into a partial batch response.
+ * The AWS driver of a `MicroBatchHandler`: a Lambda function behind a Kinesis event source
+ * mapping (ESM) with `FunctionResponseTypes: ["ReportBatchItemFailures"]`. The ESM owns
+ * shard leases, checkpoints, retries and the on-failure destination; one invocation is
+ * one micro-batch, whose pages are its records grouped by shard (in event order).
  *
  * Invariants:
- *  - The event is decoded with a schema; a malformed event rejects the invocation (the
- *    ESM then retries the whole batch) — nothing is guessed.
- *  - Records are grouped by shard (an ESM batch comes from one shard; this does not
- *    assume it), in event order, and each group is one handler call.
- *  - Per shard, the answer names the first record NOT processed: `PartiallyFailed(seq)`
- *    → `seq`; a handler failure (typed error, defect or interruption), or a
- *    `firstFailedSequenceNumber` that is not in the batch → the group's first record.
- *    The ESM checkpoints before the lowest reported sequence number and retries from it.
- *  - The layer is built once per Lambda container (the first invocation), through one
- *    `ManagedRuntime`; if building it fails, the invocation rejects and the next one
- *    builds it afresh.
+ *  - A malformed event (schema) rejects the invocation: the ESM retries it whole.
+ *  - Per page, the answer names the first record NOT processed: `PartiallyFailed(seq)` →
+ *    `seq`; `Failed`, a failure of the whole call (typed error or defect), or a `seq`
+ *    outside the page → the page's first record.
+ *  - The layer is built once per container through one `ManagedRuntime`; a layer that
+ *    fails to build rejects the invocation and is built afresh on the next one.
  */
 import { Cause, Effect, Exit, type Layer, ManagedRuntime, Schema } from "effect"
-import type { BatchHandler, KinesisBatchRecord } from "./BatchHandler.ts"
+import type { KinesisBatchRecord, MicroBatchHandler, PageResult, ShardPage } from "./MicroBatch.ts"
 
 /** One record of a Kinesis event (the fields this driver reads). */
 const KinesisEventRecord = Schema.Struct({
@@ -54,8 +48,8 @@ export const shardIdOfEventId = (eventId: string) => {
   return colon < 0 ? eventId : eventId.slice(0, colon)
 }
 
-/** Pure: records grouped by shard, groups in order of first appearance, records in event order. */
-export const groupByShard = (records: ReadonlyArray<KinesisBatchRecord>): ReadonlyArray<{ readonly shardId: string; readonly records: ReadonlyArray<KinesisBatchRecord> }> => {
+/** Pure: records grouped by shard into pages, pages in order of first appearance, records in event order. */
+export const groupByShard = (records: ReadonlyArray<KinesisBatchRecord>): ReadonlyArray<ShardPage> => {
   const groups = new Map<string, Array<KinesisBatchRecord>>()
   for (const record of records) {
     const group = groups.get(record.shardId)
@@ -65,37 +59,37 @@ export const groupByShard = (records: ReadonlyArray<KinesisBatchRecord>): Readon
   return [...groups].map(([shardId, group]) => ({ shardId, records: group }))
 }
 
+/** Pure: the first record of `page` that `result` says was not processed, if any. */
+export const firstUnprocessed = <E>(page: ShardPage, result: PageResult<E>): string | undefined => {
+  if (result._tag === "Processed") return undefined
+  if (result._tag === "PartiallyFailed" && page.records.some((record) => record.sequenceNumber === result.firstFailedSequenceNumber)) {
+    return result.firstFailedSequenceNumber
+  }
+  return page.records[0]!.sequenceNumber
+}
+
 /**
  * A Lambda handler (`export const handler = makeKinesisLambdaHandler(…)`) driving `handler`
- * with services from `layer`, built once per container.
+ * with services from `layer`, built once per container. Answers the partial batch response;
+ * rejects (throws) only for a malformed event or a layer that does not build.
  */
 export const makeKinesisLambdaHandler = <E, R, LE>(
-  handler: BatchHandler<E, R>,
+  handler: MicroBatchHandler<E, R>,
   layer: Layer.Layer<R, LE>
 ): ((event: KinesisStreamEvent) => Promise<KinesisBatchResponse>) => {
   let runtime: ManagedRuntime.ManagedRuntime<R, LE> | undefined
 
-  /** The first record of `group` that was not processed, if any. */
-  const firstUnprocessed = (group: { readonly shardId: string; readonly records: ReadonlyArray<KinesisBatchRecord> }) =>
-    Effect.suspend(() => handler(group)).pipe(
+  /** Every page's answer: the handler's, or `Failed` for each page when the call fails. */
+  const answers = (pages: ReadonlyArray<ShardPage>) =>
+    Effect.suspend(() => handler(pages)).pipe(
       Effect.exit,
-      Effect.flatMap((exit) => {
-        const first = group.records[0]!.sequenceNumber
-        if (Exit.isFailure(exit)) {
-          return Effect.logError(`consumer failed on ${group.records.length} records of ${group.shardId}; reporting the batch from ${first} as failed`, Cause.pretty(exit.cause)).pipe(
-            Effect.as(first)
-          )
-        }
-        const result = exit.value
-        if (result._tag === "Processed") return Effect.succeed(undefined)
-        if (group.records.some((record) => record.sequenceNumber === result.firstFailedSequenceNumber)) {
-          return Effect.succeed(result.firstFailedSequenceNumber)
-        }
-        return Effect.logWarning(
-          `consumer answered PartiallyFailed(${result.firstFailedSequenceNumber}), not a record of its batch of ${group.shardId}; reporting the batch from ${first} as failed`
-        ).pipe(Effect.as(first))
-      }),
-      Effect.annotateLogs({ shard: group.shardId })
+      Effect.flatMap((exit): Effect.Effect<ReadonlyArray<PageResult<unknown>>> => {
+        if (Exit.isSuccess(exit) && exit.value.length === pages.length) return Effect.succeed(exit.value)
+        const why = Exit.isSuccess(exit) ? `${exit.value.length} answers for ${pages.length} pages` : Cause.pretty(exit.cause)
+        return Effect.logError(`consumer failed on a micro-batch of ${pages.length} pages; reporting every page from its first record as failed`, why).pipe(
+          Effect.as(pages.map((): PageResult<unknown> => ({ _tag: "Failed", error: why })))
+        )
+      })
     )
 
   const invocation = (event: KinesisStreamEvent) =>
@@ -112,10 +106,19 @@ export const makeKinesisLambdaHandler = <E, R, LE>(
             : { approximateArrivalTimestamp: new Date(record.kinesis.approximateArrivalTimestamp * 1000) })
         })
       )
-      const failed = yield* Effect.forEach(groupByShard(records), firstUnprocessed, { concurrency: "unbounded" })
-      return {
-        batchItemFailures: failed.filter((seq): seq is string => seq !== undefined).map((itemIdentifier) => ({ itemIdentifier }))
+      const pages = groupByShard(records)
+      const results = yield* answers(pages)
+      const failed = pages.flatMap((page, i) => {
+        const first = firstUnprocessed(page, results[i]!)
+        return first === undefined ? [] : [first]
+      })
+      for (const [i, page] of pages.entries()) {
+        const result = results[i]!
+        if (result._tag === "PartiallyFailed" && firstUnprocessed(page, result) !== result.firstFailedSequenceNumber) {
+          yield* Effect.logWarning(`consumer answered PartiallyFailed(${result.firstFailedSequenceNumber}), not a record of its page of ${page.shardId}; reporting the page from its first record as failed`)
+        }
       }
+      return { batchItemFailures: failed.map((itemIdentifier) => ({ itemIdentifier })) }
     }).pipe(Effect.withSpan("KinesisLambdaHandler.invocation"))
 
   return async (event) => {

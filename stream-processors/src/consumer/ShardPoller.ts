@@ -1,45 +1,23 @@
 /**
- * The local driver of a `BatchHandler`: what a Lambda event source mapping (ESM) does in
- * AWS — read every shard of a stream, hand each page of records to the handler, checkpoint
- * what it processed, retry what failed, finish parent shards before their children —
- * for one consumer name in one process.
+ * The local driver of a `MicroBatchHandler`: what a Lambda event source mapping does in
+ * AWS — read every shard, hand pages to the consumer, checkpoint, retry, finish parents
+ * before children — for one consumer name in one process (run ONE poller per name).
+ * Semantics in detail: stream-processors/SPEC.md §1.
  *
- * It takes no cross-machine leases: run ONE poller per consumer name. In AWS there is no
- * poller at all: the ESM owns shard leases, checkpoints, retries and bisect-on-error, and
- * the same handler runs behind `makeKinesisLambdaHandler`.
- *
- * Semantics (the ESM's, with ReportBatchItemFailures):
- *  - One fiber per shard being consumed. A shard starts AFTER_SEQUENCE_NUMBER its checkpoint,
- *    or at TRIM_HORIZON when it has none; each non-empty GetRecords page (≤ `batchSize`
- *    records, and about ≤ `pageBytes`: the record limit adapts to the records' sizes) is
- *    one batch. While a batch is handled, the shard's next page is read ahead (one page:
- *    at most two pages of a shard in memory), and handed over only after the batch is
- *    checkpointed.
- *  - `Processed`: the batch's last sequence number is checkpointed, then the next page is
- *    read. `PartiallyFailed(seq)`: the record before `seq` is checkpointed and the batch is
- *    handed over again from `seq` after a backoff (`batchRetrySchedule`). A handler failure
- *    (typed error): the same batch is handed over again after a backoff — never skipped.
- *    A `firstFailedSequenceNumber` that is not in the batch counts as a failure of the whole
- *    batch (Lambda does the same). A defect in the handler stops the poller (a bug is not
- *    retried into a loop); a restart resumes from the checkpoints.
- *  - Once a handler call completes, its checkpoint is written even if the poller is being
- *    interrupted, so a graceful stop never hands a completed batch over again. A batch
- *    whose handler is interrupted mid-way is handed over again on restart (at-least-once).
- *  - A closed shard read to its end (no next iterator) is checkpointed `shardEnded: true`.
- *  - Resharding: a child shard starts only once every parent (`parentShardId`,
- *    `adjacentParentShardId`) still listed has a `shardEnded` checkpoint, so every record
- *    of a key range's parent is handed over before any record of its children. A parent no
- *    longer listed (trimmed past retention) does not hold its children back. New shards are
- *    found by listing the stream every `shardRefreshMs`, and at once when a shard ends.
- *  - Restart: everything resumes from the checkpoints: a checkpointed record is neither
- *    skipped nor handed over again.
- *  - Kinesis reads are retried on retryable errors (`kinesisReadRetrySchedule`); a failed
- *    GetRecords with a non-retryable error (e.g. an expired iterator, 5 minutes old) gets one
- *    fresh iterator after the checkpoint. Anything else fails the poller.
+ * Invariants:
+ *  - Each shard's fiber reads pages (one read ahead) and offers each to one window; the
+ *    windows are cut by `Stream.aggregateWithin` (MicroBatchWindow.ts) and handled one at a
+ *    time; a page is checkpointed only after the handler answered it, and a shard offers
+ *    its next page only after that, so a shard's pages are handled in order, once each
+ *    unless a hand-over failed.
+ *  - A handler call that completed has its checkpoints written even while stopping.
+ *  - A failed page is handed over again after a backoff, never skipped; a handler defect
+ *    stops the poller. A child shard starts once its listed parents have ended.
  */
 import { cappedBackoff, Kinesis, type KinesisError, type KinesisShard, retryableBackoff, type S3Error } from "@totes-cdc/platform"
-import { Effect, Fiber, FiberSet, Metric, Option, Queue, Schedule, Schema } from "effect"
-import type { BatchHandler, KinesisBatchRecord } from "./BatchHandler.ts"
+import { Cause, Deferred, Effect, Exit, Fiber, FiberSet, Metric, Option, Queue, Schedule, Schema, Sink, Stream } from "effect"
+import type { KinesisBatchRecord, MicroBatchHandler, PageResult, ShardPage } from "./MicroBatch.ts"
+import { emptyWindow, IMMEDIATE_WINDOW, joinWindow, type MicroBatchWindow, type OpenWindow, windowIsDue } from "./MicroBatchWindow.ts"
 import { type Checkpoint, type CheckpointError, CheckpointStore } from "./CheckpointStore.ts"
 import * as ConsumerMetrics from "./ConsumerMetrics.ts"
 
@@ -48,7 +26,7 @@ export interface PollerConfig {
   /** Consumer name: its checkpoints are its own (one poller per name). */
   readonly consumer: string
   readonly stream: string
-  /** Records per GetRecords page = per batch (ESM BatchSize). Default 1,000. */
+  /** Records per GetRecords page at most (ESM BatchSize). Default 1,000. */
   readonly batchSize: number
   /**
    * Bytes a page should not exceed (default 10 MiB, Kinesis' own GetRecords cap, which
@@ -62,12 +40,12 @@ export interface PollerConfig {
   /** List the stream's shards again after this long. Default 10,000. */
   readonly shardRefreshMs: number
   /**
-   * Hand a failed batch over again at most this many times, then fail the poller with the
+   * Hand a failed page over again at most this many times, then fail the poller with the
    * handler's error (ESM MaximumRetryAttempts, except that nothing is skipped). Default: no limit.
    */
-  readonly maxBatchRetries?: number
-  /** Told the number of shards being consumed whenever it changes (e.g. the processor's window: ProcessorConfig `window.consumedShards`). */
-  readonly onShardsRunning?: (shards: number) => void
+  readonly maxPageRetries?: number
+  /** When a micro-batch window closes. Default `IMMEDIATE_WINDOW` (each window: the pages already read). */
+  readonly window?: MicroBatchWindow
 }
 
 /** The defaults above for `consumer` on `stream`. */
@@ -95,18 +73,18 @@ export const nextPageLimit = (last: { readonly records: number; readonly bytes: 
   return Math.max(1, Math.min(batchSize, Math.floor(pageBytes / average)))
 }
 
-/** A handler kept answering `PartiallyFailed` for a record until `maxBatchRetries` ran out. */
-export class BatchRecordFailed extends Schema.TaggedError<BatchRecordFailed>()("BatchRecordFailed", {
+/** A handler kept answering `PartiallyFailed` for a record until `maxPageRetries` ran out. */
+export class PageRecordFailed extends Schema.TaggedError<PageRecordFailed>()("PageRecordFailed", {
   message: Schema.String,
   shardId: Schema.String,
   sequenceNumber: Schema.String
 }) {}
 
 /**
- * Backoff between hand-overs of a failed batch: 100 ms, 200 ms, 400 ms, … doubling, capped
- * at 10 s, jittered (×0.8–1.2). Unlimited unless `maxBatchRetries` is set.
+ * Backoff between hand-overs of a failed page: 100 ms, 200 ms, 400 ms, … doubling, capped
+ * at 10 s, jittered (×0.8–1.2). Unlimited unless `maxPageRetries` is set.
  */
-export const batchRetrySchedule = cappedBackoff("10 seconds")
+export const pageRetrySchedule = cappedBackoff("10 seconds")
 
 /**
  * Retry policy of ListShards, GetShardIterator and GetRecords: 100 ms, 200 ms, … doubling,
@@ -132,30 +110,38 @@ export const startableShards = (
   )
 }
 
-/** One hand-over of a batch that did not complete: retried (after a backoff), or fatal. */
-type AttemptFailure<E> =
-  | { readonly _tag: "Retry"; readonly error: E | BatchRecordFailed }
-  | { readonly _tag: "Fatal"; readonly error: S3Error }
-
 /** Every error the poller can fail with, besides the handler's. */
-export type PollerError = KinesisError | S3Error | CheckpointError | BatchRecordFailed
+export type PollerError = KinesisError | S3Error | CheckpointError | PageRecordFailed
+
+/** A page offered to the window, and where its answer goes once it is checkpointed. */
+interface Offer<E> {
+  readonly page: ShardPage
+  readonly bytes: number
+  readonly full: boolean
+  /** The page holds its shard's last records. */
+  readonly endsShard: boolean
+  readonly answer: Deferred.Deferred<PageResult<E>>
+}
 
 /**
- * Consumes every shard of `config.stream` with `handler`, forever (see the module header
- * for the semantics). Fails when a shard cannot be read or checkpointed, or with the
- * handler's error once `maxBatchRetries` is exhausted; dies on a handler defect.
- * Interrupting it stops every shard fiber.
+ * Consumes every shard of `config.stream` with `handler`, forever (module header;
+ * stream-processors/SPEC.md §1). Fails when a shard cannot be read or checkpointed, or with
+ * the handler's error once `maxPageRetries` is exhausted; dies on a handler defect.
+ * Interrupting it stops every fiber; a handler call in flight is abandoned (its pages are
+ * handed over again on restart).
  */
 export const runShardPoller = <E, R>(
   config: PollerConfig,
-  handler: BatchHandler<E, R>
+  handler: MicroBatchHandler<E, R>
 ): Effect.Effect<never, E | PollerError, R | Kinesis | CheckpointStore> =>
   Effect.scoped(
     Effect.gen(function* () {
       const kinesis = yield* Kinesis
       const store = yield* CheckpointStore
       const { consumer, stream } = config
-      const retrySchedule = config.maxBatchRetries === undefined ? batchRetrySchedule : batchRetrySchedule.pipe(Schedule.upTo({ times: config.maxBatchRetries }))
+      const limits = config.window ?? IMMEDIATE_WINDOW
+      const retrySchedule = config.maxPageRetries === undefined ? pageRetrySchedule : pageRetrySchedule.pipe(Schedule.upTo({ times: config.maxPageRetries }))
+      const metric = <I, S>(m: Metric.Metric<I, S>, shardId: string) => Metric.withAttributes(m, ConsumerMetrics.attributes(consumer, shardId))
 
       const iteratorAfter = (shardId: string, position: string | null) =>
         kinesis
@@ -176,56 +162,81 @@ export const runShardPoller = <E, R>(
           )
         )
 
+      /** Checkpoints what `result` says of `offer`'s page was processed. */
+      const checkpoint = (offer: Offer<E>, result: PageResult<E>) => {
+        const { records, shardId } = offer.page
+        const upTo =
+          result._tag === "Processed"
+            ? records.length
+            : result._tag === "PartiallyFailed"
+              ? Math.max(0, records.findIndex((record) => record.sequenceNumber === result.firstFailedSequenceNumber))
+              : 0
+        if (upTo === 0) return Effect.void
+        return store
+          .put(consumer, shardId, { sequenceNumber: records[upTo - 1]!.sequenceNumber, shardEnded: offer.endsShard && upTo === records.length })
+          .pipe(Effect.andThen(Metric.update(metric(ConsumerMetrics.recordsProcessed, shardId), upTo)))
+      }
+
       /**
-       * Hands `records` to the handler until all are processed, checkpointing progress;
-       * `endsShard`: they are the shard's last records.
+       * Hands one window's pages to the handler; once it answered, checkpoints every page
+       * (even while stopping) and tells each shard its page's answer. A typed failure is
+       * every page's `Failed`; a defect or an interruption ends the poller.
        */
-      const deliver = (shardId: string, records: ReadonlyArray<KinesisBatchRecord>, endsShard: boolean) => {
-        const metric = <I, S>(m: Metric.Metric<I, S>) => Metric.withAttributes(m, ConsumerMetrics.attributes(consumer, shardId))
-        let remaining = records
-        const checkpoint = (sequenceNumber: string, shardEnded: boolean, count: number) =>
-          store.put(consumer, shardId, { sequenceNumber, shardEnded }).pipe(
-            Effect.mapError((error): AttemptFailure<E> => ({ _tag: "Fatal", error })),
-            Effect.andThen(Metric.update(metric(ConsumerMetrics.recordsProcessed), count))
-          )
-        const attempt = Effect.uninterruptibleMask((restore) =>
+      const handleWindow = (offers: ReadonlyArray<Offer<E>>) =>
+        Effect.uninterruptibleMask((restore) =>
           Effect.gen(function* () {
-            yield* Metric.update(metric(ConsumerMetrics.batchRecords), remaining.length)
-            const result = yield* restore(handler({ shardId, records: remaining })).pipe(
-              Effect.mapError((error): AttemptFailure<E> => ({ _tag: "Retry", error }))
-            )
-            if (result._tag === "Processed") {
-              return yield* checkpoint(remaining.at(-1)!.sequenceNumber, endsShard, remaining.length)
+            const exit = yield* Effect.exit(restore(handler(offers.map((offer) => offer.page))))
+            if (Exit.isFailure(exit) && !Cause.hasFails(exit.cause)) return yield* Effect.failCause(exit.cause as Cause.Cause<never>)
+            const results: ReadonlyArray<PageResult<E>> = Exit.isSuccess(exit)
+              ? exit.value
+              : offers.map(() => ({ _tag: "Failed" as const, error: Cause.squash(exit.cause) as E }))
+            if (results.length !== offers.length) {
+              return yield* Effect.die(new Error(`consumer ${consumer} answered ${results.length} results for a micro-batch of ${offers.length} pages`))
             }
-            const failedAt = remaining.findIndex((record) => record.sequenceNumber === result.firstFailedSequenceNumber)
-            if (failedAt > 0) {
-              yield* checkpoint(remaining[failedAt - 1]!.sequenceNumber, false, failedAt)
-              remaining = remaining.slice(failedAt)
-            }
-            const failed = remaining[0]!.sequenceNumber
-            return yield* Effect.fail<AttemptFailure<E>>({
-              _tag: "Retry",
-              error: new BatchRecordFailed({
-                message:
-                  failedAt < 0
-                    ? `consumer ${consumer} answered PartiallyFailed(${result.firstFailedSequenceNumber}), not a record of its batch of ${shardId}; the whole batch from ${failed} is handed over again`
-                    : `consumer ${consumer} failed record ${shardId}/${failed}`,
-                shardId,
-                sequenceNumber: failed
-              })
-            })
+            yield* Effect.forEach(offers, (offer, i) => checkpoint(offer, results[i]!), { concurrency: "unbounded", discard: true })
+            yield* Effect.forEach(offers, (offer, i) => Deferred.succeed(offer.answer, results[i]!), { discard: true })
           })
-        )
+        ).pipe(Effect.withSpan("ShardPoller.microBatch", { attributes: { consumer, pages: offers.length } }))
+
+      const inbox = yield* Queue.unbounded<Offer<E>>()
+      const running = new Set<string>()
+
+      /**
+       * Offers `records` (the rest of a page) to the window until all are processed: each
+       * answer's processed part is already checkpointed; the rest is offered again after a
+       * backoff.
+       */
+      const deliver = (shardId: string, records: ReadonlyArray<KinesisBatchRecord>, full: boolean, endsShard: boolean) => {
+        let remaining = records
+        const attempt = Effect.gen(function* () {
+          yield* Metric.update(metric(ConsumerMetrics.pageRecords, shardId), remaining.length)
+          const answer = yield* Deferred.make<PageResult<E>>()
+          const bytes = remaining.reduce((sum, record) => sum + record.data.byteLength, 0)
+          yield* Queue.offer(inbox, { page: { shardId, records: remaining }, bytes, full, endsShard, answer })
+          const result = yield* Deferred.await(answer)
+          if (result._tag === "Processed") return
+          if (result._tag === "Failed") return yield* Effect.fail<E | PageRecordFailed>(result.error)
+          const failedAt = remaining.findIndex((record) => record.sequenceNumber === result.firstFailedSequenceNumber)
+          if (failedAt > 0) remaining = remaining.slice(failedAt)
+          const first = remaining[0]!.sequenceNumber
+          return yield* Effect.fail(
+            new PageRecordFailed({
+              message:
+                failedAt < 0
+                  ? `consumer ${consumer} answered PartiallyFailed(${result.firstFailedSequenceNumber}), not a record of its page of ${shardId}; the whole page from ${first} is handed over again`
+                  : `consumer ${consumer} failed record ${shardId}/${first}`,
+              shardId,
+              sequenceNumber: first
+            })
+          )
+        })
         return attempt.pipe(
-          Effect.tapError((failure) =>
-            failure._tag === "Retry"
-              ? Effect.logWarning(`batch of ${remaining.length} records from ${remaining[0]!.sequenceNumber} failed; handing it over again after a backoff`, failure.error).pipe(
-                  Effect.andThen(Metric.update(metric(ConsumerMetrics.batchRetries), 1))
-                )
-              : Effect.void
+          Effect.tapError((error) =>
+            Effect.logWarning(`page of ${remaining.length} records from ${remaining[0]!.sequenceNumber} failed; handing it over again after a backoff`, error).pipe(
+              Effect.andThen(Metric.update(metric(ConsumerMetrics.pageRetries, shardId), 1))
+            )
           ),
-          Effect.retry({ schedule: retrySchedule, while: (failure) => failure._tag === "Retry" }),
-          Effect.mapError((failure) => failure.error)
+          Effect.retry(retrySchedule)
         )
       }
 
@@ -242,9 +253,10 @@ export const runShardPoller = <E, R>(
           let iterator = yield* iteratorAfter(shardId, position)
           yield* Effect.logDebug(position === null ? "starting at TRIM_HORIZON" : `starting after ${position}`)
           let limit = nextPageLimit(undefined, config.batchSize, config.pageBytes ?? DEFAULT_PAGE_BYTES)
-          let ahead: Fiber.Fiber<Effect.Success<ReturnType<typeof readPage>>, KinesisError> | undefined
+          let ahead: { readonly fiber: Fiber.Fiber<Effect.Success<ReturnType<typeof readPage>>, KinesisError>; readonly limit: number } | undefined
           while (true) {
-            const page = ahead === undefined ? yield* readPage(shardId, iterator, position, limit) : yield* Fiber.join(ahead)
+            const asked = ahead?.limit ?? limit
+            const page = ahead === undefined ? yield* readPage(shardId, iterator, position, limit) : yield* Fiber.join(ahead.fiber)
             ahead = undefined
             if (page.records.length > 0) {
               const bytes = page.records.reduce((sum, record) => sum + record.data.byteLength, 0)
@@ -256,10 +268,11 @@ export const runShardPoller = <E, R>(
             const endsShard = page.nextIterator === undefined
             if (page.records.length > 0) {
               const last = page.records.at(-1)!.sequenceNumber
-              if (page.nextIterator !== undefined) ahead = yield* Effect.forkChild(readPage(shardId, page.nextIterator, last, limit))
+              if (page.nextIterator !== undefined) ahead = { fiber: yield* Effect.forkChild(readPage(shardId, page.nextIterator, last, limit)), limit }
               yield* deliver(
                 shardId,
                 page.records.map((record) => ({ shardId, ...record })),
+                page.records.length >= asked,
                 endsShard
               )
               position = last
@@ -276,7 +289,6 @@ export const runShardPoller = <E, R>(
       const fibers = yield* FiberSet.make<void, E | PollerError>()
       const wake = yield* Queue.sliding<void>(1)
       const ended = new Set<string>()
-      const running = new Set<string>()
 
       /** Lists the shards, learns which ended, starts every shard that may start now. */
       const refresh = Effect.gen(function* () {
@@ -291,7 +303,6 @@ export const runShardPoller = <E, R>(
         for (const shard of startableShards(shards, ended, running)) {
           const { shardId } = shard
           running.add(shardId)
-          config.onShardsRunning?.(running.size)
           yield* FiberSet.run(
             fibers,
             consumeShard(shardId, checkpoints.get(shardId) ?? Option.none()).pipe(
@@ -299,7 +310,6 @@ export const runShardPoller = <E, R>(
                 Effect.sync(() => {
                   ended.add(shardId)
                   running.delete(shardId)
-                  config.onShardsRunning?.(running.size)
                 })
               ),
               Effect.andThen(Queue.offer(wake, undefined))
@@ -308,6 +318,21 @@ export const runShardPoller = <E, R>(
         }
       }).pipe(Effect.withSpan("ShardPoller.refresh"))
 
+      // The windows: pages grouped until the window is due or `maxWaitMs` after its first page, handled one at a time.
+      yield* FiberSet.run(
+        fibers,
+        Stream.fromQueue(inbox).pipe(
+          Stream.aggregateWithin(
+            Sink.fold(
+              () => emptyWindow<Offer<E>>(),
+              (window: OpenWindow<Offer<E>>) => !windowIsDue(window, limits, running.size),
+              (window, offer: Offer<E>) => Effect.succeed(joinWindow(window, offer, offer.bytes, offer.full))
+            ),
+            Schedule.spaced(limits.maxWaitMs)
+          ),
+          Stream.runForEach((window) => handleWindow(window.pages))
+        )
+      )
       yield* FiberSet.run(
         fibers,
         Effect.forever(refresh.pipe(Effect.andThen(Effect.raceFirst(Queue.take(wake), Effect.sleep(config.shardRefreshMs)))))

@@ -1,69 +1,16 @@
 /**
- * Restoring the processor's join state (JoinState.ts in core) before the processor starts
- * consuming (`runProcessor`): a LOST state is rebuilt from the raw archive, so
- * dim_counterparty (counterparty ⋈ address) and dim_staff (staff ⋈ department) stay right
- * when the partner row arrived before the loss.
+ * Restoring the processor's join state (core's JoinState.ts) before `runProcessor`'s poller
+ * starts: present → nothing; missing without processor checkpoints → a first start, the
+ * empty state is stored; missing with checkpoints → LOST, rebuilt from the raw archive (not
+ * the warehouse, which has lost the join keys). Procedure: stream-processors/SPEC.md §4.
  *
- * When (`restoreJoinState`, before the poller starts any shard):
- *  - The state object exists: nothing to do (the handler loads it; one that does not
- *    decode fails there, never read as empty).
- *  - It is missing and the processor has no checkpoint on any listed shard: a first start.
- *    The empty state is stored (so that later, "missing with checkpoints" always means
- *    lost); the stream is read from TRIM_HORIZON and builds the state as it goes.
- *  - It is missing and the processor has checkpoints: it was lost. Rebuild.
- *  Before the poller, not on the handler's first batch: moving checkpoints back (below)
- *  only takes effect for shards whose fibers have not started yet.
- *
- * From the ARCHIVE, not the warehouse: the warehouse keeps only the joined dimensions
- * (dim_counterparty already holds its address's columns, dim_staff its department's), so
- * the join keys `counterparty.legal_address_id` and `staff.department_id` cannot be
- * recovered from it. The archive (`raw/…` in the ingestion bucket, DESIGN.md §4) holds
- * every change record, append-only.
- *
- * Rebuild, in this order:
- *  1. Read both consumers' checkpoints on every listed shard — the archiver's BEFORE
- *     listing the archive: the archiver checkpoints a record only once its line is in S3
- *     (Archiver.ts), so every record its checkpoint covers is in the listing made after.
- *  2. Archive lag: the archive can be behind what the processor checkpointed (the
- *     archiver flushes every 60 s by default, Firehose up to 900 s). On every shard where
- *     the archiver's checkpoint is older than the processor's (or absent), the processor's
- *     checkpoint is moved back to the archiver's (absent: the shard's start), so every
- *     record the archive may not hold passes through the transform again and its partner
- *     changes reach the state. Chosen over waiting for the archiver to catch up: it does
- *     not depend on the archiver running, and reprocessing is harmless — the processor's
- *     output is applied by position and facts are deduplicated by version (DESIGN.md §5).
- *     Its cost: the lag (≤ the archiver's flush interval) is processed twice. Without an
- *     archiver checkpoint at all (the archive written by Firehose, whose position is not
- *     readable), each shard is read again from its oldest record: correct, only slower.
- *     Written BEFORE the state: a crash in between leaves the state missing, so the next
- *     start rebuilds again (and moves nothing further); a state stored before the
- *     checkpoints moved would hide the lag for good.
- *  3. Read every object under the archive prefix, in key order (Firehose keys sort by
- *     time), split each into lines and decode each line as the processor decodes a record
- *     (`decodeChangeBytes`). Keep the changes of the 4 joined tables (address, department,
- *     counterparty, staff).
- *     A line that is not a change record is skipped with a warning naming the object and
- *     line: the archiver writes every user record verbatim, so a record that is not a
- *     change record is in the archive too — and the processor dead-lettered the same bytes
- *     from the stream, so it never reached the live state either. Failing the rebuild on it
- *     would stop the processor for good on a record it already handled.
- *  4. Order the kept changes by (commitLsn, commitIdx), stably, and fold them into the
- *     empty state with the transform itself (`transformBatch`, in chunks of
- *     `REBUILD_CHUNK` changes, keeping only `.state`): the same rules as the live path
- *     (newer-wins, tombstones, truncates, TOAST from the previous version), no copy of
- *     them. Duplicates (the archive is at-least-once) change nothing. A change the
- *     transform reports as a problem is not applied, as live (it was dead-lettered then).
- *  5. `emitted` (the position of the last joined row emitted per id) cannot be known
- *     from the archive: live, cross-shard lateness can have emitted a row at a position
- *     above what the sorted replay gives it, and a later change below that position would
- *     then be ignored by the loader. Every rebuilt `emitted` position is therefore raised
- *     to the newest position folded (`raiseEmitted`): an upper bound of every position the
- *     live processor emitted from archived changes, so the next row of each id is applied.
- *  6. Store the state (then a crash no longer rebuilds), and log one line: objects, lines,
- *     changes kept, rows per table, lines skipped, problems, checkpoints moved, ms.
- *
- * Memory: the kept changes of the 4 small tables are held and sorted at once (their
- * history, not the archive's); objects are read a few at a time.
+ * Invariants:
+ *  - Checkpoints are moved back to the archiver's where the archive lags, BEFORE the state
+ *    is stored: a crash in between rebuilds again; no partner change is missed.
+ *  - The archive is folded with `transformBatch` itself, in (commitLsn, commitIdx) order;
+ *    a line that is not a change record is skipped with a warning naming object and line.
+ *  - Rebuilt `emitted` positions are raised to the newest position folded, so the next
+ *    row of each id is applied by the loader.
  */
 import {
   type ChangeRecord,

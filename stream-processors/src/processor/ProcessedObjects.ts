@@ -15,12 +15,12 @@
  */
 import { type StarRow, WAREHOUSE_TABLES, type WarehouseTable } from "@totes-cdc/core"
 import { createHash } from "node:crypto"
-import type { KinesisBatch } from "../consumer/BatchHandler.ts"
+import type { ShardPage } from "../consumer/MicroBatch.ts"
 
 /** The stage name of the processor's dead letters (`dlq/processor/…`). */
 export const PROCESSOR_STAGE = "processor"
 
-/** One Parquet object the processor wrote for a batch. */
+/** One Parquet object the processor wrote for a micro-batch. */
 export interface ProcessedObject {
   readonly table: WarehouseTable
   readonly bucket: string
@@ -33,17 +33,13 @@ export interface ProcessedObject {
 }
 
 /** `<shardId>-<firstSequenceNumber>-<lastSequenceNumber>`: the same for every hand-over of the same records. */
-export const batchIdOf = (batch: KinesisBatch): string =>
-  `${batch.shardId}-${batch.records[0]!.sequenceNumber}-${batch.records.at(-1)!.sequenceNumber}`
-
-/** The date the batch's objects are filed under: its first record's arrival (UTC), else `now`. */
-export const batchDateOf = (batch: KinesisBatch, now: Date): Date => batch.records[0]?.approximateArrivalTimestamp ?? now
+export const pageIdOf = (page: ShardPage): string => `${page.shardId}-${page.records[0]!.sequenceNumber}-${page.records.at(-1)!.sequenceNumber}`
 
 /** Pure: `pages` in their canonical order — by shard id, then by first sequence number (numerically). */
-export const orderPages = <P extends { readonly batch: KinesisBatch }>(pages: ReadonlyArray<P>): ReadonlyArray<P> => {
-  const first = (page: P) => BigInt(page.batch.records[0]!.sequenceNumber)
+export const orderPages = (pages: ReadonlyArray<ShardPage>): ReadonlyArray<ShardPage> => {
+  const first = (page: ShardPage) => BigInt(page.records[0]!.sequenceNumber)
   return [...pages].sort((a, b) => {
-    if (a.batch.shardId !== b.batch.shardId) return a.batch.shardId < b.batch.shardId ? -1 : 1
+    if (a.shardId !== b.shardId) return a.shardId < b.shardId ? -1 : 1
     const x = first(a)
     const y = first(b)
     return x < y ? -1 : x > y ? 1 : 0
@@ -51,22 +47,19 @@ export const orderPages = <P extends { readonly batch: KinesisBatch }>(pages: Re
 }
 
 /**
- * Pure: the id of a micro-batch holding `pages` (handler calls, each one GetRecords page of
- * one shard), a function of the set of pages alone (not of their arrival order): one page
- * → `batchIdOf` (`<shardId>-<first>-<last>`); several → `mb-<32 hex>`, the SHA-1 of the
+ * Pure: the id of a micro-batch holding `pages` (each one shard's records), a function of the set of pages alone (not of their arrival order): one page
+ * → `pageIdOf` (`<shardId>-<first>-<last>`); several → `mb-<32 hex>`, the SHA-1 of the
  * pages' `<shardId>/<first>/<last>` lines in canonical order (`orderPages`).
  */
-export const microBatchIdOf = (pages: ReadonlyArray<KinesisBatch>): string => {
-  if (pages.length === 1) return batchIdOf(pages[0]!)
-  const lines = orderPages(pages.map((batch) => ({ batch }))).map(
-    ({ batch }) => `${batch.shardId}/${batch.records[0]!.sequenceNumber}/${batch.records.at(-1)!.sequenceNumber}`
-  )
+export const microBatchIdOf = (pages: ReadonlyArray<ShardPage>): string => {
+  if (pages.length === 1) return pageIdOf(pages[0]!)
+  const lines = orderPages(pages).map((page) => `${page.shardId}/${page.records[0]!.sequenceNumber}/${page.records.at(-1)!.sequenceNumber}`)
   return `mb-${createHash("sha1").update(lines.join("\n"), "utf8").digest("hex").slice(0, 32)}`
 }
 
 /** Pure: the date a micro-batch's objects are filed under: the earliest first-record arrival of its pages (UTC), else `now`. */
-export const microBatchDateOf = (pages: ReadonlyArray<KinesisBatch>, now: Date): Date => {
-  const dates = pages.flatMap((batch) => (batch.records[0]?.approximateArrivalTimestamp === undefined ? [] : [batch.records[0].approximateArrivalTimestamp]))
+export const microBatchDateOf = (pages: ReadonlyArray<ShardPage>, now: Date): Date => {
+  const dates = pages.flatMap((page) => (page.records[0]?.approximateArrivalTimestamp === undefined ? [] : [page.records[0].approximateArrivalTimestamp]))
   return dates.length === 0 ? now : new Date(Math.min(...dates.map((date) => date.getTime())))
 }
 

@@ -1,21 +1,18 @@
 /**
- * The contract between a Kinesis driver and a consumer (archiver, processor): a batch of
- * Kinesis records from ONE shard goes in, "all processed" or "processed up to (excluding)
- * this record" comes out — Lambda's partial batch response (ReportBatchItemFailures).
- * Two drivers feed it with the same semantics: the Lambda event source mapping in AWS
- * (`LambdaHandler.ts`) and the local poller (`ShardPoller.ts`).
+ * The contract between a Kinesis driver and a consumer (archiver, processor). A PAGE is
+ * records of ONE shard in shard order (one GetRecords page locally, one shard's records of
+ * a Lambda invocation); a MICRO-BATCH is the pages of one window, at most one per shard.
+ * The consumer handles a micro-batch and answers per page — processed, processed up to
+ * (excluding) a record, or failed — Lambda's partial batch response per shard.
  *
  * Invariants:
- *  - Records of a batch are in shard order; a handler that answers
- *    `PartiallyFailed(seq)` has processed exactly the records before `seq` and none after:
- *    the driver checkpoints the record before `seq` and hands over `seq` onward again.
- *  - Delivery is at-least-once: a record can be handed over again (a failed attempt, a
- *    crash before the checkpoint, a retried record inside a KPL aggregate), so a handler's
- *    effect must be idempotent. A checkpointed record is never handed over again.
- *  - `deaggregate` is pure and total: a malformed aggregate is a `DeaggregationError`
- *    value naming the shard and sequence number, never a throw. It reads the KPL format
- *    itself (core's `contracts/KplDecode.ts`), as aws-kinesis-agg's `deaggregateSync` does but stricter,
- *    and its user records' `data` are views of the Kinesis record's bytes, not copies.
+ *  - A page answered `PartiallyFailed(seq)` had exactly its records before `seq`
+ *    processed: the driver checkpoints the record before `seq` and hands `seq` onward over
+ *    again; `Failed`, or a failure of the whole call, means nothing of the page counts.
+ *  - Delivery is at-least-once (a failed attempt, a crash before the checkpoint): a
+ *    consumer's effect must be idempotent. A checkpointed record is never handed over again.
+ *  - `deaggregate` is pure and total: a malformed aggregate is a `DeaggregationError` value
+ *    naming the shard and sequence number, never a throw (format: core's contracts/KplDecode.ts).
  */
 import { decodeKplAggregate, hasKplMagic } from "@totes-cdc/core"
 import { Effect, Result, Schema } from "effect"
@@ -29,30 +26,50 @@ export interface KinesisBatchRecord {
   readonly approximateArrivalTimestamp?: Date
 }
 
-/**
- * What a handler answers for a batch: all processed, or processed up to (excluding) the
- * first failed record — Lambda's partial batch response (ReportBatchItemFailures) semantics.
- * `firstFailedSequenceNumber` must be the sequence number of a record of the batch; any
- * other value makes the driver treat the whole batch as failed (as Lambda does).
- */
-export type BatchResult =
-  | { readonly _tag: "Processed" }
-  | { readonly _tag: "PartiallyFailed"; readonly firstFailedSequenceNumber: string }
-
-/** A batch of records from one shard, in shard order (never empty). */
-export interface KinesisBatch {
+/** Records of one shard, in shard order (never empty). */
+export interface ShardPage {
   readonly shardId: string
   readonly records: ReadonlyArray<KinesisBatchRecord>
 }
 
-/** A consumer: processes a batch and says how far it got. A failure means nothing of the batch counts as processed. */
-export type BatchHandler<E, R> = (batch: KinesisBatch) => Effect.Effect<BatchResult, E, R>
+/** The pages of one window: at most one per shard. */
+export type MicroBatch = ReadonlyArray<ShardPage>
+
+/**
+ * What a consumer answers for one page of a micro-batch. `firstFailedSequenceNumber` must be
+ * a record of the page; any other value makes the driver treat the whole page as failed
+ * (as Lambda does). `Failed` carries the error the driver logs and, once its retries are
+ * spent, fails with.
+ */
+export type PageResult<E = never> =
+  | { readonly _tag: "Processed" }
+  | { readonly _tag: "PartiallyFailed"; readonly firstFailedSequenceNumber: string }
+  | { readonly _tag: "Failed"; readonly error: E }
+
+/**
+ * A consumer: handles a micro-batch and answers one `PageResult` per page, in the pages'
+ * order. Failing (typed error E) means every page failed with it; a defect stops the driver.
+ */
+export type MicroBatchHandler<E, R> = (pages: MicroBatch) => Effect.Effect<ReadonlyArray<PageResult<E>>, E, R>
 
 /** `Processed`. */
-export const processed: BatchResult = { _tag: "Processed" }
+export const processed: PageResult<never> = { _tag: "Processed" }
 
 /** `PartiallyFailed` at `firstFailedSequenceNumber`. */
-export const partiallyFailed = (firstFailedSequenceNumber: string): BatchResult => ({ _tag: "PartiallyFailed", firstFailedSequenceNumber })
+export const partiallyFailed = (firstFailedSequenceNumber: string): PageResult<never> => ({ _tag: "PartiallyFailed", firstFailedSequenceNumber })
+
+/** `Failed` with `error`. */
+export const failed = <E>(error: E): PageResult<E> => ({ _tag: "Failed", error })
+
+/**
+ * A micro-batch handler from a handler of one page: the pages are handled concurrently (they
+ * are of different shards); a page whose handler fails with E answers `Failed(E)` (the other
+ * pages keep their answers); a defect is a defect of the whole call.
+ */
+export const pageByPage =
+  <E, R>(handlePage: (page: ShardPage) => Effect.Effect<PageResult<E>, E, R>): MicroBatchHandler<E, R> =>
+  (pages) =>
+    Effect.forEach(pages, (page) => handlePage(page).pipe(Effect.catch((error: E) => Effect.succeed(failed(error)))), { concurrency: "unbounded" })
 
 /** One user record of a Kinesis record: a KPL aggregate holds many, a plain record is one. */
 export interface UserRecord {
