@@ -1,24 +1,15 @@
 /**
  * Pure: pgoutput messages → change records (envelope v1, DESIGN.md §3) and durability
- * markers, one transaction at a time.
- *
- * Decode failures are data, never thrown: `decode` answers a `Result` whose failure is a
- * `DecodeError` (message + the WAL position of the message at fault), and `decodeStream`
- * fails its stream with that error (a typed failure, not a defect).
+ * markers, one transaction at a time. Details: cdc-reader/SPEC.md §1.
  *
  * Invariants:
- *  - Every change of a transaction carries its commit LSN (known from BEGIN: pgoutput
- *    sends a transaction only once it has committed) and a 0-based `commitIdx` in WAL
- *    order: (commitLsn, commitIdx) is unique and totally ordered.
- *  - After a transaction's last change comes one `Durable` marker with the commit's
- *    end LSN: the slot may be confirmed up to it once everything before it is durable.
- *  - Keys are the table's primary key (core's PRIMARY_KEY), whatever the replica
- *    identity, so the partition key of a row never changes; tables outside totesys
- *    fall back to the relation's replica-identity columns.
- *  - An unchanged TOASTed column (undefined in the tuple) is listed in `unchangedToast`
- *    and left out of `after`, never written as null.
- *  - Column lists come from each message's relation, so a column added to a table
- *    flows through as soon as PostgreSQL sends the new relation message.
+ *  - Decode failures are data, never thrown: `decode` answers a `Result` (`DecodeError`:
+ *    message + WAL position); `decodeStream` fails with it (typed, not a defect).
+ *  - Every change carries its commit LSN and a 0-based `commitIdx` in WAL order:
+ *    (commitLsn, commitIdx) is unique and totally ordered.
+ *  - After a transaction's last change comes one `Durable` marker at the commit's end LSN.
+ *  - Keys are the table's primary key (core's PRIMARY_KEY), whatever the replica identity.
+ *  - An unchanged TOASTed column is listed in `unchangedToast`, never written as null.
  *  - Logical messages (heartbeats) produce no change, only their transaction's marker.
  */
 import { PRIMARY_KEY, type RowImage, formatLsn, isTotesysTable, parseLsn } from "@totes-cdc/core"

@@ -1,45 +1,18 @@
 /**
  * The reader's Kinesis producer (DESIGN.md §3, §6): change records in, KPL-aggregated
- * Kinesis records out, and the LSN up to which everything is durable.
- *
- * Pipeline: items → `Stream.groupedWithin(maxBatchChanges, lingerMs)` → each group split
- * into micro-batches of ≤ `maxBatchBytes` → per batch, PLANNED: each change encoded once
- * (JSON, partition key, MD5 hash key), routed to its shard, aggregated per shard
- * (≤ `maxRecordBytes` each), changes too large for Kinesis set aside as dead letters →
- * per batch, WRITTEN: the dead letters parked, then the shards' aggregates in rounds —
- * round r = the r-th aggregate of every shard, packed into PutRecords calls — and finally
- * the batch's last `Durable` marker reported through `onDurable`.
- * Planning runs ahead of writing (`Stream.buffer`, one planned batch queued): while a
- * batch waits on Kinesis, the next ones are decoded and planned, so the reader's CPU work
- * overlaps Kinesis' latency instead of alternating with it.
+ * Kinesis records out (planned by ProducerPlan.ts, planning one batch ahead of writing),
+ * and the LSN up to which everything is durable. Details: cdc-reader/SPEC.md §2.
  *
  * Invariants:
- *  - Order per key: a key always maps to one shard, a shard has at most ONE aggregate in
- *    any PutRecords call and its next aggregate is sent only once the previous one is
- *    written, so partial failures and retries never reorder a row's changes.
- *  - Only the failed entries of a PutRecords response are retried (a retryable whole-call
- *    failure counts as all of that call's entries failing), on `putRetrySchedule`; a
- *    non-retryable failure, or retries exhausted, fails the producer with `KinesisError`.
- *    That is the one retry policy of PutRecords (and of ListShards): the Kinesis service
- *    never retries. Dead letters are NOT retried here: the S3 service under `DeadLetters`
- *    already retries every S3 call (`s3RetrySchedule`), so a failed `put` fails the producer.
- *  - Durability: batches are WRITTEN strictly one after another, in order (only planning
- *    runs ahead), and a batch's marker is reported only after every aggregate and dead
- *    letter of that batch is stored; so a reported LSN never precedes a change that is not
- *    yet durable. A dead-lettered change counts as durable once its letter is stored.
- *  - Bounded memory: at most three groups (≤ `maxBatchChanges` items each) are past the
- *    source at a time — one being written, one planned and queued, one planned (or being
- *    planned) and waiting for room — plus the upstream chunk `groupedWithin` has pulled;
- *    nothing accumulates a whole transaction. A planned batch keeps only its aggregates
- *    (the change records and their JSON are dropped), so the bytes held are about three
- *    micro-batches' worth (`maxBatchBytes` each at most, default 8 MiB).
- *  - The shard map is re-read every `shardRefreshMs`, and at once when Kinesis stores an
- *    aggregate on another shard than predicted (a reshard happened). Batches planned before
- *    that (at most the two ahead of the write) are written as planned: Kinesis stores each
- *    aggregate on the shard of its explicit hash key, as it did for the rest of the batch
- *    in which the reshard was noticed.
+ *  - Order per key: a key maps to one shard; a PutRecords call holds ≤ 1 aggregate per
+ *    shard, and a shard's next aggregate is sent only once the previous one is written.
+ *  - Only the failed entries are retried (`putRetrySchedule`); dead letters are not.
+ *  - Batches are written one after another; a batch's `Durable` marker is reported only
+ *    after every aggregate and dead letter of it is stored.
+ *  - Memory: at most three groups (≤ `maxBatchChanges` items each) past the source.
+ *  - The shard map is re-read every `shardRefreshMs`, and at once on a mispredicted shard.
  */
-import { type ChangeRecord, dataOf, type NoShardForHashKey, type ShardEntry } from "@totes-cdc/core"
+import { type ChangeRecord, dataOf, Metrics, type NoShardForHashKey, type ShardEntry } from "@totes-cdc/core"
 import { DeadLetters, Kinesis, KinesisError, type KinesisShard, type PutResult, retryableBackoff, type S3Error } from "@totes-cdc/platform"
 import { Clock, Effect, Metric, Ref, Result, Schema, Stream } from "effect"
 import {
@@ -55,7 +28,6 @@ import {
   roundOf,
   splitIntoBatches
 } from "./ProducerPlan.ts"
-import * as ReaderMetrics from "./ReaderMetrics.ts"
 
 export type { ProducerItem } from "./ProducerPlan.ts"
 
@@ -215,7 +187,7 @@ export const runProducer = <E, R, E2 = never, R2 = never>(
     /** One attempt at writing `state.pending`; leaves only the failed entries pending. */
     const attemptRound = (state: { pending: ReadonlyArray<ShardEntry>; attempts: number; readonly generation: number }) =>
       Effect.gen(function* () {
-        if (state.attempts > 0) yield* Metric.update(ReaderMetrics.putRetries, state.pending.length)
+        if (state.attempts > 0) yield* Metric.update(Metrics.readerPutRetries, state.pending.length)
         state.attempts += 1
         const calls = packCalls(state.pending, config.maxPutRecords, config.maxPutBytes)
         const outcomes = yield* Effect.forEach(
@@ -252,8 +224,8 @@ export const runProducer = <E, R, E2 = never, R2 = never>(
             }
           })
         )
-        yield* Metric.update(ReaderMetrics.kinesisRecordsWritten, records)
-        yield* Metric.update(ReaderMetrics.changesWritten, changes)
+        yield* Metric.update(Metrics.readerKinesisRecordsWritten, records)
+        yield* Metric.update(Metrics.readerChangesWritten, changes)
         // Only news when the plan's map is still the current one (a plan made before the
         // last invalidation is expected to be off).
         if (moved !== undefined && state.generation === shardMap.generation()) {
@@ -302,7 +274,7 @@ export const runProducer = <E, R, E2 = never, R2 = never>(
           filedAt: filedAtOf(change.record)
         })
         .pipe(
-          Effect.tap(() => Metric.update(ReaderMetrics.deadLetters, 1)),
+          Effect.tap(() => Metric.update(Metrics.readerDeadLetters, 1)),
           Effect.tap(() =>
             Effect.logWarning(`parked an oversize change record in the dead letters: ${positionOf(change.record)}`).pipe(
               Effect.annotateLogs({ table: change.record.table, commitLsn: change.record.commitLsn })
@@ -336,8 +308,8 @@ export const runProducer = <E, R, E2 = never, R2 = never>(
       yield* Effect.annotateCurrentSpan({ changes: batch.changes, bytes: batch.bytes, durableLsn: batch.durableLsn ?? "" })
       if (batch.plan !== undefined) {
         yield* writePlan(batch.plan, batch.generation)
-        yield* Metric.update(ReaderMetrics.batchChanges, batch.changes)
-        if (batch.committedAt !== undefined) yield* Metric.update(ReaderMetrics.commitToKinesisLagMs, (yield* Clock.currentTimeMillis) - batch.committedAt)
+        yield* Metric.update(Metrics.readerMicroBatchChanges, batch.changes)
+        if (batch.committedAt !== undefined) yield* Metric.update(Metrics.readerCommitToKinesisLagMs, (yield* Clock.currentTimeMillis) - batch.committedAt)
       }
       if (batch.durableLsn !== undefined) yield* onDurable(batch.durableLsn)
     })

@@ -1,6 +1,6 @@
 /**
  * The reader's periodic metrics report: one snapshot of the metrics catalogue
- * (ReaderMetrics.ts) plus the slot's lag, emitted as a CloudWatch Embedded Metric
+ * (core's Metrics.ts) plus the slot's lag, emitted as a CloudWatch Embedded Metric
  * Format (EMF) log line and stored in S3 beside the reader state, where
  * `totes-cdc status` reads it.
  *
@@ -10,7 +10,7 @@
  */
 import { S3, type PgSession } from "@totes-cdc/platform"
 import { Clock, Effect, Metric, Option, Schedule, Schema } from "effect"
-import { batchChanges, changesWritten, commitToKinesisLagMs, deadLetters, kinesisRecordsWritten, putRetries } from "./ReaderMetrics.ts"
+import { Metrics } from "@totes-cdc/core"
 import type { ReaderStateLocation } from "./ReaderStateStore.ts"
 import { slotStatus } from "./Slot.ts"
 
@@ -92,19 +92,19 @@ export const reportMetrics = (db: PgSession, options: MetricsReportOptions): Eff
     let last = { at: yield* Clock.currentTimeMillis, written: 0 }
     const once = Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
-      const written = (yield* Metric.value(changesWritten)).count
-      const batches = yield* Metric.value(batchChanges)
+      const written = (yield* Metric.value(Metrics.readerChangesWritten)).count
+      const batches = yield* Metric.value(Metrics.readerMicroBatchChanges)
       const slot = yield* slotStatus(db, options.slot)
       const snapshot: ReaderMetricsSnapshot = {
         at: new Date(now).toISOString(),
         slot: options.slot,
         changesWritten: written,
-        kinesisRecordsWritten: (yield* Metric.value(kinesisRecordsWritten)).count,
-        putRetries: (yield* Metric.value(putRetries)).count,
-        deadLetters: (yield* Metric.value(deadLetters)).count,
+        kinesisRecordsWritten: (yield* Metric.value(Metrics.readerKinesisRecordsWritten)).count,
+        putRetries: (yield* Metric.value(Metrics.readerPutRetries)).count,
+        deadLetters: (yield* Metric.value(Metrics.readerDeadLetters)).count,
         changesPerSecond: Math.round(((written - last.written) * 1000) / Math.max(now - last.at, 1)),
         meanBatchChanges: batches.count === 0 ? 0 : Math.round(batches.sum / batches.count),
-        commitToKinesisLagMs: (yield* Metric.value(commitToKinesisLagMs)).value,
+        commitToKinesisLagMs: (yield* Metric.value(Metrics.readerCommitToKinesisLagMs)).value,
         slotRetainedWalBytes: slot.retainedWalBytes ?? null,
         slotConfirmedLagBytes: slot.confirmedLagBytes ?? null
       }

@@ -1,18 +1,17 @@
 /**
  * Pure planning for the Kinesis producer: items → byte-bounded micro-batches → per-shard
  * lanes of aggregates → PutRecords calls. No I/O; `KinesisProducer.ts` runs the plan.
+ * Details: cdc-reader/SPEC.md §3.
  *
  * Invariants:
- *  - Order: a micro-batch's changes, a lane's entries and a call's entries keep input
- *    order; the lanes partition the batch's non-dead-lettered changes by shard.
- *  - A `Durable` marker is attached to the micro-batch holding the last change before
- *    it (or to a batch of its own when no change precedes it in the group), so it is
- *    reported as soon as — and never before — every change before it is written.
+ *  - Order: batches, lanes and calls keep input order; the lanes partition the batch's
+ *    non-dead-lettered changes by shard.
+ *  - A `Durable` marker rides with the micro-batch holding the last change before it (or a
+ *    batch of its own): reported as soon as, never before, every change before it is written.
  *  - A micro-batch's change bytes (JSON + partition key) stay ≤ `maxBatchBytes`, except a
- *    single change larger than that, which is a batch by itself.
- *  - A round takes at most ONE entry per shard; a call holds ≤ `maxPutRecords` entries and
- *    ≤ `maxPutBytes` bytes (data + partition keys), or one entry when that entry alone is
- *    larger (it is ≤ the 1 MiB record limit, so Kinesis still accepts it).
+ *    single larger change, which is a batch by itself.
+ *  - A round takes ≤ ONE entry per shard; a call holds ≤ `maxPutRecords` entries and
+ *    ≤ `maxPutBytes` bytes, or one entry when that entry alone is larger.
  */
 import {
   type AggregateInput,

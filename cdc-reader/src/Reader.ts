@@ -11,7 +11,7 @@
  *  - Heartbeats keep an idle source's slot moving.
  */
 import { type TotesysTable, compareLsn } from "@totes-cdc/core"
-import { type PgError, type PgPool, ReplicationError, startReplication } from "@totes-cdc/platform"
+import { type PgError, type PgPool, Replication, ReplicationError, SourceDb } from "@totes-cdc/platform"
 import { Clock, Effect, Ref, Schedule, Schema, Stream } from "effect"
 import { decodeStream } from "./Decoder.ts"
 import { type ProducerConfig, type ProducerItem, runProducer } from "./KinesisProducer.ts"
@@ -29,7 +29,6 @@ export class ReaderError extends Schema.TaggedError<ReaderError>()("ReaderError"
 }) {}
 
 export interface ReaderConfig {
-  readonly sourceUrl: string
   /** Host and port of the source, for preflight's pooler check. */
   readonly sourceHost: string
   readonly sourcePort?: number
@@ -77,7 +76,7 @@ const preflight = (pool: PgPool, config: ReaderConfig) =>
 const replicationItems = (config: ReaderConfig, confirmRef: Ref.Ref<(lsn: string) => Effect.Effect<void>>) =>
   Stream.unwrap(
     Effect.gen(function* () {
-      const session = yield* startReplication(config.sourceUrl, { slot: config.slot, publication: config.publication })
+      const session = yield* (yield* Replication).start({ slot: config.slot, publication: config.publication })
       yield* Ref.set(confirmRef, session.confirm)
       return decodeStream(session.messages)
     })
@@ -90,8 +89,9 @@ const replicationItems = (config: ReaderConfig, confirmRef: Ref.Ref<(lsn: string
  * Kinesis (`KinesisError`) and S3 (`S3Error`). Nothing here retries a `ReplicationError`:
  * the reader fails, and its `retryable` tells whoever runs it whether starting again can help.
  */
-export const runReader = (pool: PgPool, config: ReaderConfig) =>
+export const runReader = (config: ReaderConfig) =>
   Effect.gen(function* () {
+    const pool = yield* SourceDb
     yield* preflight(pool, config)
     if (yield* ensurePublication(pool, config.publication, config.tables)) {
       yield* Effect.logInfo(`created publication ${config.publication} for ${config.tables.length} tables`)
@@ -113,12 +113,11 @@ export const runReader = (pool: PgPool, config: ReaderConfig) =>
 
     const confirmRef = yield* Ref.make<(lsn: string) => Effect.Effect<void>>(() => Effect.void)
     let pendingSnapshot: { consistentPoint: string; startedAt: string; rows: number } | undefined
-    let snapshot: Stream.Stream<ProducerItem, ReplicationError | PgError> = Stream.empty
+    let snapshot: Stream.Stream<ProducerItem, ReplicationError | PgError, Replication> = Stream.empty
     if (plan._tag !== "Resume") {
       const startedAt = new Date(yield* Clock.currentTimeMillis).toISOString()
       yield* saveReaderState(config.state, { version: 1, slot: config.slot, snapshot: { status: "in-progress", startedAt } })
       snapshot = snapshotStream(pool, {
-        sourceUrl: config.sourceUrl,
         slot: config.slot,
         tables: config.tables,
         onProgress: (p) =>

@@ -5,7 +5,7 @@
  * logical replication (Reader.ts) or timestamp polling for read-only credentials
  * (poll/PollReader.ts).
  */
-import { DeadLetters, Kinesis, S3, makePgPool } from "@totes-cdc/platform"
+import { DeadLetters, Kinesis, makePgPool, Replication, S3, SourceDb } from "@totes-cdc/platform"
 import { Effect, Layer } from "effect"
 import { defaultProducerConfig } from "./KinesisProducer.ts"
 import { type ReaderConfig, runReader } from "./Reader.ts"
@@ -18,7 +18,6 @@ import { dropSlot, slotStatus } from "./Slot.ts"
 export const readerConfig = (settings: ReaderSettings): ReaderConfig => {
   const url = URL.canParse(settings.sourceUrl) ? new URL(settings.sourceUrl) : undefined
   return {
-    sourceUrl: settings.sourceUrl,
     sourceHost: url?.hostname ?? "",
     ...(url?.port ? { sourcePort: Number(url.port) } : {}),
     slot: settings.slot,
@@ -46,20 +45,19 @@ export const pollReaderConfig = (settings: ReaderSettings): PollReaderConfig => 
 export const readerLayer = (settings: ReaderSettings) =>
   Layer.mergeAll(Kinesis.layer(settings.kinesis), DeadLetters.layer(settings.stateBucket).pipe(Layer.provideMerge(S3.layer(settings.s3))))
 
+/** The source: its pool (`SOURCE_URL`; fails with `PgError` naming it) and its replication connections. */
+export const sourceLayer = (settings: ReaderSettings) =>
+  Layer.mergeAll(SourceDb.layer(settings.sourceUrl, { setting: "SOURCE_URL", applicationName: "totes-cdc-reader" }), Replication.layer(settings.sourceUrl))
+
 /**
  * Runs the reader until interrupted: logical replication, or with `mode: "poll"` the poll
  * reader (no replication preflight: only a check that the role can SELECT every table).
  * Fails with the reader's errors (see runReader, runPollReader).
  */
 export const runReaderProgram = (settings: ReaderSettings) =>
-  Effect.scoped(
-    Effect.gen(function* () {
-      const pool = yield* makePgPool(settings.sourceUrl, { setting: "SOURCE_URL", applicationName: "totes-cdc-reader" })
-      return settings.mode === "poll"
-        ? yield* runPollReader(pool, pollReaderConfig(settings))
-        : yield* runReader(pool, readerConfig(settings))
-    })
-  ).pipe(Effect.provide(readerLayer(settings)), Effect.annotateLogs({ component: "cdc-reader" }))
+  Effect.gen(function* () {
+    return settings.mode === "poll" ? yield* runPollReader(yield* SourceDb, pollReaderConfig(settings)) : yield* runReader(readerConfig(settings))
+  }).pipe(Effect.provide(Layer.mergeAll(readerLayer(settings), sourceLayer(settings))), Effect.annotateLogs({ component: "cdc-reader" }))
 
 /** The slot and the reader state, for `totes-cdc reader slot status`. */
 export const slotReport = (settings: ReaderSettings) =>

@@ -14,7 +14,7 @@
  *  - The stream ends with one `Durable` marker at the consistent point.
  */
 import { PRIMARY_KEY, type TotesysTable, quoteIdent, snapshotRecord } from "@totes-cdc/core"
-import { type PgError, type PgPool, type ReplicationError, createSlotWithSnapshot } from "@totes-cdc/platform"
+import { type PgError, type PgPool, Replication, type ReplicationError } from "@totes-cdc/platform"
 import { Clock, Effect, Option, Stream } from "effect"
 import type { ProducerItem } from "./ProducerPlan.ts"
 
@@ -32,7 +32,6 @@ export interface SnapshotProgress {
 }
 
 export interface SnapshotOptions {
-  readonly sourceUrl: string
   readonly slot: string
   readonly tables: ReadonlyArray<TotesysTable>
   /** Called at most about once a second and at the end of each table. */
@@ -68,10 +67,10 @@ const tableRows = (pool: PgPool, snapshotName: string, table: TotesysTable) =>
 export const snapshotStream = (
   pool: PgPool,
   options: SnapshotOptions
-): Stream.Stream<ProducerItem, ReplicationError | PgError> =>
+): Stream.Stream<ProducerItem, ReplicationError | PgError, Replication> =>
   Stream.unwrap(
     Effect.gen(function* () {
-      const { consistentPoint, snapshotName } = yield* createSlotWithSnapshot(options.sourceUrl, options.slot)
+      const { consistentPoint, snapshotName } = yield* (yield* Replication).createSlotWithSnapshot(options.slot)
       yield* options.onSlotCreated(consistentPoint)
       const started = yield* Clock.currentTimeMillis
       const commitTs = new Date(started).toISOString()

@@ -10,11 +10,8 @@
  *    the state file is removed and the stack stops; nothing is left behind.
  *  - The state file is written only once the source is seeded and the warehouse
  *    migrated, so its presence means "ready".
- *  - The loader runs in-process behind a hand-off of one micro-batch (LoaderQueue.ts): the
- *    processor's `onObjects` hook offers each micro-batch's objects (already in the
- *    processed bucket) and the processor goes on while the warehouse loads them. At start,
- *    the loader first catches up with objects an earlier run (`--data-dir`) wrote but did
- *    not load — including those still waiting in the hand-off when it stopped.
+ *  - The loader first catches up with an earlier run's unloaded objects, then runs
+ *    in-process behind a hand-off of one micro-batch (loader/SPEC.md §4).
  */
 import { DEFAULTS } from "@totes-cdc/core"
 import { runReaderProgram } from "@totes-cdc/cdc-reader"

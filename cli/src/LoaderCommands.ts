@@ -6,7 +6,7 @@
  * (`--state-file`) or the environment.
  */
 import { connectWarehouse, type LoaderSettings, loaderSettingsConfig, releaseQuarantine, runLoaderProgram, startLoader } from "@totes-cdc/loader"
-import { S3 } from "@totes-cdc/platform"
+import { S3, SecretsManager } from "@totes-cdc/platform"
 import { consumerSettings, replayArchive } from "@totes-cdc/stream-processors"
 import { WAREHOUSE_TABLES, type WarehouseTable } from "@totes-cdc/core"
 import { Console, Effect, Option } from "effect"
@@ -70,7 +70,7 @@ const release = Command.make(
           const report = yield* loader.catchUp
           yield* Console.log(`released ${name} (${released} truncate${released === 1 ? "" : "s"} ${as === "apply" ? "applied" : "ignored"}); loaded ${report.applied} objects that waited (${report.rows.toLocaleString("en-GB")} rows)`)
         })
-      ).pipe(Effect.provide(S3.layer(settings.s3)))
+      ).pipe(Effect.provide(S3.layer(settings.s3)), Effect.provide(SecretsManager.layer(settings.warehouse.region)))
     })
 ).pipe(Command.withDescription("End the quarantine a source truncate put on a warehouse table, applying or ignoring it, and load the objects that waited"))
 
@@ -116,6 +116,6 @@ export const replayCommand = Command.make(
             `replayed ${report.replayed.toLocaleString("en-GB")} changes since ${from.toISOString()} from ${report.archiveObjects} archive objects (${report.folded.toLocaleString("en-GB")} earlier changes rebuilt the join state): ${report.rows.toLocaleString("en-GB")} rows in ${report.objects} objects; loader applied ${applied}, ${alreadyApplied} already applied; ${report.skippedLines} lines skipped, ${report.problems} transform problems; ${(report.elapsedMs / 1000).toFixed(1)} s`
           )
         })
-      ).pipe(Effect.provide(S3.layer(settings.s3)))
+      ).pipe(Effect.provide(S3.layer(settings.s3)), Effect.provide(SecretsManager.layer(settings.warehouse.region)))
     })
 ).pipe(Command.withDescription(`Re-run the processor and the loader from the raw archive in the ingestion bucket (idempotent: over a populated warehouse nothing changes; into an empty one it rebuilds it). Environment: the loader's (${ENVIRONMENT}) and INGESTION_BUCKET`))

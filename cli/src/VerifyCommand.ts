@@ -1,35 +1,21 @@
 /**
  * `totes-cdc verify`: reconciles the source and the warehouse from their current contents
- * (issue 5) and prints one row per warehouse table; exit 0 without drift, 1 on drift or a
- * failure, 2 on bad input.
+ * (issue 5) and prints one row per warehouse table. Procedure, `--wait-for-lsn` and
+ * settings: ops/SPEC.md §1.
  *
- * What it does (the modules of ops/src/verify/ hold each rule):
- *  1. Reads the 11 source tables in one REPEATABLE READ snapshot and notes its WAL window
- *     [from, to] (`SourceSnapshot.ts`); transforms them into the expected warehouse rows.
- *  2. With `--wait-for-lsn LSN|current`: waits until the pipeline has applied every change
- *     committed before max(LSN, to) — `current` = to — polling every 200 ms up to
- *     `--timeout` seconds (ops' `PipelineWait.ts`): the reader's slot, the processor in every
- *     shard, and (outside `dev`, where the loader reads the processed bucket by itself) the
- *     loader's applied objects. An explicit LSN can only lengthen the wait: the comparison
- *     needs the pipeline past the snapshot. With `none` it compares at once (a quiet
- *     pipeline). Default: `current` with `--state-file` (a `dev` stack is live: the
- *     simulator writes and the reader's heartbeats move the slot every 5 s, so on a quiet
- *     one the wait ends within one heartbeat), `none` otherwise (the environment may not
- *     grant access to Kinesis and S3).
- *  3. Reads the warehouse in one snapshot and reconciles (`Reconcile.ts`): rows whose
- *     newest change is at or after `from` count as "in flight", the rest must be exact.
- *
- * Settings: with `--state-file`, those of a running `totes-cdc dev` (source and warehouse
- * URLs, Kinesis, S3; slot `totes_cdc`); else the environment the components use
- * (SOURCE_URL, READER_SLOT, WAREHOUSE_URL, WAREHOUSE_SCHEMA, WAREHOUSE_CA_FILE,
- * WAREHOUSE_PASSWORD_SECRET_ARN, KINESIS_STREAM, INGESTION_BUCKET, PROCESSED_BUCKET,
- * AWS_REGION, KINESIS_ENDPOINT, S3_ENDPOINT, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY).
+ * Invariants:
+ *  - Exit 0 without drift, 1 on drift or a failure, 2 on bad input.
+ *  - `--wait-for-lsn` defaults to `current` with `--state-file`, `none` otherwise; an
+ *    explicit LSN can only lengthen the wait (never before the source snapshot's end).
+ *  - The wait checks the loader's applied objects in the processed bucket, `dev` included
+ *    (its in-process loader trails the processor, loader/SPEC.md §4).
+ *  - Settings: a `dev` state file (`--state-file`), else the components' environment.
  */
 import { readerSettings } from "@totes-cdc/cdc-reader"
 import { compareLsn, formatLsn, parseLsn } from "@totes-cdc/core"
 import { connectWarehouse, type WarehouseSettings, warehouseSettingsConfig } from "@totes-cdc/loader"
 import { type TableReport, verifyWarehouse, type VerifyReport, waitForPipeline } from "@totes-cdc/ops"
-import { type AwsEndpoint, Kinesis, makePgPool, S3 } from "@totes-cdc/platform"
+import { type AwsEndpoint, Kinesis, makePgPool, S3, SecretsManager } from "@totes-cdc/platform"
 import { CheckpointStore, consumerSettings } from "@totes-cdc/stream-processors"
 import { Config, Console, Effect, Layer, Option, Result, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
@@ -52,8 +38,8 @@ export interface VerifyEndpoints {
   readonly streamName: string
   /** Bucket of the consumers' checkpoints. */
   readonly ingestionBucket: string
-  /** Processed bucket to check against the loader's applied objects; undefined: do not wait for the loader (its progress is implied by the processor's). */
-  readonly processedBucket: string | undefined
+  /** Processed bucket to check against the loader's applied objects. */
+  readonly processedBucket: string
   readonly kinesis: AwsEndpoint
   readonly s3: AwsEndpoint
 }
@@ -197,7 +183,7 @@ export const runVerify = (endpoints: VerifyEndpoints, waitFor: WaitFor, timeoutM
           : { awaitPipeline: (lsn: string) => waitForPipeline(settings, source, warehouse, waitTarget(waitFor, lsn)).pipe(Effect.provide(aws)) })
       })
     })
-  )
+  ).pipe(Effect.provide(SecretsManager.layer(endpoints.warehouse.region)))
 
 export const verifyCommand = Command.make(
   "verify",

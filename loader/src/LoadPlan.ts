@@ -1,43 +1,17 @@
 /**
  * The loader's SQL, pure: staging tables, `COPY` text, and the statements that apply one
- * staged segment of a processed object to the warehouse (DESIGN.md §5). No I/O here;
- * Loader.ts runs these statements inside one transaction per micro-batch.
+ * staged segment of a processed object (DESIGN.md §5; README "Warehouse semantics").
+ * Loader.ts runs them in one transaction per micro-batch. Details: loader/SPEC.md §2.
  *
- * Every statement takes `$1` = target schema name (bookkeeping rows are per target) and
- * `$2` = warehouse table; truncate statements also `$3` = commit LSN, `$4` = commit index.
- * Staging tables use the transform's column names (`STAR_COLUMNS`); statements on the
- * warehouse use the target's own spellings (`WarehouseTarget`).
- *
- * Invariants (the policies are also in the README, "Warehouse semantics"):
- *  - Dimensions (SCD type 1): per key, the newest staged row (by commit LSN, index, then
- *    order in the file) is applied only when its position is ≥ the stored one in
- *    `totes_cdc.row_versions` (≥, not >: a joined row can be re-emitted at its previous
- *    position with newer partner values, TransformBatch.ts) and newer than every applied
- *    truncate of the table. dim_date rows are inserted once (`ON CONFLICT DO NOTHING`).
- *  - Facts (`mergeFactVersions` is the rule, in TypeScript): one row per version (natural
- *    id, last_updated_date, last_updated_time), new versions appended in commit order; a
- *    version already present is never inserted again, but a change to it (totesys updates
- *    rows without moving `last_updated`) newer than the one that last wrote its row
- *    (`totes_cdc.fact_versions`) replaces the row's values in place, same surrogate key;
- *    an older or equal change does nothing. So replays, re-deliveries, re-cut batches and
- *    objects applied out of order converge on the newest change of every version. A row
- *    older than an applied truncate is skipped. The newest position per natural id is
- *    recorded in row_versions.
- *  - Deletes: a deleted dimension row is removed unless a fact references it; then it is
- *    kept and flagged (`row_versions.deleted`). A deleted fact keeps its versions (the
- *    warehouse's history) and its natural id is flagged.
- *  - Late-arriving dimensions: before facts are appended, every dimension row a fact
- *    references but the warehouse lacks is inserted as an inferred member ('Unknown' in
- *    its NOT NULL text columns, NULL elsewhere) at position 0/0, so the fact's foreign
- *    key holds; the real row replaces it when it arrives (any real position is newer).
- *  - Foreign keys of facts (`ForeignKeyChecks`): with `statement`, every staged fact row
- *    the append would insert references an existing row — checked by one anti-join per
- *    key after the inferred members, a dangling key fails the micro-batch — and the append
- *    alone runs with `session_replication_role = replica`; with `row`, PostgreSQL's
- *    triggers check each row.
- *  - Truncate, mode `apply`: every row of the table whose position is older than the
- *    truncate goes (a dimension row still referenced by a fact is kept and flagged), and
- *    the natural ids are flagged deleted at the truncate's position.
+ * Invariants:
+ *  - `$1` = target schema, `$2` = warehouse table; truncates also `$3`/`$4` = LSN, index.
+ *  - Dimensions (SCD 1): the newest staged row per key applies when its position is ≥ the
+ *    stored one (≥: see TransformBatch.ts) and newer than the table's applied truncates.
+ *  - Facts (`mergeFactVersions`): one row per version; a newer change to a present version
+ *    updates it in place (`totes_cdc.fact_versions`), an older or equal one does nothing.
+ *  - Deletes: a dimension row a fact references is kept and flagged, never removed.
+ *  - A fact's missing dimension row is first inserted as an inferred member at 0/0.
+ *  - `ForeignKeyChecks`: `statement` = one anti-join per key; `row` = PostgreSQL's triggers.
  */
 import { compareLsn, isFactTable, PIPELINE_COLUMNS, quoteIdent, STAR_COLUMNS, STAR_KEY, type StarColumnType, type WarehouseTable } from "@totes-cdc/core"
 import type { ParquetValue } from "@totes-cdc/platform"

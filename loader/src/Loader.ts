@@ -1,30 +1,16 @@
 /**
  * The loader: processed Parquet objects (DESIGN.md §4) → the star-schema warehouse
- * (DESIGN.md §5), exactly once in effect.
+ * (DESIGN.md §5), exactly once in effect. `applyObjects` applies a micro-batch's objects;
+ * its steps and the truncate modes (README "Truncates"): loader/SPEC.md §1.
  *
- * A call to `applyObjects` takes the objects of one micro-batch (or any set of objects)
- * and, in ONE warehouse transaction under a per-target advisory lock:
- *  1. skips every object already recorded in `totes_cdc.applied_objects` (a re-delivered
- *     object is a no-op) and every object of a quarantined table (left for later);
- *  2. applies the rest in load order — dim_date first, the other dimensions, then the
- *     facts (`WAREHOUSE_TABLES`), by key within a table — each one segment at a time
- *     (its rows cut at truncates): `COPY` into a temporary table, then the statements of
- *     LoadPlan.ts (temporary tables `ANALYZE`d from `ANALYZE_STAGE_ROWS` rows; one `INSERT … SELECT
- *     … ON CONFLICT` per table, for facts with an in-place `UPDATE` of changed versions; the facts' foreign keys checked per statement or by PostgreSQL's row
- *     triggers, `ForeignKeyChecks`; a failed check fails the call);
- *  3. records each applied object and the table's freshness (newest commit LSN and
- *     commit time applied, load time).
- * A failure anywhere rolls the whole call back: no half-loaded micro-batch.
- *
- * Objects are downloaded and decoded before the transaction starts (a missing or
- * unreadable object fails the call naming its key, before anything is written).
- *
- * Truncates (README "Truncates"): `apply` empties the table up to the truncate's
- * position, `ignore` records it and changes nothing, `quarantine` (default) records it
- * and stops loading that table — this object (from the truncate on) and every later one
- * of the table stay unapplied until an operator releases the quarantine (`releaseQuarantine`
- * with `apply` or `ignore`) and the loader catches up from the bucket listing. A truncate
- * is never silently dropped: each one is a row of `totes_cdc.truncations` and a warning.
+ * Invariants:
+ *  - ONE warehouse transaction per call, under a per-target advisory lock; a failure
+ *    anywhere rolls the whole call back: no half-loaded micro-batch.
+ *  - An object in `totes_cdc.applied_objects` is skipped (a re-delivery is a no-op).
+ *  - Objects are downloaded and decoded before the transaction; a bad one fails the call.
+ *  - Load order: dim_date, the other dimensions, then the facts (`WAREHOUSE_TABLES`).
+ *  - A truncate is never silently dropped (a `totes_cdc.truncations` row and a warning);
+ *    `quarantine` (default) holds the table's objects until `releaseQuarantine`.
  */
 import { compareLsn, parseProcessedKey, WAREHOUSE_TABLES, type WarehouseTable } from "@totes-cdc/core"
 import { decodeParquet, type PgError, type PgPool, type PgSession, S3, type S3Error } from "@totes-cdc/platform"

@@ -1,25 +1,23 @@
 /**
  * The loader's drivers: its settings from the environment, the long-running `totes-cdc
- * loader` (catches up from the processed bucket's listing, then polls it), and the AWS
- * driver: a Lambda handler for an SQS queue fed by the processed bucket's S3 event
- * notifications (`s3:ObjectCreated:*`).
+ * loader` (catches up from the processed bucket's listing, then polls it), and a Lambda
+ * handler for an SQS queue fed by the processed bucket's `s3:ObjectCreated:*` notifications.
+ * Details: loader/SPEC.md §3.
  *
  * Invariants:
  *  - The warehouse is migrated before anything loads (idempotent, `migrateWarehouse`).
- *  - SQS driver: the objects of one invocation are grouped into micro-batches (same date
- *    folder and batch id, `groupBatches`), each applied in one transaction; a group that
- *    fails reports every message that named one of its objects in `batchItemFailures`
- *    (partial batch response), so only those are retried. S3 test events are ignored;
- *    a message that is not an S3 event notification fails the invocation (decoded with a
- *    schema, nothing guessed).
+ *  - SQS: an invocation's objects are grouped into micro-batches (`groupBatches`), each
+ *    applied in one transaction; a failed group reports every message naming one of its
+ *    objects in `batchItemFailures`, so only those are retried.
+ *  - S3 test events are ignored; any other message that is not an S3 event fails the call.
  *  - Objects of another bucket than PROCESSED_BUCKET are refused, not loaded.
  */
 import { DEFAULTS } from "@totes-cdc/core"
-import { type AwsEndpoint, awsEndpointsConfig, cappedBackoff, type PgPool, S3 } from "@totes-cdc/platform"
+import { type AwsEndpoint, awsEndpointsConfig, cappedBackoff, type PgPool, S3, SecretsManager, WarehouseDb } from "@totes-cdc/platform"
 import { Cause, Config, Context, Effect, Exit, Layer, ManagedRuntime, Schedule, Schema } from "effect"
 import { groupBatches, type Loader, makeLoader } from "./Loader.ts"
 import { FOREIGN_KEY_CHECKS, type ForeignKeyChecks, TRUNCATE_MODES, type TruncateMode } from "./LoadPlan.ts"
-import { connectWarehouse, type WarehouseSettings, warehouseSettingsConfig } from "./WarehouseConnection.ts"
+import { type WarehouseSettings, warehouseLayer, warehouseSettingsConfig } from "./WarehouseConnection.ts"
 import { migrateWarehouse } from "./WarehouseMigrations.ts"
 
 export interface LoaderSettings {
@@ -81,15 +79,19 @@ export const catchUpRetrySchedule = cappedBackoff("10 seconds").pipe(Schedule.up
 export const runLoaderProgram = (settings: LoaderSettings) =>
   Effect.scoped(
     Effect.gen(function* () {
-      const pool = yield* connectWarehouse(settings.warehouse, { applicationName: "totes-cdc-loader" })
-      const loader = yield* startLoader(pool, settings, settings.warehouse.schema)
+      const loader = yield* startLoader(yield* WarehouseDb, settings, settings.warehouse.schema)
       const catchUp = loader.catchUp.pipe(
         Effect.tapError((error) => Effect.logWarning(`loading failed, trying again after a backoff: ${error.message}`)),
         Effect.retry(catchUpRetrySchedule)
       )
       return yield* catchUp.pipe(Effect.flatMap(logReport), Effect.repeat(Schedule.spaced(settings.pollIntervalMs)), Effect.andThen(Effect.never))
     })
-  ).pipe(Effect.provide(S3.layer(settings.s3)), Effect.annotateLogs({ component: "loader" }))
+  ).pipe(
+    Effect.provide(
+      Layer.mergeAll(S3.layer(settings.s3), warehouseLayer(settings.warehouse, { applicationName: "totes-cdc-loader" }).pipe(Layer.provide(SecretsManager.layer(settings.warehouse.region))))
+    ),
+    Effect.annotateLogs({ component: "loader" })
+  )
 
 // ---------------------------------------------------------------------------------------
 // AWS: SQS (S3 event notifications) → Lambda.
@@ -129,9 +131,12 @@ class LoaderService extends Context.Service<LoaderService, Loader>()("@totes-cdc
  */
 export const makeSqsLoaderHandler = (settings: LoaderSettings): ((event: SqsEvent) => Promise<SqsBatchResponse>) => {
   const loaderLayer = Layer.effect(LoaderService, Effect.gen(function* () {
-    const pool = yield* connectWarehouse(settings.warehouse, { max: 2, applicationName: "totes-cdc-loader" })
-    return yield* startLoader(pool, settings, settings.warehouse.schema)
-  })).pipe(Layer.provide(S3.layer(settings.s3)))
+    return yield* startLoader(yield* WarehouseDb, settings, settings.warehouse.schema)
+  })).pipe(
+    Layer.provide(
+      Layer.mergeAll(S3.layer(settings.s3), warehouseLayer(settings.warehouse, { max: 2, applicationName: "totes-cdc-loader" }).pipe(Layer.provide(SecretsManager.layer(settings.warehouse.region))))
+    )
+  )
   let runtime: ManagedRuntime.ManagedRuntime<LoaderService, unknown> | undefined
 
   const invocation = (event: SqsEvent) =>

@@ -1,20 +1,17 @@
 /**
  * The in-process loader behind a bounded hand-off (`totes-cdc dev`): the processor offers
- * each micro-batch's objects and goes on with its next micro-batch while the warehouse
- * applies this one — Node transforms while PostgreSQL loads, instead of one waiting for
- * the other.
+ * each micro-batch's objects and goes on with its next one while the warehouse applies this
+ * one. Details: loader/SPEC.md §4.
  *
  * Invariants:
- *  - Micro-batches are applied one at a time, in the order they were offered, each in its
- *    own transaction (`Loader.applyObjects`): a micro-batch is never split or merged.
- *  - At most `capacity` micro-batches wait; `offer` waits beyond that (back-pressure: the
- *    processor cannot run ahead of the warehouse by more than capacity + 1 micro-batches).
- *  - A failed apply is retried with the same objects after a backoff (`retry`), each
- *    failure logged; nothing is skipped, and later micro-batches wait behind it.
- *  - The processor checkpoints a micro-batch once its objects are offered, not loaded: after
- *    a crash the objects that were waiting are in the processed bucket, unapplied, and
- *    `Loader.catchUp` (run at start) applies them. So `verify` on a `dev` waits for the
- *    processed bucket's objects to be applied, as for a standalone loader.
+ *  - Micro-batches are applied one at a time, in offer order, each in its own transaction
+ *    (`Loader.applyObjects`): a micro-batch is never split or merged.
+ *  - At most `capacity` micro-batches wait; `offer` waits beyond that (the processor runs
+ *    ahead of the warehouse by at most capacity + 1 micro-batches).
+ *  - A failed apply is retried with the same objects after a backoff (`retry`), each failure
+ *    logged; nothing is skipped, and later micro-batches wait behind it.
+ *  - The processor checkpoints a micro-batch once offered, NOT loaded: `Loader.catchUp` (at
+ *    start) applies what was waiting at a crash, and `verify` waits for the objects.
  */
 import type { PgError, S3Error } from "@totes-cdc/platform"
 import { Effect, Queue, type Schedule } from "effect"

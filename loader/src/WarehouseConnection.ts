@@ -13,9 +13,8 @@
  *    or the pool's `PgError`).
  */
 import { DEFAULTS } from "@totes-cdc/core"
-import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager"
-import { makePgPool, type PgError, type PgPool } from "@totes-cdc/platform"
-import { Config, Effect, Option, Schema, type Scope } from "effect"
+import { makePgPool, type PgError, type PgPool, SecretsManager, type SecretsManagerError, WarehouseDb } from "@totes-cdc/platform"
+import { Config, Effect, Layer, Option, Schema, type Scope } from "effect"
 import { readFile } from "node:fs/promises"
 
 /**
@@ -65,22 +64,26 @@ export const passwordOfSecret = (secret: string): string | undefined => {
   }
 }
 
-const fetchSecretPassword = (arn: string, region: string) =>
-  Effect.acquireUseRelease(
-    Effect.sync(() => new SecretsManagerClient({ region })),
-    (client) =>
-      Effect.tryPromise({
-        try: () => client.send(new GetSecretValueCommand({ SecretId: arn })),
-        catch: (cause) =>
-          new WarehouseConnectionError({
-            message: `WAREHOUSE_PASSWORD_SECRET_ARN ${arn}: cannot read the secret (${cause instanceof Error ? cause.message : String(cause)}); check the ARN, the region (AWS_REGION) and secretsmanager:GetSecretValue permission`,
-            cause
-          })
-      }),
-    (client) => Effect.sync(() => client.destroy())
-  ).pipe(
-    Effect.flatMap((output) => {
-      const password = output.SecretString === undefined ? undefined : passwordOfSecret(output.SecretString)
+/** Why a secret could not be read: the Secrets Manager error's own text (the SDK's message), else the service's line. */
+const unreadable = (error: SecretsManagerError): string =>
+  error.cause instanceof Error ? error.cause.message : error.cause !== undefined ? String(error.cause) : error.message
+
+/**
+ * The warehouse password in secret `arn` (`passwordOfSecret`), read through `SecretsManager`.
+ * Fails with `WarehouseConnectionError`: the secret cannot be read (its `cause` the
+ * `SecretsManagerError`), or holds no password.
+ */
+const fetchSecretPassword = (arn: string) =>
+  SecretsManager.use((secrets) => secrets.getSecretString(arn)).pipe(
+    Effect.mapError(
+      (error) =>
+        new WarehouseConnectionError({
+          message: `WAREHOUSE_PASSWORD_SECRET_ARN ${arn}: cannot read the secret (${unreadable(error)}); check the ARN, the region (AWS_REGION) and secretsmanager:GetSecretValue permission`,
+          cause: error
+        })
+    ),
+    Effect.flatMap((secret) => {
+      const password = passwordOfSecret(secret)
       return password === undefined
         ? Effect.fail(
             new WarehouseConnectionError({
@@ -91,11 +94,29 @@ const fetchSecretPassword = (arn: string, region: string) =>
     })
   )
 
-/** A pool to the warehouse of `settings`. Fails with WarehouseConnectionError (CA file, secret) or PgError (URL, server, credentials). */
+/**
+ * Pure: `url` with `password` as its password (percent-encoded), unless the URL carries
+ * one already (it wins) or is not a URL (the pool then says so). In the URL, not the pool's
+ * `password` option: node-postgres lets the URL's empty password override that option.
+ */
+export const urlWithPassword = (url: string, password: string): string => {
+  if (!URL.canParse(url)) return url
+  const parsed = new URL(url)
+  if (parsed.password !== "") return url
+  parsed.password = encodeURIComponent(password)
+  return parsed.toString()
+}
+
+/**
+ * A pool to the warehouse of `settings` (closed with the scope), the password read from
+ * `settings.passwordSecretArn` through `SecretsManager` when set — provide
+ * `SecretsManager.layer(settings.region)`. Fails with WarehouseConnectionError (CA file,
+ * secret) or PgError (URL, server, credentials).
+ */
 export const connectWarehouse = (
   settings: WarehouseSettings,
   options: { readonly max?: number; readonly applicationName?: string } = {}
-): Effect.Effect<PgPool, WarehouseConnectionError | PgError, Scope.Scope> =>
+): Effect.Effect<PgPool, WarehouseConnectionError | PgError, Scope.Scope | SecretsManager> =>
   Effect.gen(function* () {
     const ca =
       settings.caFile === undefined
@@ -108,11 +129,20 @@ export const connectWarehouse = (
                 cause
               })
           })
-    const password = settings.passwordSecretArn === undefined ? undefined : yield* fetchSecretPassword(settings.passwordSecretArn, settings.region)
-    return yield* makePgPool(settings.url, {
+    const password = settings.passwordSecretArn === undefined ? undefined : yield* fetchSecretPassword(settings.passwordSecretArn)
+    return yield* makePgPool(password === undefined ? settings.url : urlWithPassword(settings.url, password), {
       setting: "WAREHOUSE_URL",
       ...options,
-      ...(ca === undefined ? {} : { ssl: { ca } }),
-      ...(password === undefined ? {} : { password })
+      ...(ca === undefined ? {} : { ssl: { ca } })
     })
   })
+
+/**
+ * The warehouse of `settings` as the `WarehouseDb` service: `connectWarehouse` as a layer
+ * (the pool closes with it). Fails with `WarehouseConnectionError` or `PgError`; needs
+ * `SecretsManager` when the password is in a secret.
+ */
+export const warehouseLayer = (
+  settings: WarehouseSettings,
+  options: { readonly max?: number; readonly applicationName?: string } = {}
+): Layer.Layer<WarehouseDb, WarehouseConnectionError | PgError, SecretsManager> => Layer.effect(WarehouseDb, connectWarehouse(settings, options))

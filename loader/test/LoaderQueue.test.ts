@@ -1,6 +1,6 @@
 /**
  * The hand-off between dev's processor and its in-process loader, with a scripted loader
- * (our own queue logic; the loader itself is tested against PostgreSQL in Loader.test.ts).
+ * (our own queue logic; the loader itself is tested against PostgreSQL in Loader.integration.test.ts).
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Schedule } from "effect"

@@ -1,7 +1,6 @@
 export * from "./consumer/MicroBatch.ts"
 export * from "./consumer/MicroBatchWindow.ts"
 export * from "./consumer/CheckpointStore.ts"
-export * as ConsumerMetrics from "./consumer/ConsumerMetrics.ts"
 export * from "./consumer/LambdaHandler.ts"
 export * from "./consumer/ShardPoller.ts"
 export * from "./archiver/Archiver.ts"

@@ -3,7 +3,7 @@
  * objects into lines, decoding them, folding archived changes into a state, raising
  * `emitted`, and moving the processor's checkpoints back to the archiver's. Expected
  * states are written by hand from the transform's rules (TransformBatch.ts). The rebuild
- * on the local stack (real archiver and processor) is tested in Processor.test.ts.
+ * on the local stack (real archiver and processor) is tested in Processor.integration.test.ts.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { type ChangeRecord, emptyJoinState, encodeChangeRecord, type JoinState, type RowImage } from "@totes-cdc/core"

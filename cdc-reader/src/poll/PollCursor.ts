@@ -1,38 +1,17 @@
 /**
- * Pure logic of poll mode (`READER_MODE=poll`, DESIGN.md §6): the reader may only SELECT,
- * so it polls every table by `last_updated` (NOT NULL on every totesys table, bumped on
- * update by Prisma). No I/O here; `PollReader.ts` runs it.
- *
- * Per table the reader keeps a cursor, the greatest `(last_updated, pk)` emitted, and a
- * dedupe window. Each cycle reads the rows with `last_updated >= cursor.last_updated -
- * overlap`, ordered by `(last_updated, pk)`, a page at a time (keyset pagination: the
- * next page starts strictly after the previous page's last `(last_updated, pk)`).
+ * Pure logic of poll mode (`READER_MODE=poll`, DESIGN.md §6): per table a cursor, the
+ * greatest `(last_updated, pk)` emitted, and a dedupe window; each cycle reads the rows with
+ * `last_updated >= cursor - overlap` in `(last_updated, pk)` pages. No I/O (`PollReader.ts`
+ * runs it). Details: cdc-reader/SPEC.md §4.
  *
  * Invariants:
- *  - The cursor and every page boundary are the PAIR `(last_updated, pk)`, never
- *    `last_updated` alone: rows sharing one timestamp across a page boundary are all read.
- *  - The overlap window re-reads recent rows because a transaction that commits late can
- *    carry a `last_updated` older than rows already seen (totesys/transform_rules.md §1).
- *    A late commit older than `cursor - overlap` is NOT seen: the overlap bounds how late.
- *  - Dedupe: a row re-read with the same `last_updated` as already emitted for its key is
- *    not emitted again; a version is `(key, last_updated)`. The window holds only keys whose
- *    emitted `last_updated` is ≥ `cursor - overlap` (exactly the rows the next read can
- *    return), pruned as the cursor moves, so it is bounded by the rows of one overlap.
- *    Consequence: an UPDATE that leaves `last_updated` unchanged is invisible to polling.
- *  - DELETES ARE INVISIBLE: a deleted row is simply no longer returned; nothing is emitted.
- *    Truncates likewise. Only replication mode sees them.
- *  - Op inference: `"insert"` when `created_at = last_updated` (the row was never updated
- *    since it was created), else `"update"`. An insert followed by an update before the
- *    reader saw the row arrives as a single `"update"` (its first and only version).
- *  - Ordering key: every record of one cycle carries the cycle's `commitLsn` (the source's
- *    WAL position read at the cycle's start, or, when the role may not call
- *    `pg_current_wal_lsn()`, a synthetic one: the cycle's start time in microseconds since
- *    the Unix epoch read as a 64-bit WAL position) and `commitIdx` = its position in the
- *    cycle. Cycle LSNs strictly increase (each is at least the previous one + 1, also
- *    across restarts through the saved state), so `(commitLsn, commitIdx)` orders every
- *    version of a key as polled.
- *  - `commitTs` is the row's `last_updated` as ISO-8601 UTC (the column holds UTC in
- *    practice: totesys/README.md); the row image is PostgreSQL's text, as everywhere.
+ *  - Cursor and page boundaries are the PAIR `(last_updated, pk)`, never the time alone.
+ *  - A late commit older than `cursor - overlap` is NOT seen: the overlap bounds how late.
+ *  - Dedupe: a version `(key, last_updated)` is emitted once; the window holds one overlap.
+ *  - Deletes, truncates and updates that keep `last_updated` are invisible.
+ *  - Op: `"insert"` when `created_at = last_updated`, else `"update"`.
+ *  - Cycle `commitLsn`s strictly increase (also across restarts); `commitIdx` = position in
+ *    the cycle; `commitTs` = the row's `last_updated` as ISO-8601 UTC.
  */
 import { type ChangeRecord, LsnString, PRIMARY_KEY, type RowImage, type TotesysTable, formatLsn, parseLsn, quoteIdent } from "@totes-cdc/core"
 import { Result, Schema } from "effect"

@@ -1,26 +1,16 @@
 /**
- * The poll reader (`READER_MODE=poll`, DESIGN.md §6): for read-only credentials — no
- * replication privilege, publication or slot. Every `intervalMs` it polls each captured
- * table by `(last_updated, pk)` (PollCursor.ts has the rules) and hands the new row
- * versions to the same Kinesis producer as replication mode, as `source: "poll"` records.
- *
- * DELETES (and truncates) ARE INVISIBLE in this mode: a deleted row is just no longer
- * returned by the poll, so nothing is emitted for it and it stays in the warehouse.
- * Updates that do not bump `last_updated` are invisible too.
+ * The poll reader (`READER_MODE=poll`, DESIGN.md §6), for read-only credentials: every
+ * `intervalMs` it polls each captured table (PollCursor.ts has the rules) and hands the new
+ * row versions to replication mode's Kinesis producer as `source: "poll"` records. Deletes,
+ * truncates and updates that keep `last_updated` are invisible. Details: cdc-reader/SPEC.md §5.
  *
  * Invariants:
- *  - Preflight: only that the role may SELECT every table (PollAccess.ts); one line
- *    naming the table or privilege otherwise, before anything is read.
- *  - Durable before saved: a cycle that emitted rows ends with a `Durable` marker at its
- *    `commitLsn`; the cursor state of that cycle is written to S3 only once the producer
- *    reports that marker durable (`onDurable` is called in order, possibly once for
- *    several cycles: the latest state not after the reported LSN is saved). A crash
- *    re-reads from the last saved state: rows may be emitted again, never skipped.
- *  - Bounded: the producer pulls; a cycle reads one page (`pageRows`) at a time; pending
- *    states are one per cycle in flight; the dedupe window holds one overlap of rows.
+ *  - Preflight: only SELECT on every table (PollAccess.ts), checked before anything is read.
+ *  - Durable before saved: a cycle's cursor state is written to S3 only once its `Durable`
+ *    marker is reported; a crash re-reads from the last saved state (again, never skipped).
+ *  - Bounded: one page (`pageRows`) read at a time; one pending state per cycle in flight.
  *  - One reader per name (like a replication slot): two instances would race on the state.
- *  - All reads go through one reserved connection with `DateStyle = ISO`, so timestamps
- *    come back in the text form the cursor parses (and the warehouse expects).
+ *  - All reads go through one reserved connection with `DateStyle = 'ISO, YMD'`.
  */
 import { type TotesysTable, compareLsn } from "@totes-cdc/core"
 import type { PgPool, PgSession } from "@totes-cdc/platform"

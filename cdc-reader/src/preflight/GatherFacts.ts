@@ -1,16 +1,13 @@
 /**
- * The reader's preflight, I/O part: reads what `evaluatePreflight` needs from the
- * source's catalogs (pg_settings, pg_roles, pg_class / pg_index, pg_publication /
+ * The reader's preflight, I/O part: reads what `evaluatePreflight` needs from the source's
+ * catalogs (pg_settings, pg_roles, pg_class / pg_index, pg_publication /
  * pg_publication_tables, pg_replication_slots, pg_stat_replication).
+ * Details: cdc-reader/SPEC.md §6.
  *
  * Invariants:
- *  - Read-only: five SELECTs, nothing created, locked or changed, so it is safe to run
- *    against production and with any privileges (a missing privilege is a fact, not
- *    a failure).
- *  - Works on PostgreSQL 13–18: columns that only some versions have (row filters and
- *    column lists 15+, `conflicting` 16, `invalidation_reason` 17+,
- *    `idle_replication_slot_timeout` 18+) are read only where they exist. Older servers
- *    still yield enough facts for the version finding.
+ *  - Read-only: five SELECTs, nothing created, locked or changed (safe against production);
+ *    a missing privilege is a fact, not a failure.
+ *  - Works on PostgreSQL 13–18: version-specific columns are read only where they exist.
  *  - Every row is decoded with a Schema; an answer of an unexpected shape fails with
  *    `PgError` naming the query, never with a wrong fact.
  */

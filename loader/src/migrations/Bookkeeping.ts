@@ -1,23 +1,15 @@
 /**
- * Migration 2: the pipeline's own bookkeeping schema `totes_cdc` (DESIGN.md §5), kept
- * apart from the analysts' star schema. One row set per target schema, so several
- * warehouses (e.g. `project_team_<n>` schemas) can share one database.
+ * Migration 2: the pipeline's own bookkeeping schema `totes_cdc` (DESIGN.md §5), apart from
+ * the analysts' star schema; one row set per target schema, so several warehouses can share
+ * one database. Details: loader/SPEC.md §5.
  *
  *  - applied_objects: every processed-bucket object loaded (a re-delivery is a no-op)
  *  - freshness: per warehouse table, last source commit applied and last load time
- *  - row_versions: per warehouse row identity (dimension key, or a fact's natural id),
- *    the (commit LSN, index) of the newest change applied, so only newer changes are
- *    applied to a dimension (SCD type 1) and verify can tell a row changed after its
- *    source snapshot from drift; `deleted` = the source row was deleted (the row is kept
- *    while facts reference it); `inferred` = a placeholder dimension row inserted for a
- *    fact whose dimension row had not arrived yet (late-arriving dimension), at
- *    position 0/0, replaced by the first real change
- *  - fact_versions: per fact row (its surrogate key), the (commit LSN, index) of the
- *    change that last wrote it, so a later change of the same version — totesys updating
- *    a row without moving `last_updated` — replaces its values only when newer, whatever
- *    order micro-batches arrive in (migration 3, `FACT_VERSIONS_SQL`)
- *  - truncations: every source truncate the loader saw, the mode it was handled with
- *    (`apply`, `ignore`, `quarantine`) and whether a quarantine is still in force
+ *  - row_versions: per warehouse row identity, the (commit LSN, index) of the newest change
+ *    applied; `deleted`, and `inferred` (a late-arriving dimension's placeholder at 0/0)
+ *  - fact_versions: per fact row, the (commit LSN, index) of the change that last wrote it
+ *    (migration 3, `FACT_VERSIONS_SQL`)
+ *  - truncations: every source truncate seen, its mode and whether a quarantine is in force
  *  - checkpoints: per consumer and shard, the last sequence number fully processed
  */
 export const BOOKKEEPING_SQL = `

@@ -4,7 +4,7 @@
  *   [10:05:01] captured 102 changes/s · loaded 98 rows/s · slot lag 1,234 bytes · commit→warehouse p50 640 ms p99 1,310 ms · dead letters 0 · simulated 5,120
  *
  * - captured: change records the reader made durable in Kinesis in the last second
- *   (the reader's `cdc_reader_changes_written_total` counter; same process);
+ *   (the reader's `totes_cdc_reader_changes_written_total` counter; same process);
  * - loaded: warehouse rows the loader applied in the last second;
  * - slot lag: bytes of WAL between the source's current LSN and the slot's confirmed LSN;
  * - p50/p99: commit→warehouse latency of the rows loaded in the last minute
@@ -12,7 +12,8 @@
  * - dead letters: objects under `dlq/` in the ingestion bucket (every stage; PipelineStatus.ts).
  * Pure formatting (`formatStatusLine`) is separate from gathering the figures.
  */
-import { ReaderMetrics, slotStatus } from "@totes-cdc/cdc-reader"
+import { slotStatus } from "@totes-cdc/cdc-reader"
+import { Metrics } from "@totes-cdc/core"
 import { type LatencyWindow, latencyPercentiles } from "@totes-cdc/loader"
 import type { SimulatorStats } from "@totes-cdc/local-stack"
 import type { PgPool } from "@totes-cdc/platform"
@@ -54,10 +55,10 @@ export const runStatusLine = (options: {
   readonly simulator: Ref.Ref<SimulatorStats>
 }) =>
   Effect.gen(function* () {
-    let previous = { at: yield* Clock.currentTimeMillis, captured: (yield* Metric.value(ReaderMetrics.changesWritten)).count, loaded: (yield* Ref.get(options.load)).rows }
+    let previous = { at: yield* Clock.currentTimeMillis, captured: (yield* Metric.value(Metrics.readerChangesWritten)).count, loaded: (yield* Ref.get(options.load)).rows }
     const tick = Effect.gen(function* () {
       const at = yield* Clock.currentTimeMillis
-      const captured = (yield* Metric.value(ReaderMetrics.changesWritten)).count
+      const captured = (yield* Metric.value(Metrics.readerChangesWritten)).count
       const load = yield* Ref.get(options.load)
       const seconds = Math.max(0.001, (at - previous.at) / 1000)
       const slot = yield* slotStatus(options.source, options.slot).pipe(Effect.orElseSucceed(() => ({ exists: false }) as const))

@@ -1,23 +1,17 @@
 /**
  * Pure: has the pipeline applied every change committed before a WAL position `target`?
- * The decisions `totes-cdc verify --wait-for-lsn` polls for, in pipeline order, and the
- * one line it prints when one does not pass in time.
+ * The decisions `totes-cdc verify --wait-for-lsn` polls for, in pipeline order, and the one
+ * line it prints when one does not pass in time. Details: ops/SPEC.md §2.
  *
  * Conditions (each monotone: once passed it stays passed):
- *  0. snapshot: the reader's initial snapshot is complete (its state object says so);
- *     when its consistent point is after the target (the slot was created after verify
- *     read the source), the target moves up to it (`effectiveTarget`): the snapshot's
- *     rows hold the source as of before the target but carry the consistent point as
- *     their `commitLsn`, so (b) must wait until they are processed too;
- *  a. reader: the replication slot's `confirmed_flush_lsn` ≥ target — the reader confirms
- *     only what is durable in Kinesis (DESIGN.md §6), and heartbeats move it on an idle source;
- *  b. processor, per shard: the first change after the processor's checkpoint, if any, has
- *     `commitLsn` > target (a shard holds its changes in commit order); a shard whose
- *     checkpoint says it ended has passed;
- *  c. loader: every processed object that existed once (b) passed is recorded in
- *     `totes_cdc.applied_objects` or belongs to a quarantined table (only for a loader that
- *     reads the processed bucket; `dev`'s loader runs inside the processor, so there (b)
- *     implies it).
+ *  0. snapshot: the reader's snapshot is complete; the target moves up to its consistent
+ *     point when that is later (`effectiveTarget`);
+ *  a. reader: the slot's `confirmed_flush_lsn` ≥ target (durable in Kinesis, DESIGN.md §6);
+ *  b. processor, per shard: the first change after its checkpoint has `commitLsn` > target
+ *     (or there is none, or the shard ended);
+ *  c. loader: every processed object that existed once (b) passed is applied or belongs to a
+ *     quarantined table — in `dev` too: the processor checkpoints a micro-batch once its
+ *     objects are offered to the in-process loader, not loaded, so (b) does not imply (c).
  */
 import { compareLsn } from "@totes-cdc/core"
 

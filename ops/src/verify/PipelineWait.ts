@@ -1,24 +1,17 @@
 /**
- * `totes-cdc verify --wait-for-lsn` (I/O): polls the pipeline until it has applied every
- * change committed before a WAL position, using the decisions of
- * `PipelineProgress.ts` (a: the reader's slot, b: the processor per shard, c: the loader's
- * applied objects), every `POLL_INTERVAL`, for at most the timeout.
- *
- * An operation over the running pipeline (ops floor): it reads the reader's slot
- * (`slotStatus`), the processor's checkpoints and Kinesis records (`CheckpointStore`,
- * `deaggregate`) and the loader's bookkeeping, so it sits above all three apps.
+ * `totes-cdc verify --wait-for-lsn` (I/O): polls the pipeline every `POLL_INTERVAL`, for at
+ * most the timeout, until it has applied every change committed before a WAL position
+ * (`PipelineProgress.ts`: 0 snapshot, a slot, b processor per shard, c applied objects).
+ * It reads all three apps' state, so it sits on the ops floor. Details: ops/SPEC.md §3.
  *
  * Invariants:
- *  - Conditions are checked in pipeline order, each until it passes, and a passed one is
- *    not checked again (each is monotone).
- *  - (b) reads, per shard, the first record after the processor's checkpoint (never moving
- *    the checkpoint): a KPL aggregate's first user record is its earliest change.
- *  - (c) is checked only when a processed bucket is given (a loader reading the bucket):
- *    the objects listed once (b) passed must all be applied (also on `dev`, whose
- *    in-process loader trails the processor by up to two micro-batches).
+ *  - Conditions are checked in pipeline order, each until it passes, never again after.
+ *  - (b) reads the first record after the processor's checkpoint, never moving it.
+ *  - (c) is checked whenever a processed bucket is given — `dev` included: its processor
+ *    checkpoints a micro-batch once offered to the in-process loader, not once loaded
+ *    (loader/src/LoaderQueue.ts).
  *  - On timeout, the unmet condition of the last poll is the one line of the
- *    `PipelineWaitTimeout`. Any other failure (a database, Kinesis or S3 call; checkpoint
- *    reads retry retryable S3 errors themselves) ends the wait at once.
+ *    `PipelineWaitTimeout`; any other failure ends the wait at once.
  */
 import { loadReaderState, slotStatus } from "@totes-cdc/cdc-reader"
 import { Kinesis, type PgSession, S3 } from "@totes-cdc/platform"
@@ -33,12 +26,12 @@ export const POLL_INTERVAL = "200 millis"
 /** Empty GetRecords pages followed per shard per poll before the shard counts as still behind. */
 const MAX_EMPTY_PAGES = 20
 
-export interface PipelineWaitSettings {
+export interface PipelineWaitConfig {
   /** Replication slot of the reader, e.g. `totes_cdc`. */
   readonly slot: string
   readonly streamName: string
-  /** Processed bucket, when a loader loads it by itself (condition c); undefined in `dev`. */
-  readonly processedBucket: string | undefined
+  /** Processed bucket: every object in it must be applied (condition c), in `dev` too. */
+  readonly processedBucket: string
   /** Where the reader records its snapshot (`state/cdc-reader/<slot>.json` in the ingestion bucket). */
   readonly readerState: { readonly bucket: string; readonly prefix: string }
   /** Target schema of the warehouse (applied objects are recorded per schema). */
@@ -83,7 +76,7 @@ const observeShard = (stream: string, shardId: string) =>
  * reading the slot on `source` and applied objects on `warehouse`. Fails with
  * `PipelineWaitTimeout` after `settings.timeoutMs`, or with the first error of a call.
  */
-export const waitForPipeline = (settings: PipelineWaitSettings, source: PgSession, warehouse: PgSession, target: string) =>
+export const waitForPipeline = (settings: PipelineWaitConfig, source: PgSession, warehouse: PgSession, target: string) =>
   Effect.gen(function* () {
     const kinesis = yield* Kinesis
     const s3 = yield* S3
@@ -121,10 +114,7 @@ export const waitForPipeline = (settings: PipelineWaitSettings, source: PgSessio
           if (!shardPassed(goal, shard)) return yield* new NotYet({ unmet: { _tag: "Shard", shard } })
           passedShards.add(shardId)
         }
-        objects =
-          settings.processedBucket === undefined
-            ? []
-            : processedObjectKeys((yield* s3.listObjects(settings.processedBucket, "")).map((object) => object.key))
+        objects = processedObjectKeys((yield* s3.listObjects(settings.processedBucket, "")).map((object) => object.key))
       }
       const pending = yield* unappliedObjects(warehouse, settings.schema, objects)
       objects = pending

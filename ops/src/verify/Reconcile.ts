@@ -1,35 +1,16 @@
 /**
  * Pure reconciliation for `totes-cdc verify` (issue 5): the rows the warehouse should hold
- * (the star transform of the source snapshot, `Expected.ts`) against the rows it holds
- * (`WarehouseContents.ts`) → one report per warehouse table. No I/O.
+ * (`Expected.ts`) against the rows it holds (`WarehouseContents.ts`) → one report per
+ * warehouse table. No I/O. Rules in full (DESIGN.md §5): ops/SPEC.md §6.
  *
- * Rules (DESIGN.md §5; the verify command's module header has the whole procedure):
- *  - Values are compared as canonical text per column type (`canonicalValue`): numbers by
- *    value (`12.30` = `12.3`), times by value (`10:00:00.100` = `10:00:00.1`), booleans
- *    `t`/`true`, dates and strings exactly, null only equals null. Every column of the
- *    transform (`STAR_COLUMNS`) is compared, under the transform's column names.
- *  - In flight: a warehouse row whose `row_versions` position is at or after the window's
- *    start (`SnapshotWindow.from`) may hold a change the source snapshot does not (or may
- *    lack one it does): it is counted as "in flight", never as drift. Everything else is
- *    compared exactly. A row without a `row_versions` entry (a warehouse built elsewhere) is
- *    compared exactly.
- *  - Dimensions (SCD type 1, not dim_date): missing = expected key absent; extra = warehouse
- *    key not expected, unless flagged `deleted` in row_versions ("kept (deleted)": kept while
- *    facts reference it) or `inferred` (a placeholder for a row the source snapshot does not
- *    hold yet, inserted for a fact that arrived first: in flight); different = any column
- *    differs (an expected row still inferred differs: its real row never arrived), or the
- *    key is expected but flagged deleted; dup = a key held by more than one row.
- *  - Facts: the warehouse's latest version of each natural id (chosen when read,
- *    WarehouseContents.ts: latest last_updated date and time, then the highest surrogate
- *    key) must equal the expected row; missing / extra / different as for dimensions
- *    (older versions are history, never compared);
- *    dup = (natural id, last_updated_date, last_updated_time) groups with more than one row;
- *    fk = fact rows whose foreign-key target row is missing.
- *  - dim_date: source = dates the expected facts reference; missing = distinct dates a
- *    warehouse fact references that dim_date lacks; different = a row that is not
- *    `dimDateRow(date)`; extra dates are never drift (history).
- *  - A table drifts when missing + extra + different + dup + fk > 0; source rows the
- *    transform rejects (they would be dead letters) are drift too.
+ * Invariants:
+ *  - Values compare as canonical text per column type (`canonicalValue`), every column of
+ *    `STAR_COLUMNS`; null only equals null.
+ *  - A row whose `row_versions` position is ≥ the window's `from` is "in flight", not drift.
+ *  - Dimensions: missing / extra / different / dup by key; rows flagged `deleted` or
+ *    `inferred` are not extra. Facts: the latest version per natural id is compared.
+ *  - dim_date: extra dates are never drift (history).
+ *  - A table drifts when missing + extra + different + dup + fk > 0, or rows were rejected.
  *  - Samples: at most `SAMPLE_LIMIT` per kind per table, in key order.
  */
 import {

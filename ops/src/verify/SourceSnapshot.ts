@@ -1,29 +1,16 @@
 /**
  * The source side of `totes-cdc verify` (I/O): the 11 totesys tables read in ONE
- * `REPEATABLE READ READ ONLY` transaction, with the WAL window that snapshot stands for.
+ * `REPEATABLE READ READ ONLY` transaction, with the WAL window [from, to] that snapshot
+ * stands for (both `pg_current_wal_insert_lsn()`). Why it holds: ops/SPEC.md §4.
  *
- * The window [from, to] (both `pg_current_wal_insert_lsn()`):
- *  - `to` is read by the transaction's first statement, just after its snapshot is taken:
- *    a transaction visible in the snapshot inserted its commit record before, so its commit
- *    LSN is < `to`. Waiting for the pipeline to pass `to` therefore waits for every change
- *    the snapshot holds.
- *  - `from` is read before the transaction; then one statement takes a fresh transaction
- *    id N (`pg_current_xact_id()`: every id below N was handed out before it); and the
- *    snapshot counts only once no transaction below N is still running in it (else it is
- *    taken again, 20 ms later, up to `timeoutMs`). So every transaction whose commit
- *    record precedes `from` is in the snapshot — including one whose commit record was
- *    written but which was not yet visible (a commit becomes visible only after its record
- *    is written: a plain "LSN read in the snapshot" would miss it and report drift for a
- *    live pipeline). A snapshot's own running list is not enough: it lists only ids below
- *    the newest completed one, not every running transaction.
- *  - Changes between `from` and `to` may or may not be in the snapshot: rows whose newest
- *    change is there count as "in flight" (Reconcile.ts). On a live source this is a few
- *    milliseconds of commits.
- *
- * Rows are read as the reader's snapshot reads them (`SELECT *` per table in primary-key
- * order, every value as PostgreSQL text: the platform pool has no type parsers), so the
- * transform sees what it would see in the pipeline. Requires PostgreSQL ≥ 13
- * (`pg_current_snapshot`, `pg_current_xact_id`) on a primary (not a standby).
+ * Invariants:
+ *  - Every transaction whose commit record precedes `from` is in the snapshot (retaken
+ *    every 20 ms, up to `timeoutMs`, while one older than its fresh xid still runs).
+ *  - Every transaction visible in the snapshot has a commit LSN < `to`.
+ *  - Changes between `from` and `to` may or may not be there ("in flight", Reconcile.ts).
+ *  - Rows are read as the reader's snapshot reads them: `SELECT *` per table in primary-key
+ *    order, every value as PostgreSQL text.
+ *  - Requires PostgreSQL ≥ 13 on a primary (not a standby).
  */
 import { PRIMARY_KEY, quoteIdent, TOTESYS_TABLES, type TotesysTable } from "@totes-cdc/core"
 import type { PgError, PgPool, Row } from "@totes-cdc/platform"

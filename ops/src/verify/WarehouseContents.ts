@@ -1,20 +1,16 @@
 /**
- * The warehouse side of `totes-cdc verify` (I/O): what the star schema and the
- * `totes_cdc.row_versions` bookkeeping hold, read in ONE `REPEATABLE READ READ ONLY`
- * transaction, so a row and its recorded position are always seen together.
+ * The warehouse side of `totes-cdc verify` (I/O): the star schema and
+ * `totes_cdc.row_versions` read in ONE `REPEATABLE READ READ ONLY` transaction, so a row
+ * and its recorded position are always seen together. Details: ops/SPEC.md §5.
  *
  * Invariants:
- *  - Column names come from the target (`introspectTarget`: cohort spellings such as
- *    `…_line2`, `last_updated`); rows are returned under the transform's names.
- *  - Values are PostgreSQL text with `DateStyle = ISO, YMD` (dates `YYYY-MM-DD`), the
- *    form `Reconcile.canonicalValue` expects.
+ *  - Column names come from the target (`introspectTarget`); rows are returned under the
+ *    transform's names, values as PostgreSQL text with `DateStyle = ISO, YMD`.
  *  - Facts: the latest version of each natural id = latest (last_updated_date,
- *    last_updated_time), then the highest surrogate key; duplicates = (natural id, date,
- *    time) groups of more than one row; counts are of every version.
- *  - Foreign keys: one `NOT EXISTS` query per fact FK — declared by the catalogs or
- *    defined by the star schema (`foreignKeysToCheck`) — so dropped or unenforced
- *    constraints are checked too.
- *  - A warehouse without `totes_cdc.row_versions` (built elsewhere) reads as no versions.
+ *    last_updated_time), then the highest surrogate key; counts are of every version.
+ *  - Foreign keys: one `NOT EXISTS` query per fact FK, declared or defined by the star
+ *    schema (`foreignKeysToCheck`), so dropped constraints are checked too.
+ *  - A warehouse without `totes_cdc.row_versions` reads as no versions.
  */
 import { quoteIdent, STAR_COLUMNS, STAR_KEY, WAREHOUSE_TABLES, type WarehouseTable } from "@totes-cdc/core"
 import type { PgError, PgPool, PgSession, Row } from "@totes-cdc/platform"

@@ -1,18 +1,13 @@
 /**
- * Kinesis shard routing, pure: which shard a partition key lands on (DESIGN.md §3).
- *
- * Kinesis maps a record to a 128-bit hash key — the MD5 digest of its partition key's
- * UTF-8 bytes read as an unsigned big-endian integer, or the record's ExplicitHashKey —
- * and stores it in the OPEN shard whose inclusive range [startingHashKey, endingHashKey]
- * contains that hash key. The producer routes changes the same way so it can aggregate
- * per shard, as the KPL does.
+ * Kinesis shard routing, pure: which shard a partition key lands on (DESIGN.md §3) — the
+ * OPEN shard whose inclusive hash-key range holds the key's MD5, as Kinesis does, so the
+ * producer can aggregate per shard. Details: packages/core/SPEC.md §5.
  *
  * Invariants:
  *  - `hashKeyOf` is in [0, 2^128 - 1] and equals Kinesis' own hash of the key.
  *  - `shardFor` only ever answers an open shard (closed parents of a reshard take no
  *    writes), and answers a failure rather than a guess when no open shard covers the key.
- *
- * MD5 from node:crypto is a pure function here (no I/O), so it is allowed in core.
+ *  - MD5 from node:crypto is a pure function here (no I/O), so it is allowed in core.
  */
 import { Result, Schema } from "effect"
 import { hash } from "node:crypto"

@@ -1,22 +1,16 @@
 /**
  * The warehouse column catalogue, pure: every column of the 11 warehouse tables
  * (totesys/warehouse_schema.sql) with the type its processed Parquet column has
- * (DESIGN.md §4), plus the pipeline's own columns.
+ * (DESIGN.md §4), plus the pipeline's own columns. Details: packages/core/SPEC.md §4.
  *
  * Invariants:
- *  - Derived from the transform's `STAR_COLUMNS` (one column list, not two): one entry
- *    per warehouse column, in the schema's column order, EXCEPT the facts' surrogate keys (`sales_record_id`, `purchase_record_id`, `payment_record_id`):
- *    the warehouse sequence assigns them, no processed file carries them.
+ *  - Derived from the transform's `STAR_COLUMNS`: one entry per warehouse column, in the
+ *    schema's order, EXCEPT the facts' surrogate keys (the warehouse sequence assigns them).
  *  - `nullable` is the warehouse's own nullability (false = NOT NULL).
- *  - Types: `int` → int32; `numeric(10,2)`/`numeric` money (unit_price, item_unit_price,
- *    payment_amount; numeric(10,2) in the source) → decimal(10,2), exact; `date` → date;
- *    `time` → time of day with milliseconds; `boolean` → boolean; `varchar` → utf8.
- *  - `WAREHOUSE_TABLES` is the transform's own list (star/StarRow.ts), re-exported, so
- *    there is one list of tables: dim_date first, the other dimensions, then the facts
- *    (the load order the foreign keys need).
+ *  - Money columns are decimal(10,2), exact; `time` is time of day with milliseconds.
+ *  - `WAREHOUSE_TABLES` is the transform's own list (star/StarRow.ts), in load order.
  *  - dim_counterparty's address line 2 is `counterparty_legal_address_line_2` (the ERD's
- *    spelling, warehouse_schema.sql "KNOWN NAMING DRIFT"); the loader maps it where a
- *    target spells it `…line2`.
+ *    spelling); the loader maps it where a target spells it `…line2`.
  */
 import { STAR_COLUMNS, type StarColumnType, WAREHOUSE_TABLES, type WarehouseTable } from "./star/StarRow.ts"
 

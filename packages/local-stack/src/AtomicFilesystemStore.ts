@@ -1,37 +1,17 @@
 /**
- * s3rver's filesystem store with S3's atomic object replacement: a GET or HEAD that
- * overlaps a PUT of the same key answers the whole old object or the whole new one,
- * each with its own Content-Length, ETag and metadata — as AWS S3 does, and as the
- * reader state, checkpoints, join state and verify (which rewrite one key) rely on.
- *
- * Why: s3rver 3.7.1's FilesystemStore (node_modules/s3rver/lib/stores/filesystem.js)
- * writes in place. `putObject` opens `<key>._S3rver_object` with O_TRUNC and streams
- * the body into it (the file is empty until the body arrives — a round trip later when
- * the client waits for `100 Continue`), resolves before that write stream has even
- * flushed, then rewrites `<key>._S3rver_object.md5` and `<key>._S3rver_metadata.json`
- * (truncate + write) too. `getObject` stats the object path for Content-Length, reads
- * the two side files, then opens the path again to stream it. So an overlapping GET
- * answers an empty or partial body, a Content-Length other than the body's length (the
- * socket then stalls or carries bytes past the message), or another body's ETag.
+ * s3rver's filesystem store with S3's atomic object replacement: a GET or HEAD overlapping
+ * a PUT of the same key answers the whole old object or the whole new one, each with its
+ * own Content-Length, ETag and metadata, as AWS S3 does. Why s3rver 3.7.1's own store does
+ * not: packages/local-stack/SPEC.md §5.
  *
  * Invariants:
- *  - Writers (PUT, POST, multipart completion, copy — all go through `putObject`)
- *    write the content and both side files under staging names in the key's own
- *    directory (names that never end in `._S3rver_object`, so never listed), wait
- *    until the content is fully written, then rename the three over the old ones in
- *    one synchronous block. rename(2) is atomic on POSIX.
- *  - Readers (GET, HEAD, listing, copy source) take a snapshot in one synchronous
- *    block: open the object file, fstat that descriptor (size, mtime), read both side
- *    files. The body then streams from that descriptor, whose inode stays intact when
- *    a later write renames a new file over the path.
- *  - A delete unlinks the object file, then both side files, in one synchronous block:
- *    a reader sees the whole object or none.
- *  - Synchronous blocks never interleave on one event loop, so a snapshot pairs a
- *    content with the side files of the same write. This holds while one s3rver, in
- *    one process, owns its directory — as the local stack runs it. Not serialised: a
- *    DELETE racing a PUT of the same key may leave the new content without its side
- *    files (GET then answers the default content type and an ETag computed from the
- *    content — still a consistent pair).
+ *  - Writers (all through `putObject`) write content and side files under staging names,
+ *    wait until written, then rename the three into place in one synchronous block.
+ *  - Readers open the object, fstat that descriptor and read both side files in one
+ *    synchronous block, then stream from that descriptor.
+ *  - A delete unlinks the object file, then both side files, in one synchronous block.
+ *  - Holds while one s3rver in one process owns the directory; a DELETE racing a PUT of
+ *    the same key is not serialised (it still leaves a consistent pair).
  */
 import { createHash, randomUUID } from "node:crypto"
 import { closeSync, createReadStream, createWriteStream, fstatSync, openSync, readFileSync, renameSync, unlinkSync } from "node:fs"

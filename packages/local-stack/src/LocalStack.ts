@@ -1,21 +1,16 @@
 /**
- * The local stack: embedded PostgreSQL holding the `totesys` and `warehouse`
- * databases, kinesalite with the change stream, s3rver with the ingestion and
- * processed buckets — the laptop stand-ins for RDS, Kinesis and S3 (DESIGN.md §1).
+ * The local stack: embedded PostgreSQL holding the `totesys` and `warehouse` databases,
+ * kinesalite with the change stream, s3rver with the ingestion and processed buckets — the
+ * laptop stand-ins for RDS, Kinesis and S3 (DESIGN.md §1).
+ * Details: packages/local-stack/SPEC.md §1.
  *
  * Invariants:
- *  - A scoped resource: everything started here is stopped when the scope closes,
- *    in reverse order; with no `dataDir` the temporary directory is removed too,
- *    so nothing is left running or on disk — and a watchdog process does the same if
- *    this process is killed outright (kill -9); kinesalite exits by itself then too.
- *  - PostgreSQL, kinesalite and the watchdog run in process groups of their own, so a
- *    terminal's Ctrl-C reaches only this process, which stops them in order; a second
- *    Ctrl-C kills them and removes the temporary directory at once (LastResort.ts).
- *  - A kept `dataDir` is used by one run at a time (DataDirLock.ts); a run that died
- *    there is taken over (its PostgreSQL and kinesalite waited for), saying so.
+ *  - A scoped resource: what it started stops when the scope closes, in reverse order; with
+ *    no `dataDir` the temporary directory is removed too (a watchdog does it on kill -9).
+ *  - PostgreSQL, kinesalite and the watchdog run in process groups of their own.
+ *  - A kept `dataDir` is used by one run at a time (DataDirLock.ts).
  *  - Ports are chosen at start (free ports), never fixed.
- *  - Creating the databases, stream and buckets is idempotent, so a kept `dataDir`
- *    can be started again.
+ *  - Creating the databases, stream and buckets is idempotent.
  */
 import { DEFAULTS } from "@totes-cdc/core"
 import { CreateStreamCommand, DescribeStreamSummaryCommand } from "@aws-sdk/client-kinesis"

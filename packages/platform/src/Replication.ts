@@ -20,7 +20,7 @@
  *    own `flowControl`, which does the same through a chain of promises per message, is
  *    off), so at most the buffer plus one socket chunk of messages is held.
  */
-import { Effect, Queue, Schema, type Scope, Stream } from "effect"
+import { Context, Effect, Layer, Queue, Schema, type Scope, Stream } from "effect"
 import pg from "pg"
 import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from "pg-logical-replication"
 
@@ -344,3 +344,26 @@ export const startReplication = (url: string, options: ReplicationOptions): Effe
         }).pipe(Effect.asVoid)
     }
   })
+
+/**
+ * Logical replication of one source as a service: the replication connections
+ * (`replication=database`) to the URL its layer was given. `createSlotWithSnapshot` and
+ * `start` are `createSlotWithSnapshot` and `startReplication` above, with their errors
+ * (`ReplicationError`) and scopes.
+ */
+export class Replication extends Context.Service<
+  Replication,
+  {
+    /** Creates a pgoutput slot exporting a snapshot, held until the scope closes. Fails with `ReplicationError`. */
+    readonly createSlotWithSnapshot: (slot: string) => Effect.Effect<SlotWithSnapshot, ReplicationError, Scope.Scope>
+    /** Streams the slot's pgoutput messages from its confirmed position until the scope closes. */
+    readonly start: (options: ReplicationOptions) => Effect.Effect<ReplicationSession, never, Scope.Scope>
+  }
+>()("@totes-cdc/platform/Replication") {
+  /** Replication connections to `url` (a PostgreSQL URL; the role needs REPLICATION). */
+  static readonly layer = (url: string): Layer.Layer<Replication> =>
+    Layer.succeed(Replication, {
+      createSlotWithSnapshot: (slot) => createSlotWithSnapshot(url, slot).pipe(Effect.withSpan("Replication.createSlotWithSnapshot", { attributes: { slot } })),
+      start: (options) => startReplication(url, options).pipe(Effect.withSpan("Replication.start", { attributes: { slot: options.slot } }))
+    })
+}

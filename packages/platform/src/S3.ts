@@ -20,9 +20,13 @@
  *    with the DES cipher, which OpenSSL 3 (Node ≥ 17) no longer has, so any V2 listing
  *    of more than 1,000 keys fails there with InternalError. v1 paging works on both.
  *  - The client is made once per layer and destroyed when the layer's scope closes.
+ *  - `S3.layerTest` is an in-memory S3 for tests, held to the same contract as this layer
+ *    on s3rver (packages/local-stack/test/FakesContract.integration.test.ts): same shapes,
+ *    same key order, and failures made by `describeS3Error`, so their messages read the same.
  */
 import { DeleteObjectCommand, GetObjectCommand, ListObjectsCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3"
 import { Context, Effect, Layer, Option, Schema } from "effect"
+import { Buffer } from "node:buffer"
 import { type AwsEndpoint, makeS3Client } from "./Aws.ts"
 import { retryableBackoff } from "./Retry.ts"
 
@@ -154,6 +158,58 @@ const make = (client: S3Client, endpoint: string): S3["Service"] => {
   return { putObject, getObject, deleteObject, listObjects }
 }
 
+// ---------------------------------------------------------------------------------------
+// In memory: `S3.layerTest`.
+
+/** What the in-memory S3 names as its endpoint in error messages. */
+const IN_MEMORY_S3 = "in-memory S3"
+
+/**
+ * Pure: S3's order of keys — their UTF-8 bytes compared as unsigned bytes (which is not
+ * JavaScript's string order for characters outside the Basic Multilingual Plane).
+ * Negative when `a` sorts first, 0 when equal, positive when `b` sorts first.
+ */
+export const compareS3Keys = (a: string, b: string): number => Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"))
+
+/** A fresh in-memory S3 holding the (empty) buckets `buckets`: bucket → key → bytes. */
+const makeInMemory = (buckets: ReadonlyArray<string>): S3["Service"] => {
+  const held = new Map<string, Map<string, Uint8Array>>(buckets.map((bucket) => [bucket, new Map()]))
+
+  /** The objects of `bucket`, or the `S3Error` S3 answers for a missing bucket (NoSuchBucket), as `describeS3Error` words it. */
+  const bucketOf = (call: string, bucket: string, where: string) => {
+    const objects = held.get(bucket)
+    if (objects !== undefined) return Effect.succeed(objects)
+    const cause = Object.assign(new Error("The specified bucket does not exist"), { name: "NoSuchBucket", $fault: "client", $metadata: { httpStatusCode: 404 } })
+    return Effect.fail(describeS3Error(cause, call, bucket, where, IN_MEMORY_S3))
+  }
+
+  const putObject = Effect.fn("S3.putObject")(function* (bucket: string, key: string, body: Uint8Array | string, _contentType?: string) {
+    const objects = yield* bucketOf("PutObject", bucket, `${bucket}/${key}`)
+    objects.set(key, typeof body === "string" ? new Uint8Array(Buffer.from(body, "utf8")) : new Uint8Array(body))
+  })
+
+  const getObject = Effect.fn("S3.getObject")(function* (bucket: string, key: string) {
+    const objects = yield* bucketOf("GetObject", bucket, `${bucket}/${key}`)
+    const body = objects.get(key)
+    return body === undefined ? Option.none<Uint8Array>() : Option.some(new Uint8Array(body))
+  })
+
+  const deleteObject = Effect.fn("S3.deleteObject")(function* (bucket: string, key: string) {
+    const objects = yield* bucketOf("DeleteObject", bucket, `${bucket}/${key}`)
+    objects.delete(key)
+  })
+
+  const listObjects = Effect.fn("S3.listObjects")(function* (bucket: string, prefix: string) {
+    const objects = yield* bucketOf("ListObjects", bucket, `${bucket}/${prefix}`)
+    return [...objects]
+      .filter(([key]) => key.startsWith(prefix))
+      .sort(([a], [b]) => compareS3Keys(a, b))
+      .map(([key, body]): S3ObjectSummary => ({ key, size: body.byteLength }))
+  })
+
+  return { putObject, getObject, deleteObject, listObjects }
+}
+
 /**
  * The S3 API, as the pipeline uses it. Every operation is retried here on `s3RetrySchedule`
  * and fails with `S3Error` only once that gave up (or at once, when not retryable);
@@ -184,4 +240,20 @@ export class S3 extends Context.Service<
         (client) => Effect.sync(() => client.destroy())
       ).pipe(Effect.map((client) => S3.of(make(client, target.endpoint ?? `S3 in ${target.region}`))))
     )
+
+  /**
+   * An in-memory S3 for tests: bucket → key → bytes, fresh at each build of the layer, with
+   * the (empty) buckets `options.buckets`. Answers as the real layer does on s3rver (checked
+   * by packages/local-stack/test/FakesContract.integration.test.ts): `putObject` stores a
+   * copy of the bytes (text as UTF-8), replacing any object at the key (the content type is
+   * accepted and not kept: nothing reads it back); `getObject` answers a copy, or `None` for
+   * a missing key; `deleteObject` succeeds also for a missing key; `listObjects` answers
+   * every object whose key starts with `prefix`, in S3's key order (`compareS3Keys`), with
+   * its size in bytes. Nothing is retryable and nothing is retried. Fails with the
+   * non-retryable `S3Error` the real layer gives for a missing bucket (`describeS3Error`:
+   * "S3 bucket <name> does not exist at in-memory S3; …") on any call to a bucket not in
+   * `options.buckets`.
+   */
+  static readonly layerTest = (options: { readonly buckets: ReadonlyArray<string> }): Layer.Layer<S3> =>
+    Layer.effect(S3, Effect.sync(() => S3.of(makeInMemory(options.buckets))))
 }

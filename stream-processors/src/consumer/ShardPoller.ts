@@ -14,12 +14,12 @@
  *  - A failed page is handed over again after a backoff, never skipped; a handler defect
  *    stops the poller. A child shard starts once its listed parents have ended.
  */
+import { Metrics } from "@totes-cdc/core"
 import { cappedBackoff, Kinesis, type KinesisError, type KinesisShard, retryableBackoff, type S3Error } from "@totes-cdc/platform"
 import { Cause, Deferred, Effect, Exit, Fiber, FiberSet, Metric, Option, Queue, Schedule, Schema, Sink, Stream } from "effect"
 import type { KinesisBatchRecord, MicroBatchHandler, PageResult, ShardPage } from "./MicroBatch.ts"
 import { emptyWindow, IMMEDIATE_WINDOW, joinWindow, type MicroBatchWindow, type OpenWindow, windowIsDue } from "./MicroBatchWindow.ts"
 import { type Checkpoint, type CheckpointError, CheckpointStore } from "./CheckpointStore.ts"
-import * as ConsumerMetrics from "./ConsumerMetrics.ts"
 
 /** What the poller consumes and how. Durations in milliseconds. */
 export interface PollerConfig {
@@ -141,7 +141,7 @@ export const runShardPoller = <E, R>(
       const { consumer, stream } = config
       const limits = config.window ?? IMMEDIATE_WINDOW
       const retrySchedule = config.maxPageRetries === undefined ? pageRetrySchedule : pageRetrySchedule.pipe(Schedule.upTo({ times: config.maxPageRetries }))
-      const metric = <I, S>(m: Metric.Metric<I, S>, shardId: string) => Metric.withAttributes(m, ConsumerMetrics.attributes(consumer, shardId))
+      const metric = <I, S>(m: Metric.Metric<I, S>, shardId: string) => Metric.withAttributes(m, Metrics.consumerAttributes(consumer, shardId))
 
       const iteratorAfter = (shardId: string, position: string | null) =>
         kinesis
@@ -174,7 +174,7 @@ export const runShardPoller = <E, R>(
         if (upTo === 0) return Effect.void
         return store
           .put(consumer, shardId, { sequenceNumber: records[upTo - 1]!.sequenceNumber, shardEnded: offer.endsShard && upTo === records.length })
-          .pipe(Effect.andThen(Metric.update(metric(ConsumerMetrics.recordsProcessed, shardId), upTo)))
+          .pipe(Effect.andThen(Metric.update(metric(Metrics.consumerRecordsProcessed, shardId), upTo)))
       }
 
       /**
@@ -209,7 +209,7 @@ export const runShardPoller = <E, R>(
       const deliver = (shardId: string, records: ReadonlyArray<KinesisBatchRecord>, full: boolean, endsShard: boolean) => {
         let remaining = records
         const attempt = Effect.gen(function* () {
-          yield* Metric.update(metric(ConsumerMetrics.pageRecords, shardId), remaining.length)
+          yield* Metric.update(metric(Metrics.consumerPageRecords, shardId), remaining.length)
           const answer = yield* Deferred.make<PageResult<E>>()
           const bytes = remaining.reduce((sum, record) => sum + record.data.byteLength, 0)
           yield* Queue.offer(inbox, { page: { shardId, records: remaining }, bytes, full, endsShard, answer })
@@ -233,7 +233,7 @@ export const runShardPoller = <E, R>(
         return attempt.pipe(
           Effect.tapError((error) =>
             Effect.logWarning(`page of ${remaining.length} records from ${remaining[0]!.sequenceNumber} failed; handing it over again after a backoff`, error).pipe(
-              Effect.andThen(Metric.update(metric(ConsumerMetrics.pageRetries, shardId), 1))
+              Effect.andThen(Metric.update(metric(Metrics.consumerPageRetries, shardId), 1))
             )
           ),
           Effect.retry(retrySchedule)
@@ -263,7 +263,7 @@ export const runShardPoller = <E, R>(
               limit = nextPageLimit({ records: page.records.length, bytes }, config.batchSize, config.pageBytes ?? DEFAULT_PAGE_BYTES)
             }
             if (page.millisBehindLatest !== undefined) {
-              yield* Metric.update(Metric.withAttributes(ConsumerMetrics.iteratorAgeMs, ConsumerMetrics.attributes(consumer, shardId)), page.millisBehindLatest)
+              yield* Metric.update(Metric.withAttributes(Metrics.consumerIteratorAgeMs, Metrics.consumerAttributes(consumer, shardId)), page.millisBehindLatest)
             }
             const endsShard = page.nextIterator === undefined
             if (page.records.length > 0) {

@@ -1,59 +1,17 @@
 /**
- * Reading KPL aggregated records straight from a Kinesis record's bytes: the reading half of
- * the contract (KplEncode.ts writes them; the framing is KplFormat.ts), without
- * aws-kinesis-agg's base64 round trips, protobufjs objects and per-user-record copies.
- *
- * The format ("KPL aggregated record", aws-kinesis-agg 4.x / KPL 0.9.0; source:
- * https://github.com/awslabs/amazon-kinesis-producer/blob/master/aggregation-format.md and
- * aws-kinesis-agg's lib/kpl.json), a Kinesis record of
- *
- *     F3 89 9A C2 | protobuf AggregatedRecord | MD5 of the protobuf bytes (16 bytes)
- *
- *     message AggregatedRecord {
- *       repeated string partition_key_table     = 1;
- *       repeated string explicit_hash_key_table = 2;
- *       repeated Record records                 = 3;
- *     }
- *     message Record {
- *       required uint64 partition_key_index     = 1;
- *       optional uint64 explicit_hash_key_index = 2;
- *       required bytes  data                    = 3;
- *       repeated Tag    tags                    = 4;
- *     }
- *     message Tag { required string key = 1; optional string value = 2; }
- *
- * User record i of an aggregate is `records[i]`: its partition key is
- * `partition_key_table[partition_key_index]`, its data `data`.
+ * Reading KPL aggregated records straight from a Kinesis record's bytes: the reading half
+ * of the contract (KplEncode.ts writes them; the framing is KplFormat.ts), without
+ * aws-kinesis-agg's base64 round trips and per-user-record copies. The format, and where
+ * it is stricter than the library: packages/core/SPEC.md §7.
  *
  * Invariants:
- *  - Pure and total: `decodeKplAggregate` answers the user records, in `records` order, or a
- *    one-line reason; it never throws on any input (an internal throw is a bug, not an answer).
- *  - No copies: every user record's `data` is a `subarray` view of the input bytes (which
- *    must therefore not be mutated while the user records are in use); partition keys are
- *    decoded once per table entry and shared by the records that use them.
- *  - Whatever it accepts, aws-kinesis-agg's `deaggregateSync` accepts too and answers the same
- *    partition keys, data and order (KplAggregate.test.ts checks it on generated and corrupted
- *    aggregates). It is stricter: it rejects, where the library passes something on,
- *      an index outside its table (the library gives an `undefined` key or hash key), a string
- *      that is not valid UTF-8 (the library substitutes U+FFFD; a JavaScript string with a lone
- *      surrogate, encoded by protobufjs, is one), a field overrunning its enclosing message
- *      or the protobuf (the library reads on past it, or truncates a string silently), a known
- *      field with the wrong wire type (the library reads it as the declared type anyway),
- *      field number 0, a group closed by another field number, groups nested deeper than 100,
- *      a varint beyond 64 bits or a tag or length beyond 32 bits (the library wraps them,
- *      or skips an unknown varint of any length).
- *  - As protobuf decoders do (protobufjs included): fields may come in any order (a table
- *    entry after the records using it included); a non-repeated field given twice keeps its
- *    last value; unknown fields of wire types 0, 1, 2, 3 (group) and 5 are skipped; wire
- *    types 4 (outside a group), 6 and 7 are invalid.
- *  - As aws-kinesis-agg does: the 16 last bytes must be the MD5 of the protobuf bytes between
- *    them and the magic number, so a record with the magic number but shorter than 20 bytes
- *    is invalid, and 20 bytes carrying MD5("") are a valid aggregate of no user records.
- *    The checksum is verified before the protobuf is read, so a record corrupted in transit
- *    or at rest is reported as a checksum mismatch, and a malformed protobuf with a correct
- *    checksum as what is wrong with it (a writer's bug).
- *    Only records starting with the magic number are aggregates (`hasKplMagic`): anything
- *    else, shorter records included, is a plain Kinesis record (the caller's business).
+ *  - Pure and total: `decodeKplAggregate` answers the user records, in `records` order, or
+ *    a one-line reason; it never throws on any input.
+ *  - No copies: each user record's `data` is a `subarray` of the input (do not mutate it).
+ *  - Whatever it accepts, aws-kinesis-agg's `deaggregateSync` accepts with the same keys,
+ *    data and order (KplAggregate.test.ts); it rejects more (bad indexes, UTF-8, overruns).
+ *  - The MD5 checksum is verified before the protobuf is read; only records starting with
+ *    the magic number are aggregates (`hasKplMagic`).
  */
 import { isUtf8 } from "node:buffer"
 import { hash } from "node:crypto"

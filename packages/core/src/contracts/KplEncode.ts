@@ -1,40 +1,17 @@
 /**
- * KPL aggregation for ONE shard (the aws-kinesis-agg format, "KPL aggregated record"):
- * many change records → few Kinesis records, each de-aggregatable by Firehose or our
- * consumers (KplDecode.ts; Lambda hands them over still aggregated) back into the same
- * user records, each with its own partition key, in order. The writing half of the
- * contract; the framing is KplFormat.ts.
- *
- * The format (aws-kinesis-agg 4.x, KPL 0.9.0): magic F3 89 9A C2, then the protobuf
- * `AggregatedRecord` — every `partition_key_table` string (field 1) in first-use order,
- * then every `Record` (field 3: `partition_key_index` field 1, `data` field 3; no explicit
- * hash keys, no tags) — then the MD5 of that protobuf. This module writes those bytes
- * itself, into one buffer per aggregate, straight from each change's JSON text: the
- * library's `RecordAggregator` (protobufjs objects, a Buffer per user record, two
- * concatenations) cost more than the encoding itself. The bytes are IDENTICAL to what
- * `RecordAggregator` builds for the same records, aggregate boundaries included (its
- * size estimate is mirrored, see `libraryEstimate`); KplAggregate.test.ts checks both
- * that and the round trip through aws-kinesis-agg's `deaggregateSync` and KplDecode.ts.
+ * KPL aggregation for ONE shard (the aws-kinesis-agg format): many change records → few
+ * Kinesis records, each de-aggregatable (KplDecode.ts, Firehose) back into the same user
+ * records, in order. The writing half of the contract (framing: KplFormat.ts), bytes
+ * IDENTICAL to aws-kinesis-agg's `RecordAggregator`. Details: packages/core/SPEC.md §6.
  *
  * Invariants:
- *  - Every entry holds records of one shard only, in their input order; entries come out
- *    in input order, so concatenating the entries' user records gives back the input.
- *  - Every entry's Kinesis size — data bytes + UTF-8 bytes of its partition key, what
- *    AWS counts against the 1 MiB record limit — is ≤ `maxRecordBytes`.
- *    The size of an aggregate is computed EXACTLY here from UTF-8 byte lengths and checked
- *    again on the built payload (a mismatch throws rather than sending a wrong record).
- *  - An entry is put with ExplicitHashKey = its first user record's hash key (a hash key
- *    inside the shard's range, so Kinesis stores it on that shard) and PartitionKey = its
- *    first user record's partition key.
- *  - A record that fits no aggregate but fits Kinesis on its own (data + key ≤ limit) is
- *    put as a plain (non-aggregated) record; `deaggregateSync` passes those through.
- *    Records that fit neither are not accepted here (`classifyRecord` says "oversize").
- *
- * aws-kinesis-agg quirk, kept so the output stays what the library would build: its
- * partition-key table is a plain object whose keys come back through `Object.keys`, which
- * lists array-index-like keys ("2", "10") first in numeric order — user records with such
- * keys would be de-aggregated with the WRONG key. Change record keys always contain ":"
- * (`partitionKeyOf`), so they are never index-like; any such key is put as a plain record.
+ *  - Entries hold records of one shard, in input order; their user records, concatenated,
+ *    give back the input.
+ *  - Every entry's data + partition-key bytes ≤ `maxRecordBytes`, computed exactly and
+ *    checked again on the built payload (a mismatch throws).
+ *  - An entry is put with its first user record's hash key (explicit) and partition key.
+ *  - A record that fits no aggregate, or whose key is array-index-like, is put plain when
+ *    it fits Kinesis alone; else it is "oversize" (`classifyRecord`).
  */
 import { hash } from "node:crypto"
 import { AGGREGATE_OVERHEAD_BYTES, KPL_MAGIC as MAGIC, KPL_MAX_RECORD_BYTES } from "./KplFormat.ts"

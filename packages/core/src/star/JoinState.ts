@@ -1,25 +1,17 @@
 /**
- * The join state of the star transform: the current version of every row of the four
- * small source tables that the joined dimensions need (address, department,
- * counterparty, staff; totesys/transform_rules.md §4 "keep a current-state copy"),
- * kept across micro-batches. Plain JSON, decoded with `JoinState` when restored.
+ * The join state of the star transform: the current version of every row of address,
+ * department, counterparty and staff that the joined dimensions need, kept across
+ * micro-batches (totesys/transform_rules.md §4 "keep a current-state copy"). Plain JSON,
+ * decoded with `JoinState` when restored. Details: packages/core/SPEC.md §2.
  *
  * Invariants:
- *  - Each entry holds the newest version seen of one source row and that version's
- *    position (`commitLsn`, `commitIdx`); a change is applied only when it is newer, so
- *    duplicates, replays and older changes arriving late never move an entry back.
- *  - A delete leaves a tombstone (`row: null`) at its position, so an older insert or
- *    update arriving later cannot resurrect the row.
- *  - A truncate drops every entry older than it and records its position
- *    (`truncatedAt`); changes older than that position are not applied afterwards.
- *  - `row` keeps only the source columns the warehouse needs (the join key and the
- *    dimension's columns), as PostgreSQL text.
- *  - `emitted` remembers the position of the last dim_counterparty / dim_staff row
- *    emitted per id: a joined row is never emitted with a position older than its
- *    previous one (TransformBatch.ts explains why).
- *  - A counterparty (staff) whose address (department) is unknown or deleted is
- *    *pending*: it stays in the state and is emitted when the partner arrives
- *    (`pendingJoins` lists them).
+ *  - An entry holds the newest version seen of one row and its position; an older change
+ *    (duplicate, replay, late arrival) never moves it back.
+ *  - A delete leaves a tombstone (`row: null`); a truncate drops older entries and records
+ *    `truncatedAt`: older changes are not applied afterwards.
+ *  - `row` keeps only the columns the warehouse needs, as PostgreSQL text.
+ *  - `emitted`: a joined row is never emitted at a position older than its previous one.
+ *  - A counterparty (staff) with an unknown or deleted partner is pending (`pendingJoins`).
  */
 import { Schema } from "effect"
 import { RowImage } from "../contracts/ChangeRecord.ts"

@@ -1,19 +1,15 @@
 /**
- * The warehouse side of the star-schema transform: the 11 warehouse tables, their
- * columns typed as in totesys/warehouse_schema.sql, the row the processor writes
- * (`StarRow`), and which source tables feed which warehouse tables.
+ * The warehouse side of the star-schema transform: the 11 warehouse tables, their columns
+ * typed as in totesys/warehouse_schema.sql, the row the processor writes (`StarRow`), and
+ * which source tables feed which warehouse tables. Details: packages/core/SPEC.md §3.
  *
  * Invariants:
  *  - `STAR_COLUMNS` lists, per table, exactly the columns a transform emits, in the
- *    warehouse's column order, without the facts' surrogate keys (`sales_record_id`,
- *    …: assigned by the warehouse sequence, totesys/transform_rules.md §7).
- *  - Value types: `int` → number, `date` → 'YYYY-MM-DD', `time` → 'HH:MM:SS.mmm'
- *    (always 3 digits of milliseconds), `decimal(10,2)` → decimal string with exactly
- *    2 places, `numeric` → decimal string as PostgreSQL printed it, `boolean` →
- *    boolean, `varchar` → string; null only where `nullable`.
- *  - dim_counterparty's address-line-2 column is emitted as
- *    `counterparty_legal_address_line_2`; the loader maps it to `…line2` where a
- *    target uses that spelling (warehouse_schema.sql "KNOWN NAMING DRIFT", rules §8).
+ *    warehouse's order, without the facts' surrogate keys (totesys/transform_rules.md §7).
+ *  - Values: `int` → number, `date` → 'YYYY-MM-DD', `time` → 'HH:MM:SS.mmm', `decimal(10,2)`
+ *    → exactly 2 places, `numeric` → as PostgreSQL printed it; null only where `nullable`.
+ *  - dim_counterparty's address-line-2 column is `counterparty_legal_address_line_2`; the
+ *    loader maps it to `…line2` where a target uses that spelling (rules §8).
  */
 import type { TotesysTable } from "../Totesys.ts"
 

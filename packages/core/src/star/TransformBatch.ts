@@ -1,67 +1,17 @@
 /**
  * The star-schema transform of one micro-batch: change records (envelope v1) → warehouse
- * rows for the 11 warehouse tables, plus the new join state. Pure: no I/O, the input
- * state is not modified.
+ * rows for the 11 tables, plus the new join state. Pure; the input state is not modified.
+ * Rules: totesys/transform_rules.md, DESIGN.md §5; decisions: packages/core/SPEC.md §1.
  *
- * Rules: totesys/transform_rules.md (cited by §), DESIGN.md §5. Decisions where the
- * rules leave a choice:
- *
- *  - Dimensions are SCD type 1 (§7): the rows carry the change's position and the loader
- *    applies one only if newer. Facts get one row per source-row version (insert,
- *    update or snapshot read), no surrogate key (§7 "let the sequence assign it").
- *  - Joins (§4 "keep a current-state copy of every source table"): address, department,
- *    counterparty and staff are kept in the `JoinState`. A change to one of them is
- *    applied to the state only if newer than the state's version of that row (or than
- *    the table's last truncate). Every key a change touches is *re-emitted from the
- *    state* at the end of the batch, whether or not the change was applied: one row per
- *    key per batch, always the newest known values, so a replayed batch re-emits the
- *    current rows (harmless: same position) instead of stale ones.
- *  - Cascades (§4): an address change re-emits dim_location and every dim_counterparty
- *    whose counterparty's `legal_address_id` is that address; a department change
- *    re-emits every dim_staff in it.
- *  - Missing partner (§4): a counterparty whose address (a staff member whose
- *    department) is not known yet, or is deleted, is *pending*: nothing is emitted for
- *    it and it is not a problem; it is emitted when the partner arrives (`pendingJoins`
- *    lists them). totesys's FKs (`ON DELETE RESTRICT`) make a missing partner a
- *    transient effect of delivery order, so the warehouse keeps the row it has rather
- *    than losing it (and the facts that reference it).
- *  - Position of a joined row: the position of the newest change that contributed
- *    (the counterparty's or its address's version), and never older than the previous
- *    row emitted for that id (`JoinState.emitted`). With delivery in commit order the
- *    second term never matters; when a partner change from another shard arrives late,
- *    it keeps the row's positions monotone, so the newest row per id by position (ties:
- *    the later emitted) is always the freshest join. Consequence for the loader: a
- *    cascaded row can repeat the previous position with newer partner values, so
- *    dim_counterparty/dim_staff rows must be applied when their position is ≥ the
- *    stored one.
- *  - Deletes are explicit rows, never dropped: a delete of a dimension's source row →
- *    op "delete" with the dimension key; of a fact's source row → op "delete" with the
- *    natural id. A delete of an address deletes dim_location only; a delete of a
- *    department has no row of its own (dim_staff has no department key): the rows that
- *    used them become pending, as above (with RESTRICT FKs none do in a consistent
- *    source). A delete of a counterparty or staff member deletes its dim row.
- *  - Truncates: op "truncate" for every warehouse table the source table feeds
- *    (`FEEDS`): address → dim_location and dim_counterparty, department → dim_staff
- *    (PostgreSQL cannot truncate address without counterparty, nor department without
- *    staff, so those dims are emptied either way). "Truncate" means: every row of the
- *    table older than the truncate's position goes. A dim_counterparty/dim_staff row
- *    already emitted at or after the truncate's position for a row the truncate removes
- *    (a partner change delivered before the truncate) gets an explicit delete at that
- *    row's position, since the truncate alone would not remove it.
- *  - Unchanged TOAST (DESIGN.md §3): a column listed in `unchangedToast` takes its value
- *    from the change's `before` image when that has it, else (for the 4 joined tables)
- *    from the join state's version of the row. When neither has it and the warehouse
- *    needs the column, the change is a problem (the processor dead-letters it): a
- *    missing column never becomes null. Unchanged columns the warehouse does not use
- *    are ignored.
- *  - A change for a table outside the 11, a value that does not parse, or a null in a
- *    NOT NULL warehouse column → a problem for that change; the rest of the batch
- *    continues. A problem change is not applied to the join state.
- *  - dim_date (§6): one row for every date an emitted fact row references, at the
- *    position of the first change referencing it; the loader inserts them with
- *    `ON CONFLICT DO NOTHING` before the facts.
- *  - Output order: dim_date rows first (ascending date), then every other row in
- *    (commitLsn, commitIdx) order, stable.
+ * Invariants:
+ *  - Dimensions are SCD type 1 rows at their change's position; facts one row per version.
+ *  - Every joined key a change touches is re-emitted from the state, once per batch.
+ *  - A joined row's position never goes below the previous one emitted for its id, so the
+ *    loader applies dim_counterparty/dim_staff rows at a position ≥ the stored one.
+ *  - A counterparty (staff) without its partner is pending: not emitted, not a problem.
+ *  - Deletes and truncates are explicit rows, never dropped; a missing column never → null.
+ *  - A problem change is reported, not applied; the rest of the batch continues.
+ *  - Output: dim_date rows first (ascending date), then (commitLsn, commitIdx) order, stable.
  */
 import { Result } from "effect"
 import type { ChangeRecord, RowImage } from "../contracts/ChangeRecord.ts"

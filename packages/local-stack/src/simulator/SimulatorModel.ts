@@ -1,63 +1,16 @@
 /**
- * SimulatorModel: a pure, deterministic generator of totesys business activity.
+ * SimulatorModel: a pure, deterministic generator of totesys business activity, its
+ * parameters measured on the totesys pg_dump of 2024-02-23 (packages/local-stack/SPEC.md §6).
+ * A driver runs: txn = nextTxn(state, faker, at) -> execute txn.ops in one DB transaction,
+ * collecting each insert's assigned PK -> state = applyAssigned(state, txn, ids).
  *
- * No I/O, no clock, no Math.random: every random choice comes from the Faker instance
- * the caller passes in, every time from the `at` the caller passes in. A driver runs:
- *   txn = nextTxn(state, faker, at) -> execute txn.ops in one DB transaction, collecting
- *   the PK assigned to each insert's `ref` -> state = applyAssigned(state, txn, ids).
- *
- * MEASURED SOURCE (the model's parameters). Real data: totesys pg_dump of 2024-02-23,
- * measured with a throwaway script. Window 2022-11-04 .. 2024-02-23 11:11 = 341 weekdays
- * (the 2022-11-03 14:20 initial load excluded: reference tables, 10 designs, 5 orders).
- *  - Activity happens on weekdays only (Mon..Fri, no holidays), 08:00-18:59 UTC, flat
- *    over those 11 hours (885..933 transactions per hour-of-day). Inserts per weekday:
- *    sales_order 20.38 (6,936), purchase_order 8.68 (2,953), design 0.92 (314)
- *    = 29.98 business events a day, Poisson-like (1..12 an hour): mean gap 22.0 min.
- *  - One business event = one insert of sales_order|purchase_order + transaction +
- *    payment, all three with the same created_at (= last_updated); never two orders in
- *    one minute (9,699 of 9,899 minute buckets hold one). Designs are inserted alone.
- *  - sales_order: units_sold uniform integer 1,001..99,973 (spec 1,000..100,000, mean
- *    50,271); unit_price uniform 2.00..4.00 (mean 2.99); currency GBP 2,206 / USD 2,380
- *    / EUR 2,355; design, staff, counterparty, delivery address uniform over all ids.
- *  - purchase_order: item_quantity uniform 1..999 (spec 1..1,000); item_unit_price
- *    uniform 3.33..998.66 (spec 3..1,000); currency GBP 919 / USD 996 / EUR 1,043;
- *    item_code 7 chars of [A-Z0-9] uniform, all distinct ('ZDOI5EA').
- *  - agreed_delivery_date - date(created_at), days, both order kinds (9,899):
- *    0:605 1:1,440 2:1,352 3:1,468 4:1,407 5:1,367 6:1,376 7:807, and 77 (0.78%) far
- *    ahead at 10..428 days (median ~95, roughly log-uniform).
- *  - agreed_payment_date - date(created_at), days: 0:738 1:1,667 2:1,595 3:1,631 4:1,667
- *    5:1,664 6:937; independent of the delivery offset (corr 0.01).
- *  - payment (one per transaction, 9,899): created_at = transaction's = order's;
- *    counterparty_id and currency_id = the order's; payment_amount = units_sold *
- *    unit_price (item_quantity * item_unit_price) exactly (153.08..966,850.84);
- *    payment_type_id 1 SALES_RECEIPT for every SALE, 3 PURCHASE_PAYMENT for every
- *    PURCHASE; payment_date = agreed_payment_date; paid='f' at insert;
- *    company_ac_number, counterparty_ac_number uniform 8-digit 10,000,000..99,999,999.
- *  - paid false->true (6,021 of 9,899 = 60.8%): one daily batch at 07:55:11.495 UTC on
- *    weekdays flips every payment whose payment_date is that day, bumping last_updated.
- *    So a payment flips iff payment_date > date(created_at) and payment_date is a
- *    weekday; the others (offset 0: the batch already ran; weekend dates) stay unpaid
- *    forever. Flip delay last_updated - created_at: 0.539..5.996 days, near uniform.
- *  - design: design_name from 12 words (Bronze 35, Soft 35, Steel 33, Granite 30,
- *    Plastic 29, Frozen 29, Concrete 26, Cotton 26, Wooden 23, Fresh 21, Rubber 19,
- *    Metal 18); file_location a Unix directory path (60 distinct, Faker's
- *    system.directoryPath list: '/usr/share', '/net', ...); file_name
- *    '<lower(design_name)>-<YYYYMMDD>-<4 of [a-z0-9]>.json' with the date 3..728 days
- *    (uniform) before created_at.
- *  - Reference tables (insert-only since 2022-11-03; no row ever updated): 30 addresses
- *    (address_line_2 NULL 20/30, district NULL 14/30, else an English county), 20
- *    counterparties over 14 distinct legal addresses, 3 currencies, 8 departments, 20
- *    staff (email 'first.last@terrifictotes.com', lower case, apostrophes kept).
- *
- * INVARIANTS
- *  - Deterministic: same seed, same `at` sequence and same assigned ids give equal txns.
- *  - Every FK value is an id in SimState (ExistingData or applied inserts) or an IdRef to
- *    an insert earlier in the same txn; inserts follow FK order.
- *  - transaction.sales_order_id is set iff SALE, purchase_order_id iff PURCHASE; each
- *    transaction gets exactly one payment (payment.transaction_id stays unique).
- *  - A payment is flipped at most once, never before its due time, and only while not
- *    stale (at - due <= paidDelayMs[1]); SimState holds only payments still to flip,
- *    so it is bounded by the number of unpaid payments.
+ * Invariants:
+ *  - No I/O, no clock, no Math.random (Faker and `at` come from the caller): same seed,
+ *    same `at` sequence and same assigned ids give equal txns.
+ *  - Every FK value is an id in SimState or an IdRef to an earlier insert of the same txn.
+ *  - transaction.sales_order_id iff SALE, purchase_order_id iff PURCHASE; one payment each.
+ *  - A payment is flipped at most once, never before its due time, only while not stale;
+ *    SimState holds only payments still to flip.
  *  - SimState is plain immutable JSON data; functions never mutate their inputs.
  */
 import type { TotesysTable } from "@totes-cdc/core"

@@ -7,7 +7,7 @@ import { Effect, Layer, Logger, Metric, Option, Result, Stream } from "effect"
 import { createHash } from "node:crypto"
 import { defaultProducerConfig, type ProducerConfig, type ProducerItem, runProducer } from "../src/KinesisProducer.ts"
 import { packCalls, splitIntoBatches } from "../src/ProducerPlan.ts"
-import * as ReaderMetrics from "../src/ReaderMetrics.ts"
+import { Metrics } from "@totes-cdc/core"
 
 // ---------------------------------------------------------------------------------------
 // Test data and independent oracles (nothing here calls the code under test).
@@ -280,8 +280,8 @@ layer(LocalStack.layer({ shards: 4 }), { excludeTestServices: true })("KinesisPr
     onStack((stack) =>
       Effect.gen(function* () {
         const w = workload("rt", { transactions: 400, maxSize: 12, keys: 60 })
-        const changesBefore = yield* counter(ReaderMetrics.changesWritten)
-        const recordsBefore = yield* counter(ReaderMetrics.kinesisRecordsWritten)
+        const changesBefore = yield* counter(Metrics.readerChangesWritten)
+        const recordsBefore = yield* counter(Metrics.readerKinesisRecordsWritten)
         const durable: Array<string> = []
         yield* runProducer(
           Stream.fromIterable(w.items),
@@ -294,8 +294,8 @@ layer(LocalStack.layer({ shards: 4 }), { excludeTestServices: true })("KinesisPr
         // Aggregated: far fewer Kinesis records than changes.
         expect(read.kinesisRecords).toBeLessThan(w.changes.length / 10)
         expect(durable.at(-1)).toBe(w.markers.at(-1)!.lsn)
-        expect((yield* counter(ReaderMetrics.changesWritten)) - changesBefore).toBe(w.changes.length)
-        expect((yield* counter(ReaderMetrics.kinesisRecordsWritten)) - recordsBefore).toBe(read.kinesisRecords)
+        expect((yield* counter(Metrics.readerChangesWritten)) - changesBefore).toBe(w.changes.length)
+        expect((yield* counter(Metrics.readerKinesisRecordsWritten)) - recordsBefore).toBe(read.kinesisRecords)
       })
     )
   )
@@ -351,14 +351,14 @@ layer(LocalStack.layer({ shards: 4 }), { excludeTestServices: true })("KinesisPr
       (stack) =>
         Effect.gen(function* () {
           const w = workload("pf", { transactions: 150, maxSize: 10, keys: 25 })
-          const retriesBefore = yield* counter(ReaderMetrics.putRetries)
+          const retriesBefore = yield* counter(Metrics.readerPutRetries)
           yield* runProducer(Stream.fromIterable(w.items), config(stack, { maxBatchChanges: 300, maxRecordBytes: 4096 }), () => Effect.void)
           expect(injected).toBeGreaterThanOrEqual(8)
           // Every entry was sent once, plus once more per injected failure: nothing written was re-sent.
           for (const [d, times] of sent) expect(times, `entry ${d.slice(0, 8)}`).toBe(1 + (failures.get(d) ?? 0))
           const resent = [...sent.values()].reduce((sum, times) => sum + times - 1, 0)
           expect(resent).toBe(injected)
-          expect((yield* counter(ReaderMetrics.putRetries)) - retriesBefore).toBe(injected)
+          expect((yield* counter(Metrics.readerPutRetries)) - retriesBefore).toBe(injected)
           expectExactlyInOrder(yield* readBack(yield* Kinesis, stack.kinesis.streamName, "pf"), w.changes)
         }),
       (stack) => wrappedKinesis(stack, wrap)
@@ -380,10 +380,10 @@ layer(LocalStack.layer({ shards: 4 }), { excludeTestServices: true })("KinesisPr
       (stack) =>
         Effect.gen(function* () {
           const w = workload("wc", { transactions: 40, maxSize: 6, keys: 12 })
-          const retriesBefore = yield* counter(ReaderMetrics.putRetries)
+          const retriesBefore = yield* counter(Metrics.readerPutRetries)
           yield* runProducer(Stream.fromIterable(w.items), config(stack, { maxBatchChanges: 50, maxRecordBytes: 2048 }), () => Effect.void)
           expect(failedEntries).toBeGreaterThan(0)
-          expect((yield* counter(ReaderMetrics.putRetries)) - retriesBefore).toBe(failedEntries)
+          expect((yield* counter(Metrics.readerPutRetries)) - retriesBefore).toBe(failedEntries)
           expectExactlyInOrder(yield* readBack(yield* Kinesis, stack.kinesis.streamName, "wc"), w.changes)
         }),
       (stack) => wrappedKinesis(stack, wrap)
@@ -463,7 +463,7 @@ layer(LocalStack.layer({ shards: 4 }), { excludeTestServices: true })("KinesisPr
         // Inside transaction 14, just before its marker.
         const markerAt = w.items.findIndex((item) => item._tag === "Durable" && item.lsn === lsn(15))
         const items = [...w.items.slice(0, markerAt), { _tag: "Change", record: big } as const, ...w.items.slice(markerAt)]
-        const lettersBefore = yield* counter(ReaderMetrics.deadLetters)
+        const lettersBefore = yield* counter(Metrics.readerDeadLetters)
         const durable: Array<string> = []
         // Filed under the change's commit date, so a restarted reader parking it again overwrites it.
         const day = big.commitTs.slice(0, 10).replaceAll("-", "/")
@@ -480,7 +480,7 @@ layer(LocalStack.layer({ shards: 4 }), { excludeTestServices: true })("KinesisPr
         expect(body.error).toContain(String(16 * 1024))
         expect(body.position).toContain("dlq_design")
         expect(body.position).toContain(`${lsn(14)}#99`)
-        expect((yield* counter(ReaderMetrics.deadLetters)) - lettersBefore).toBe(1)
+        expect((yield* counter(Metrics.readerDeadLetters)) - lettersBefore).toBe(1)
         expectExactlyInOrder(yield* readBack(yield* Kinesis, stack.kinesis.streamName, "dlq"), w.changes)
         // Markers after the parked change are still reported.
         const after = durable.filter((l) => w.markers.findIndex((m) => m.lsn === l) >= w.markers.findIndex((m) => m.lsn === lsn(15)))
