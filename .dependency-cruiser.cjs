@@ -11,7 +11,8 @@
  *   test                                          end-to-end tests and benchmarks: anything
  *
  * Plus: no cycles, nothing unresolvable, every imported npm package declared in the
- * importing workspace's own package.json (dependencies, or devDependencies for tests).
+ * importing workspace's own package.json (dependencies, or devDependencies for tests;
+ * the test runner, vitest and @effect/vitest, is the root's).
  */
 const { readFileSync } = require("node:fs")
 const { join } = require("node:path")
@@ -110,10 +111,11 @@ module.exports = {
     },
     {
       name: "npm-declared",
-      comment: "every npm package a workspace imports is in its own package.json",
+      comment:
+        "every npm package a workspace imports is in its own package.json; the test runner (vitest, @effect/vitest) is the root's, run once over every workspace's tests",
       severity: "error",
       from: {},
-      to: { dependencyTypes: ["npm-no-pkg", "npm-unknown"] }
+      to: { dependencyTypes: ["npm-no-pkg", "npm-unknown"], pathNot: "^node_modules/(vitest|@effect/vitest)/" }
     },
     {
       name: "no-dev-dependency-in-src",
@@ -126,7 +128,7 @@ module.exports = {
   ],
   options: {
     doNotFollow: { path: "node_modules" },
-    exclude: { path: "(^|/)(node_modules|dist|cdk\\.out|\\.tmp)/" },
+    exclude: { path: "^(\\.tmp|infra/cdk\\.out)/" },
     tsPreCompilationDeps: true,
     tsConfig: { fileName: "tsconfig.json" },
     enhancedResolveOptions: {
@@ -134,6 +136,6 @@ module.exports = {
       conditionNames: ["import", "require", "node", "default", "types"],
       extensions: [".ts", ".js", ".mjs", ".cjs", ".d.ts", ".json"]
     },
-    skipAnalysisNotInRules: true
+    skipAnalysisNotInRules: false
   }
 }

@@ -39,12 +39,13 @@ const violatedRules = async (files: Record<string, string>) => {
     mkdirSync(dirname(join(baseDir, path)), { recursive: true })
     writeFileSync(join(baseDir, path), source)
   }
-  const roots = [...new Set(Object.keys(files).map((path) => path.split("/")[0]!))]
+  const roots = [...new Set(Object.keys(files).map((path) => path.split("/")[0]!))].filter((root) => root !== "node_modules")
   const { output } = await cruise(roots, {
     baseDir,
     validate: true,
     ruleSet: { forbidden: [...config.forbidden] },
-    tsPreCompilationDeps: true
+    tsPreCompilationDeps: true,
+    doNotFollow: { path: "node_modules" }
   })
   const result = output as ICruiseResult
   return [...new Set(result.summary.violations.map((v) => v.rule.name))].sort()
@@ -78,6 +79,18 @@ describe("the import rules", () => {
       "ops/src/Up.ts": `import { main } from "../../cli/src/main.ts"\nexport const up = main\n`
     })
     expect(rules).toEqual(expect.arrayContaining(["apps-import-packages-only", "ops-imports-packages-and-apps"]))
+  })
+
+  it("fail an import of an npm package the importing workspace's package.json does not declare", async () => {
+    const npmPackage = {
+      "node_modules/left-pad/package.json": JSON.stringify({ name: "left-pad", version: "1.3.0", main: "index.js" }),
+      "node_modules/left-pad/index.js": `module.exports = (s) => s\n`
+    }
+    const declared = { "packages/core/package.json": JSON.stringify({ name: "core", dependencies: { "left-pad": "1.3.0" } }) }
+    const undeclared = { "packages/core/package.json": JSON.stringify({ name: "core", dependencies: {} }) }
+    const importing = { "packages/core/src/Pad.ts": `import pad from "left-pad"\nexport const padded = pad("x")\n` }
+    expect(await violatedRules({ ...downward, ...npmPackage, ...declared, ...importing })).toEqual([])
+    expect(await violatedRules({ ...downward, ...npmPackage, ...undeclared, ...importing })).toEqual(["npm-declared"])
   })
 
   it("fail a cycle inside one floor", async () => {

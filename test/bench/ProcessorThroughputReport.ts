@@ -213,7 +213,7 @@ export const markdownSection = (
     "- Per repetition: a fresh stream (the local stack's shard count) and buckets; the changes put",
     "  untimed by the reader's producer (`runProducer`: KPL aggregates per shard). processor:",
     "  `runProcessor` with `runProcessorProgram`'s configuration (real shard poller from",
-    "  TRIM_HORIZON, S3 checkpoints, default window: 100,000 changes / 16 MiB / 1 s), timed from its",
+    "  TRIM_HORIZON, S3 checkpoints, default window: 16 MiB / 1 s / a page of every shard), timed from its",
     "  start (start-up included) until its checkpoint of every shard reaches the shard's last",
     "  record — every change is then in Parquet in S3. baseline: the same records, already decoded,",
     "  cut in commit order into micro-batches of the sizes the processor just used (so both make the",

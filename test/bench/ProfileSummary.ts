@@ -82,7 +82,7 @@ export const PROCESSOR_CATEGORIES: ReadonlyArray<readonly [string, (module: stri
   ["AWS SDK client (GetRecords response, PutObject)", (m) => m.startsWith("@smithy/") || m.startsWith("@aws-sdk/") || m === "node:_http_client"],
   [
     "de-aggregation (aws-kinesis-agg, base64 both ways, library output Schema)",
-    (m) => m === "aws-kinesis-agg" || m === "protobufjs" || m === "long" || m === "stream-processors/src/consumer/BatchHandler.ts" || m === "effect (encoding)"
+    (m) => m === "aws-kinesis-agg" || m === "protobufjs" || m === "long" || m === "stream-processors/src/consumer/MicroBatch.ts" || m === "effect (encoding)"
   ],
   [
     "bytes → change record (UTF-8, JSON.parse, Effect Schema)",
