@@ -12,7 +12,7 @@ import { createKinesisStream, LocalStack } from "@totes-cdc/local-stack"
 import { DeadLetters, decodeParquet, Kinesis, type ParquetValue, S3 } from "@totes-cdc/platform"
 import { freshBucket, putChanges } from "@totes-cdc/local-stack/testing"
 import { Effect, Fiber, Layer, Logger, Option, Schedule } from "effect"
-import { CheckpointStore, makeProcessorHandler, microBatchIdOf, type ProcessedObject, processed, runArchiver, runProcessor, type ShardPage } from "../src/index.ts"
+import { CheckpointStore, type KinesisStreamEvent, makeProcessorHandler, makeProcessorLambdaHandler, microBatchIdOf, type ProcessedObject, processed, runArchiver, runProcessor, type ShardPage } from "../src/index.ts"
 import { restoreJoinState } from "../src/processor/JoinStateRebuild.ts"
 
 // ---------------------------------------------------------------------------------------
@@ -485,6 +485,94 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
       const restarted = yield* makeProcessorHandler({ processedBucket, stateBucket: deadLetterBucket, stateKey: "state/processor/retry.json" }).pipe(Effect.provide(DeadLetters.layer(deadLetterBucket)))
       expect(yield* restarted([batch])).toEqual([processed])
       expect(processedOnly(yield* snapshotOf)).toEqual(processedOnly(first))
+    })
+  )
+
+  it.effect("behind Lambda: two containers, the shards of a 2-shard stream invoked at once and each invocation in another container, keep the join state and the joined rows right", () =>
+    Effect.gen(function* () {
+      const stack = yield* LocalStack
+      const stream = "processor-lambda"
+      yield* createStream(stream, 2)
+      const processedBucket = yield* createBucket("processed-lambda")
+      const stateBucket = yield* createBucket("state-lambda")
+      // The snapshot, then 12 transactions: the joined rows and their partners change, and new sales orders and payments arrive.
+      const changes: Array<ChangeRecord> = [...snapshot("0/1000")]
+      let address = address15
+      let counterparty = counterparty1
+      let department = department2
+      let staff = staff1
+      for (let t = 1; t <= 12; t++) {
+        const lsn = `0/${(0x1000 + t * 0x100).toString(16).toUpperCase()}`
+        address = { ...address, city: `City ${t}` }
+        changes.push(change("address", "update", { address_id: "15" }, address, lsn, 0))
+        if (t % 3 === 0) {
+          counterparty = { ...counterparty, counterparty_legal_name: `Fahey and Sons ${t}` }
+          changes.push(change("counterparty", "update", { counterparty_id: "1" }, counterparty, lsn, 1))
+        } else if (t % 3 === 1) {
+          department = { ...department, location: `Leeds ${t}` }
+          changes.push(change("department", "update", { department_id: "2" }, department, lsn, 1))
+        } else {
+          staff = { ...staff, last_name: `Franey ${t}` }
+          changes.push(change("staff", "update", { staff_id: "1" }, staff, lsn, 1))
+        }
+        changes.push(change("sales_order", "insert", { sales_order_id: String(100 + t) }, { ...salesOrder1, sales_order_id: String(100 + t) }, lsn, 2))
+        changes.push(change("payment", "insert", { payment_id: String(100 + t) }, { ...payment2, payment_id: String(100 + t) }, lsn, 3))
+      }
+      yield* produce(stream, changes, 1)
+
+      // What the event source mapping hands Lambda: each shard's records in order, 3 per invocation, as AWS encodes them.
+      const kinesis = yield* Kinesis
+      const eventsByShard: Array<Array<KinesisStreamEvent>> = []
+      for (const shard of yield* kinesis.listShards(stream)) {
+        const page = yield* kinesis.getRecords(yield* kinesis.getShardIterator(stream, shard.shardId, {}))
+        const records = page.records.map((record) => ({
+          eventSource: "aws:kinesis",
+          eventID: `${shard.shardId}:${record.sequenceNumber}`,
+          kinesis: {
+            partitionKey: record.partitionKey,
+            sequenceNumber: record.sequenceNumber,
+            data: Buffer.from(record.data).toString("base64"),
+            approximateArrivalTimestamp: (record.approximateArrivalTimestamp ?? new Date()).getTime() / 1000
+          }
+        }))
+        const events: Array<KinesisStreamEvent> = []
+        for (let at = 0; at < records.length; at += 3) events.push({ Records: records.slice(at, at + 3) })
+        eventsByShard.push(events)
+      }
+      expect(eventsByShard.filter((events) => events.length > 0)).toHaveLength(2)
+
+      // Two containers; per shard one invocation at a time (the mapping's order), both shards at once, each invocation in the other container than the last.
+      const services = Layer.mergeAll(DeadLetters.layer(stateBucket).pipe(Layer.provideMerge(S3.layer(stack.s3))), quiet)
+      const config = { processedBucket, stateBucket, stateKey: "state/processor/lambda.json" }
+      const containers = [makeProcessorLambdaHandler(config, services), makeProcessorLambdaHandler(config, services)]
+      yield* Effect.forEach(
+        eventsByShard,
+        (events, shard) =>
+          Effect.forEach(
+            events,
+            (event, i) =>
+              Effect.promise(() => containers[(i + shard) % 2]!(event)).pipe(Effect.tap((response) => Effect.sync(() => expect(response).toEqual({ batchItemFailures: [] })))),
+            { discard: true }
+          ),
+        { concurrency: "unbounded", discard: true }
+      )
+
+      // The joined rows the loader keeps are the newest, and the stored state holds every partner's last version.
+      const decoded = yield* readParquet(processedBucket, "")
+      const ofTable = (table: string) => decoded.filter((object) => object.key.startsWith(`${table}/`))
+      expect(finalRows(ofTable("dim_counterparty"), "counterparty_id").get("1")?.values).toEqual({
+        ...dimCounterparty1,
+        counterparty_legal_name: "Fahey and Sons 12",
+        counterparty_legal_city: "City 12"
+      })
+      expect(finalRows(ofTable("dim_staff"), "staff_id").get("1")?.values).toEqual({ ...dimStaff1, last_name: "Franey 11", location: "Leeds 10" })
+      expect(finalRows(ofTable("fact_sales_order"), "sales_order_id").size).toBe(13)
+      const stored = yield* (yield* S3).getObject(stateBucket, config.stateKey)
+      const state = yield* decodeJoinState(new TextDecoder().decode(Option.getOrThrow(stored)))
+      expect(state.address.rows["15"]?.row?.["city"]).toBe("City 12")
+      expect(state.counterparty.rows["1"]?.row?.["counterparty_legal_name"]).toBe("Fahey and Sons 12")
+      expect(state.department.rows["2"]?.row?.["location"]).toBe("Leeds 10")
+      expect(state.staff.rows["1"]?.row?.["last_name"]).toBe("Franey 11")
     })
   )
 

@@ -28,6 +28,17 @@ export const TOTESYS_TABLES = [
 export type TotesysTable = (typeof TOTESYS_TABLES)[number]
 
 /** Tables present in totesys that must never be captured. */
+/**
+ * The source tables the processor joins (dim_counterparty = counterparty ⋈ address,
+ * dim_staff = staff ⋈ department): their rows are kept in the join state, and their
+ * changes share one Kinesis partition key (`JOINED_PARTITION_KEY`).
+ */
+export const JOINED_SOURCE_TABLES = ["address", "department", "counterparty", "staff"] as const satisfies ReadonlyArray<TotesysTable>
+export type JoinedSourceTable = (typeof JOINED_SOURCE_TABLES)[number]
+
+/** Whether `table` is one of the joined source tables. */
+export const isJoinedSourceTable = (table: string): table is JoinedSourceTable => (JOINED_SOURCE_TABLES as ReadonlyArray<string>).includes(table)
+
 export const EXCLUDED_TABLES = ["_prisma_migrations"] as const
 
 /** Single-column integer primary key of each table (each backed by `<table>_<pk>_seq`). */

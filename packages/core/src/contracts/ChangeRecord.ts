@@ -14,7 +14,7 @@
  */
 import { Schema } from "effect"
 import { LSN_PATTERN, LsnString } from "../Lsn.ts"
-import { PRIMARY_KEY, type TotesysTable } from "../Totesys.ts"
+import { isJoinedSourceTable, PRIMARY_KEY, type TotesysTable } from "../Totesys.ts"
 
 /** A row image: column → text value or null. */
 export const RowImage = Schema.Record(Schema.String, Schema.NullOr(Schema.String))
@@ -94,11 +94,26 @@ export const looksLikeChangeRecord = (value: unknown): value is ChangeRecord => 
 export const encodeChangeRecord = (record: ChangeRecord): string => JSON.stringify(record)
 
 /**
- * The Kinesis partition key of a change: `<table>:<pk values joined by ,>`. A truncate
- * has no row; it is keyed by its table (`<table>:*`).
+ * The partition key of every change of the joined source tables (address, department,
+ * counterparty, staff): they all land on ONE shard, in commit order, so the join state is
+ * only ever changed by the micro-batches of one shard, one after another — also when a
+ * Lambda per shard (ParallelizationFactor > 1 included: it keeps a key's order) processes
+ * the stream (stream-processors/SPEC.md §3). Their volume is that of dimension changes.
+ */
+export const JOINED_PARTITION_KEY = "joined-dimensions"
+
+/**
+ * The Kinesis partition key of a change: `JOINED_PARTITION_KEY` for the joined source
+ * tables; otherwise `<table>:<pk values joined by ,>`, and a truncate, which has no row,
+ * `<table>:*`. Either way every change of a row (and a truncate of its table, for the
+ * joined tables) stays on one shard in commit order.
  */
 export const partitionKeyOf = (record: Pick<ChangeRecord, "table" | "key" | "op">): string =>
-  record.op === "truncate" ? `${record.table}:*` : `${record.table}:${Object.values(record.key).join(",")}`
+  isJoinedSourceTable(record.table)
+    ? JOINED_PARTITION_KEY
+    : record.op === "truncate"
+      ? `${record.table}:*`
+      : `${record.table}:${Object.values(record.key).join(",")}`
 
 /**
  * One row of an initial snapshot as a change record (DESIGN.md §6): `op: "read"`,

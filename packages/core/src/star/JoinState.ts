@@ -45,8 +45,7 @@ export const JoinTable = Schema.Struct({
 })
 export type JoinTable = typeof JoinTable.Type
 
-export const JOINED_SOURCE_TABLES = ["address", "department", "counterparty", "staff"] as const
-export type JoinedSourceTable = (typeof JOINED_SOURCE_TABLES)[number]
+export { JOINED_SOURCE_TABLES, type JoinedSourceTable } from "../Totesys.ts"
 
 /** The join state, format version 1. */
 export const JoinState = Schema.Struct({
