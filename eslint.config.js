@@ -7,7 +7,7 @@ const focusedOrSkipped = ["describe", "it", "test"].flatMap((object) =>
 )
 
 export default tseslint.config(
-  { ignores: ["**/node_modules/**", ".totes-cdc/**", "coverage/**", ".tmp/**"] },
+  { ignores: ["**/node_modules/**", ".totes-cdc/**", "coverage/**", ".tmp/**", "infra/cdk.out/**"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

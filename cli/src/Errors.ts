@@ -3,6 +3,7 @@
  * and the fix, and an exit code — 2 for bad input (flags, files, settings), 1 for
  * failures at run time (a database, an emulator), 130 after Ctrl-C.
  */
+import { describeConfigError as describeEnvironmentError } from "@totes-cdc/platform"
 import { Effect, Predicate, Runtime, Schema } from "effect"
 import { CliError } from "effect/cli"
 
@@ -47,10 +48,4 @@ export const reportFailure = (error: unknown): Effect.Effect<never, ExitCode> =>
  * Pure: one line for an Effect ConfigError message such as
  * `SchemaError(Expected string\n  at ["SOURCE_URL"])`, naming the variable and the fix.
  */
-export const describeConfigError = (message: string): string => {
-  const variable = /at \["([^"]+)"\]/.exec(message)?.[1]
-  const problem = (message.split("\n")[0] ?? message).replace(/^SchemaError\(/, "").replace(/\)$/, "")
-  return variable === undefined
-    ? `settings: ${problem}; see the README's configuration table`
-    : `environment variable ${variable} is missing or invalid (${problem}); set it as the README's configuration table says`
-}
+export const describeConfigError = (message: string): string => describeEnvironmentError(message, "set it as the README's configuration table says")

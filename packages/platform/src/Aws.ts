@@ -20,6 +20,8 @@ export interface AwsEndpoint {
   readonly endpoint?: string
   readonly accessKeyId?: string
   readonly secretAccessKey?: string
+  /** With temporary credentials (Lambda, an assumed role): `AWS_SESSION_TOKEN`. */
+  readonly sessionToken?: string
 }
 
 const clientConfig = (target: AwsEndpoint) => ({
@@ -31,7 +33,13 @@ const clientConfig = (target: AwsEndpoint) => ({
         requestHandler: new NodeHttpHandler({ connectionTimeout: 5_000, requestTimeout: 30_000 })
       }),
   ...(target.accessKeyId !== undefined && target.secretAccessKey !== undefined
-    ? { credentials: { accessKeyId: target.accessKeyId, secretAccessKey: target.secretAccessKey } }
+    ? {
+        credentials: {
+          accessKeyId: target.accessKeyId,
+          secretAccessKey: target.secretAccessKey,
+          ...(target.sessionToken === undefined ? {} : { sessionToken: target.sessionToken })
+        }
+      }
     : {})
 })
 
@@ -44,26 +52,28 @@ export const makeS3Client = (target: AwsEndpoint): S3Client =>
 
 const optionalSetting = (name: string) => Config.option(Config.String(name)).pipe(Config.map(Option.getOrUndefined))
 
-const endpointOf = (region: string, url: string | undefined, key: string | undefined, secret: string | undefined): AwsEndpoint => ({
+const endpointOf = (region: string, url: string | undefined, key: string | undefined, secret: string | undefined, token: string | undefined): AwsEndpoint => ({
   region,
   ...(url === undefined ? {} : { endpoint: url }),
-  ...(key === undefined || secret === undefined ? {} : { accessKeyId: key, secretAccessKey: secret })
+  ...(key === undefined || secret === undefined ? {} : { accessKeyId: key, secretAccessKey: secret, ...(token === undefined ? {} : { sessionToken: token }) })
 })
 
 /**
  * Where Kinesis and S3 are, from the environment every component shares: `AWS_REGION`
  * (default eu-west-2), `KINESIS_ENDPOINT` / `S3_ENDPOINT` (emulators; absent on AWS),
- * `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` (otherwise the SDK's credential chain).
+ * `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` with `AWS_SESSION_TOKEN` when the keys are
+ * temporary, as in Lambda (otherwise the SDK's credential chain).
  */
 export const awsEndpointsConfig: Config.Config<{ readonly kinesis: AwsEndpoint; readonly s3: AwsEndpoint }> = Config.all({
   region: Config.String("AWS_REGION").pipe(Config.withDefault(DEFAULTS.region)),
   kinesisEndpoint: optionalSetting("KINESIS_ENDPOINT"),
   s3Endpoint: optionalSetting("S3_ENDPOINT"),
   accessKeyId: optionalSetting("AWS_ACCESS_KEY_ID"),
-  secretAccessKey: optionalSetting("AWS_SECRET_ACCESS_KEY")
+  secretAccessKey: optionalSetting("AWS_SECRET_ACCESS_KEY"),
+  sessionToken: optionalSetting("AWS_SESSION_TOKEN")
 }).pipe(
-  Config.map(({ region, kinesisEndpoint, s3Endpoint, accessKeyId, secretAccessKey }) => ({
-    kinesis: endpointOf(region, kinesisEndpoint, accessKeyId, secretAccessKey),
-    s3: endpointOf(region, s3Endpoint, accessKeyId, secretAccessKey)
+  Config.map(({ region, kinesisEndpoint, s3Endpoint, accessKeyId, secretAccessKey, sessionToken }) => ({
+    kinesis: endpointOf(region, kinesisEndpoint, accessKeyId, secretAccessKey, sessionToken),
+    s3: endpointOf(region, s3Endpoint, accessKeyId, secretAccessKey, sessionToken)
   }))
 )

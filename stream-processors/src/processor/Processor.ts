@@ -47,8 +47,9 @@ export interface ProcessorConfig<E = never, R = never> {
 /**
  * The processor's window under `runProcessor`: 16 MiB of Kinesis data, 1 s after its first
  * page (`PROCESSOR_WINDOW_MS`), or a page of every shard — whichever first. Not on a full
- * page: while the stream is behind every shard's pages are full, and a micro-batch of every
- * shard's page costs less per change than one per page (measured: issue 12's note).
+ * page: while the stream is behind every shard's pages are full, and micro-batches of one
+ * page each would multiply the objects per change (the window before this one took a page
+ * of every shard too).
  */
 export const DEFAULT_MICRO_BATCH_WINDOW: MicroBatchWindow = { maxBytes: 16 * 1024 * 1024, maxWaitMs: 1_000, closeWhenEveryShard: true, closeOnFullPage: false }
 

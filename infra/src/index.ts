@@ -1,0 +1,11 @@
+/** The deployment (AWS CDK): the stack, its settings and the Lambda bundles' settings. */
+export * from "./Bundling.ts"
+export * from "./ChangeStream.ts"
+export * from "./LoaderFunction.ts"
+export * from "./Network.ts"
+export * from "./Permissions.ts"
+export * from "./ProcessorFunction.ts"
+export * from "./ReaderService.ts"
+export * from "./Settings.ts"
+export * from "./Storage.ts"
+export * from "./TotesCdcStack.ts"

@@ -1,0 +1,23 @@
+/**
+ * `awsEndpointsConfig` reads the environment as AWS's own SDK would: temporary keys (Lambda,
+ * an assumed role) come with their session token, or every call would be refused.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { ConfigProvider, Effect } from "effect"
+import { awsEndpointsConfig } from "../src/Aws.ts"
+
+const read = (env: Record<string, string>) => awsEndpointsConfig.parse(ConfigProvider.fromEnv({ env }))
+
+describe("awsEndpointsConfig", () => {
+  it.effect("carries AWS_SESSION_TOKEN with temporary keys, and endpoints only where set", () =>
+    Effect.gen(function* () {
+      const lambda = yield* read({ AWS_REGION: "eu-west-2", AWS_ACCESS_KEY_ID: "ASIAEXAMPLE", AWS_SECRET_ACCESS_KEY: "secret", AWS_SESSION_TOKEN: "token" })
+      expect(lambda.kinesis).toEqual({ region: "eu-west-2", accessKeyId: "ASIAEXAMPLE", secretAccessKey: "secret", sessionToken: "token" })
+      expect(lambda.s3).toEqual(lambda.kinesis)
+      const emulators = yield* read({ KINESIS_ENDPOINT: "http://127.0.0.1:4567", S3_ENDPOINT: "http://127.0.0.1:4568", AWS_ACCESS_KEY_ID: "k", AWS_SECRET_ACCESS_KEY: "s" })
+      expect(emulators.kinesis).toEqual({ region: "eu-west-2", endpoint: "http://127.0.0.1:4567", accessKeyId: "k", secretAccessKey: "s" })
+      expect(emulators.s3.endpoint).toBe("http://127.0.0.1:4568")
+      expect(yield* read({})).toEqual({ kinesis: { region: "eu-west-2" }, s3: { region: "eu-west-2" } })
+    })
+  )
+})
