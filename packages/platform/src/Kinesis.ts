@@ -33,6 +33,7 @@ import {
 import { Clock, Context, Effect, Layer, Result, Schema } from "effect"
 import { Buffer } from "node:buffer"
 import { type AwsEndpoint, makeKinesisClient } from "./Aws.ts"
+import { type AwsCause, NETWORK_ERROR_CODES } from "./SdkErrors.ts"
 
 /**
  * A failed Kinesis call (not retried here). `message`: one line, problem and fix.
@@ -82,16 +83,6 @@ export interface RecordsPage {
   readonly millisBehindLatest?: number
 }
 
-interface AwsCause {
-  readonly name?: unknown
-  readonly code?: unknown
-  readonly message?: unknown
-  readonly $fault?: unknown
-  readonly $metadata?: { readonly httpStatusCode?: unknown }
-  readonly cause?: unknown
-}
-
-const NETWORK_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "ECONNABORTED"])
 const THROTTLING = new Set([
   "ProvisionedThroughputExceededException",
   "LimitExceededException",
@@ -144,7 +135,7 @@ export const describeKinesisError = (cause: unknown, call: string, stream: strin
   if (["UnrecognizedClientException", "InvalidSignatureException", "ExpiredTokenException", "AccessDeniedException", "IncompleteSignature", "MissingAuthenticationToken"].includes(name)) {
     return fail(`Kinesis ${call} on ${stream} at ${endpoint} was refused (${name}: ${text}); fix the AWS credentials or the IAM policy`, false)
   }
-  if (NETWORK_CODES.has(code) || name === "TimeoutError" || name === "RequestTimeout") {
+  if (NETWORK_ERROR_CODES.has(code) || name === "TimeoutError" || name === "RequestTimeout") {
     return fail(`Kinesis ${call} on ${stream}: cannot reach ${endpoint} (${code}: ${text}); start Kinesis or fix the endpoint (KINESIS_ENDPOINT) and the network`, true)
   }
   if (THROTTLING.has(name) || serverFault || (status !== undefined && status >= 500)) {

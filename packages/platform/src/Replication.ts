@@ -23,6 +23,7 @@
 import { Context, Effect, Layer, Queue, Schema, type Scope, Stream } from "effect"
 import pg from "pg"
 import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from "pg-logical-replication"
+import { NETWORK_ERROR_CODES } from "./SdkErrors.ts"
 
 export type { Pgoutput }
 
@@ -148,7 +149,6 @@ export class TextPgoutputPlugin extends PgoutputPlugin {
 }
 
 /** errno codes of a socket that could not connect or was cut: the network, not the request. */
-const NETWORK_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "ECONNABORTED"])
 
 /**
  * SQLSTATEs worth retrying unchanged: the server is shutting down or restarting (57P01
@@ -176,7 +176,7 @@ export const describeReplicationError = (cause: unknown, what: string): Replicat
   const retryable =
     code === undefined
       ? /connection (terminated|ended|closed)|ECONNRESET|socket hang up/i.test(text)
-      : NETWORK_CODES.has(code) || code.startsWith("08") || RETRYABLE_SQLSTATES.has(code)
+      : NETWORK_ERROR_CODES.has(code) || code.startsWith("08") || RETRYABLE_SQLSTATES.has(code)
   return new ReplicationError({ message: `${what}: ${text}`, ...(code === undefined ? {} : { code }), retryable, cause })
 }
 

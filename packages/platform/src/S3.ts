@@ -29,6 +29,7 @@ import { Context, Effect, Layer, Option, Schema } from "effect"
 import { Buffer } from "node:buffer"
 import { type AwsEndpoint, makeS3Client } from "./Aws.ts"
 import { retryableBackoff } from "./Retry.ts"
+import { type AwsCause, NETWORK_ERROR_CODES } from "./SdkErrors.ts"
 
 /**
  * A failed S3 call (after the service's own retries, `s3RetrySchedule`). `message`: one
@@ -47,15 +48,6 @@ export interface S3ObjectSummary {
   readonly size: number
 }
 
-interface AwsCause {
-  readonly name?: unknown
-  readonly code?: unknown
-  readonly message?: unknown
-  readonly $fault?: unknown
-  readonly $metadata?: { readonly httpStatusCode?: unknown }
-}
-
-const NETWORK_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "ECONNABORTED"])
 const THROTTLING = new Set(["SlowDown", "ThrottlingException", "RequestTimeout", "InternalError", "ServiceUnavailable", "TimeoutError"])
 
 /** Whether `cause` is S3's "no such key" (404 on GetObject). */
@@ -81,7 +73,7 @@ export const describeS3Error = (cause: unknown, call: string, bucket: string, wh
   if (["AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "AllAccessDisabled"].includes(name)) {
     return fail(`S3 ${call} on ${where} at ${endpoint} was refused (${name}: ${text}); fix the AWS credentials or the bucket policy`, false)
   }
-  if (NETWORK_CODES.has(code)) {
+  if (NETWORK_ERROR_CODES.has(code)) {
     return fail(`S3 ${call} on ${where}: cannot reach ${endpoint} (${code}: ${text}); start S3 or fix the endpoint (S3_ENDPOINT) and the network`, true)
   }
   if (THROTTLING.has(name) || err.$fault === "server" || (status !== undefined && status >= 500)) {

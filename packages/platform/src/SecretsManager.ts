@@ -15,6 +15,7 @@
  */
 import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager"
 import { Context, Effect, Layer, Schema } from "effect"
+import { type AwsCause, NETWORK_ERROR_CODES } from "./SdkErrors.ts"
 
 /**
  * A failed Secrets Manager call. `message`: one line naming the secret, the problem and
@@ -27,15 +28,6 @@ export class SecretsManagerError extends Schema.TaggedError<SecretsManagerError>
   cause: Schema.optional(Schema.Defect())
 }) {}
 
-interface AwsCause {
-  readonly name?: unknown
-  readonly code?: unknown
-  readonly message?: unknown
-  readonly $fault?: unknown
-  readonly $metadata?: { readonly httpStatusCode?: unknown }
-}
-
-const NETWORK_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "ECONNABORTED"])
 const THROTTLING = new Set(["ThrottlingException", "TooManyRequestsException", "InternalServiceError", "ServiceUnavailable", "RequestTimeout", "TimeoutError"])
 const REFUSED = new Set([
   "AccessDeniedException",
@@ -68,7 +60,7 @@ export const describeSecretsManagerError = (cause: unknown, arn: string, endpoin
       false
     )
   }
-  if (NETWORK_CODES.has(code)) {
+  if (NETWORK_ERROR_CODES.has(code)) {
     return fail(`Secrets Manager GetSecretValue on ${arn}: cannot reach ${endpoint} (${code}: ${text}); fix the region (AWS_REGION) or the network`, true)
   }
   if (THROTTLING.has(name) || err.$fault === "server" || (status !== undefined && status >= 500)) {
