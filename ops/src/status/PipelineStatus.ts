@@ -1,14 +1,15 @@
 /**
  * How far behind the pipeline is (`totes-cdc status`): replication slot lag and retained
- * WAL, the reader's last metrics report, dead letters per stage, per-table freshness in
- * the warehouse, and truncates held in quarantine. `dev`'s live status line
+ * WAL, the reader's last metrics report, the Kinesis stream's summary and (on AWS) the
+ * Firehose delivery stream's, dead letters per stage, per-table freshness in the
+ * warehouse, and truncates held in quarantine. `dev`'s live status line
  * (StatusLine.ts) reads the slot and the dead letters through the same functions.
  * Gathering (I/O) is separate from formatting (`formatStatus`, pure).
  */
 import { loadMetricsSnapshot, type ReaderSettings, slotStatus } from "@totes-cdc/cdc-reader"
 import { DEAD_LETTER_PREFIX } from "@totes-cdc/core"
-import { makePgPool, S3, type S3Error } from "@totes-cdc/platform"
-import { Effect } from "effect"
+import { type AwsEndpoint, Firehose, type FirehoseDescription, Kinesis, makePgPool, S3, type S3Error, type StreamSummary } from "@totes-cdc/platform"
+import { Effect, Layer } from "effect"
 
 /** Pure: the number of letters per stage from their keys (`dlq/<stage>/…`). */
 export const lettersByStage = (keys: ReadonlyArray<string>): Readonly<Record<string, number>> => {
@@ -24,13 +25,69 @@ export const lettersByStage = (keys: ReadonlyArray<string>): Readonly<Record<str
 export const deadLetterCounts = (bucket: string): Effect.Effect<Readonly<Record<string, number>>, S3Error, S3> =>
   S3.use((s3) => s3.listObjects(bucket, DEAD_LETTER_PREFIX)).pipe(Effect.map((letters) => lettersByStage(letters.map((letter) => letter.key))))
 
-/** Slot, reader metrics, dead letters, freshness and quarantines, as one report. `warehouseUrl` absent: no warehouse part. */
-export const gatherStatus = (settings: ReaderSettings, warehouseUrl: string | undefined) =>
+/** The Kinesis stream's summary, or why it could not be read (one line naming the problem and the fix). */
+export interface KinesisStreamReport {
+  readonly name: string
+  readonly summary: StreamSummary | null
+  readonly error: string | null
+}
+
+/**
+ * The Firehose delivery stream's description, or why it could not be read; `null` when no
+ * delivery stream is configured (locally: the archiver stands in for Firehose).
+ */
+export type FirehoseReport = {
+  readonly name: string
+  readonly description: FirehoseDescription | null
+  readonly error: string | null
+} | null
+
+/**
+ * The Kinesis stream's summary and, when `deliveryStream` is given, the delivery stream's
+ * description. Never fails: a missing or failing stream is reported by its error message.
+ */
+export const gatherStreams = (
+  streamName: string,
+  deliveryStream: string | undefined
+): Effect.Effect<{ readonly kinesis: KinesisStreamReport; readonly firehose: FirehoseReport }, never, Kinesis | Firehose> =>
+  Effect.gen(function* () {
+    const kinesis = yield* Kinesis.use((k) => k.describeStreamSummary(streamName)).pipe(
+      Effect.match({
+        onSuccess: (summary): KinesisStreamReport => ({ name: streamName, summary, error: null }),
+        onFailure: (error): KinesisStreamReport => ({ name: streamName, summary: null, error: error.message })
+      })
+    )
+    if (deliveryStream === undefined) return { kinesis, firehose: null }
+    const firehose = yield* Firehose.use((f) => f.describeDeliveryStream(deliveryStream)).pipe(
+      Effect.match({
+        onSuccess: (description): FirehoseReport => ({ name: deliveryStream, description, error: null }),
+        onFailure: (error): FirehoseReport => ({ name: deliveryStream, description: null, error: error.message })
+      })
+    )
+    return { kinesis, firehose }
+  })
+
+/** Where Firehose is: AWS in the Kinesis stream's region, with its credentials (never the Kinesis emulator's endpoint). */
+const firehoseTarget = ({ endpoint: _endpoint, ...rest }: AwsEndpoint): AwsEndpoint => rest
+
+/** What `gatherStatus` reads besides the reader's settings. */
+export interface StatusOptions {
+  /** The Firehose delivery stream archiving the Kinesis stream (FIREHOSE_DELIVERY_STREAM); absent locally. */
+  readonly deliveryStream?: string
+}
+
+/**
+ * Slot, reader metrics, the Kinesis stream's summary, the delivery stream's description
+ * (`options.deliveryStream` set), dead letters, freshness and quarantines, as one report.
+ * `warehouseUrl` absent: no warehouse part.
+ */
+export const gatherStatus = (settings: ReaderSettings, warehouseUrl: string | undefined, options: StatusOptions = {}) =>
   Effect.scoped(
     Effect.gen(function* () {
       const source = yield* makePgPool(settings.sourceUrl, { setting: "SOURCE_URL", max: 1 })
       const slot = yield* slotStatus(source, settings.slot)
       const reader = yield* loadMetricsSnapshot({ bucket: settings.stateBucket, prefix: settings.statePrefix }, settings.slot)
+      const streams = yield* gatherStreams(settings.streamName, options.deliveryStream)
       const deadLetters = yield* deadLetterCounts(settings.stateBucket)
       let freshness: ReadonlyArray<Record<string, string | null>> = []
       let quarantined: ReadonlyArray<Record<string, string | null>> = []
@@ -49,12 +106,48 @@ export const gatherStatus = (settings: ReaderSettings, warehouseUrl: string | un
           )
           .pipe(Effect.orElseSucceed(() => []))
       }
-      return { slot: { name: settings.slot, ...slot }, reader: reader ?? null, deadLetters, freshness, quarantined }
+      return { slot: { name: settings.slot, ...slot }, reader: reader ?? null, ...streams, deadLetters, freshness, quarantined }
     })
-  ).pipe(Effect.provide(S3.layer(settings.s3)))
+  ).pipe(
+    Effect.provide(
+      Layer.mergeAll(
+        S3.layer(settings.s3),
+        Kinesis.layer(settings.kinesis),
+        // Making the client calls nothing; without a delivery stream `gatherStreams` never uses it.
+        Firehose.layer(firehoseTarget(settings.kinesis))
+      )
+    )
+  )
 
 /** What `gatherStatus` answers. */
 export type StatusReport = Effect.Success<ReturnType<typeof gatherStatus>>
+
+/** Pure: the Kinesis stream's line. */
+export const formatKinesisStream = (report: KinesisStreamReport): string => {
+  const { summary } = report
+  if (summary === null) return `kinesis stream ${report.name}: ${report.error ?? "no summary"}`
+  const consumers = summary.consumers === undefined ? "" : `, ${summary.consumers} enhanced fan-out consumer${summary.consumers === 1 ? "" : "s"}`
+  const state = summary.status === "ACTIVE" ? "ACTIVE" : `${summary.status} (not ACTIVE: reads and writes may fail until it is)`
+  return `kinesis stream ${report.name}: ${state}, ${summary.mode === "ON_DEMAND" ? "on-demand" : "provisioned"}, ${summary.openShards} open shard${summary.openShards === 1 ? "" : "s"}, retention ${summary.retentionHours} h, encryption ${summary.encryption === "KMS" ? "KMS" : "none"}${consumers}`
+}
+
+/** Pure: the Firehose line (locally: the archiver stands in). */
+export const formatFirehose = (report: FirehoseReport): string => {
+  if (report === null) return "firehose: none configured (FIREHOSE_DELIVERY_STREAM unset) — the archiver is the local stand-in for Firehose"
+  const { description } = report
+  if (description === null) return `firehose delivery stream ${report.name}: ${report.error ?? "no description"}`
+  const source = description.source === undefined ? "Direct PUT (not the Kinesis stream)" : description.source.kinesisStreamArn
+  const { destination } = description
+  const to =
+    destination === undefined
+      ? "no S3 destination"
+      : `${destination.bucketArn}/${destination.prefix} (errors → ${destination.errorOutputPrefix === "" ? "(no error prefix)" : destination.errorOutputPrefix}), buffering ${destination.bufferingSeconds} s / ${destination.bufferingMiB} MiB`
+  const failure =
+    description.status === "CREATING_FAILED" || description.status === "DELETING_FAILED" || description.failure !== undefined
+      ? `; FAILED: ${description.failure ?? "no failure description"} — fix the cause, then delete the delivery stream and deploy again`
+      : ""
+  return `firehose delivery stream ${report.name}: ${description.status}, ${source} → ${to}${failure}`
+}
 
 const bytes = (n: number | null | undefined) => (n === null || n === undefined ? "?" : `${n.toLocaleString("en-GB")} bytes`)
 
@@ -68,6 +161,8 @@ export const formatStatus = (report: StatusReport): ReadonlyArray<string> => {
     reader === null
       ? "reader: no metrics report yet"
       : `reader (report at ${reader.at}): ${reader.changesWritten.toLocaleString("en-GB")} changes in ${reader.kinesisRecordsWritten.toLocaleString("en-GB")} Kinesis records, ${reader.changesPerSecond.toLocaleString("en-GB")} changes/s, commit→Kinesis lag ${reader.commitToKinesisLagMs} ms, ${reader.putRetries} retries, ${reader.deadLetters} dead letters`,
+    formatKinesisStream(report.kinesis),
+    formatFirehose(report.firehose),
     `dead letters: ${Object.keys(report.deadLetters).length === 0 ? "none" : Object.entries(report.deadLetters).map(([stage, n]) => `${stage} ${n}`).join(", ")}`,
     report.freshness.length === 0
       ? "freshness: no table loaded into the warehouse yet"

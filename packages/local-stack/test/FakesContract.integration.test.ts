@@ -325,6 +325,24 @@ const contract = (name: string, services: Layer.Layer<Kinesis | S3, unknown>) =>
           }
         })
       )
+
+      it.effect("describeStreamSummary: an active stream's open shards (kinesalite: provisioned, 24 h, no encryption, no consumers); a missing stream fails, named", () =>
+        Effect.gen(function* () {
+          const kinesis = yield* Kinesis
+          expect(yield* kinesis.describeStreamSummary("contract-shards")).toEqual({
+            status: "ACTIVE",
+            mode: "PROVISIONED",
+            openShards: 3,
+            retentionHours: 24,
+            encryption: "NONE",
+            consumers: 0
+          })
+          const missing = yield* failureOf(kinesis.describeStreamSummary(MISSING_STREAM))
+          expect(missing).toBeInstanceOf(KinesisError)
+          expect(missing.retryable).toBe(false)
+          expect(missing.message).toContain(MISSING_STREAM)
+        })
+      )
     })
   })
 
@@ -371,6 +389,7 @@ layer(real, { excludeTestServices: true })("the fakes beside the real layers", (
         yield* messagesOf(S3.use((s3) => s3.listObjects(MISSING_BUCKET, "p/"))),
         yield* messagesOf(Kinesis.use((k) => k.putRecords(MISSING_STREAM, [entry("k", "x")]))),
         yield* messagesOf(Kinesis.use((k) => k.listShards(MISSING_STREAM))),
+        yield* messagesOf(Kinesis.use((k) => k.describeStreamSummary(MISSING_STREAM))),
         yield* messagesOf(Kinesis.use((k) => k.getShardIterator(MISSING_STREAM, "shardId-000000000000", {}))),
         yield* messagesOf(Kinesis.use((k) => k.getShardIterator("contract-errors", "shardId-000000000007", {}))),
         yield* messagesOf(Kinesis.use((k) => k.getShardIterator("contract-errors", "no-such-shard", {}))),

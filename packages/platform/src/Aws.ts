@@ -8,6 +8,7 @@
  *  - Without an override the SDK's defaults (region chain, credential chain) apply.
  */
 import { DEFAULTS } from "@totes-cdc/core"
+import { FirehoseClient } from "@aws-sdk/client-firehose"
 import { KinesisClient } from "@aws-sdk/client-kinesis"
 import { S3Client } from "@aws-sdk/client-s3"
 import { NodeHttpHandler } from "@smithy/node-http-handler"
@@ -45,6 +46,9 @@ const clientConfig = (target: AwsEndpoint) => ({
 
 /** A Kinesis Data Streams client for `target`. */
 export const makeKinesisClient = (target: AwsEndpoint): KinesisClient => new KinesisClient(clientConfig(target))
+
+/** An Amazon Data Firehose client for `target`. */
+export const makeFirehoseClient = (target: AwsEndpoint): FirehoseClient => new FirehoseClient(clientConfig(target))
 
 /** An S3 client for `target` (path-style when an endpoint is given). */
 export const makeS3Client = (target: AwsEndpoint): S3Client =>

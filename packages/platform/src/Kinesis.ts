@@ -1,7 +1,7 @@
 /**
  * Kinesis Data Streams adapter: the only place the pipeline calls the Kinesis API
- * (AWS, or kinesalite locally). One service, four calls: PutRecords, ListShards,
- * GetShardIterator, GetRecords.
+ * (AWS, or kinesalite locally). One service, five calls: PutRecords, ListShards,
+ * GetShardIterator, GetRecords, and DescribeStreamSummary (for `totes-cdc status`).
  *
  * Invariants:
  *  - Every failure is a `KinesisError` with one line naming the problem and the fix, the
@@ -23,6 +23,8 @@
  */
 import { hashKeyOf, MAX_HASH_KEY, shardFor } from "@totes-cdc/core"
 import {
+  DescribeStreamSummaryCommand,
+  type DescribeStreamSummaryOutput,
   GetRecordsCommand,
   GetShardIteratorCommand,
   type KinesisClient,
@@ -67,6 +69,23 @@ export interface PutEntry {
 export type PutResult =
   | { readonly _tag: "Written"; readonly shardId: string; readonly sequenceNumber: string }
   | { readonly _tag: "Failed"; readonly errorCode: string; readonly errorMessage: string }
+
+/**
+ * A stream's summary (DescribeStreamSummary). `status`: CREATING/DELETING/UPDATING, or
+ * ACTIVE (takes reads and writes). `mode`: capacity mode (a stream with no mode details,
+ * as kinesalite answers, is PROVISIONED). `openShards`: shards still taking writes.
+ * `retentionHours`: how long records are readable, hours (24–8,760). `encryption`:
+ * server-side encryption (KMS) or none. `consumers`: registered enhanced fan-out
+ * consumers, when Kinesis says.
+ */
+export interface StreamSummary {
+  readonly status: "CREATING" | "DELETING" | "ACTIVE" | "UPDATING"
+  readonly mode: "ON_DEMAND" | "PROVISIONED"
+  readonly openShards: number
+  readonly retentionHours: number
+  readonly encryption: "NONE" | "KMS"
+  readonly consumers?: number
+}
 
 /** One record read back by GetRecords. */
 export interface KinesisRecord {
@@ -154,6 +173,23 @@ const toShard = (shard: Shard): KinesisShard => ({
   open: shard.SequenceNumberRange?.EndingSequenceNumber === undefined
 })
 
+/**
+ * Pure: a DescribeStreamSummary answer → `StreamSummary`. Absent fields take Kinesis'
+ * defaults (PROVISIONED, 24 hours, NONE); undefined when the answer holds no summary.
+ */
+export const toStreamSummary = (output: DescribeStreamSummaryOutput): StreamSummary | undefined => {
+  const summary = output.StreamDescriptionSummary
+  if (summary === undefined) return undefined
+  return {
+    status: summary.StreamStatus ?? "ACTIVE",
+    mode: summary.StreamModeDetails?.StreamMode ?? "PROVISIONED",
+    openShards: summary.OpenShardCount ?? 0,
+    retentionHours: summary.RetentionPeriodHours ?? 24,
+    encryption: summary.EncryptionType ?? "NONE",
+    ...(summary.ConsumerCount === undefined ? {} : { consumers: summary.ConsumerCount })
+  }
+}
+
 const make = (client: KinesisClient, endpoint: string): Kinesis["Service"] => {
   const call = <A>(name: string, stream: string | undefined, send: (signal: AbortSignal) => Promise<A>) =>
     Effect.tryPromise({ try: send, catch: (cause) => describeKinesisError(cause, name, stream, endpoint) })
@@ -240,7 +276,21 @@ const make = (client: KinesisClient, endpoint: string): Kinesis["Service"] => {
     }
   })
 
-  return { putRecords, listShards, getShardIterator, getRecords }
+  const describeStreamSummary = Effect.fn("Kinesis.describeStreamSummary")(function* (stream: string) {
+    const output = yield* call("DescribeStreamSummary", stream, (abortSignal) =>
+      client.send(new DescribeStreamSummaryCommand({ StreamName: stream }), { abortSignal })
+    )
+    const summary = toStreamSummary(output)
+    if (summary === undefined) {
+      return yield* new KinesisError({
+        message: `Kinesis DescribeStreamSummary on ${stream} answered no summary; the endpoint ${endpoint} is not speaking the Kinesis API`,
+        retryable: false
+      })
+    }
+    return summary
+  })
+
+  return { putRecords, listShards, getShardIterator, getRecords, describeStreamSummary }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -491,7 +541,22 @@ const makeInMemory = (streams: Readonly<Record<string, number>>): Kinesis["Servi
     }
   })
 
-  return { putRecords, listShards, getShardIterator, getRecords }
+  const describeStreamSummary = Effect.fn("Kinesis.describeStreamSummary")(function* (stream: string) {
+    const target = held.get(stream)
+    if (target === undefined) return yield* streamNotFound("DescribeStreamSummary", stream)
+    // As kinesalite answers: no mode details (PROVISIONED), 24 hours, no encryption, no consumers.
+    const summary: StreamSummary = {
+      status: "ACTIVE",
+      mode: "PROVISIONED",
+      openShards: target.shards.filter((shard) => shard.open).length,
+      retentionHours: RETENTION_MS / 3_600_000,
+      encryption: "NONE",
+      consumers: 0
+    }
+    return summary
+  })
+
+  return { putRecords, listShards, getShardIterator, getRecords, describeStreamSummary }
 }
 
 /** The Kinesis Data Streams API, as the pipeline uses it. */
@@ -517,6 +582,12 @@ export class Kinesis extends Context.Service<
     ) => Effect.Effect<string, KinesisError>
     /** GetRecords: up to `limit` (default 10,000) records from `iterator`, and the next iterator. */
     readonly getRecords: (iterator: string, limit?: number) => Effect.Effect<RecordsPage, KinesisError>
+    /**
+     * DescribeStreamSummary: `stream`'s status, capacity mode, open shards, retention
+     * (hours), encryption and consumers (`StreamSummary`). Fails with `KinesisError`
+     * (a missing stream: not retryable, named).
+     */
+    readonly describeStreamSummary: (stream: string) => Effect.Effect<StreamSummary, KinesisError>
   }
 >()("@totes-cdc/platform/Kinesis") {
   /** Kinesis at `target` (kinesalite when `target.endpoint` is set). The client is destroyed with the layer. */
@@ -549,7 +620,9 @@ export class Kinesis extends Context.Service<
    *    iterator on, with an `approximateArrivalTimestamp` = the Clock at put, a
    *    `nextIterator` (never undefined: shards never close) and `millisBehindLatest` 0 when
    *    no record is left unread after the page, else ≥ 1 (how long the oldest unread record
-   *    has waited). Records older than 24 hours (Clock) are no longer read.
+   *    has waited). Records older than 24 hours (Clock) are no longer read;
+   *  - `describeStreamSummary` answers as kinesalite does: ACTIVE, PROVISIONED, every shard
+   *    open, 24 hours, encryption NONE, 0 consumers.
    * Fails, non-retryable, with the `KinesisError` the real layer gives for the same
    * Kinesis error (`describeKinesisError`, endpoint named "in-memory Kinesis"): unknown
    * stream (named), unknown shard (named with its stream), unknown or expired iterator,

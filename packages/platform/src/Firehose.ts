@@ -1,0 +1,199 @@
+/**
+ * Amazon Data Firehose adapter: the only place the pipeline calls the Firehose API. One
+ * call, for `totes-cdc status`: DescribeDeliveryStream (the archive's delivery stream,
+ * Kinesis stream → ingestion bucket under `raw/`). Locally there is no Firehose: the
+ * archiver stands in for it, and nothing calls this.
+ *
+ * Invariants:
+ *  - Every failure is a `FirehoseError` with one line naming the delivery stream, the
+ *    problem and the fix, the SDK / socket error it came from as its `cause`, and
+ *    `retryable` true exactly for throttling, 5xx and network errors. Nothing here retries
+ *    on top of the SDK client's own policy (standard mode, 3 attempts).
+ *  - `toFirehoseDescription` (pure) is the only mapping from the SDK's answer.
+ *  - The client is made once per layer and destroyed when the layer's scope closes.
+ *  - `Firehose.layerTest` answers from a map, and fails for a missing delivery stream as the
+ *    real layer does (same `describeFirehoseError`, same SDK error name and text).
+ */
+import { DescribeDeliveryStreamCommand, type DescribeDeliveryStreamOutput } from "@aws-sdk/client-firehose"
+import { Context, Effect, Layer, Schema } from "effect"
+import { type AwsEndpoint, makeFirehoseClient } from "./Aws.ts"
+import { type AwsCause, NETWORK_ERROR_CODES } from "./SdkErrors.ts"
+
+/**
+ * A failed Firehose call. `message`: one line naming the delivery stream, the problem and
+ * the fix. `retryable`: throttling, 5xx or network — safe to retry unchanged. `cause`: the
+ * SDK / socket error it was made from, when there was one.
+ */
+export class FirehoseError extends Schema.TaggedError<FirehoseError>()("FirehoseError", {
+  message: Schema.String,
+  retryable: Schema.Boolean,
+  cause: Schema.optional(Schema.Defect())
+}) {}
+
+/** Where a delivery stream writes: its first destination, when that is S3 (ExtendedS3DestinationDescription). */
+export interface FirehoseS3Destination {
+  /** `arn:aws:s3:::<bucket>`. */
+  readonly bucketArn: string
+  /** Key prefix of delivered objects ("" when none is set). */
+  readonly prefix: string
+  /** Key prefix of objects that failed delivery or processing ("" when none is set). */
+  readonly errorOutputPrefix: string
+  /** Buffering interval, seconds (Firehose's default: 300). */
+  readonly bufferingSeconds: number
+  /** Buffering size, MiB (Firehose's default: 5). */
+  readonly bufferingMiB: number
+}
+
+/**
+ * A delivery stream as DescribeDeliveryStream answers it. `status`: ACTIVE delivers;
+ * CREATING_FAILED / DELETING_FAILED come with a `failure` ("<Type>: <Details>").
+ * `source`: the Kinesis stream it reads, when its source is one (absent: Direct PUT).
+ * `destination`: its S3 destination, when it has one.
+ */
+export interface FirehoseDescription {
+  readonly status: "CREATING" | "CREATING_FAILED" | "DELETING" | "DELETING_FAILED" | "ACTIVE"
+  readonly source?: { readonly kinesisStreamArn: string }
+  readonly destination?: FirehoseS3Destination
+  readonly failure?: string
+}
+
+const RETRYABLE = new Set([
+  "LimitExceededException",
+  "ThrottlingException",
+  "ServiceUnavailableException",
+  "ServiceUnavailable",
+  "InternalFailure",
+  "RequestTimeout",
+  "TimeoutError"
+])
+const REFUSED = new Set([
+  "AccessDeniedException",
+  "UnrecognizedClientException",
+  "InvalidSignatureException",
+  "ExpiredTokenException",
+  "IncompleteSignature",
+  "MissingAuthenticationToken"
+])
+
+/**
+ * Pure: turns an SDK / socket error of Firehose call `call` (`DescribeDeliveryStream`) on
+ * delivery stream `name` into a one-line `FirehoseError` naming the problem and the fix,
+ * with `cause` the error itself. `endpoint` names where the call went (`Firehose in <region>`).
+ */
+export const describeFirehoseError = (cause: unknown, call: string, name: string, endpoint: string): FirehoseError => {
+  const err: AwsCause = typeof cause === "object" && cause !== null ? cause : { message: String(cause) }
+  const nested: AwsCause = typeof err.cause === "object" && err.cause !== null ? err.cause : {}
+  const errorName = typeof err.name === "string" ? err.name : "Error"
+  const code = [err.code, nested.code, err.name].find((value): value is string => typeof value === "string") ?? "Error"
+  const text = (typeof err.message === "string" && err.message !== "" ? err.message : String(cause)).split("\n")[0] ?? ""
+  const status = typeof err.$metadata?.httpStatusCode === "number" ? err.$metadata.httpStatusCode : undefined
+  const fail = (message: string, retryable: boolean) => new FirehoseError({ message, retryable, cause })
+  if (errorName === "ResourceNotFoundException") {
+    return fail(`Firehose delivery stream ${name} does not exist at ${endpoint} (${text}); deploy the stack or fix FIREHOSE_DELIVERY_STREAM / AWS_REGION`, false)
+  }
+  if (REFUSED.has(errorName)) {
+    return fail(`Firehose ${call} on ${name} at ${endpoint} was refused (${errorName}: ${text}); grant firehose:${call} or fix the AWS credentials`, false)
+  }
+  if (NETWORK_ERROR_CODES.has(code)) {
+    return fail(`Firehose ${call} on ${name}: cannot reach ${endpoint} (${code}: ${text}); fix the region (AWS_REGION) or the network`, true)
+  }
+  if (RETRYABLE.has(errorName) || err.$fault === "server" || (status !== undefined && status >= 500)) {
+    return fail(`Firehose ${call} on ${name} at ${endpoint} failed temporarily (${errorName}: ${text}); retry later`, true)
+  }
+  return fail(`Firehose ${call} on ${name} at ${endpoint} failed (${errorName}: ${text})`, false)
+}
+
+/**
+ * Pure: a DescribeDeliveryStream answer → `FirehoseDescription` (undefined when it holds
+ * no description). The destination is the first one's ExtendedS3DestinationDescription
+ * (absent for other destinations); buffering hints absent take Firehose's defaults
+ * (300 s, 5 MiB).
+ */
+export const toFirehoseDescription = (output: DescribeDeliveryStreamOutput): FirehoseDescription | undefined => {
+  const description = output.DeliveryStreamDescription
+  if (description === undefined) return undefined
+  const kinesisStreamArn = description.Source?.KinesisStreamSourceDescription?.KinesisStreamARN
+  const s3 = description.Destinations?.[0]?.ExtendedS3DestinationDescription
+  const failure = description.FailureDescription
+  return {
+    status: description.DeliveryStreamStatus ?? "ACTIVE",
+    ...(kinesisStreamArn === undefined ? {} : { source: { kinesisStreamArn } }),
+    ...(s3 === undefined
+      ? {}
+      : {
+          destination: {
+            bucketArn: s3.BucketARN ?? "",
+            prefix: s3.Prefix ?? "",
+            errorOutputPrefix: s3.ErrorOutputPrefix ?? "",
+            bufferingSeconds: s3.BufferingHints?.IntervalInSeconds ?? 300,
+            bufferingMiB: s3.BufferingHints?.SizeInMBs ?? 5
+          }
+        }),
+    ...(failure === undefined ? {} : { failure: [failure.Type, failure.Details].filter((part) => part !== undefined && part !== "").join(": ") })
+  }
+}
+
+/** The Amazon Data Firehose API, as `totes-cdc status` uses it. */
+export class Firehose extends Context.Service<
+  Firehose,
+  {
+    /**
+     * DescribeDeliveryStream: the delivery stream `name`'s status, Kinesis source, S3
+     * destination and failure (`FirehoseDescription`). Fails with `FirehoseError`: a
+     * missing delivery stream or refused credentials (not retryable); throttling, 5xx,
+     * network (retryable; the SDK has retried already).
+     */
+    readonly describeDeliveryStream: (name: string) => Effect.Effect<FirehoseDescription, FirehoseError>
+  }
+>()("@totes-cdc/platform/Firehose") {
+  /** Firehose at `target` (AWS; an `endpoint` override is honoured). The client is destroyed with the layer. */
+  static readonly layer = (target: AwsEndpoint): Layer.Layer<Firehose> =>
+    Layer.effect(
+      Firehose,
+      Effect.gen(function* () {
+        const client = yield* Effect.acquireRelease(
+          Effect.sync(() => makeFirehoseClient(target)),
+          (client) => Effect.sync(() => client.destroy())
+        )
+        const endpoint = target.endpoint ?? `Firehose in ${target.region}`
+        const describeDeliveryStream = Effect.fn("Firehose.describeDeliveryStream")(function* (name: string) {
+          const output = yield* Effect.tryPromise({
+            try: (abortSignal) => client.send(new DescribeDeliveryStreamCommand({ DeliveryStreamName: name }), { abortSignal }),
+            catch: (cause) => describeFirehoseError(cause, "DescribeDeliveryStream", name, endpoint)
+          })
+          const description = toFirehoseDescription(output)
+          if (description === undefined) {
+            return yield* new FirehoseError({
+              message: `Firehose DescribeDeliveryStream on ${name} answered no description; the endpoint ${endpoint} is not speaking the Firehose API`,
+              retryable: false
+            })
+          }
+          return description
+        })
+        return Firehose.of({ describeDeliveryStream })
+      })
+    )
+
+  /**
+   * Delivery streams from a map, for tests: `streams` is delivery stream name → its
+   * description. `describeDeliveryStream` answers a known name's description; for any
+   * other name it fails, not retryable, as the real layer does for a missing delivery
+   * stream (ResourceNotFoundException with Firehose's text, described by
+   * `describeFirehoseError` at "in-memory Firehose").
+   */
+  static readonly layerTest = (streams: Readonly<Record<string, FirehoseDescription>>): Layer.Layer<Firehose> =>
+    Layer.sync(Firehose, () => {
+      const held = new Map(Object.entries(streams))
+      const describeDeliveryStream = Effect.fn("Firehose.describeDeliveryStream")(function* (name: string) {
+        const description = held.get(name)
+        if (description !== undefined) return description
+        const cause = Object.assign(new Error(`Firehose ${name} under account 000000000000 not found.`), {
+          name: "ResourceNotFoundException",
+          $fault: "client",
+          $metadata: { httpStatusCode: 400 }
+        })
+        return yield* describeFirehoseError(cause, "DescribeDeliveryStream", name, "in-memory Firehose")
+      })
+      return Firehose.of({ describeDeliveryStream })
+    })
+}
