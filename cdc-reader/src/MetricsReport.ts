@@ -1,7 +1,7 @@
 /**
  * The reader's periodic metrics report: one snapshot of the metrics catalogue
  * (core's Metrics.ts) plus the slot's lag, emitted as a CloudWatch Embedded Metric
- * Format (EMF) log line and stored in S3 beside the reader state, where
+ * Format (EMF) log line (names, units, dimensions: core's CloudWatchMetrics.ts) and stored in S3 beside the reader state, where
  * `totes-cdc status` reads it.
  *
  * Invariants: the EMF line is one JSON object on one line (CloudWatch Logs turns it
@@ -10,7 +10,7 @@
  */
 import { S3, type PgSession } from "@totes-cdc/platform"
 import { Clock, Effect, Metric, Option, Schedule, Schema } from "effect"
-import { Metrics } from "@totes-cdc/core"
+import { EMF_CATALOGUE, type EmfMetricName, emfLine as coreEmfLine, Metrics } from "@totes-cdc/core"
 import type { ReaderStateLocation } from "./ReaderStateStore.ts"
 import { slotStatus } from "./Slot.ts"
 
@@ -34,35 +34,12 @@ export const ReaderMetricsSnapshot = Schema.Struct({
 })
 export type ReaderMetricsSnapshot = typeof ReaderMetricsSnapshot.Type
 
-const EMF_METRICS: ReadonlyArray<readonly [keyof ReaderMetricsSnapshot, string]> = [
-  ["changesWritten", "Count"],
-  ["kinesisRecordsWritten", "Count"],
-  ["putRetries", "Count"],
-  ["deadLetters", "Count"],
-  ["changesPerSecond", "Count/Second"],
-  ["meanBatchChanges", "Count"],
-  ["commitToKinesisLagMs", "Milliseconds"],
-  ["slotRetainedWalBytes", "Bytes"],
-  ["slotConfirmedLagBytes", "Bytes"]
-]
+/** The snapshot's fields published to CloudWatch: the catalogue's reader metrics (core CloudWatchMetrics.ts), in its order. */
+const EMF_METRICS = Object.keys(EMF_CATALOGUE["cdc-reader"]) as ReadonlyArray<EmfMetricName<"cdc-reader"> & keyof ReaderMetricsSnapshot>
 
-/** Pure: the CloudWatch EMF line of a snapshot (namespace "totes-cdc", dimensions Component + Slot). */
+/** Pure: the CloudWatch EMF line of a snapshot (core's `emfLine`: namespace "totes-cdc", dimensions Component + Slot). */
 export const emfLine = (snapshot: ReaderMetricsSnapshot): string =>
-  JSON.stringify({
-    _aws: {
-      Timestamp: Date.parse(snapshot.at),
-      CloudWatchMetrics: [
-        {
-          Namespace: "totes-cdc",
-          Dimensions: [["Component", "Slot"]],
-          Metrics: EMF_METRICS.filter(([name]) => snapshot[name] !== null).map(([name, unit]) => ({ Name: name, Unit: unit }))
-        }
-      ]
-    },
-    Component: "cdc-reader",
-    Slot: snapshot.slot,
-    ...Object.fromEntries(EMF_METRICS.filter(([name]) => snapshot[name] !== null).map(([name]) => [name, snapshot[name]]))
-  })
+  coreEmfLine("cdc-reader", { Slot: snapshot.slot }, Object.fromEntries(EMF_METRICS.map((name) => [name, snapshot[name]])), Date.parse(snapshot.at))
 
 /** Key of the metrics snapshot of `slot`. */
 export const metricsKey = (location: ReaderStateLocation, slot: string) => `${location.prefix}${slot}.metrics.json`

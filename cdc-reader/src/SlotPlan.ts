@@ -41,7 +41,7 @@ export type SlotPlan =
   | { readonly _tag: "Stop"; readonly message: string }
 
 const RESNAPSHOT = (slot: string) =>
-  `run "totes-cdc reader slot drop --slot ${slot}" to forget it, then start the reader again to take a new snapshot`
+  `run "READER_SLOT=${slot} totes-cdc reader slot drop" to forget it, then start the reader again to take a new snapshot`
 
 /** Decides the start. `state` undefined = no reader state stored for this slot. */
 export const planSlot = (slot: string, info: SlotInfo, state: ReaderState | undefined): SlotPlan => {

@@ -392,7 +392,7 @@ describe("evaluatePreflight", () => {
         code: "slot-lost",
         message:
           "replication slot totes_cdc is invalidated (wal_status = lost): PostgreSQL removed WAL or catalog rows it needed, so changes since the reader last ran are gone",
-        action: 're-snapshot: run "totes-cdc reader slot drop --slot totes_cdc" (drops the slot and forgets its snapshot), then start the reader (it creates the slot and copies the tables again)'
+        action: 're-snapshot: run "READER_SLOT=totes_cdc totes-cdc reader slot drop" (drops the slot and forgets its snapshot), then start the reader (it creates the slot and copies the tables again)'
       }
     ])
     const reason = { ...EXISTING_SLOT, walStatus: "lost", invalidationReason: "idle_timeout" }
@@ -441,7 +441,7 @@ describe("evaluatePreflight", () => {
         level: "info",
         code: "slot-exists",
         message: "replication slot totes_cdc exists (confirmed up to 16/B374D848, 24 MB of WAL retained)",
-        action: "nothing to do; to start over with a new snapshot: totes-cdc reader slot drop --slot totes_cdc"
+        action: "nothing to do; to start over with a new snapshot: READER_SLOT=totes_cdc totes-cdc reader slot drop"
       }
     ])
   })

@@ -29,7 +29,7 @@ describe("planSlot", () => {
     const plan = planSlot("totes_cdc", { exists: false }, complete)
     expect(plan._tag).toBe("Stop")
     expect(plan._tag === "Stop" && plan.message).toBe(
-      'replication slot totes_cdc is gone although its snapshot completed at 2026-11-21T06:00:05.000Z: changes since then may be lost; run "totes-cdc reader slot drop --slot totes_cdc" to forget it, then start the reader again to take a new snapshot'
+      'replication slot totes_cdc is gone although its snapshot completed at 2026-11-21T06:00:05.000Z: changes since then may be lost; run "READER_SLOT=totes_cdc totes-cdc reader slot drop" to forget it, then start the reader again to take a new snapshot'
     )
   })
 

@@ -3,8 +3,8 @@
  * and its Firehose archive, the reader service, the processor and loader functions, and
  * their log groups. infra/README.md describes each part and the settings.
  *
- * Not here yet (later parts of issue 13): dashboards, alarms and their SNS topic (the
- * alarm e-mail is read and kept in `settings.alarmEmail`), EMF metrics.
+ * The dashboard, the alarms and their SNS topic (e-mail to `settings.alarmEmail`) are
+ * Observability.ts.
  */
 import { Aws, CfnOutput, Stack, type StackProps } from "aws-cdk-lib"
 import * as logs from "aws-cdk-lib/aws-logs"
@@ -12,6 +12,7 @@ import type { Construct } from "constructs"
 import { ChangeStream } from "./ChangeStream.ts"
 import { LoaderFunction } from "./LoaderFunction.ts"
 import { Network } from "./Network.ts"
+import { Observability } from "./Observability.ts"
 import { ProcessorFunction } from "./ProcessorFunction.ts"
 import { ReaderService } from "./ReaderService.ts"
 import type { InfraSettings } from "./Settings.ts"
@@ -29,6 +30,7 @@ export class TotesCdcStack extends Stack {
   readonly reader: ReaderService
   readonly processor: ProcessorFunction
   readonly loader: LoaderFunction
+  readonly observability: Observability
 
   constructor(scope: Construct, id: string, props: TotesCdcStackProps) {
     super(scope, id, props)
@@ -62,6 +64,16 @@ export class TotesCdcStack extends Stack {
       processedBucket: this.storage.processedBucket,
       processedBucketName,
       logGroup: logGroup("LoaderLogs")
+    })
+    this.observability = new Observability(this, "Observability", {
+      alarmEmail: settings.alarmEmail,
+      stream: this.changeStream.stream,
+      deliveryStream: this.changeStream.deliveryStream,
+      processor: this.processor.function,
+      processorFailureQueue: this.processor.failureQueue,
+      loader: this.loader.function,
+      loaderQueue: this.loader.queue,
+      loaderDeadLetterQueue: this.loader.deadLetterQueue
     })
 
     const output = (outputId: string, value: string, description: string, exported = false) =>

@@ -86,15 +86,17 @@ const buildBundle = (name: keyof typeof LAMBDA_ENTRIES) =>
  * The driver run in the child: imports the bundle (argv[2]), reads events as JSON lines on
  * stdin and calls `handler(event)` for each, one at a time, writing `{ response }` or
  * `{ error }` per event as a JSON line on stdout; first `{ ready }` with Node's boot time
- * (ms from process start to the driver's first line) and the import time. The handlers'
- * logs (console.*) go to stderr, so stdout holds only the driver's lines.
+ * (ms from process start to the driver's first line) and the import time. The driver's
+ * lines are wrapped in `{ driver: … }`; the handlers' logs (console.*) go to stderr; what
+ * else reaches stdout is the handlers' own output — their EMF lines, as Lambda would ship
+ * them to CloudWatch Logs.
  */
 const DRIVER = `
 import { createInterface } from "node:readline"
 import { pathToFileURL } from "node:url"
 const write = process.stdout.write.bind(process.stdout)
 for (const level of ["log", "info", "debug", "warn", "trace"]) console[level] = (...args) => console.error(...args)
-const emit = (value) => new Promise((resolve) => write(JSON.stringify(value) + "\\n", resolve))
+const emit = (value) => new Promise((resolve) => write(JSON.stringify({ driver: value }) + "\\n", resolve))
 const bootMs = performance.now()
 let handler
 try {
@@ -128,6 +130,8 @@ interface ContainerRun {
   readonly ready: { readonly bootMs: number; readonly importMs: number; readonly handler: string } | undefined
   readonly initError: string | undefined
   readonly invocations: ReadonlyArray<Invocation>
+  /** The handlers' EMF lines (CloudWatch Embedded Metric Format), parsed. */
+  readonly emf: ReadonlyArray<Record<string, unknown>>
   readonly exitCode: number | null
   readonly stderr: string
 }
@@ -148,11 +152,13 @@ const runContainer = (dir: string, env: Readonly<Record<string, string>>, events
         child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
         child.once("error", reject)
         child.once("close", (exitCode) => {
-          const lines = stdout
+          const parsed = stdout
             .split("\n")
             .filter((line) => line.trim() !== "")
-            .map((line) => JSON.parse(line) as { ready?: ContainerRun["ready"]; initError?: string } & Invocation)
+            .map((line) => JSON.parse(line) as { driver?: { ready?: ContainerRun["ready"]; initError?: string } & Invocation; _aws?: unknown })
+          const lines = parsed.flatMap((line) => (line.driver === undefined ? [] : [line.driver]))
           resolve({
+            emf: parsed.filter((line) => line._aws !== undefined),
             ready: lines.find((line) => line.ready !== undefined)?.ready,
             initError: lines.find((line) => line.initError !== undefined)?.initError,
             invocations: lines.filter((line) => line.ready === undefined && line.initError === undefined),
@@ -300,6 +306,10 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
         expect(processor.invocations.filter((invocation) => invocation.error !== undefined).map((i) => i.error)).toEqual([])
         expect(processor.invocations.map((invocation) => invocation.response)).toEqual(events.map(() => ({ batchItemFailures: [] })))
         expect(processor.exitCode, processor.stderr.slice(-2_000)).toBe(0)
+        // One EMF line per invocation on stdout (CloudWatch Logs → metrics), counting every change once.
+        const processorEmf = processor.emf.filter((line) => line["Component"] === "processor")
+        expect(processorEmf).toHaveLength(events.length)
+        expect(processorEmf.reduce((sum, line) => sum + Number(line["changesProcessed"]), 0)).toBe(changes.length)
         // Nothing dead-lettered; the shared join state written where the stack's processor keeps it.
         expect(yield* s3.listObjects(ingestionBucket, "dlq/")).toEqual([])
         expect((yield* s3.listObjects(ingestionBucket, DEFAULT_JOIN_STATE_KEY)).map((object) => object.key)).toEqual([DEFAULT_JOIN_STATE_KEY])
@@ -324,6 +334,9 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
         expect(loader.invocations.filter((invocation) => invocation.error !== undefined).map((i) => i.error)).toEqual([])
         expect(loader.invocations.map((invocation) => invocation.response)).toEqual(sqsEvents.map(() => ({ batchItemFailures: [] })))
         expect(loader.exitCode, loader.stderr.slice(-2_000)).toBe(0)
+        const loaderEmf = loader.emf.filter((line) => line["Component"] === "loader" && line["rowsLoaded"] !== undefined)
+        expect(loaderEmf).toHaveLength(sqsEvents.length)
+        expect(loaderEmf.reduce((sum, line) => sum + Number(line["rowsLoaded"]), 0)).toBeGreaterThan(0)
 
         // 6. verify: the warehouse is the transform of the source.
         const report = yield* verifyWarehouse({ source, warehouse, schema: "public", timeoutMs: 10_000 })

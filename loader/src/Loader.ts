@@ -70,6 +70,8 @@ export interface LoadReport {
   readonly rows: number
   /** Commit times (ms since the epoch) of the applied rows that carry one (`_commit_ts`). */
   readonly commitTimes: ReadonlyArray<number>
+  /** Per table, the newest commit time (ms since the epoch) among its applied rows that carry one. */
+  readonly newestCommitOfTable: Readonly<Partial<Record<WarehouseTable, number>>>
 }
 
 export interface Loader {
@@ -115,7 +117,17 @@ export const newestCommit = (rows: ReadonlyArray<LoadRow>): { lsn: string | null
   return { lsn, ts }
 }
 
-const EMPTY_REPORT: LoadReport = { applied: 0, alreadyApplied: 0, quarantined: [], rows: 0, commitTimes: [] }
+const EMPTY_REPORT: LoadReport = { applied: 0, alreadyApplied: 0, quarantined: [], rows: 0, commitTimes: [], newestCommitOfTable: {} }
+
+/** Pure: the newest commit time per table of both. */
+const newerCommits = (
+  a: Readonly<Partial<Record<WarehouseTable, number>>>,
+  b: Readonly<Partial<Record<WarehouseTable, number>>>
+): Readonly<Partial<Record<WarehouseTable, number>>> => {
+  const newest: Partial<Record<WarehouseTable, number>> = { ...a }
+  for (const [table, ts] of Object.entries(b) as Array<[WarehouseTable, number]>) newest[table] = Math.max(newest[table] ?? ts, ts)
+  return newest
+}
 
 /** Pure: two reports added. */
 export const addReports = (a: LoadReport, b: LoadReport): LoadReport => ({
@@ -123,7 +135,8 @@ export const addReports = (a: LoadReport, b: LoadReport): LoadReport => ({
   alreadyApplied: a.alreadyApplied + b.alreadyApplied,
   quarantined: [...a.quarantined, ...b.quarantined],
   rows: a.rows + b.rows,
-  commitTimes: [...a.commitTimes, ...b.commitTimes]
+  commitTimes: [...a.commitTimes, ...b.commitTimes],
+  newestCommitOfTable: newerCommits(a.newestCommitOfTable, b.newestCommitOfTable)
 })
 
 /** Runs `statements` in order; a check (`failsOnRow`) that returns a row fails with LoaderError. */
@@ -285,7 +298,8 @@ export const makeLoader = (
                 continue
               }
               const commitTimes = object.rows.flatMap((row) => (typeof row["_commit_ts"] === "string" ? [Date.parse(row["_commit_ts"])] : []))
-              report = addReports(report, { ...EMPTY_REPORT, applied: 1, rows: object.rows.length, commitTimes })
+              const newestCommitOfTable = commitTimes.length === 0 ? {} : { [object.table]: commitTimes.reduce((a, b) => Math.max(a, b)) }
+              report = addReports(report, { ...EMPTY_REPORT, applied: 1, rows: object.rows.length, commitTimes, newestCommitOfTable })
             }
             return report
           })

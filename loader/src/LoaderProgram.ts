@@ -12,10 +12,11 @@
  *  - S3 test events are ignored; any other message that is not an S3 event fails the call.
  *  - Objects of another bucket than PROCESSED_BUCKET are refused, not loaded.
  */
-import { DEFAULTS } from "@totes-cdc/core"
+import { DEFAULTS, type WarehouseTable } from "@totes-cdc/core"
 import { type AwsEndpoint, awsEndpointsConfig, cappedBackoff, type PgPool, S3, SecretsManager, WarehouseDb } from "@totes-cdc/platform"
-import { Cause, Config, Context, Effect, Exit, Layer, ManagedRuntime, Schedule, Schema } from "effect"
-import { groupBatches, type Loader, makeLoader } from "./Loader.ts"
+import { Cause, Clock, Config, Context, Effect, Exit, Layer, ManagedRuntime, Schedule, Schema } from "effect"
+import { addLatencies, emptyLatencyWindow, latencyPercentiles } from "./LatencyWindow.ts"
+import { addReports, groupBatches, type Loader, type LoadReport, makeLoader } from "./Loader.ts"
 import { FOREIGN_KEY_CHECKS, type ForeignKeyChecks, TRUNCATE_MODES, type TruncateMode } from "./LoadPlan.ts"
 import { type WarehouseSettings, warehouseLayer, warehouseSettingsConfig } from "./WarehouseConnection.ts"
 import { migrateWarehouse } from "./WarehouseMigrations.ts"
@@ -125,11 +126,56 @@ export const decodeS3EventKey = (key: string): string => decodeURIComponent(key.
 /** The loader of a Lambda container. */
 class LoaderService extends Context.Service<LoaderService, Loader>()("@totes-cdc/loader/LoaderService") {}
 
+/** What one invocation did, for the Lambda entry's EMF line (core's CloudWatchMetrics.ts, component "loader"). */
+export interface LoaderInvocationReport {
+  readonly rowsLoaded: number
+  readonly objectsLoaded: number
+  /** Objects of the micro-batches that failed (their messages are in `batchItemFailures`). */
+  readonly failedObjects: number
+  /** Commit→warehouse latency of the rows loaded (nearest-rank p50, p99, max; ms), null when no row carries `_commit_ts`. */
+  readonly commitToWarehouseP50Ms: number | null
+  readonly commitToWarehouseP99Ms: number | null
+  readonly commitToWarehouseMaxMs: number | null
+  /** Per warehouse table loaded: seconds from its newest `_commit_ts` applied to the end of the invocation. */
+  readonly freshnessSecondsOfTable: Readonly<Partial<Record<WarehouseTable, number>>>
+  /** The invocation rejected (not an S3 event, another bucket, the loader not built). */
+  readonly rejected: boolean
+}
+
+export interface SqsLoaderOptions {
+  /** Called once per invocation, after it answered or rejected (the Lambda entry writes EMF lines). Must not throw. */
+  readonly onInvocation?: (report: LoaderInvocationReport) => void
+}
+
+/** Pure: the report of micro-batch load reports ending at `now` (ms), with `failedObjects` objects not loaded. */
+export const loaderInvocationReport = (reports: ReadonlyArray<{ readonly at: number; readonly report: LoadReport }>, failedObjects: number, now: number, rejected = false): LoaderInvocationReport => {
+  let window = emptyLatencyWindow(Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER)
+  let total: LoadReport = { applied: 0, alreadyApplied: 0, quarantined: [], rows: 0, commitTimes: [], newestCommitOfTable: {} }
+  for (const { at, report } of reports) {
+    window = addLatencies(window, at, report.commitTimes)
+    total = addReports(total, report)
+  }
+  const [p50, p99, max] = latencyPercentiles(window, now, [50, 99, 100])
+  return {
+    rowsLoaded: total.rows,
+    objectsLoaded: total.applied,
+    failedObjects,
+    commitToWarehouseP50Ms: p50 ?? null,
+    commitToWarehouseP99Ms: p99 ?? null,
+    commitToWarehouseMaxMs: max ?? null,
+    freshnessSecondsOfTable: Object.fromEntries(
+      Object.entries(total.newestCommitOfTable).map(([table, ts]) => [table, Math.max(0, Math.round((now - ts) / 1000))])
+    ),
+    rejected
+  }
+}
+
 /**
  * `export const handler = makeSqsLoaderHandler(settings)`: applies the processed objects
  * the SQS messages name; the warehouse pool, S3 client and loader are made once per container.
+ * `options.onInvocation` hears what each invocation did.
  */
-export const makeSqsLoaderHandler = (settings: LoaderSettings): ((event: SqsEvent) => Promise<SqsBatchResponse>) => {
+export const makeSqsLoaderHandler = (settings: LoaderSettings, options: SqsLoaderOptions = {}): ((event: SqsEvent) => Promise<SqsBatchResponse>) => {
   const loaderLayer = Layer.effect(LoaderService, Effect.gen(function* () {
     return yield* startLoader(yield* WarehouseDb, settings, settings.warehouse.schema)
   })).pipe(
@@ -156,13 +202,19 @@ export const makeSqsLoaderHandler = (settings: LoaderSettings): ((event: SqsEven
         }
       }
       const failed = new Set<string>()
+      const reports: Array<{ at: number; report: LoadReport }> = []
+      let failedObjects = 0
       for (const batch of groupBatches([...messagesOfKey.keys()])) {
         const exit = yield* Effect.exit(loader.applyObjects(batch))
         if (Exit.isFailure(exit)) {
           yield* Effect.logError(`loading ${batch.length} objects failed; their messages will be retried`, Cause.pretty(exit.cause))
+          failedObjects += batch.length
           for (const { key } of batch) for (const id of messagesOfKey.get(key) ?? []) failed.add(id)
+        } else {
+          reports.push({ at: yield* Clock.currentTimeMillis, report: exit.value })
         }
       }
+      if (options.onInvocation !== undefined) options.onInvocation(loaderInvocationReport(reports, failedObjects, yield* Clock.currentTimeMillis))
       return { batchItemFailures: [...failed].map((itemIdentifier) => ({ itemIdentifier })) }
     })
 
@@ -171,6 +223,7 @@ export const makeSqsLoaderHandler = (settings: LoaderSettings): ((event: SqsEven
     const current = runtime
     const exit = await current.runPromiseExit(invocation(event))
     if (Exit.isSuccess(exit)) return exit.value
+    options.onInvocation?.(loaderInvocationReport([], 0, Date.now(), true))
     if (runtime === current && Cause.hasFails(exit.cause)) {
       runtime = undefined
       await current.dispose()

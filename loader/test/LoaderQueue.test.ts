@@ -8,7 +8,7 @@ import type { LoadReport, Loader, ObjectRef } from "../src/Loader.ts"
 import { LoaderError } from "../src/Loader.ts"
 import { makeLoaderQueue } from "../src/LoaderQueue.ts"
 
-const report = (rows: number): LoadReport => ({ applied: 1, alreadyApplied: 0, quarantined: [], rows, commitTimes: [] })
+const report = (rows: number): LoadReport => ({ applied: 1, alreadyApplied: 0, quarantined: [], rows, commitTimes: [], newestCommitOfTable: {} })
 const batch = (name: string): ReadonlyArray<ObjectRef> => [{ key: `fact_payment/2024/02/23/${name}.parquet` }]
 
 /** A loader that records each attempt, fails the attempts listed in `failing` (by attempt number), and waits for `gate` before its first attempt. */

@@ -529,7 +529,7 @@ const checkSlot = (facts: PreflightFacts, config: PreflightConfig): Array<Findin
       error(
         "slot-lost",
         `replication slot ${name} is invalidated${reason}: PostgreSQL removed WAL or catalog rows it needed, so changes since the reader last ran are gone`,
-        `re-snapshot: run "totes-cdc reader slot drop --slot ${name}" (drops the slot and forgets its snapshot), then start the reader (it creates the slot and copies the tables again)`
+        `re-snapshot: run "READER_SLOT=${name} totes-cdc reader slot drop" (drops the slot and forgets its snapshot), then start the reader (it creates the slot and copies the tables again)`
       )
     ]
   }
@@ -561,7 +561,7 @@ const checkSlot = (facts: PreflightFacts, config: PreflightConfig): Array<Findin
     info(
       "slot-exists",
       `replication slot ${name} exists${state.length > 0 ? ` (${state.join(", ")})` : ""}`,
-      `nothing to do; to start over with a new snapshot: totes-cdc reader slot drop --slot ${name}`
+      `nothing to do; to start over with a new snapshot: READER_SLOT=${name} totes-cdc reader slot drop`
     )
   )
   return findings

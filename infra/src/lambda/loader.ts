@@ -8,10 +8,11 @@
  * WAREHOUSE_PASSWORD_SECRET_ARN, WAREHOUSE_CA_FILE (TLS verify-full; by default
  * `/var/runtime/ca-cert.pem`, the Lambda runtime's Amazon CA bundle, which holds RDS's CAs),
  * WAREHOUSE_SCHEMA, PROCESSED_BUCKET, AWS_REGION (set by Lambda); S3_ENDPOINT only for an
- * emulator.
+ * emulator. Each invocation writes EMF metrics lines to stdout (Emf.ts).
  */
 import { makeSqsLoaderHandler } from "@totes-cdc/loader"
+import { emitLoaderMetrics } from "./Emf.ts"
 import { readEnvironment } from "./Environment.ts"
 import { loaderEnvironment } from "./LoaderEnvironment.ts"
 
-export const handler = makeSqsLoaderHandler(readEnvironment(loaderEnvironment))
+export const handler = makeSqsLoaderHandler(readEnvironment(loaderEnvironment), { onInvocation: emitLoaderMetrics() })

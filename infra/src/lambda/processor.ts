@@ -9,11 +9,13 @@
  *
  * Invariants: one S3 client and one processor per container (the handler's runtime), built
  * on the first invocation; correctness on a multi-shard stream is the handler's
- * (stream-processors/SPEC.md §3: the joined tables share one partition key).
+ * (stream-processors/SPEC.md §3: the joined tables share one partition key). Each
+ * invocation writes one EMF metrics line to stdout (Emf.ts).
  */
 import { DeadLetters, S3 } from "@totes-cdc/platform"
 import { DEFAULT_JOIN_STATE_KEY, makeProcessorLambdaHandler } from "@totes-cdc/stream-processors"
 import { Layer } from "effect"
+import { emitProcessorMetrics } from "./Emf.ts"
 import { readEnvironment } from "./Environment.ts"
 import { processorEnvironment } from "./ProcessorEnvironment.ts"
 
@@ -21,5 +23,6 @@ const settings = readEnvironment(processorEnvironment)
 
 export const handler = makeProcessorLambdaHandler(
   { processedBucket: settings.processedBucket, stateBucket: settings.ingestionBucket, stateKey: DEFAULT_JOIN_STATE_KEY },
-  DeadLetters.layer(settings.ingestionBucket).pipe(Layer.provideMerge(S3.layer(settings.s3)))
+  DeadLetters.layer(settings.ingestionBucket).pipe(Layer.provideMerge(S3.layer(settings.s3))),
+  { onInvocation: emitProcessorMetrics() }
 )

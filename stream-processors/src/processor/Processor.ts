@@ -42,6 +42,16 @@ export interface ProcessorConfig<E = never, R = never> {
   readonly stateKey: string
   /** Called after each batch's objects and state are stored, before the batch counts as processed; a failure fails the batch. */
   readonly onObjects?: (objects: ReadonlyArray<ProcessedObject>) => Effect.Effect<void, E, R>
+  /** Told what each stored micro-batch did, after `onObjects` (the Lambda entry's metrics, CloudWatchMetrics.ts in core). */
+  readonly onMicroBatch?: (summary: MicroBatchSummary) => Effect.Effect<void>
+}
+
+/** What one micro-batch did: change records transformed, records dead-lettered, rows and objects written. */
+export interface MicroBatchSummary {
+  readonly changes: number
+  readonly deadLetters: number
+  readonly rows: number
+  readonly objects: number
 }
 
 /**
@@ -227,6 +237,9 @@ export const makeProcessorHandler = <E = never, R = never>(
         `batch ${batchId}: ${pages.length} pages, ${sorted.length} changes → ${result.rows.length} rows in ${objects.length} objects, ${letters.length} dead letters`
       )
       if (config.onObjects !== undefined) yield* config.onObjects(objects)
+      if (config.onMicroBatch !== undefined) {
+        yield* config.onMicroBatch({ changes: sorted.length, deadLetters: letters.length, rows: result.rows.length, objects: objects.length })
+      }
     })
 
     return (pages: MicroBatch) => lock.withPermit(processMicroBatch(pages)).pipe(Effect.as(pages.map(() => processed)))
