@@ -97,6 +97,22 @@ export class Observability extends Construct {
     }
     const above = cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD
     const notBreaching = cloudwatch.TreatMissingData.NOT_BREACHING
+    /** Above 0 when the function failed an invocation (Lambda `Errors`) or reported a failure of its own (`failed`). */
+    const errorsAlarm = (alarmId: string, description: string, label: string, f: lambda.IFunction, failed: Record<string, cloudwatch.IMetric>) => {
+      const [failedId] = Object.keys(failed)
+      return alarm(alarmId, description, {
+        metric: new cloudwatch.MathExpression({
+          expression: `FILL(errors, 0) + FILL(${failedId}, 0)`,
+          usingMetrics: { errors: fn(f, "Errors", "Sum"), ...failed },
+          label,
+          period: FIVE_MINUTES
+        }),
+        threshold: 0,
+        comparisonOperator: above,
+        evaluationPeriods: 1,
+        treatMissingData: notBreaching
+      })
+    }
 
     const alarms = {
       slotRetainedWal: alarm("SlotRetainedWal", "The replication slot holds back more than 5 GiB of WAL for 15 minutes: the source's disk fills", {
@@ -158,30 +174,8 @@ export class Observability extends Construct {
         evaluationPeriods: 1,
         treatMissingData: notBreaching
       }),
-      processorErrors: alarm("ProcessorErrors", "The processor failed an invocation or reported shards failed", {
-        metric: new cloudwatch.MathExpression({
-          expression: "FILL(errors, 0) + FILL(failedShards, 0)",
-          usingMetrics: { errors: fn(props.processor, "Errors", "Sum"), failedShards: processor("failedShards") },
-          label: "Processor errors",
-          period: FIVE_MINUTES
-        }),
-        threshold: 0,
-        comparisonOperator: above,
-        evaluationPeriods: 1,
-        treatMissingData: notBreaching
-      }),
-      loaderErrors: alarm("LoaderErrors", "The loader failed an invocation or objects", {
-        metric: new cloudwatch.MathExpression({
-          expression: "FILL(errors, 0) + FILL(failedObjects, 0)",
-          usingMetrics: { errors: fn(props.loader, "Errors", "Sum"), failedObjects: loader("failedObjects") },
-          label: "Loader errors",
-          period: FIVE_MINUTES
-        }),
-        threshold: 0,
-        comparisonOperator: above,
-        evaluationPeriods: 1,
-        treatMissingData: notBreaching
-      }),
+      processorErrors: errorsAlarm("ProcessorErrors", "The processor failed an invocation or reported shards failed", "Processor errors", props.processor, { failedShards: processor("failedShards") }),
+      loaderErrors: errorsAlarm("LoaderErrors", "The loader failed an invocation or objects", "Loader errors", props.loader, { failedObjects: loader("failedObjects") }),
       warehouseFreshness: alarm("WarehouseFreshness", "A warehouse table was loaded with changes committed more than 30 minutes before", {
         metric: loader("warehouseFreshnessSeconds", "Maximum"),
         threshold: ALARM_THRESHOLDS.warehouseFreshnessSeconds,
