@@ -13,16 +13,10 @@ import { Console, Effect, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { describeConfigError, UsageError } from "./Errors.ts"
 import { consumerSettingsFromState, loaderSettingsFromState } from "./LocalSettings.ts"
-import { readStateFile } from "./StateFile.ts"
+import { readStateFile, stateFileFlag } from "./StateFile.ts"
 
 const ENVIRONMENT =
   "WAREHOUSE_URL (required), WAREHOUSE_SCHEMA (public), WAREHOUSE_CA_FILE (TLS, verify-full), WAREHOUSE_PASSWORD_SECRET_ARN, PROCESSED_BUCKET (totes-cdc-processed), TRUNCATE_MODE (quarantine|apply|ignore), LOADER_POLL_INTERVAL_MS (1000), AWS_REGION, S3_ENDPOINT, AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY"
-
-const stateFileFlag = Flag.String("state-file").pipe(
-  Flag.withMetavar("PATH"),
-  Flag.withDescription("state file of a running `totes-cdc dev`; without it, the environment"),
-  Flag.optional
-)
 
 const configError = (error: { readonly message: string }) => new UsageError({ message: describeConfigError(error.message) })
 

@@ -12,6 +12,7 @@ import { Effect, Schema, type Scope } from "effect"
 import { rmSync } from "node:fs"
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises"
 import { dirname, join } from "node:path"
+import { Flag } from "effect/cli"
 
 const AwsTarget = Schema.Struct({
   endpoint: Schema.String,
@@ -71,3 +72,10 @@ export const readStateFile = (path: string): Effect.Effect<StateFile, StateFileE
         : new StateFileError({ message: `${path} is not a totes-cdc state file: ${error.message.split("\n")[0]}` })
     )
   )
+
+/** `--state-file PATH` (optional) of the commands that read a running `dev`'s endpoints instead of the environment. */
+export const stateFileFlag = Flag.String("state-file").pipe(
+  Flag.withMetavar("PATH"),
+  Flag.withDescription("state file of a running `totes-cdc dev`; without it, the environment (SOURCE_URL, WAREHOUSE_URL, …)"),
+  Flag.optional
+)

@@ -10,16 +10,12 @@ import { Console, Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import { describeConfigError, UsageError } from "./Errors.ts"
 import { readerSettingsFromState } from "./LocalSettings.ts"
-import { readStateFile } from "./StateFile.ts"
+import { readStateFile, stateFileFlag } from "./StateFile.ts"
 
 export const statusCommand = Command.make(
   "status",
   {
-    stateFile: Flag.String("state-file").pipe(
-      Flag.withMetavar("PATH"),
-      Flag.withDescription("state file of a running `totes-cdc dev`; without it, the environment (SOURCE_URL, WAREHOUSE_URL, …)"),
-      Flag.optional
-    ),
+    stateFile: stateFileFlag,
     json: Flag.Boolean("json").pipe(Flag.withDescription("print the report as JSON"), Flag.withDefault(false))
   },
   ({ stateFile, json }) =>

@@ -21,7 +21,7 @@ import { Config, Console, Effect, Layer, Option, Result, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
 import { describeConfigError, UsageError } from "./Errors.ts"
 import { consumerSettingsFromState, readerSettingsFromState } from "./LocalSettings.ts"
-import { readStateFile, type StateFile } from "./StateFile.ts"
+import { readStateFile, type StateFile, stateFileFlag } from "./StateFile.ts"
 
 /** The warehouse differs from the transform of the source; the report says where. Exit code 1. */
 export class VerifyDrift extends Schema.TaggedError<VerifyDrift>()("VerifyDrift", { message: Schema.String }) {}
@@ -188,11 +188,7 @@ export const runVerify = (endpoints: VerifyEndpoints, waitFor: WaitFor, timeoutM
 export const verifyCommand = Command.make(
   "verify",
   {
-    stateFile: Flag.String("state-file").pipe(
-      Flag.withMetavar("PATH"),
-      Flag.withDescription("state file of a running `totes-cdc dev`; without it, the environment (SOURCE_URL, WAREHOUSE_URL, …)"),
-      Flag.optional
-    ),
+    stateFile: stateFileFlag,
     waitForLsn: Flag.String("wait-for-lsn").pipe(
       Flag.withMetavar("LSN|current|none"),
       Flag.withDescription(
