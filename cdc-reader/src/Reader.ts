@@ -18,7 +18,7 @@ import { type ProducerConfig, type ProducerItem, runProducer } from "./KinesisPr
 import { reportMetrics } from "./MetricsReport.ts"
 import { blockingFindings, evaluatePreflight, formatFinding } from "./preflight/Preflight.ts"
 import { gatherPreflightFacts } from "./preflight/GatherFacts.ts"
-import { type ReaderStateLocation, loadReaderState, saveReaderState } from "./ReaderStateStore.ts"
+import { type ReaderStateLocation, loadReaderState, readerStateUri, saveReaderState } from "./ReaderStateStore.ts"
 import { dropSlot, emitHeartbeat, ensurePublication, slotStatus } from "./Slot.ts"
 import { planSlot } from "./SlotPlan.ts"
 import { type SnapshotProgress, snapshotStream } from "./Snapshot.ts"
@@ -98,7 +98,7 @@ export const runReader = (config: ReaderConfig) =>
     }
     const state = yield* loadReaderState(config.state, config.slot)
     const plan = yield* slotStatus(pool, config.slot).pipe(
-      Effect.map((status) => planSlot(config.slot, status, state)),
+      Effect.map((status) => planSlot(config.slot, status, state, readerStateUri(config.state, config.slot))),
       Effect.tap((plan) => (plan._tag === "Busy" ? Effect.logWarning(`${plan.message}; waiting for it to be released`) : Effect.void)),
       Effect.repeat({
         until: (plan) => plan._tag !== "Busy",

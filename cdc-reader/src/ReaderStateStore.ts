@@ -41,6 +41,9 @@ export interface ReaderStateLocation {
 
 const keyOf = (location: ReaderStateLocation, slot: string) => `${location.prefix}${slot}.json`
 
+/** Pure: where `slot`'s state is kept, as an `s3://bucket/key` URI (for messages). */
+export const readerStateUri = (location: ReaderStateLocation, slot: string): string => `s3://${location.bucket}/${keyOf(location, slot)}`
+
 /** The stored state of `slot`, if any. Fails with `ReaderStateError` or `S3Error`. */
 export const loadReaderState = (location: ReaderStateLocation, slot: string) =>
   Effect.gen(function* () {
@@ -53,7 +56,7 @@ export const loadReaderState = (location: ReaderStateLocation, slot: string) =>
       Effect.mapError(
         (error) =>
           new ReaderStateError({
-            message: `s3://${location.bucket}/${keyOf(location, slot)} is not a reader state (${error.message.split("\n")[0]}); inspect or delete it`,
+            message: `${readerStateUri(location, slot)} is not a reader state (${error.message.split("\n")[0]}); inspect or delete it`,
             cause: error
           })
       )

@@ -7,6 +7,10 @@
  *    a missing slot or `wal_status = lost` stops the reader with the re-snapshot fix.
  *  - A snapshot that did not complete is thrown away (slot dropped) and taken again,
  *    so a crash mid-snapshot leaves neither an orphaned slot nor a gap.
+ *  - A slot with no state at all is never dropped: the reader records "in-progress"
+ *    before it creates a slot, so such a slot belongs to another deployment or the state
+ *    is looked for in the wrong place (e.g. a new ingestion bucket): dropping it would
+ *    throw away the changes it retains. The reader stops and names both fixes.
  *  - A slot in use by another connection is never touched: the reader waits for it
  *    (a killed reader's walsender lingers until PostgreSQL notices) and gives up after
  *    a bound, naming the holder.
@@ -43,8 +47,11 @@ export type SlotPlan =
 const RESNAPSHOT = (slot: string) =>
   `run "READER_SLOT=${slot} totes-cdc reader slot drop" to forget it, then start the reader again to take a new snapshot`
 
-/** Decides the start. `state` undefined = no reader state stored for this slot. */
-export const planSlot = (slot: string, info: SlotInfo, state: ReaderState | undefined): SlotPlan => {
+/**
+ * Decides the start. `state` undefined = no reader state stored for this slot at
+ * `stateUri` (where it was looked for, named in the messages).
+ */
+export const planSlot = (slot: string, info: SlotInfo, state: ReaderState | undefined, stateUri: string): SlotPlan => {
   if (info.exists && info.active === true) {
     return {
       _tag: "Busy",
@@ -70,11 +77,14 @@ export const planSlot = (slot: string, info: SlotInfo, state: ReaderState | unde
     return { _tag: "Resume" }
   }
   if (!info.exists) return { _tag: "CreateAndSnapshot" }
-  return {
-    _tag: "DropAndSnapshot",
-    reason:
-      state === undefined
-        ? `slot ${slot} exists but no completed snapshot is recorded for it`
-        : `the snapshot started at ${state.snapshot.startedAt} did not complete`
+  if (state === undefined) {
+    return {
+      _tag: "Stop",
+      message:
+        `replication slot ${slot} exists but the reader has no state for it at ${stateUri}; ` +
+        `to resume it, give the reader the ingestion bucket of the deployment that created it (INGESTION_BUCKET); ` +
+        `to start over, ${RESNAPSHOT(slot)}`
+    }
   }
+  return { _tag: "DropAndSnapshot", reason: `the snapshot started at ${state.snapshot.startedAt} did not complete` }
 }

@@ -188,6 +188,36 @@ layer(LocalStack.layer(), { excludeTestServices: true })("cdc-reader", (it) => {
     })
   )
 
+  it.effect("never drops a slot it has no state for (a new ingestion bucket); pointed back at its state, it resumes without a snapshot", () =>
+    Effect.gen(function* () {
+      const { pool, settings } = yield* fixture("reader_keep_slot", { seed: true })
+      const first = yield* Effect.forkChild(runReaderProgram(settings))
+      yield* caughtUp(pool, settings.slot, first)
+      yield* Fiber.interrupt(first)
+      const kept = yield* slotStatus(pool, settings.slot)
+      // Written while no reader runs: must arrive once the slot is resumed.
+      yield* pool.query("INSERT INTO currency (currency_code, last_updated) VALUES ('JPY', now())")
+
+      const elsewhere = { ...settings, statePrefix: "state/another-deployment/" }
+      const refused = yield* Effect.flip(runReaderProgram(elsewhere))
+      expect(refused.message).toBe(
+        `replication slot reader_keep_slot exists but the reader has no state for it at s3://${settings.stateBucket}/state/another-deployment/reader_keep_slot.json; ` +
+          "to resume it, give the reader the ingestion bucket of the deployment that created it (INGESTION_BUCKET); " +
+          'to start over, run "READER_SLOT=reader_keep_slot totes-cdc reader slot drop" to forget it, then start the reader again to take a new snapshot'
+      )
+      expect(yield* slotStatus(pool, settings.slot)).toMatchObject({ exists: true, confirmedFlushLsn: kept.confirmedFlushLsn })
+
+      const snapshotRows = (yield* readChanges(settings)).filter((c) => c.record.source === "snapshot").length
+      expect(snapshotRows).toBeGreaterThan(30_000)
+      const resumed = yield* Effect.forkChild(runReaderProgram(settings))
+      yield* caughtUp(pool, settings.slot, resumed)
+      yield* Fiber.interrupt(resumed)
+      const changes = (yield* readChanges(settings)).map((c) => c.record)
+      expect(changes.filter((c) => c.source === "snapshot")).toHaveLength(snapshotRows)
+      expect(changes.filter((c) => c.table === "currency" && c.op === "insert" && c.after?.currency_code === "JPY")).toHaveLength(1)
+    })
+  )
+
   it.effect("advances the slot on an idle source through heartbeats", () =>
     Effect.gen(function* () {
       const { pool, settings } = yield* fixture("reader_idle", { heartbeatMs: 200 })

@@ -47,7 +47,7 @@ export class ChangeStream extends Construct {
   /** Firehose's role (source and destination). */
   readonly archiveRole: iam.Role
 
-  constructor(scope: Construct, id: string, settings: InfraSettings, ingestionBucket: s3.Bucket, firehoseLogGroup: logs.LogGroup) {
+  constructor(scope: Construct, id: string, settings: InfraSettings, ingestionBucket: s3.IBucket, firehoseLogGroup: logs.LogGroup) {
     super(scope, id)
     const { capacity, name } = settings.stream
     this.stream = new kinesis.Stream(this, "Stream", {
@@ -72,8 +72,7 @@ export class ChangeStream extends Construct {
       deliveryStreamName: name,
       role: boundRole,
       source: new firehose.KinesisStreamSource(this.stream),
-      // exactOptionalPropertyTypes: CDK's Bucket does not match its own IBucket under it.
-      destination: new firehose.S3Bucket(ingestionBucket as s3.IBucket, {
+      destination: new firehose.S3Bucket(ingestionBucket, {
         dataOutputPrefix: ARCHIVE_PREFIX,
         errorOutputPrefix: ARCHIVE_ERROR_PREFIX,
         bufferingInterval: ARCHIVE_BUFFERING.interval,

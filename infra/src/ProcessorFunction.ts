@@ -50,8 +50,8 @@ export const FAILURE_RETENTION = Duration.days(14)
 export interface ProcessorFunctionProps {
   readonly network: Network
   readonly stream: kinesis.Stream
-  readonly ingestionBucket: s3.Bucket
-  readonly processedBucket: s3.Bucket
+  readonly ingestionBucket: s3.IBucket
+  readonly processedBucket: s3.IBucket
   readonly logGroup: logs.LogGroup
   readonly parallelizationFactor: number
 }

@@ -60,7 +60,7 @@ export interface ReaderServiceProps {
   readonly settings: InfraSettings
   readonly network: Network
   readonly stream: kinesis.Stream
-  readonly ingestionBucket: s3.Bucket
+  readonly ingestionBucket: s3.IBucket
   readonly logGroup: logs.LogGroup
 }
 

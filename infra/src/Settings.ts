@@ -36,7 +36,7 @@ export interface PostgresEndpoint {
 }
 
 export interface InfraSettings {
-  /** The CloudFormation stack's name. */
+  /** The pipeline stack's name; the data stack is `<stackName>-Data`. */
   readonly stackName: string
   /** Account and region of the stack; absent = environment-agnostic (resolved at deploy). */
   readonly account: string | undefined
@@ -67,7 +67,9 @@ export interface InfraSettings {
   readonly stream: { readonly name: string; readonly capacity: StreamCapacity }
   /** Kinesis event source mapping of the processor: concurrent batches per shard (1–10). */
   readonly processorParallelizationFactor: number
-  /** Name of the processed bucket (named, so its S3 → SQS notification needs no custom resource). */
+  /** Name of the ingestion bucket (default `totes-cdc-ingestion-<account>-<region>`): fixed, so a redeployed pipeline finds the reader's state. */
+  readonly ingestionBucketName: string | undefined
+  /** Name of the processed bucket (default `totes-cdc-processed-<account>-<region>`; named, so its S3 → SQS notification needs no custom resource). */
   readonly processedBucketName: string | undefined
   /** CloudWatch Logs retention of every log group of the stack, days. */
   readonly logRetentionDays: number
@@ -106,6 +108,7 @@ export const CONTEXT_KEYS = [
   "streamCapacity",
   "streamShards",
   "processorParallelizationFactor",
+  "ingestionBucketName",
   "processedBucketName",
   "logRetentionDays",
   "readerCpu",
@@ -203,16 +206,19 @@ export const readSettings = (read: ContextReader): InfraSettings => {
   const logRetentionDays = integer("logRetentionDays", 1, 3653, 30)
   if (!RETENTION_DAYS.includes(logRetentionDays)) fail("logRetentionDays", `is ${logRetentionDays}`, `give one of ${RETENTION_DAYS.join(", ")}`)
 
-  const processedBucketName = optionalString("processedBucketName")
-  if (processedBucketName !== undefined && !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(processedBucketName)) {
-    fail("processedBucketName", `is ${JSON.stringify(processedBucketName)}`, "give a valid S3 bucket name (3–63 lower-case letters, digits, dots, hyphens)")
+  const bucketName = (key: ContextKey): string | undefined => {
+    const name = optionalString(key)
+    return name === undefined || /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(name)
+      ? name
+      : fail(key, `is ${JSON.stringify(name)}`, "give a valid S3 bucket name (3–63 lower-case letters, digits, dots, hyphens)")
   }
 
   const secretArn = (key: ContextKey) => matching(key, SECRET_ARN, "the complete ARN of a Secrets Manager secret (arn:aws:secretsmanager:<region>:<account>:secret:<name>-<6 characters>)")
   const host = (key: ContextKey) => matching(key, /^[A-Za-z0-9.-]+$/, "a host name or IPv4 address")
 
   return {
-    stackName: matching("stackName", /^[A-Za-z][A-Za-z0-9-]{0,127}$/, "a CloudFormation stack name", "TotesCdc"),
+    // ≤ 60 characters: the loader's queues are named after it (`<stackName>-loader-dead-letters`, SQS allows 80).
+    stackName: matching("stackName", /^[A-Za-z][A-Za-z0-9-]{0,59}$/, "a CloudFormation stack name of at most 60 letters, digits and hyphens", "TotesCdc"),
     account: optionalString("account") === undefined ? undefined : matching("account", /^\d{12}$/, "a 12-digit AWS account id"),
     region: optionalString("region") === undefined ? undefined : matching("region", /^[a-z]{2}(-[a-z]+)+-\d$/, "an AWS region (e.g. eu-west-2)"),
     source: {
@@ -246,7 +252,8 @@ export const readSettings = (read: ContextReader): InfraSettings => {
     alarmEmail: matching("alarmEmail", EMAIL, "an e-mail address"),
     stream: { name: matching("streamName", /^[A-Za-z0-9_.-]{1,128}$/, "a Kinesis stream name", DEFAULTS.streamName), capacity },
     processorParallelizationFactor: integer("processorParallelizationFactor", 1, 10, 1),
-    processedBucketName,
+    ingestionBucketName: bucketName("ingestionBucketName"),
+    processedBucketName: bucketName("processedBucketName"),
     logRetentionDays,
     reader: { cpu, memoryMiB }
   }

@@ -4,6 +4,9 @@
  * per warehouse table and micro-batch).
  *
  * Invariants:
+ *  - Both are named (DataStack.ts `dataNames`): the pipeline stack imports them by name, and
+ *    a pipeline deployed again after `cdk destroy` finds the reader's state, the join state
+ *    and the archive where it left them.
  *  - Both: SSE-S3 encryption, every public access blocked, TLS-only bucket policy,
  *    versioning, objects owned by the bucket owner (no ACLs), retained when the stack is
  *    deleted (the archive is the source of truth for replay and for a lost join state).
@@ -56,11 +59,11 @@ export class Storage extends Construct {
   readonly ingestionBucket: s3.Bucket
   readonly processedBucket: s3.Bucket
 
-  /** `processedBucketName`: the processed bucket is named, so its notification configuration can name the queue without a cycle. */
-  constructor(scope: Construct, id: string, processedBucketName: string) {
+  constructor(scope: Construct, id: string, names: { readonly ingestion: string; readonly processed: string }) {
     super(scope, id)
     this.ingestionBucket = new s3.Bucket(this, "IngestionBucket", {
       ...commonProps,
+      bucketName: names.ingestion,
       lifecycleRules: [
         {
           id: "raw-archive-to-cheaper-classes",
@@ -84,7 +87,7 @@ export class Storage extends Construct {
     })
     this.processedBucket = new s3.Bucket(this, "ProcessedBucket", {
       ...commonProps,
-      bucketName: processedBucketName,
+      bucketName: names.processed,
       lifecycleRules: [
         {
           id: "parquet-to-infrequent-access",

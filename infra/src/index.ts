@@ -1,7 +1,9 @@
 /** The deployment (AWS CDK): the stack, its settings and the Lambda bundles' settings. */
 export * from "./Bundling.ts"
 export * from "./ChangeStream.ts"
+export * from "./DataStack.ts"
 export * from "./LoaderFunction.ts"
+export * from "./LoaderQueue.ts"
 export * from "./Network.ts"
 export * from "./Permissions.ts"
 export * from "./ProcessorFunction.ts"

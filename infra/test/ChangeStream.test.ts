@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest"
 import { Match } from "aws-cdk-lib/assertions"
-import { logicalId, permissionPairs, ref, statementsOfRole, synthesize } from "./Fixtures.ts"
+import { bucketArn, INGESTION_BUCKET, logicalId, permissionPairs, ref, statementsOfRole, synthesize } from "./Fixtures.ts"
 
 const { stack, template } = synthesize()
 const streamId = logicalId(stack.changeStream.stream)
@@ -41,7 +41,7 @@ describe("Firehose archive", () => {
   })
 
   it("writes the ingestion bucket under raw/ in Firehose's hour folders, failures under errors/", () => {
-    expect(destination.BucketARN).toEqual({ "Fn::GetAtt": [logicalId(stack.storage.ingestionBucket), "Arn"] })
+    expect(destination.BucketARN).toBe(bucketArn(INGESTION_BUCKET))
     expect(destination.Prefix).toBe("raw/!{timestamp:yyyy/MM/dd/HH}/")
     expect(destination.ErrorOutputPrefix).toBe("errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd/HH}/")
   })
@@ -61,8 +61,8 @@ describe("Firehose archive", () => {
 describe("Firehose role", () => {
   it("reads the stream and writes only raw/ and errors/ of the ingestion bucket and its log group; the delivery stream waits for it", () => {
     const roleId = logicalId(stack.changeStream.archiveRole)
-    const bucket = { "Fn::GetAtt": [logicalId(stack.storage.ingestionBucket), "Arn"] }
-    const objects = (prefix: string) => JSON.stringify({ "Fn::Join": ["", [bucket, `/${prefix}*`]] })
+    const bucket = bucketArn(INGESTION_BUCKET)
+    const objects = (prefix: string) => JSON.stringify(`${bucket}/${prefix}*`)
     const stream = JSON.stringify({ "Fn::GetAtt": [streamId, "Arn"] })
     const logs = JSON.stringify({ "Fn::GetAtt": [logicalId(stack.node.findChild("ArchiveLogs")), "Arn"] })
     expect(permissionPairs(statementsOfRole(template, roleId))).toEqual(

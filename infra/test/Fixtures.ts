@@ -1,5 +1,5 @@
 /**
- * The stack as the tests synthesize it: the app of bin/app.ts with the example context of
+ * The stacks as the tests synthesize them: the app of bin/app.ts with the example context of
  * infra/cdk.json (so the tests check the template `cdk synth` writes), plus overrides;
  * without Lambda bundling unless asked (`aws:cdk:bundling-stacks: []`).
  */
@@ -9,16 +9,21 @@ import { App, type CfnElement, Stack } from "aws-cdk-lib"
 import { Template } from "aws-cdk-lib/assertions"
 import type { Construct } from "constructs"
 import { REPOSITORY_ROOT } from "../src/Bundling.ts"
+import type { TotesCdcDataStack } from "../src/DataStack.ts"
 import { readSettings } from "../src/Settings.ts"
-import { TotesCdcStack } from "../src/TotesCdcStack.ts"
+import { addStacks, type TotesCdcStack } from "../src/TotesCdcStack.ts"
 
 /** infra/cdk.json's example context. */
 export const EXAMPLE_CONTEXT: Readonly<Record<string, unknown>> = JSON.parse(readFileSync(join(REPOSITORY_ROOT, "infra/cdk.json"), "utf8")).context
 
 export interface Synthesized {
   readonly app: App
+  /** The pipeline stack and its template. */
   readonly stack: TotesCdcStack
   readonly template: Template
+  /** The data stack (buckets, the loader's queues) and its template. */
+  readonly dataStack: TotesCdcDataStack
+  readonly dataTemplate: Template
 }
 
 /**
@@ -32,20 +37,21 @@ export const synthesize = (
 ): Synthesized => {
   const context = { ...EXAMPLE_CONTEXT, ...overrides, ...(options.bundling === true ? {} : { "aws:cdk:bundling-stacks": [] }) }
   const app = new App({ context, ...(options.outdir === undefined ? {} : { outdir: options.outdir }) })
-  const settings = readSettings((key) => app.node.tryGetContext(key))
-  const stack = new TotesCdcStack(app, settings.stackName, {
-    settings,
-    env: { ...(settings.account === undefined ? {} : { account: settings.account }), ...(settings.region === undefined ? {} : { region: settings.region }) }
-  })
+  const { dataStack, pipeline: stack } = addStacks(app, readSettings((key) => app.node.tryGetContext(key)))
   const validation = process.env["CDK_VALIDATION"]
   process.env["CDK_VALIDATION"] = options.validate === true ? "true" : "false"
   try {
-    return { app, stack, template: Template.fromStack(stack) }
+    return { app, stack, template: Template.fromStack(stack), dataStack, dataTemplate: Template.fromStack(dataStack) }
   } finally {
     if (validation === undefined) delete process.env["CDK_VALIDATION"]
     else process.env["CDK_VALIDATION"] = validation
   }
 }
+
+/** The example context's bucket names (DataStack.ts `dataNames` defaults) and their ARNs as the pipeline stack writes them. */
+export const INGESTION_BUCKET = "totes-cdc-ingestion-123456789012-eu-west-2"
+export const PROCESSED_BUCKET = "totes-cdc-processed-123456789012-eu-west-2"
+export const bucketArn = (name: string): string => `arn:aws:s3:::${name}`
 
 /** The logical id of `construct`'s CloudFormation resource. */
 export const logicalId = (construct: Construct): string => Stack.of(construct).getLogicalId(construct.node.defaultChild as CfnElement)

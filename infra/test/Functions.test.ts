@@ -1,15 +1,13 @@
 import { describe, expect, it } from "vitest"
 import { Match } from "aws-cdk-lib/assertions"
-import { logicalId, permissionPairs, ref, statementsOfRole, synthesize } from "./Fixtures.ts"
+import { bucketArn, INGESTION_BUCKET, logicalId, PROCESSED_BUCKET, permissionPairs, ref, statementsOfRole, synthesize } from "./Fixtures.ts"
 
-const { stack, template } = synthesize()
+const { stack, template, dataStack, dataTemplate } = synthesize()
 const functions = template.findResources("AWS::Lambda::Function")
 const processorId = logicalId(stack.processor.function)
 const loaderId = logicalId(stack.loader.function)
 const arnOf = (id: string) => ({ "Fn::GetAtt": [id, "Arn"] })
-const objects = (bucketId: string, pattern: string) => ({ "Fn::Join": ["", [arnOf(bucketId), `/${pattern}`]] })
-const ingestionId = logicalId(stack.storage.ingestionBucket)
-const processedId = logicalId(stack.storage.processedBucket)
+const objects = (bucket: string, pattern: string) => `${bucketArn(bucket)}/${pattern}`
 const mappings = Object.values(template.findResources("AWS::Lambda::EventSourceMapping"))
 const mappingOf = (functionId: string) => mappings.find((mapping) => mapping["Properties"].FunctionName.Ref === functionId)!["Properties"]
 const SUBNETS = ["subnet-0a1b2c3d4e5f60001", "subnet-0a1b2c3d4e5f60002"]
@@ -46,7 +44,7 @@ describe("processor function", () => {
 
   it("gets its buckets from the environment", () => {
     expect(processor.Timeout).toBe(60)
-    expect(processor.Environment.Variables).toEqual({ INGESTION_BUCKET: { Ref: ingestionId }, PROCESSED_BUCKET: { Ref: processedId } })
+    expect(processor.Environment.Variables).toEqual({ INGESTION_BUCKET, PROCESSED_BUCKET })
   })
 
   it("reads the stream through an event source mapping: 1 s micro-batches, partial batch responses, bisect, bounded retries and record age, an on-failure queue", () => {
@@ -100,11 +98,11 @@ describe("processor function", () => {
         `sqs:GetQueueUrl ${queue}`,
         `logs:CreateLogStream ${logs}`,
         `logs:PutLogEvents ${logs}`,
-        `s3:GetObject ${JSON.stringify(objects(ingestionId, "state/processor/join-state.json"))}`,
-        `s3:PutObject ${JSON.stringify(objects(ingestionId, "state/processor/join-state.json"))}`,
-        `s3:PutObject ${JSON.stringify(objects(ingestionId, "dlq/processor/*"))}`,
-        `s3:ListBucket ${JSON.stringify(arnOf(ingestionId))}`,
-        `s3:PutObject ${JSON.stringify(objects(processedId, "*"))}`
+        `s3:GetObject ${JSON.stringify(objects(INGESTION_BUCKET, "state/processor/join-state.json"))}`,
+        `s3:PutObject ${JSON.stringify(objects(INGESTION_BUCKET, "state/processor/join-state.json"))}`,
+        `s3:PutObject ${JSON.stringify(objects(INGESTION_BUCKET, "dlq/processor/*"))}`,
+        `s3:ListBucket ${JSON.stringify(bucketArn(INGESTION_BUCKET))}`,
+        `s3:PutObject ${JSON.stringify(objects(PROCESSED_BUCKET, "*"))}`
       ].sort()
     )
   })
@@ -113,8 +111,9 @@ describe("processor function", () => {
 describe("loader function", () => {
   const loader = functions[loaderId]!["Properties"]
   const mapping = mappingOf(loaderId)
-  const queueId = logicalId(stack.loader.queue)
-  const queue = template.findResources("AWS::SQS::Queue")[queueId]!["Properties"]
+  const queueId = logicalId(dataStack.loaderQueue.queue)
+  const queue = dataTemplate.findResources("AWS::SQS::Queue")[queueId]!["Properties"]
+  const queueArn = "arn:aws:sqs:eu-west-2:123456789012:TotesCdc-loader"
 
   it("gets the warehouse without a password, the secret's ARN, TLS verify-full against the runtime's CA bundle", () => {
     expect(loader.Timeout).toBe(120)
@@ -123,13 +122,13 @@ describe("loader function", () => {
       WAREHOUSE_SCHEMA: "public",
       WAREHOUSE_CA_FILE: "/var/runtime/ca-cert.pem",
       WAREHOUSE_PASSWORD_SECRET_ARN: "arn:aws:secretsmanager:eu-west-2:123456789012:secret:totes-cdc/warehouse-password-EfGh34",
-      PROCESSED_BUCKET: { Ref: processedId }
+      PROCESSED_BUCKET
     })
   })
 
   it("is fed by SQS: batches of up to 100 within 1 s, partial batch responses, at most 5 at once", () => {
     expect(mapping).toMatchObject({
-      EventSourceArn: arnOf(queueId),
+      EventSourceArn: queueArn,
       BatchSize: 100,
       MaximumBatchingWindowInSeconds: 1,
       FunctionResponseTypes: ["ReportBatchItemFailures"],
@@ -137,24 +136,25 @@ describe("loader function", () => {
     })
   })
 
-  it("the queue: visibility ≥ 6 × the function's timeout, dead letters after 5 receives, kept 14 days, encrypted", () => {
+  it("the queue (data stack, named): visibility ≥ 6 × the function's timeout, dead letters after 5 receives, kept 14 days, encrypted", () => {
     expect(queue.VisibilityTimeout).toBeGreaterThanOrEqual(6 * loader.Timeout)
     expect(queue).toMatchObject({
+      QueueName: "TotesCdc-loader",
       MessageRetentionPeriod: 1209600,
       SqsManagedSseEnabled: true,
-      RedrivePolicy: { deadLetterTargetArn: arnOf(logicalId(stack.loader.deadLetterQueue)), maxReceiveCount: 5 }
+      RedrivePolicy: { deadLetterTargetArn: arnOf(logicalId(dataStack.loaderQueue.deadLetterQueue)), maxReceiveCount: 5 }
     })
   })
 
   it("the processed bucket announces its .parquet objects to the queue itself (no custom resource), after the queue policy lets it", () => {
-    const bucket = template.findResources("AWS::S3::Bucket")[processedId]!
+    const bucket = dataTemplate.findResources("AWS::S3::Bucket")[logicalId(dataStack.storage.processedBucket)]!
     expect(bucket["Properties"].NotificationConfiguration).toEqual({
       QueueConfigurations: [{ Event: "s3:ObjectCreated:*", Queue: arnOf(queueId), Filter: { S3Key: { Rules: [{ Name: "suffix", Value: ".parquet" }] } } }]
     })
-    const policyId = logicalId(stack.loader.queue.node.findChild("Policy"))
+    const policyId = logicalId(dataStack.loaderQueue.queue.node.findChild("Policy"))
     expect(bucket["DependsOn"]).toContain(policyId)
-    template.resourceCountIs("Custom::S3BucketNotifications", 0)
-    template.hasResourceProperties("AWS::SQS::QueuePolicy", {
+    for (const t of [template, dataTemplate]) t.resourceCountIs("Custom::S3BucketNotifications", 0)
+    dataTemplate.hasResourceProperties("AWS::SQS::QueuePolicy", {
       Queues: [{ Ref: queueId }],
       PolicyDocument: {
         Statement: Match.arrayWith([
@@ -165,7 +165,7 @@ describe("loader function", () => {
             Action: "sqs:SendMessage",
             Resource: arnOf(queueId),
             Condition: {
-              ArnEquals: { "aws:SourceArn": { "Fn::Join": ["", ["arn:", { Ref: "AWS::Partition" }, ":s3:::totes-cdc-processed-", { Ref: "AWS::AccountId" }, "-", { Ref: "AWS::Region" }]] } },
+              ArnEquals: { "aws:SourceArn": { "Fn::Join": ["", ["arn:", { Ref: "AWS::Partition" }, `:s3:::${PROCESSED_BUCKET}`]] } },
               StringEquals: { "aws:SourceAccount": { Ref: "AWS::AccountId" } }
             }
           }
@@ -177,19 +177,19 @@ describe("loader function", () => {
   it("role: read Parquet objects, consume its queue (the mapping's), read the warehouse secret; nothing else but its logs and network interfaces", () => {
     const roleId = loader.Role["Fn::GetAtt"][0]
     const pairs = permissionPairs(statementsOfRole(template, roleId))
-    const queueArn = JSON.stringify(arnOf(queueId))
+    const queue = JSON.stringify(queueArn)
     const logs = JSON.stringify(arnOf(logicalId(stack.node.findChild("LoaderLogs"))))
     expect(pairs.filter((pair) => !pair.startsWith("ec2:"))).toEqual(
       [
-        `sqs:ReceiveMessage ${queueArn}`,
-        `sqs:ChangeMessageVisibility ${queueArn}`,
-        `sqs:GetQueueUrl ${queueArn}`,
-        `sqs:DeleteMessage ${queueArn}`,
-        `sqs:GetQueueAttributes ${queueArn}`,
+        `sqs:ReceiveMessage ${queue}`,
+        `sqs:ChangeMessageVisibility ${queue}`,
+        `sqs:GetQueueUrl ${queue}`,
+        `sqs:DeleteMessage ${queue}`,
+        `sqs:GetQueueAttributes ${queue}`,
         `logs:CreateLogStream ${logs}`,
         `logs:PutLogEvents ${logs}`,
-        `s3:GetObject ${JSON.stringify(objects(processedId, "*"))}`,
-        `s3:ListBucket ${JSON.stringify(arnOf(processedId))}`,
+        `s3:GetObject ${JSON.stringify(objects(PROCESSED_BUCKET, "*"))}`,
+        `s3:ListBucket ${JSON.stringify(bucketArn(PROCESSED_BUCKET))}`,
         `secretsmanager:GetSecretValue "arn:aws:secretsmanager:eu-west-2:123456789012:secret:totes-cdc/warehouse-password-EfGh34"`
       ].sort()
     )

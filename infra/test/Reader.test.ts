@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest"
 import { Match } from "aws-cdk-lib/assertions"
 import { REPOSITORY_ROOT } from "../src/Bundling.ts"
 import { sourceUrl } from "../src/ReaderService.ts"
-import { logicalId, permissionPairs, ref, statementsOfRole, synthesize } from "./Fixtures.ts"
+import { bucketArn, INGESTION_BUCKET, logicalId, permissionPairs, ref, statementsOfRole, synthesize } from "./Fixtures.ts"
 
 const { stack, template } = synthesize()
 const [service] = Object.values(template.findResources("AWS::ECS::Service"))
@@ -57,7 +57,7 @@ describe("reader service", () => {
     expect(environment).toEqual({
       SOURCE_URL: "postgres://totes_cdc_reader@totesys.c0example0.eu-west-2.rds.amazonaws.com:5432/totesys?sslmode=verify-full&sslrootcert=/etc/ssl/certs/rds-global-bundle.pem",
       KINESIS_STREAM: ref(stack.changeStream.stream),
-      INGESTION_BUCKET: ref(stack.storage.ingestionBucket),
+      INGESTION_BUCKET: INGESTION_BUCKET,
       AWS_REGION: "eu-west-2",
       READER_METRICS_EMF: "true"
     })
@@ -91,8 +91,8 @@ describe("reader service", () => {
   it("task role: ListShards and PutRecords on the stream; its state, metrics report and dead letters in the ingestion bucket; nothing else", () => {
     const roleId = logicalId(stack.reader.taskDefinition.taskRole)
     const stream = { "Fn::GetAtt": [logicalId(stack.changeStream.stream), "Arn"] }
-    const bucket = { "Fn::GetAtt": [logicalId(stack.storage.ingestionBucket), "Arn"] }
-    const objects = (pattern: string) => ({ "Fn::Join": ["", [bucket, `/${pattern}`]] })
+    const bucket = bucketArn(INGESTION_BUCKET)
+    const objects = (pattern: string) => `${bucket}/${pattern}`
     expect(permissionPairs(statementsOfRole(template, roleId))).toEqual(
       [
         `kinesis:ListShards ${JSON.stringify(stream)}`,

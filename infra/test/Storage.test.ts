@@ -1,15 +1,18 @@
 import { describe, expect, it } from "vitest"
 import { Match } from "aws-cdk-lib/assertions"
-import { synthesize, logicalId } from "./Fixtures.ts"
+import { synthesize, logicalId, INGESTION_BUCKET, PROCESSED_BUCKET } from "./Fixtures.ts"
 
-const { stack, template } = synthesize()
+const { dataStack, dataTemplate: template, template: pipelineTemplate } = synthesize()
 const buckets = template.findResources("AWS::S3::Bucket")
-const ingestionId = logicalId(stack.storage.ingestionBucket)
-const processedId = logicalId(stack.storage.processedBucket)
+const ingestionId = logicalId(dataStack.storage.ingestionBucket)
+const processedId = logicalId(dataStack.storage.processedBucket)
 
 describe("buckets", () => {
-  it("are the ingestion and processed buckets only", () => {
+  it("are the ingestion and processed buckets only, named, in the data stack (the pipeline stack has none)", () => {
     expect(Object.keys(buckets).sort()).toEqual([ingestionId, processedId].sort())
+    expect(buckets[ingestionId]!["Properties"].BucketName).toBe(INGESTION_BUCKET)
+    expect(buckets[processedId]!["Properties"].BucketName).toBe(PROCESSED_BUCKET)
+    pipelineTemplate.resourceCountIs("AWS::S3::Bucket", 0)
   })
 
   it("are encrypted (SSE-S3), block every public access, versioned, owner-enforced and kept when the stack goes", () => {
@@ -92,11 +95,26 @@ describe("buckets", () => {
     }
   })
 
-  it("the processed bucket is named after the account and region unless processedBucketName is given", () => {
-    expect(buckets[processedId]!["Properties"].BucketName).toEqual({
-      "Fn::Join": ["", ["totes-cdc-processed-", { Ref: "AWS::AccountId" }, "-", { Ref: "AWS::Region" }]]
-    })
-    const named = synthesize({ processedBucketName: "acme-totes-processed" })
-    named.template.hasResourceProperties("AWS::S3::Bucket", { BucketName: "acme-totes-processed" })
+  it("both are named after the account and region unless ingestionBucketName / processedBucketName are given; the pipeline uses the names", () => {
+    const named = synthesize({ ingestionBucketName: "acme-totes-ingestion", processedBucketName: "acme-totes-processed" })
+    named.dataTemplate.hasResourceProperties("AWS::S3::Bucket", { BucketName: "acme-totes-ingestion" })
+    named.dataTemplate.hasResourceProperties("AWS::S3::Bucket", { BucketName: "acme-totes-processed" })
+    const readerEnvironment = JSON.stringify(named.template.findResources("AWS::ECS::TaskDefinition"))
+    expect(readerEnvironment).toContain('{"Name":"INGESTION_BUCKET","Value":"acme-totes-ingestion"}')
+    const agnostic = synthesize({ account: undefined, region: undefined })
+    const agnosticBuckets = Object.values(agnostic.dataTemplate.findResources("AWS::S3::Bucket")).map((bucket) => bucket["Properties"].BucketName)
+    expect(agnosticBuckets).toContainEqual({ "Fn::Join": ["", ["totes-cdc-processed-", { Ref: "AWS::AccountId" }, "-", { Ref: "AWS::Region" }]] })
+    expect(agnosticBuckets).toContainEqual({ "Fn::Join": ["", ["totes-cdc-ingestion-", { Ref: "AWS::AccountId" }, "-", { Ref: "AWS::Region" }]] })
+  })
+})
+
+describe("the data stack", () => {
+  it("is <stackName>-Data, protected from termination, deployed before the pipeline, tied to it by no export", () => {
+    const { stack, template, dataStack, dataTemplate } = synthesize()
+    expect(dataStack.stackName).toBe("TotesCdc-Data")
+    expect(dataStack.terminationProtection).toBe(true)
+    expect(stack.dependencies).toContain(dataStack)
+    expect(dataTemplate.toJSON()["Outputs"] ?? {}).toEqual({})
+    expect(JSON.stringify(template.toJSON())).not.toContain("Fn::ImportValue")
   })
 })
