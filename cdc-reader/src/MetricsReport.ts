@@ -1,8 +1,9 @@
 /**
- * The reader's periodic metrics report: one snapshot of the metrics catalogue
- * (core's Metrics.ts) plus the slot's lag, emitted as a CloudWatch Embedded Metric
- * Format (EMF) log line (names, units, dimensions: core's CloudWatchMetrics.ts) and stored in S3 beside the reader state, where
- * `totes-cdc status` reads it.
+ * The reader's periodic metrics report: the values of the catalogue's `cdc-reader`
+ * metrics (core's Metrics.ts: the in-process counters and gauges, the slot's lag read from
+ * PostgreSQL), emitted as a CloudWatch Embedded Metric Format (EMF) log line (core's
+ * CloudWatchMetrics.ts) and stored in S3 beside the reader state, where `totes-cdc status`
+ * reads it. The snapshot's fields are the catalogue's names.
  *
  * Invariants: the EMF line is one JSON object on one line (CloudWatch Logs turns it
  * into metrics without any API call); the snapshot object is replaced each interval,
@@ -10,7 +11,7 @@
  */
 import { S3, type PgSession } from "@totes-cdc/platform"
 import { Clock, Effect, Metric, Option, Schedule, Schema } from "effect"
-import { EMF_CATALOGUE, type EmfMetricName, emfLine as coreEmfLine, Metrics } from "@totes-cdc/core"
+import { emfLine as coreEmfLine, emfMetricNames, Metrics } from "@totes-cdc/core"
 import type { ReaderStateLocation } from "./ReaderStateStore.ts"
 import { slotStatus } from "./Slot.ts"
 
@@ -25,7 +26,7 @@ export const ReaderMetricsSnapshot = Schema.Struct({
   /** Changes written per second over the last interval. */
   changesPerSecond: Schema.Number,
   /** Mean changes per producer micro-batch since start. */
-  meanBatchChanges: Schema.Number,
+  microBatchChanges: Schema.Number,
   /** ms from commit to durable in Kinesis, latest batch. */
   commitToKinesisLagMs: Schema.Number,
   /** WAL the slot holds back (bytes), and how far its confirmation trails the WAL end (bytes). */
@@ -34,8 +35,8 @@ export const ReaderMetricsSnapshot = Schema.Struct({
 })
 export type ReaderMetricsSnapshot = typeof ReaderMetricsSnapshot.Type
 
-/** The snapshot's fields published to CloudWatch: the catalogue's reader metrics (core CloudWatchMetrics.ts), in its order. */
-const EMF_METRICS = Object.keys(EMF_CATALOGUE["cdc-reader"]) as ReadonlyArray<EmfMetricName<"cdc-reader"> & keyof ReaderMetricsSnapshot>
+/** The snapshot's fields published to CloudWatch: the catalogue's reader metrics, in its order. */
+const EMF_METRICS = emfMetricNames("cdc-reader")
 
 /** Pure: the CloudWatch EMF line of a snapshot (core's `emfLine`: namespace "totes-cdc", dimensions Component + Slot). */
 export const emfLine = (snapshot: ReaderMetricsSnapshot): string =>
@@ -80,7 +81,7 @@ export const reportMetrics = (db: PgSession, options: MetricsReportOptions): Eff
         putRetries: (yield* Metric.value(Metrics.readerPutRetries)).count,
         deadLetters: (yield* Metric.value(Metrics.readerDeadLetters)).count,
         changesPerSecond: Math.round(((written - last.written) * 1000) / Math.max(now - last.at, 1)),
-        meanBatchChanges: batches.count === 0 ? 0 : Math.round(batches.sum / batches.count),
+        microBatchChanges: batches.count === 0 ? 0 : Math.round(batches.sum / batches.count),
         commitToKinesisLagMs: (yield* Metric.value(Metrics.readerCommitToKinesisLagMs)).value,
         slotRetainedWalBytes: slot.retainedWalBytes ?? null,
         slotConfirmedLagBytes: slot.confirmedLagBytes ?? null

@@ -11,7 +11,7 @@ describe("emfLine", () => {
       putRetries: 2,
       deadLetters: 0,
       changesPerSecond: 50,
-      meanBatchChanges: 162,
+      microBatchChanges: 162,
       commitToKinesisLagMs: 54,
       slotRetainedWalBytes: 417880,
       slotConfirmedLagBytes: null
@@ -30,7 +30,7 @@ describe("emfLine", () => {
               { Name: "putRetries", Unit: "Count" },
               { Name: "deadLetters", Unit: "Count" },
               { Name: "changesPerSecond", Unit: "Count/Second" },
-              { Name: "meanBatchChanges", Unit: "Count" },
+              { Name: "microBatchChanges", Unit: "Count" },
               { Name: "commitToKinesisLagMs", Unit: "Milliseconds" },
               { Name: "slotRetainedWalBytes", Unit: "Bytes" }
             ]
@@ -44,7 +44,7 @@ describe("emfLine", () => {
       putRetries: 2,
       deadLetters: 0,
       changesPerSecond: 50,
-      meanBatchChanges: 162,
+      microBatchChanges: 162,
       commitToKinesisLagMs: 54,
       slotRetainedWalBytes: 417880
     })

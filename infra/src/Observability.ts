@@ -5,7 +5,7 @@
  *
  * Invariants:
  *  - Every metric of namespace `totes-cdc` here is built by `emfMetric` from core's
- *    catalogue (CloudWatchMetrics.ts): its name must be one the component emits, and its
+ *    catalogue (Metrics.ts, published by CloudWatchMetrics.ts): its name must be one the component emits, and its
  *    dimensions one of the component's declared dimension sets (checked at synth).
  *  - AWS metrics are named with their service's namespace and dimension.
  *  - The thresholds are `ALARM_THRESHOLDS`; the README gives the reason of each.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { EMF_CATALOGUE, EMF_NAMESPACE, emfLine, emfMetricSpec } from "../src/index.ts"
+import { EMF_COMPONENTS, EMF_NAMESPACE, emfLine, emfMetricNames, emfMetricSpec, Metrics } from "../src/index.ts"
 
 /** The EMF specification's required shape (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html). */
 const expectEmfShape = (line: string) => {
@@ -21,12 +21,28 @@ const expectEmfShape = (line: string) => {
 
 describe("the CloudWatch catalogue", () => {
   it("gives every metric a dimension set starting with Component", () => {
-    for (const metrics of Object.values(EMF_CATALOGUE)) {
-      for (const spec of Object.values(metrics)) for (const set of spec.dimensions) expect(set[0]).toBe("Component")
+    for (const component of EMF_COMPONENTS) {
+      for (const name of emfMetricNames(component)) for (const set of emfMetricSpec(component, name)!.dimensions) expect(set[0]).toBe("Component")
     }
     expect(emfMetricSpec("loader", "rowsLoaded")?.unit).toBe("Count")
     expect(emfMetricSpec("loader", "toString")).toBeUndefined()
     expect(emfMetricSpec("archiver", "rowsLoaded")).toBeUndefined()
+    // The local shard poller's metrics exist only in process.
+    expect(emfMetricSpec("consumer", "iteratorAgeMs")).toBeUndefined()
+  })
+})
+
+describe("the one catalogue", () => {
+  it("names each in-process metric after its catalogue entry: totes_cdc_<component>_<snake_case>, _total for counters", () => {
+    expect(Metrics.metricName("cdc-reader", "changesWritten")).toBe("totes_cdc_reader_changes_written_total")
+    expect(Metrics.metricName("cdc-reader", "commitToKinesisLagMs")).toBe("totes_cdc_reader_commit_to_kinesis_lag_ms")
+    expect(Metrics.metricName("consumer", "pageRecords")).toBe("totes_cdc_consumer_page_records")
+    expect(Metrics.metricName("loader", "warehouseFreshnessSeconds")).toBe("totes_cdc_loader_warehouse_freshness_seconds")
+  })
+
+  it("the reader's EMF names and the in-process metrics are the same entries", () => {
+    expect(emfMetricNames("cdc-reader")).toEqual(Object.keys(Metrics.METRIC_CATALOGUE["cdc-reader"]))
+    expect(emfMetricSpec("cdc-reader", "changesWritten")?.description).toBe(Metrics.METRIC_CATALOGUE["cdc-reader"].changesWritten.description)
   })
 })
 
