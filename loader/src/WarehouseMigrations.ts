@@ -1,6 +1,6 @@
 /**
- * Warehouse migrations: creates the star schema and the `totes_cdc` bookkeeping
- * schema, idempotently, at every start of a component that writes the warehouse.
+ * Warehouse migrations: creates the star schema, the analysts' `<fact>_latest` views and
+ * the `totes_cdc` bookkeeping schema, idempotently, at every start of a component that writes the warehouse.
  *
  * Invariants:
  *  - Each migration runs at most once per target schema, recorded in
@@ -12,7 +12,7 @@ import { DEFAULTS, quoteIdent } from "@totes-cdc/core"
 import type { PgError, PgPool, PgSession } from "@totes-cdc/platform"
 import { Effect } from "effect"
 import { BOOKKEEPING_SQL, FACT_VERSIONS_SQL } from "./migrations/Bookkeeping.ts"
-import { factVersionKeys, starSchemaSql } from "./migrations/StarSchema.ts"
+import { factVersionKeys, latestViewSql, starSchemaSql } from "./migrations/StarSchema.ts"
 
 interface Migration {
   readonly id: number
@@ -72,6 +72,11 @@ const recordExistingFactVersions = (tx: PgSession, schema: string) =>
     })
   )
 
+const createLatestViews = (tx: PgSession, schema: string) =>
+  Effect.forEach(factVersionKeys, (fact) =>
+    lastUpdatedTimeColumn(tx, schema, fact.table).pipe(Effect.flatMap((time) => tx.query(latestViewSql(quoteIdent(schema), fact, quoteIdent(time)))))
+  )
+
 const MIGRATIONS: ReadonlyArray<Migration> = [
   {
     id: 1,
@@ -84,7 +89,8 @@ const MIGRATIONS: ReadonlyArray<Migration> = [
     id: 3,
     name: "fact_versions",
     up: (tx, schema) => tx.query(FACT_VERSIONS_SQL).pipe(Effect.andThen(recordExistingFactVersions(tx, schema)), Effect.asVoid)
-  }
+  },
+  { id: 4, name: "fact_latest_views", up: (tx, schema) => createLatestViews(tx, schema).pipe(Effect.asVoid) }
 ]
 
 const LOCK_KEY = "totes-cdc:warehouse-migrations"

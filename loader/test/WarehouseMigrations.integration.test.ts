@@ -19,7 +19,7 @@ layer(LocalStack.layer(), { excludeTestServices: true })("warehouse migrations",
       const reference = yield* introspect(referenceDb, "public", TABLES)
 
       const ours = yield* freshDatabase("our_warehouse")
-      expect(yield* migrateWarehouse(ours)).toEqual(["star_schema", "bookkeeping", "fact_versions"])
+      expect(yield* migrateWarehouse(ours)).toEqual(["star_schema", "bookkeeping", "fact_versions", "fact_latest_views"])
       const facts = yield* introspect(ours, "public", TABLES)
 
       expect(new Set(reference.columns.map((c) => c.table_name)).size).toBe(11)
@@ -57,7 +57,7 @@ layer(LocalStack.layer(), { excludeTestServices: true })("warehouse migrations",
       const results = yield* Effect.all([migrateWarehouse(db), migrateWarehouse(db), migrateWarehouse(db)], {
         concurrency: "unbounded"
       })
-      expect(results.flat().sort()).toEqual(["bookkeeping", "fact_versions", "star_schema"])
+      expect(results.flat().sort()).toEqual(["bookkeeping", "fact_latest_views", "fact_versions", "star_schema"])
     })
   )
 
@@ -72,11 +72,39 @@ layer(LocalStack.layer(), { excludeTestServices: true })("warehouse migrations",
         transaction_id int NOT NULL, counterparty_id int NOT NULL, payment_amount numeric NOT NULL,
         currency_id int NOT NULL, payment_type_id int NOT NULL, paid boolean NOT NULL, payment_date date NOT NULL)`)
       yield* migrateWarehouse(db, "project_team_11")
-      const facts = yield* introspect(db, "project_team_11")
+      const facts = yield* introspect(db, "project_team_11", TABLES)
       expect(new Set(facts.columns.map((c) => c.table_name)).size).toBe(11)
       expect(facts.constraints.find((c) => c.constraint_name === "fact_payment_version_key")?.columns).toBe(
         "payment_id,last_updated_date,last_updated"
       )
+      expect(yield* db.query("SELECT count(*)::int AS n FROM project_team_11.fact_payment_latest")).toEqual([{ n: "0" }])
+    })
+  )
+
+  it.effect("give analysts <fact>_latest views: one row per natural id, its newest version (business_queries.sql's pattern)", () =>
+    Effect.gen(function* () {
+      const db = yield* freshDatabase("latest_warehouse")
+      yield* migrateWarehouse(db)
+      yield* db.query(`INSERT INTO dim_date (date_id, year, month, day, day_of_week, day_name, month_name, quarter)
+                       VALUES ('2022-11-03', 2022, 11, 3, 4, 'Thursday', 'November', 4), ('2022-11-04', 2022, 11, 4, 5, 'Friday', 'November', 4)`)
+      yield* db.query(`INSERT INTO dim_currency VALUES (2, 'USD', 'US dollar')`)
+      yield* db.query(`INSERT INTO dim_counterparty (counterparty_id, counterparty_legal_name, counterparty_legal_address_line_1, counterparty_legal_city,
+                         counterparty_legal_postal_code, counterparty_legal_country, counterparty_legal_phone_number) VALUES (15, 'Kohler Inc', 'x', 'y', 'z', 'Turkey', '1')`)
+      yield* db.query(`INSERT INTO dim_payment_type VALUES (3, 'PURCHASE_PAYMENT')`)
+      yield* db.query(`INSERT INTO dim_transaction VALUES (2, 'PURCHASE', NULL, 2)`)
+      // Payment 2: three versions, the newest on a later day with an earlier time; payment 3: one.
+      yield* db.query(`INSERT INTO fact_payment (payment_id, created_date, created_time, last_updated_date, last_updated_time, transaction_id,
+                         counterparty_id, payment_amount, currency_id, payment_type_id, paid, payment_date)
+                       VALUES (2, '2022-11-03', '14:00', '2022-11-03', '14:00', 2, 15, 10.00, 2, 3, false, '2022-11-03'),
+                              (2, '2022-11-03', '14:00', '2022-11-04', '09:00', 2, 15, 10.00, 2, 3, true, '2022-11-03'),
+                              (2, '2022-11-03', '14:00', '2022-11-03', '23:00', 2, 15, 10.00, 2, 3, false, '2022-11-03'),
+                              (3, '2022-11-03', '14:00', '2022-11-03', '14:00', 2, 15, 1.00, 2, 3, false, '2022-11-03')`)
+      expect(yield* db.query("SELECT payment_id, payment_record_id, paid FROM fact_payment_latest ORDER BY payment_id")).toEqual([
+        { payment_id: "2", payment_record_id: "2", paid: "t" },
+        { payment_id: "3", payment_record_id: "4", paid: "f" }
+      ])
+      const views = yield* db.query("SELECT table_name FROM information_schema.views WHERE table_schema = 'public' ORDER BY table_name")
+      expect(views.map((v) => v.table_name)).toEqual(["fact_payment_latest", "fact_purchase_order_latest", "fact_sales_order_latest"])
     })
   )
 

@@ -162,8 +162,19 @@ CREATE TABLE IF NOT EXISTS ${schema}.fact_payment (
  * against the columns the target actually has (`last_updated_time` or, in older
  * cohorts, `last_updated`). Source: transform_rules.md §7 recommendation.
  */
-export const factVersionKeys: ReadonlyArray<{ readonly table: string; readonly naturalId: string }> = [
-  { table: "fact_sales_order", naturalId: "sales_order_id" },
-  { table: "fact_purchase_order", naturalId: "purchase_order_id" },
-  { table: "fact_payment", naturalId: "payment_id" }
+export const factVersionKeys: ReadonlyArray<{ readonly table: string; readonly naturalId: string; readonly recordId: string }> = [
+  { table: "fact_sales_order", naturalId: "sales_order_id", recordId: "sales_record_id" },
+  { table: "fact_purchase_order", naturalId: "purchase_order_id", recordId: "purchase_record_id" },
+  { table: "fact_payment", naturalId: "payment_id", recordId: "payment_record_id" }
 ]
+
+/**
+ * Migration 4: the analysts' `<fact>_latest` view over a fact table: one row per natural
+ * id, its latest version — the newest (last_updated_date, last-updated time), ties to the
+ * highest surrogate key: the "latest version" pattern of totesys/business_queries.sql,
+ * so queries need no window function. `time` is the table's last-updated time column.
+ */
+export const latestViewSql = (schema: string, fact: (typeof factVersionKeys)[number], time: string): string =>
+  `CREATE OR REPLACE VIEW ${schema}.${fact.table}_latest AS
+     SELECT DISTINCT ON (${fact.naturalId}) * FROM ${schema}.${fact.table}
+      ORDER BY ${fact.naturalId}, last_updated_date DESC, ${time} DESC, ${fact.recordId} DESC`
