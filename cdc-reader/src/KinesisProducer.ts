@@ -309,7 +309,10 @@ export const runProducer = <E, R, E2 = never, R2 = never>(
       if (batch.plan !== undefined) {
         yield* writePlan(batch.plan, batch.generation)
         yield* Metric.update(Metrics.readerMicroBatchChanges, batch.changes)
-        if (batch.committedAt !== undefined) yield* Metric.update(Metrics.readerCommitToKinesisLagMs, (yield* Clock.currentTimeMillis) - batch.committedAt)
+        if (batch.committedAt !== undefined) {
+          yield* Metric.update(Metrics.readerCommitToKinesisLagMs, (yield* Clock.currentTimeMillis) - batch.committedAt)
+          yield* Metric.update(Metrics.readerLastDurableCommitMs, batch.committedAt)
+        }
       }
       if (batch.durableLsn !== undefined) yield* onDurable(batch.durableLsn)
     })

@@ -29,6 +29,8 @@ export const ReaderMetricsSnapshot = Schema.Struct({
   microBatchChanges: Schema.Number,
   /** ms from commit to durable in Kinesis, latest batch. */
   commitToKinesisLagMs: Schema.Number,
+  /** Commit time (ms since the epoch) of the newest replication change durable in Kinesis; null before the first. */
+  lastDurableCommitMs: Schema.NullOr(Schema.Number),
   /** WAL the slot holds back (bytes), and how far its confirmation trails the WAL end (bytes). */
   slotRetainedWalBytes: Schema.NullOr(Schema.Number),
   slotConfirmedLagBytes: Schema.NullOr(Schema.Number)
@@ -83,6 +85,7 @@ export const reportMetrics = (db: PgSession, options: MetricsReportOptions): Eff
         changesPerSecond: Math.round(((written - last.written) * 1000) / Math.max(now - last.at, 1)),
         microBatchChanges: batches.count === 0 ? 0 : Math.round(batches.sum / batches.count),
         commitToKinesisLagMs: (yield* Metric.value(Metrics.readerCommitToKinesisLagMs)).value,
+        lastDurableCommitMs: (yield* Metric.value(Metrics.readerLastDurableCommitMs)).value || null,
         slotRetainedWalBytes: slot.retainedWalBytes ?? null,
         slotConfirmedLagBytes: slot.confirmedLagBytes ?? null
       }

@@ -13,6 +13,8 @@ describe("emfLine", () => {
       changesPerSecond: 50,
       microBatchChanges: 162,
       commitToKinesisLagMs: 54,
+      // A timestamp, kept in the report for the stalled alert; not a CloudWatch metric.
+      lastDurableCommitMs: 1_795_000_000_000,
       slotRetainedWalBytes: 417880,
       slotConfirmedLagBytes: null
     })

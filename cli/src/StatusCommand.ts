@@ -2,23 +2,32 @@
  * `totes-cdc status`: how far behind the pipeline is (ops' PipelineStatus.ts), from a
  * `dev` state file or the environment. On AWS, FIREHOSE_DELIVERY_STREAM (optional) names
  * the archive's delivery stream, whose status is reported too; a state file has none (the
- * archiver stands in for Firehose locally).
+ * archiver stands in for Firehose locally). `--check` prints the alerts instead (ops'
+ * Alerts.ts), one line each, for cron and scripts: exit 0 when there is none, 1 when there
+ * are (2 on bad input, as every command).
  */
 import { readerSettings } from "@totes-cdc/cdc-reader"
-import { formatStatus, gatherStatus } from "@totes-cdc/ops"
-import { Console, Effect, Option } from "effect"
+import { formatStatus, gatherStatus, statusAlerts } from "@totes-cdc/ops"
+import { Clock, Console, Effect, Option, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
 import { describeConfigError, UsageError } from "./Errors.ts"
 import { readerSettingsFromState } from "./LocalSettings.ts"
 import { readStateFile, stateFileFlag } from "./StateFile.ts"
 
+/** `status --check` found alerts (already printed); exit code 1. */
+export class StatusAlerts extends Schema.TaggedError<StatusAlerts>()("StatusAlerts", { message: Schema.String }) {}
+
 export const statusCommand = Command.make(
   "status",
   {
     stateFile: stateFileFlag,
-    json: Flag.Boolean("json").pipe(Flag.withDescription("print the report as JSON"), Flag.withDefault(false))
+    json: Flag.Boolean("json").pipe(Flag.withDescription("print the report (with --check: the alerts) as JSON"), Flag.withDefault(false)),
+    check: Flag.Boolean("check").pipe(
+      Flag.withDescription("print only the alerts, one line each (none: \"OK: no alert\"); exit 1 when there is any, for cron and scripts"),
+      Flag.withDefault(false)
+    )
   },
-  ({ stateFile, json }) =>
+  ({ stateFile, json, check }) =>
     Effect.gen(function* () {
       const { settings, warehouseUrl, deliveryStream } = Option.isSome(stateFile)
         ? yield* readStateFile(stateFile.value).pipe(
@@ -30,6 +39,9 @@ export const statusCommand = Command.make(
             deliveryStream: process.env.FIREHOSE_DELIVERY_STREAM === "" ? undefined : process.env.FIREHOSE_DELIVERY_STREAM
           }
       const report = yield* gatherStatus(settings, warehouseUrl, deliveryStream === undefined ? {} : { deliveryStream })
-      yield* Console.log(json ? JSON.stringify(report, null, 2) : formatStatus(report).join("\n"))
+      if (!check) return yield* Console.log(json ? JSON.stringify(report, null, 2) : formatStatus(report).join("\n"))
+      const alerts = statusAlerts(report, yield* Clock.currentTimeMillis)
+      yield* Console.log(json ? JSON.stringify(alerts, null, 2) : alerts.length === 0 ? "OK: no alert" : alerts.map((alert) => `ALERT ${alert.id}: ${alert.message}`).join("\n"))
+      if (alerts.length > 0) return yield* new StatusAlerts({ message: `status --check: ${alerts.length} alert${alerts.length === 1 ? "" : "s"}` })
     })
 ).pipe(Command.withDescription("Show replication slot lag, the reader's throughput and lag, the Kinesis stream and Firehose delivery stream, dead letters and warehouse freshness"))

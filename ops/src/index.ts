@@ -4,5 +4,6 @@
  * status line (status/).
  */
 export * from "./verify/index.ts"
+export * from "./status/Alerts.ts"
 export * from "./status/PipelineStatus.ts"
 export * from "./status/StatusLine.ts"

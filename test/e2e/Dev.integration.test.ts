@@ -3,7 +3,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { readStateFile } from "@totes-cdc/cli"
-import { makePgPool } from "@totes-cdc/platform"
+import { Kinesis, makePgPool } from "@totes-cdc/platform"
 import { TOTESYS_DUMP, CLI_BIN } from "@totes-cdc/local-stack/testing"
 import { Effect, Schedule } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
@@ -54,10 +54,10 @@ const eventually = <E, R>(check: Effect.Effect<boolean, E, R>, limit: `${number}
     Effect.timeout(limit)
   )
 
-/** `totes-cdc status --state-file PATH`: exit code and stdout. */
-const runStatus = (stateFile: string) =>
+/** `totes-cdc status --state-file PATH …flags`: exit code and stdout. */
+const runStatus = (stateFile: string, ...flags: ReadonlyArray<string>) =>
   new Promise<{ code: number | null; stdout: string }>((resolve) => {
-    const child = spawn(process.execPath, [BIN, "status", "--state-file", stateFile], { stdio: ["ignore", "pipe", "inherit"] })
+    const child = spawn(process.execPath, [BIN, "status", "--state-file", stateFile, ...flags], { stdio: ["ignore", "pipe", "inherit"] })
     let stdout = ""
     child.stdout?.on("data", (chunk: Buffer) => (stdout += chunk.toString()))
     child.once("exit", (code) => resolve({ code, stdout }))
@@ -114,6 +114,21 @@ describe("totes-cdc dev", () => {
       const status = yield* Effect.promise(() => runStatus(stateFile))
       expect(status.code).toBe(0)
       expect(status.stdout).toMatch(/^slot totes_cdc: active, wal_status reserved/m)
+      // Once the reader has reported, `status --check` finds nothing to act on.
+      yield* eventually(Effect.promise(() => runStatus(stateFile)).pipe(Effect.map((s) => !s.stdout.includes("reader: no metrics report yet"))), "30 seconds")
+      expect(yield* Effect.promise(() => runStatus(stateFile, "--check"))).toEqual({ code: 0, stdout: "OK: no alert\n" })
+
+      // A poison record on the stream: the processor dead-letters it and `--check` says so, exit 1.
+      const put = yield* Kinesis.use((k) => k.putRecords(state.kinesis.streamName, [{ partitionKey: "poison", data: new TextEncoder().encode("this is not json {") }])).pipe(
+        Effect.provide(Kinesis.layer(state.kinesis))
+      )
+      expect(put[0]?._tag).toBe("Written")
+      yield* eventually(Effect.promise(() => runStatus(stateFile, "--check")).pipe(Effect.map((s) => s.code === 1)), "30 seconds")
+      const check = yield* Effect.promise(() => runStatus(stateFile, "--check"))
+      expect(check.code).toBe(1)
+      expect(check.stdout.trimEnd().split("\n")).toEqual([
+        'ALERT dead-letters: dead letters waiting: processor 1 (under dlq/ of the ingestion bucket; README "Dead letters")'
+      ])
 
       run.child.kill("SIGINT")
       expect(yield* Effect.promise(() => run.exit)).toBe(130)

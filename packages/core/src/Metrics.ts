@@ -56,6 +56,11 @@ export const METRIC_CATALOGUE = {
       description: "ms from source commit to durable in Kinesis, for the last replication change of the latest micro-batch",
       cloudWatch: READER
     },
+    lastDurableCommitMs: {
+      kind: "gauge",
+      unit: "Milliseconds",
+      description: "Commit time (ms since the epoch) of the newest replication change durable in Kinesis; 0 before the first (feeds the pipeline-stalled alert)"
+    },
     slotRetainedWalBytes: { kind: "gauge", unit: "Bytes", description: "WAL the replication slot holds back (bytes), at the last report", cloudWatch: READER },
     slotConfirmedLagBytes: { kind: "gauge", unit: "Bytes", description: "Bytes between the WAL end and the slot's confirmed LSN, at the last report", cloudWatch: READER }
   },
@@ -128,6 +133,7 @@ export const readerDeadLetters = counter("cdc-reader", "deadLetters")
 export const readerMicroBatchChanges = histogram("cdc-reader", "microBatchChanges")
 /** now − commitTs of the last replication change of the micro-batch just made durable. */
 export const readerCommitToKinesisLagMs = gauge("cdc-reader", "commitToKinesisLagMs")
+export const readerLastDurableCommitMs = gauge("cdc-reader", "lastDurableCommitMs")
 
 export const consumerRecordsProcessed = counter("consumer", "recordsProcessed")
 export const consumerPageRetries = counter("consumer", "pageRetries")
