@@ -4,6 +4,8 @@
  * `raw/` as NDJSON (DESIGN.md §1, §4).
  *
  * Invariants:
+ *  - The stream is deleted with the pipeline stack (its records are the reader's
+ *    confirmed changes in flight: drain before destroying); nothing else here is state.
  *  - The stream is encrypted with the AWS-managed key (`alias/aws/kinesis`): producers and
  *    consumers need no KMS permission of their own.
  *  - The archive is the one the local archiver writes and `replay` reads: Firehose
@@ -18,7 +20,7 @@
  *    allow reading, listing and deleting every object of the bucket, the state included)
  *    and its log group. The delivery stream is created after that role's policy.
  */
-import { Duration, Size } from "aws-cdk-lib"
+import { Duration, RemovalPolicy, Size } from "aws-cdk-lib"
 import * as iam from "aws-cdk-lib/aws-iam"
 import * as firehose from "aws-cdk-lib/aws-kinesisfirehose"
 import * as kinesis from "aws-cdk-lib/aws-kinesis"
@@ -54,6 +56,9 @@ export class ChangeStream extends Construct {
       streamName: name,
       encryption: kinesis.StreamEncryption.MANAGED,
       retentionPeriod: STREAM_RETENTION,
+      // CDK keeps a stream by default; this one goes with the pipeline stack (drained first,
+      // infra/README.md "Pausing and tearing down"), or a redeploy would find its name taken.
+      removalPolicy: RemovalPolicy.DESTROY,
       ...(capacity.mode === "on-demand" ? { streamMode: kinesis.StreamMode.ON_DEMAND } : { streamMode: kinesis.StreamMode.PROVISIONED, shardCount: capacity.shards })
     })
     // One role for the source and the destination, its statements ours (`withoutPolicyUpdates`: CDK's grants are no-ops).

@@ -3,10 +3,12 @@
  * (docker/Dockerfile, built from the repository root).
  *
  * Invariants:
- *  - Exactly one task at a time: desired count 1, minimum healthy 0 %, maximum 100 %, so a
- *    deployment stops the old task before it starts the new one and never runs two
- *    readers on one replication slot (the slot itself also refuses a second consumer);
- *    no availability-zone rebalancing (it would start a second task to move the first).
+ *  - One task at a time: desired count 1, minimum healthy 0 %, maximum 100 %, so a
+ *    deployment asks ECS to stop the old task before starting the new one; no
+ *    availability-zone rebalancing (it would start a second task to move the first). ECS
+ *    counts only RUNNING and PENDING tasks against the maximum, so a new task may start
+ *    while the old one drains: the replication slot is the guard that holds — it takes one
+ *    consumer, and a second reader waits for it (SlotPlan.ts "Busy").
  *  - A deployment whose task does not start is rolled back (circuit breaker).
  *  - Stop: ECS sends SIGTERM (through the init process) and waits `READER_STOP_TIMEOUT`;
  *    the reader drains what is in flight to Kinesis, confirms the slot and exits 130.

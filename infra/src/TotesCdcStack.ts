@@ -80,10 +80,10 @@ export class TotesCdcStack extends Stack {
       loaderDeadLetterQueue: this.data.loaderDeadLetterQueue
     })
 
-    const output = (outputId: string, value: string, description: string, exported = false) =>
-      new CfnOutput(this, outputId, { value, description, ...(exported ? { exportName: `${this.stackName}-${outputId}` } : {}) })
-    output("ReaderSecurityGroupId", this.network.readerSecurityGroup.securityGroupId, "Allow PostgreSQL from this group in the source database's security group", true)
-    output("LoaderSecurityGroupId", this.network.loaderSecurityGroup.securityGroupId, "Allow PostgreSQL from this group in the warehouse's security group", true)
+    // Not exported: another stack importing an output would block `cdk destroy` of this one.
+    const output = (outputId: string, value: string, description: string) => new CfnOutput(this, outputId, { value, description })
+    output("ReaderSecurityGroupId", this.network.readerSecurityGroup.securityGroupId, "Allow PostgreSQL from this group in the source database's security group")
+    output("LoaderSecurityGroupId", this.network.loaderSecurityGroup.securityGroupId, "Allow PostgreSQL from this group in the warehouse's security group")
     output("StreamName", this.changeStream.stream.streamName, "KINESIS_STREAM")
     output("IngestionBucketName", ingestionBucket.bucketName, "INGESTION_BUCKET: raw archive, state, dead letters (data stack)")
     output("ProcessedBucketName", processedBucket.bucketName, "PROCESSED_BUCKET: Parquet per warehouse table (data stack)")

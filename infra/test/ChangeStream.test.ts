@@ -17,6 +17,12 @@ describe("Kinesis stream", () => {
     })
   })
 
+  it("is deleted with the pipeline stack (CDK would keep it: billed, and its name taken at the next deploy)", () => {
+    const [stream] = Object.values(template.findResources("AWS::Kinesis::Stream"))
+    expect(stream!["DeletionPolicy"]).toBe("Delete")
+    expect(stream!["UpdateReplacePolicy"]).toBe("Delete")
+  })
+
   it("is provisioned with the shard count given", () => {
     const provisioned = synthesize({ streamCapacity: "provisioned", streamShards: 4 })
     provisioned.template.hasResourceProperties("AWS::Kinesis::Stream", {

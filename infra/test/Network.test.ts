@@ -95,8 +95,9 @@ describe("network", () => {
     }
   })
 
-  it("outputs (and exports) the reader's and the loader's group ids for the databases' security groups", () => {
-    template.hasOutput("ReaderSecurityGroupId", { Value: groupRef(readerSecurityGroup), Export: { Name: "TotesCdc-ReaderSecurityGroupId" } })
-    template.hasOutput("LoaderSecurityGroupId", { Value: groupRef(loaderSecurityGroup), Export: { Name: "TotesCdc-LoaderSecurityGroupId" } })
+  it("outputs the reader's and the loader's group ids for the databases' security groups, exporting nothing (an import would block cdk destroy)", () => {
+    template.hasOutput("ReaderSecurityGroupId", { Value: groupRef(readerSecurityGroup) })
+    template.hasOutput("LoaderSecurityGroupId", { Value: groupRef(loaderSecurityGroup) })
+    for (const output of Object.values(template.toJSON()["Outputs"] as Record<string, Record<string, unknown>>)) expect(output).not.toHaveProperty("Export")
   })
 })
