@@ -83,10 +83,22 @@ interface DriverError {
   readonly message?: unknown
 }
 
+/** Node's TLS errors for a server certificate the given CAs do not verify (chain or host name). */
+const TLS_TRUST_CODES: ReadonlySet<string> = new Set([
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "CERT_HAS_EXPIRED",
+  "ERR_TLS_CERT_ALTNAME_INVALID"
+])
+
 /**
  * Pure: turns a node-postgres / socket error into a `PgError` of one line naming the
  * problem and the fix, with `cause` the error itself. SQLSTATE classes: 28 (auth), 3D
- * (no database), 08 (connection); errno ECONNREFUSED/ENOTFOUND/ETIMEDOUT for the network.
+ * (no database), 08 (connection); errno ECONNREFUSED/ENOTFOUND/ETIMEDOUT for the network;
+ * Node's TLS codes for a server certificate its CA list does not verify.
  * `target` (redacted URL) and `setting` (where the URL came from) are named in the message.
  */
 export const describePgError = (cause: unknown, target: string, setting: string): PgError => {
@@ -96,6 +108,10 @@ export const describePgError = (cause: unknown, target: string, setting: string)
   const where = `${target} (${setting})`
   const connection = (message: string) => new PgError({ message, ...(code ? { code } : {}), retryable: true, cause })
   const plain = (message: string, retryable = false) => new PgError({ message, ...(code ? { code } : {}), retryable, cause })
+  if (code !== undefined && TLS_TRUST_CODES.has(code)) {
+    const fix = setting === "WAREHOUSE_URL" ? "WAREHOUSE_CA_FILE" : `sslrootcert= in ${setting}`
+    return plain(`the server certificate of ${where} is not trusted: ${text}; give the PEM file of the CA that signed it (${fix})`)
+  }
   switch (code) {
     case "28P01":
     case "28000":

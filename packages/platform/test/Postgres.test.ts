@@ -26,6 +26,14 @@ describe("describePgError", () => {
     )
   })
 
+  it("names an untrusted server certificate and where to give its CA", () => {
+    const cause = { code: "SELF_SIGNED_CERT_IN_CHAIN", message: "self-signed certificate in certificate chain" }
+    expect(describePgError(cause, target, "WAREHOUSE_URL").message).toBe(
+      `the server certificate of ${target} (WAREHOUSE_URL) is not trusted: self-signed certificate in certificate chain; give the PEM file of the CA that signed it (WAREHOUSE_CA_FILE)`
+    )
+    expect(describePgError({ ...cause, code: "ERR_TLS_CERT_ALTNAME_INVALID" }, target, "SOURCE_URL").message).toMatch(/\(sslrootcert= in SOURCE_URL\)$/)
+  })
+
   it("keeps one line and the SQLSTATE for other errors", () => {
     const error = describePgError({ code: "23505", message: "duplicate key value\nDETAIL: Key (id)=(1)" }, target, "X")
     expect(error.message).toBe("duplicate key value (SQLSTATE 23505)")
