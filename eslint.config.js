@@ -20,6 +20,14 @@ export default tseslint.config(
     }
   },
   {
+    // The dashboard's page: plain browser JavaScript (Chart.js loaded by a script tag).
+    files: ["ops/src/dashboard/page/**/*.js"],
+    languageOptions: {
+      sourceType: "script",
+      globals: { window: "readonly", document: "readonly", fetch: "readonly", setTimeout: "readonly", Chart: "readonly" }
+    }
+  },
+  {
     // CommonJS tool configs (.dependency-cruiser.cjs).
     files: ["**/*.cjs"],
     languageOptions: { sourceType: "commonjs", globals: { require: "readonly", module: "writable", __dirname: "readonly" } },

@@ -14,6 +14,7 @@ import { Clock, Effect, Metric, Option, Schedule, Schema } from "effect"
 import { emfLine as coreEmfLine, emfMetricNames, Metrics } from "@totes-cdc/core"
 import type { ReaderStateLocation } from "./ReaderStateStore.ts"
 import { slotStatus } from "./Slot.ts"
+import type { SnapshotProgress } from "./Snapshot.ts"
 
 /** One report. Counts are totals since the reader process started. */
 export const ReaderMetricsSnapshot = Schema.Struct({
@@ -31,6 +32,10 @@ export const ReaderMetricsSnapshot = Schema.Struct({
   commitToKinesisLagMs: Schema.Number,
   /** Commit time (ms since the epoch) of the newest replication change durable in Kinesis; null before the first. */
   lastDurableCommitMs: Schema.NullOr(Schema.Number),
+  /** The running snapshot (rows read so far, of the whole snapshot and of `table`; rows/s since it started); null when none runs. */
+  snapshot: Schema.optional(
+    Schema.NullOr(Schema.Struct({ table: Schema.String, tableRows: Schema.Number, rows: Schema.Number, rowsPerSecond: Schema.Number }))
+  ),
   /** WAL the slot holds back (bytes), and how far its confirmation trails the WAL end (bytes). */
   slotRetainedWalBytes: Schema.NullOr(Schema.Number),
   slotConfirmedLagBytes: Schema.NullOr(Schema.Number)
@@ -64,6 +69,8 @@ export interface MetricsReportOptions {
   readonly intervalMs: number
   /** Write EMF lines to stdout (for CloudWatch; off on a terminal). */
   readonly emf: boolean
+  /** The running snapshot's latest progress (null: none). */
+  readonly snapshot?: Effect.Effect<SnapshotProgress | null>
 }
 
 /** Reports every `intervalMs` until interrupted. Never fails: a failed report is logged and retried next interval. */
@@ -75,6 +82,7 @@ export const reportMetrics = (db: PgSession, options: MetricsReportOptions): Eff
       const written = (yield* Metric.value(Metrics.readerChangesWritten)).count
       const batches = yield* Metric.value(Metrics.readerMicroBatchChanges)
       const slot = yield* slotStatus(db, options.slot)
+      const progress = options.snapshot === undefined ? null : yield* options.snapshot
       const snapshot: ReaderMetricsSnapshot = {
         at: new Date(now).toISOString(),
         slot: options.slot,
@@ -86,6 +94,7 @@ export const reportMetrics = (db: PgSession, options: MetricsReportOptions): Eff
         microBatchChanges: batches.count === 0 ? 0 : Math.round(batches.sum / batches.count),
         commitToKinesisLagMs: (yield* Metric.value(Metrics.readerCommitToKinesisLagMs)).value,
         lastDurableCommitMs: (yield* Metric.value(Metrics.readerLastDurableCommitMs)).value || null,
+        snapshot: progress === null ? null : { table: progress.table, tableRows: progress.tableRows, rows: progress.totalRows, rowsPerSecond: progress.rowsPerSecond },
         slotRetainedWalBytes: slot.retainedWalBytes ?? null,
         slotConfirmedLagBytes: slot.confirmedLagBytes ?? null
       }

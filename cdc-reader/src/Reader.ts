@@ -112,6 +112,8 @@ export const runReader = (config: ReaderConfig) =>
     }
 
     const confirmRef = yield* Ref.make<(lsn: string) => Effect.Effect<void>>(() => Effect.void)
+    // The running snapshot's latest progress, for the metrics report (the dashboard); cleared once durable.
+    const progressRef = yield* Ref.make<SnapshotProgress | null>(null)
     let pendingSnapshot: { consistentPoint: string; startedAt: string; rows: number } | undefined
     let snapshot: Stream.Stream<ProducerItem, ReplicationError | PgError, Replication> = Stream.empty
     if (plan._tag !== "Resume") {
@@ -123,7 +125,7 @@ export const runReader = (config: ReaderConfig) =>
         onProgress: (p) =>
           Effect.sync(() => {
             if (pendingSnapshot !== undefined) pendingSnapshot.rows = p.totalRows
-          }).pipe(Effect.andThen(logProgress(p))),
+          }).pipe(Effect.andThen(Ref.set(progressRef, p)), Effect.andThen(logProgress(p))),
         onSlotCreated: (consistentPoint) =>
           Effect.sync(() => {
             pendingSnapshot = { consistentPoint, startedAt, rows: 0 }
@@ -142,6 +144,7 @@ export const runReader = (config: ReaderConfig) =>
             slot: config.slot,
             snapshot: { status: "complete", startedAt: done.startedAt, completedAt, consistentPoint: done.consistentPoint, rows: done.rows }
           })
+          yield* Ref.set(progressRef, null)
           yield* Effect.logInfo(`snapshot complete: ${done.rows.toLocaleString("en-GB")} rows durable in Kinesis`)
         }
         const confirm = yield* Ref.get(confirmRef)
@@ -157,7 +160,8 @@ export const runReader = (config: ReaderConfig) =>
       slot: config.slot,
       location: config.state,
       intervalMs: config.metrics?.intervalMs ?? 10_000,
-      emf: config.metrics?.emf ?? !process.stdout.isTTY
+      emf: config.metrics?.emf ?? !process.stdout.isTTY,
+      snapshot: Ref.get(progressRef)
     })
     const items = Stream.concat(snapshot, replicationItems(config, confirmRef))
     // Fail fast: the first of the three to fail interrupts the others.

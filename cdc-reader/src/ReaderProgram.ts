@@ -26,7 +26,7 @@ export const readerConfig = (settings: ReaderSettings): ReaderConfig => {
     state: { bucket: settings.stateBucket, prefix: settings.statePrefix },
     heartbeatMs: settings.heartbeatMs,
     producer: defaultProducerConfig(settings.streamName),
-    ...(settings.metricsEmf === undefined ? {} : { metrics: { intervalMs: 10_000, emf: settings.metricsEmf } })
+    ...(settings.metricsEmf === undefined ? {} : { metrics: { intervalMs: settings.metricsIntervalMs ?? 10_000, emf: settings.metricsEmf } })
   }
 }
 

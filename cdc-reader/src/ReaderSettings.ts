@@ -30,6 +30,8 @@ export interface ReaderSettings {
   readonly pollPageRows?: number
   /** Emit CloudWatch EMF metric lines on stdout (default: when stdout is not a terminal). */
   readonly metricsEmf?: boolean
+  /** How often the metrics report (S3, EMF) is written, ms (READER_METRICS_INTERVAL_MS, default 10,000; `dev` 1,000 for its dashboard). */
+  readonly metricsIntervalMs?: number
   readonly kinesis: AwsEndpoint
   readonly s3: AwsEndpoint
 }
@@ -49,6 +51,7 @@ export const readerSettings: Config.Config<ReaderSettings> = Config.all({
   pollIntervalMs: Config.schema(NonNegativeInt, "READER_POLL_INTERVAL_MS").pipe(Config.withDefault(1_000)),
   pollOverlapMs: Config.schema(NonNegativeInt, "READER_POLL_OVERLAP_MS").pipe(Config.withDefault(5_000)),
   metricsEmf: Config.Boolean("READER_METRICS_EMF").pipe(Config.withDefault(!process.stdout.isTTY)),
+  metricsIntervalMs: Config.schema(Schema.Int.check(Schema.isGreaterThanOrEqualTo(100)), "READER_METRICS_INTERVAL_MS").pipe(Config.withDefault(10_000)),
   pollPageRows: Config.schema(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)), "READER_POLL_PAGE_ROWS").pipe(Config.withDefault(5_000)),
   aws: awsEndpointsConfig
 }).pipe(Config.map(({ aws, ...rest }) => ({ ...rest, ...aws })))

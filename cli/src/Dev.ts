@@ -2,7 +2,8 @@
  * `totes-cdc dev`, the main job (`npm start`): starts the local stack, creates the
  * totesys and warehouse schemas, seeds totesys (a pg_dump's data, or simulated
  * history), runs the pipeline's components and the activity simulator as fibers,
- * writes the state file, and stops everything on SIGINT/SIGTERM.
+ * serves the live dashboard (ops' Dashboard.ts) at the URL it prints, writes the state
+ * file, and stops everything on SIGINT/SIGTERM.
  *
  * Invariants:
  *  - Bad flags are rejected before anything starts (exit 2, one line).
@@ -17,7 +18,7 @@ import { DEFAULTS } from "@totes-cdc/core"
 import { runReaderProgram } from "@totes-cdc/cdc-reader"
 import { runArchiverProgram, runProcessorProgram } from "@totes-cdc/stream-processors"
 import { addLatencies, emptyLatencyWindow, type LoaderQueue, makeLoaderQueue, startLoader } from "@totes-cdc/loader"
-import { type LoadStats, runStatusLine } from "@totes-cdc/ops"
+import { type LoadStats, runStatusLine, startDashboard } from "@totes-cdc/ops"
 import {
   type LocalStackEndpoints,
   type SimulatorStats,
@@ -45,6 +46,8 @@ export interface DevOptions {
   readonly historyDays: number
   readonly simulatorSeed: number
   readonly shards: number
+  /** The dashboard's preferred port (taken: any free one; 0: any free one). */
+  readonly dashboardPort: number
 }
 
 /** A long-running part of the pipeline, run as a fiber of `dev` until interrupted. */
@@ -63,6 +66,9 @@ const validate = (options: DevOptions) =>
     }
     if (!Number.isInteger(options.shards) || options.shards < 1 || options.shards > 100) {
       return yield* new UsageError({ message: `--shards ${options.shards}: give a whole number from 1 to 100` })
+    }
+    if (!Number.isInteger(options.dashboardPort) || options.dashboardPort < 0 || options.dashboardPort > 65_535) {
+      return yield* new UsageError({ message: `--dashboard-port ${options.dashboardPort}: give a port from 0 to 65535` })
     }
     if (Option.isSome(options.seed)) {
       yield* checkSeedFile(options.seed.value).pipe(
@@ -90,9 +96,10 @@ const seedSource = (source: PgPool, options: DevOptions) =>
     return `simulated ${options.historyDays} days of history: ${stats.changes.toLocaleString("en-GB")} rows`
   })
 
-const describeStack = (stack: LocalStackEndpoints, options: DevOptions, seeded: string, elapsedMs: number) =>
+const describeStack = (stack: LocalStackEndpoints, options: DevOptions, seeded: string, elapsedMs: number, dashboardUrl: string) =>
   [
     `totes-cdc dev: local stack ready in ${(elapsedMs / 1000).toFixed(1)} s`,
+    `  dashboard         ${dashboardUrl}  (Prometheus: ${dashboardUrl}metrics)`,
     `  source (totesys)  ${stack.sourceUrl}`,
     `  warehouse         ${stack.warehouseUrl}`,
     `  kinesis           ${stack.kinesis.endpoint}  stream ${stack.kinesis.streamName} (${stack.kinesis.shards} shards)`,
@@ -186,10 +193,19 @@ export const dev = (options: DevOptions) =>
         Effect.provide(s3)
       )
       const seeded = yield* seedSource(source, options)
-      const state = stateOf(stack, started)
+      const withoutDashboard = stateOf(stack, started)
+      const dashboardUrl = yield* startDashboard({
+        settings: readerSettingsFromState(withoutDashboard),
+        warehouseUrl: stack.warehouseUrl,
+        warehouseSchema: withoutDashboard.warehouse.schema,
+        port: options.dashboardPort,
+        fallbackToAnyPort: true,
+        pools: { source, warehouse }
+      })
+      const state: StateFile = { ...withoutDashboard, dashboard: { url: dashboardUrl } }
       yield* writeStateFile(options.stateFile, state)
       const ready = yield* Clock.currentTimeMillis
-      yield* Console.log(describeStack(stack, options, seeded, ready - started))
+      yield* Console.log(describeStack(stack, options, seeded, ready - started, dashboardUrl))
       const stats = yield* Ref.make<SimulatorStats>({ transactions: 0, changes: 0 })
       const loadStats = yield* Ref.make<LoadStats>({ rows: 0, latency: emptyLatencyWindow() })
       const caughtUp = yield* loader.catchUp

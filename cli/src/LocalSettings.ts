@@ -21,6 +21,8 @@ export const readerSettingsFromState = (state: StateFile): ReaderSettings => ({
   heartbeatMs: 5_000,
   pollIntervalMs: 1_000,
   metricsEmf: false,
+  // Every second: the dashboard's captured changes/s and snapshot progress come from this report.
+  metricsIntervalMs: 1_000,
   kinesis: state.kinesis,
   s3: state.s3
 })

@@ -33,7 +33,9 @@ export const StateFileSchema = Schema.Struct({
   s3: Schema.Struct({
     ...AwsTarget.fields,
     buckets: Schema.Struct({ ingestion: Schema.String, processed: Schema.String })
-  })
+  }),
+  /** The live dashboard `dev` serves (absent in files of earlier versions). */
+  dashboard: Schema.optional(Schema.Struct({ url: Schema.String }))
 })
 export type StateFile = typeof StateFileSchema.Type
 

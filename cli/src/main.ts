@@ -14,6 +14,7 @@ import { loggingLayer } from "./Logging.ts"
 import { readerCommand } from "./ReaderCommand.ts"
 import { exitOnSecondSignal } from "./SecondSignal.ts"
 import { statusCommand } from "./StatusCommand.ts"
+import { DASHBOARD_PORT, dashboardCommand } from "./DashboardCommand.ts"
 import { verifyCommand } from "./VerifyCommand.ts"
 
 const VERSION = "0.1.0"
@@ -49,7 +50,11 @@ const devCommand = Command.make(
       Flag.withDescription("seed of the deterministic activity simulator (default 1)"),
       Flag.withDefault(1)
     ),
-    shards: Flag.Int("shards").pipe(Flag.withDescription("shards of the local Kinesis stream (default 2)"), Flag.withDefault(2))
+    shards: Flag.Int("shards").pipe(Flag.withDescription("shards of the local Kinesis stream (default 2)"), Flag.withDefault(2)),
+    dashboardPort: Flag.Int("dashboard-port").pipe(
+      Flag.withDescription(`port of the live dashboard (default ${DASHBOARD_PORT}; taken: any free port; 0 = any free port); its URL is printed and in the state file`),
+      Flag.withDefault(DASHBOARD_PORT)
+    )
   },
   (options) => dev(options)
 ).pipe(
@@ -64,7 +69,7 @@ const devCommand = Command.make(
 
 const root = Command.make("totes-cdc").pipe(
   Command.withDescription("Change-data-capture from totesys (PostgreSQL) into a star-schema warehouse"),
-  Command.withSubcommands([devCommand, readerCommand, archiverCommand, processorCommand, loaderCommand, statusCommand, verifyCommand, replayCommand])
+  Command.withSubcommands([devCommand, readerCommand, archiverCommand, processorCommand, loaderCommand, statusCommand, dashboardCommand, verifyCommand, replayCommand])
 )
 
 /** Runs the command line (signal handling: NodeRuntime's, plus a second Ctrl-C, SecondSignal.ts). */

@@ -26,15 +26,24 @@ export const addLatencies = (window: LatencyWindow, now: number, commitTimes: Re
   return { ...window, samples: all.length > window.maxSamples ? all.slice(all.length - window.maxSamples) : all }
 }
 
+/** Nearest-rank percentiles `ps` (each 0–100) of `sorted` (ascending), in the order of `ps`; null when empty. */
+const nearestRank = (sorted: Float64Array, ps: ReadonlyArray<number>): ReadonlyArray<number | null> => {
+  const n = sorted.length
+  return ps.map((p) => (n === 0 ? null : sorted[Math.min(n - 1, Math.max(0, Math.ceil((p / 100) * n) - 1))]!))
+}
+
 /** Nearest-rank percentiles `ps` (each 0–100) of the latencies loaded within the window before `now`, ms, in the order of `ps`; null when none. One sort for all. */
 export const latencyPercentiles = (window: LatencyWindow, now: number, ps: ReadonlyArray<number>): ReadonlyArray<number | null> => {
   const from = now - window.windowMs
   const values = new Float64Array(window.samples.length)
   let n = 0
   for (const [at, latency] of window.samples) if (at > from) values[n++] = latency
-  const sorted = values.subarray(0, n).sort()
-  return ps.map((p) => (n === 0 ? null : sorted[Math.min(n - 1, Math.max(0, Math.ceil((p / 100) * n) - 1))]!))
+  return nearestRank(values.subarray(0, n).sort(), ps)
 }
+
+/** Nearest-rank percentiles `ps` of the latencies (ms, ≥ 0) of rows committed at `commitTimes` and loaded at `now`; null when none. */
+export const commitLagPercentiles = (now: number, commitTimes: ReadonlyArray<number>, ps: ReadonlyArray<number>): ReadonlyArray<number | null> =>
+  nearestRank(Float64Array.from(commitTimes, (ts) => Math.max(0, now - ts)).sort(), ps)
 
 /** Nearest-rank percentile `p` (0–100) of the latencies loaded within the window before `now`, ms; null when none. */
 export const latencyPercentile = (window: LatencyWindow, now: number, p: number): number | null => latencyPercentiles(window, now, [p])[0]!

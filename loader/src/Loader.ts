@@ -14,7 +14,7 @@
  */
 import { compareLsn, parseProcessedKey, WAREHOUSE_TABLES, type WarehouseTable } from "@totes-cdc/core"
 import { decodeParquet, type PgError, type PgPool, type PgSession, S3, type S3Error } from "@totes-cdc/platform"
-import { Effect, Option, Schema } from "effect"
+import { Clock, Effect, Option, Schema } from "effect"
 import { Readable } from "node:stream"
 import {
   applySegment,
@@ -28,6 +28,7 @@ import {
   type Statement,
   type TruncateMode
 } from "./LoadPlan.ts"
+import { commitLagPercentiles } from "./LatencyWindow.ts"
 import { introspectTarget, type WarehouseTarget, type WarehouseTargetError } from "./WarehouseTarget.ts"
 
 /**
@@ -103,6 +104,10 @@ export const groupBatches = (keys: ReadonlyArray<string>): ReadonlyArray<Readonl
   }
   return [...groups.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, objects]) => objects)
 }
+
+/** Pure: the source commit times (ms since the epoch) of the rows that have one (`_commit_ts`). */
+const commitTimesOf = (rows: ReadonlyArray<LoadRow>): ReadonlyArray<number> =>
+  rows.flatMap((row) => (typeof row["_commit_ts"] === "string" ? [Date.parse(row["_commit_ts"])] : []))
 
 /** Pure: the newest `_commit_lsn` and `_commit_ts` of `rows` (null when none). */
 export const newestCommit = (rows: ReadonlyArray<LoadRow>): { lsn: string | null; ts: string | null } => {
@@ -198,9 +203,11 @@ const applyObject = (
       if (segment.truncate !== undefined && !(yield* handleTruncate(tx, target, table, key, segment.truncate, mode))) return false
     }
     const newest = newestCommit(rows)
+    const [p50 = null, p99 = null] = commitLagPercentiles(yield* Clock.currentTimeMillis, commitTimesOf(rows), [50, 99])
     yield* tx.query(
-      `INSERT INTO totes_cdc.applied_objects (target_schema, object_key, warehouse_table, row_count) VALUES ($1, $2, $3, $4)`,
-      [target.schema, key, table, rows.length]
+      `INSERT INTO totes_cdc.applied_objects (target_schema, object_key, warehouse_table, row_count, commit_lag_p50_ms, commit_lag_p99_ms)
+       VALUES ($1, $2, $3, $4, $5, $6)`,
+      [target.schema, key, table, rows.length, p50 === null ? null : Math.round(p50), p99 === null ? null : Math.round(p99)]
     )
     yield* tx.query(
       `INSERT INTO totes_cdc.freshness AS f (target_schema, warehouse_table, last_commit_lsn, last_commit_ts, last_loaded_at)
@@ -297,7 +304,7 @@ export const makeLoader = (
                 report = { ...report, quarantined: [...report.quarantined, { key: object.key, table: object.table }] }
                 continue
               }
-              const commitTimes = object.rows.flatMap((row) => (typeof row["_commit_ts"] === "string" ? [Date.parse(row["_commit_ts"])] : []))
+              const commitTimes = commitTimesOf(object.rows)
               const newestCommitOfTable = commitTimes.length === 0 ? {} : { [object.table]: commitTimes.reduce((a, b) => Math.max(a, b)) }
               report = addReports(report, { ...EMPTY_REPORT, applied: 1, rows: object.rows.length, commitTimes, newestCommitOfTable })
             }

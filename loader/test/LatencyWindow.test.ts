@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { addLatencies, emptyLatencyWindow, latencyPercentile, latencyPercentiles } from "../src/LatencyWindow.ts"
+import { addLatencies, commitLagPercentiles, emptyLatencyWindow, latencyPercentile, latencyPercentiles } from "../src/LatencyWindow.ts"
 
 describe("LatencyWindow", () => {
   it("gives nearest-rank percentiles of commit→load latencies within the last window", () => {
@@ -23,5 +23,12 @@ describe("LatencyWindow", () => {
   it("keeps at most maxSamples, the newest", () => {
     const window = addLatencies(emptyLatencyWindow(60_000, 3), 100, [99, 98, 97, 96])
     expect(window.samples.map(([, latency]) => latency)).toEqual([2, 3, 4])
+  })
+
+  it("commitLagPercentiles: nearest-rank p50/p99 of one load's rows (a clock ahead of the load counts as 0)", () => {
+    const commits = Array.from({ length: 100 }, (_, i) => 10_000 - (i + 1) * 10) // lags 10, 20, …, 1,000 ms
+    expect(commitLagPercentiles(10_000, commits, [50, 99])).toEqual([500, 990])
+    expect(commitLagPercentiles(10_000, [10_500], [50])).toEqual([0])
+    expect(commitLagPercentiles(10_000, [], [50, 99])).toEqual([null, null])
   })
 })

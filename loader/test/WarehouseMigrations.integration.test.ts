@@ -1,6 +1,7 @@
 import { expect, layer } from "@effect/vitest"
 import { LocalStack } from "@totes-cdc/local-stack"
 import { freshDatabase, introspect } from "@totes-cdc/local-stack/testing"
+import type { PgPool } from "@totes-cdc/platform"
 import { Effect } from "effect"
 import { readFile } from "node:fs/promises"
 import { migrateWarehouse } from "../src/WarehouseMigrations.ts"
@@ -11,6 +12,18 @@ const TABLES = [
   "dim_payment_type", "dim_transaction", "fact_sales_order", "fact_purchase_order", "fact_payment"
 ]
 
+/** The dimension rows fact_payment rows 2 and 3 below refer to (dates 2022-11-03 and -04, USD, Kohler Inc, PURCHASE_PAYMENT, transaction 2). */
+const paymentDimensions = (db: PgPool) =>
+  Effect.gen(function* () {
+    yield* db.query(`INSERT INTO dim_date (date_id, year, month, day, day_of_week, day_name, month_name, quarter)
+                     VALUES ('2022-11-03', 2022, 11, 3, 4, 'Thursday', 'November', 4), ('2022-11-04', 2022, 11, 4, 5, 'Friday', 'November', 4)`)
+    yield* db.query(`INSERT INTO dim_currency VALUES (2, 'USD', 'US dollar')`)
+    yield* db.query(`INSERT INTO dim_counterparty (counterparty_id, counterparty_legal_name, counterparty_legal_address_line_1, counterparty_legal_city,
+                       counterparty_legal_postal_code, counterparty_legal_country, counterparty_legal_phone_number) VALUES (15, 'Kohler Inc', 'x', 'y', 'z', 'Turkey', '1')`)
+    yield* db.query(`INSERT INTO dim_payment_type VALUES (3, 'PURCHASE_PAYMENT')`)
+    yield* db.query(`INSERT INTO dim_transaction VALUES (2, 'PURCHASE', NULL, 2)`)
+  })
+
 layer(LocalStack.layer(), { excludeTestServices: true })("warehouse migrations", (it) => {
   it.effect("create the 11 tables of totesys/warehouse_schema.sql column for column, with its FKs and sequences", () =>
     Effect.gen(function* () {
@@ -19,7 +32,7 @@ layer(LocalStack.layer(), { excludeTestServices: true })("warehouse migrations",
       const reference = yield* introspect(referenceDb, "public", TABLES)
 
       const ours = yield* freshDatabase("our_warehouse")
-      expect(yield* migrateWarehouse(ours)).toEqual(["star_schema", "bookkeeping", "fact_versions", "fact_latest_views"])
+      expect(yield* migrateWarehouse(ours)).toEqual(["star_schema", "bookkeeping", "fact_versions", "fact_latest_views", "applied_object_latency"])
       const facts = yield* introspect(ours, "public", TABLES)
 
       expect(new Set(reference.columns.map((c) => c.table_name)).size).toBe(11)
@@ -57,7 +70,7 @@ layer(LocalStack.layer(), { excludeTestServices: true })("warehouse migrations",
       const results = yield* Effect.all([migrateWarehouse(db), migrateWarehouse(db), migrateWarehouse(db)], {
         concurrency: "unbounded"
       })
-      expect(results.flat().sort()).toEqual(["bookkeeping", "fact_latest_views", "fact_versions", "star_schema"])
+      expect(results.flat().sort()).toEqual(["applied_object_latency", "bookkeeping", "fact_latest_views", "fact_versions", "star_schema"])
     })
   )
 
@@ -85,13 +98,7 @@ layer(LocalStack.layer(), { excludeTestServices: true })("warehouse migrations",
     Effect.gen(function* () {
       const db = yield* freshDatabase("latest_warehouse")
       yield* migrateWarehouse(db)
-      yield* db.query(`INSERT INTO dim_date (date_id, year, month, day, day_of_week, day_name, month_name, quarter)
-                       VALUES ('2022-11-03', 2022, 11, 3, 4, 'Thursday', 'November', 4), ('2022-11-04', 2022, 11, 4, 5, 'Friday', 'November', 4)`)
-      yield* db.query(`INSERT INTO dim_currency VALUES (2, 'USD', 'US dollar')`)
-      yield* db.query(`INSERT INTO dim_counterparty (counterparty_id, counterparty_legal_name, counterparty_legal_address_line_1, counterparty_legal_city,
-                         counterparty_legal_postal_code, counterparty_legal_country, counterparty_legal_phone_number) VALUES (15, 'Kohler Inc', 'x', 'y', 'z', 'Turkey', '1')`)
-      yield* db.query(`INSERT INTO dim_payment_type VALUES (3, 'PURCHASE_PAYMENT')`)
-      yield* db.query(`INSERT INTO dim_transaction VALUES (2, 'PURCHASE', NULL, 2)`)
+      yield* paymentDimensions(db)
       // Payment 2: three versions, the newest on a later day with an earlier time; payment 3: one.
       yield* db.query(`INSERT INTO fact_payment (payment_id, created_date, created_time, last_updated_date, last_updated_time, transaction_id,
                          counterparty_id, payment_amount, currency_id, payment_type_id, paid, payment_date)
@@ -115,13 +122,7 @@ layer(LocalStack.layer(), { excludeTestServices: true })("warehouse migrations",
       // As an earlier release left it: migrations 1–2, two payment versions loaded, the newest position per natural id recorded.
       yield* db.query("DROP TABLE totes_cdc.fact_versions")
       yield* db.query("DELETE FROM totes_cdc.schema_migrations WHERE id = 3")
-      yield* db.query(`INSERT INTO dim_date (date_id, year, month, day, day_of_week, day_name, month_name, quarter)
-                       VALUES ('2022-11-03', 2022, 11, 3, 4, 'Thursday', 'November', 4)`)
-      yield* db.query(`INSERT INTO dim_currency VALUES (2, 'USD', 'US dollar')`)
-      yield* db.query(`INSERT INTO dim_counterparty (counterparty_id, counterparty_legal_name, counterparty_legal_address_line_1, counterparty_legal_city,
-                         counterparty_legal_postal_code, counterparty_legal_country, counterparty_legal_phone_number) VALUES (15, 'Kohler Inc', 'x', 'y', 'z', 'Turkey', '1')`)
-      yield* db.query(`INSERT INTO dim_payment_type VALUES (3, 'PURCHASE_PAYMENT')`)
-      yield* db.query(`INSERT INTO dim_transaction VALUES (2, 'PURCHASE', NULL, 2)`)
+      yield* paymentDimensions(db)
       yield* db.query(`INSERT INTO fact_payment (payment_id, created_date, created_time, last_updated_date, last_updated_time, transaction_id,
                          counterparty_id, payment_amount, currency_id, payment_type_id, paid, payment_date)
                        VALUES (2, '2022-11-03', '14:20:52.187', '2022-11-03', '14:20:52.187', 2, 15, 552548.62, 2, 3, false, '2022-11-03'),

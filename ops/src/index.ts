@@ -4,6 +4,7 @@
  * status line (status/).
  */
 export * from "./verify/index.ts"
+export * from "./dashboard/Dashboard.ts"
 export * from "./status/Alerts.ts"
 export * from "./status/PipelineStatus.ts"
 export * from "./status/StatusLine.ts"

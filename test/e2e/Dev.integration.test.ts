@@ -4,64 +4,17 @@
 import { describe, expect, it } from "@effect/vitest"
 import { readStateFile } from "@totes-cdc/cli"
 import { Kinesis, makePgPool } from "@totes-cdc/platform"
-import { TOTESYS_DUMP, CLI_BIN } from "@totes-cdc/local-stack/testing"
-import { Effect, Schedule } from "effect"
-import { type ChildProcess, spawn } from "node:child_process"
+import { TOTESYS_DUMP } from "@totes-cdc/local-stack/testing"
+import { Effect } from "effect"
 import { existsSync } from "node:fs"
-import { mkdtemp, rm } from "node:fs/promises"
 import { createConnection } from "node:net"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { eventually, runCli, startCli as start, tempDir } from "./CliProcess.ts"
 
-const BIN = CLI_BIN
 const DUMP = TOTESYS_DUMP
 
-interface Run {
-  readonly child: ChildProcess
-  readonly stdout: () => string
-  readonly stderr: () => string
-  readonly exit: Promise<number | null>
-}
-
-/** Starts `totes-cdc …args`; interrupted with SIGINT (and awaited) when the scope closes. */
-const start = (args: ReadonlyArray<string>) =>
-  Effect.acquireRelease(
-    Effect.sync((): Run => {
-      const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"] })
-      let out = ""
-      let err = ""
-      child.stdout?.on("data", (chunk: Buffer) => (out += chunk.toString()))
-      child.stderr?.on("data", (chunk: Buffer) => (err += chunk.toString()))
-      const exit = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
-      return { child, stdout: () => out, stderr: () => err, exit }
-    }),
-    (run) =>
-      Effect.promise(() => {
-        if (run.child.exitCode === null) run.child.kill("SIGINT")
-        return run.exit
-      })
-  )
-
-const tempDir = Effect.acquireRelease(
-  Effect.promise(() => mkdtemp(join(tmpdir(), "dev-test-"))),
-  (dir) => Effect.promise(() => rm(dir, { recursive: true, force: true }))
-)
-
-/** Polls `check` until it returns true (a condition, not a fixed wait), up to `limit`. */
-const eventually = <E, R>(check: Effect.Effect<boolean, E, R>, limit: `${number} seconds`) =>
-  check.pipe(
-    Effect.repeat({ until: (ok) => ok, schedule: Schedule.spaced("100 millis") }),
-    Effect.timeout(limit)
-  )
-
 /** `totes-cdc status --state-file PATH …flags`: exit code and stdout. */
-const runStatus = (stateFile: string, ...flags: ReadonlyArray<string>) =>
-  new Promise<{ code: number | null; stdout: string }>((resolve) => {
-    const child = spawn(process.execPath, [BIN, "status", "--state-file", stateFile, ...flags], { stdio: ["ignore", "pipe", "inherit"] })
-    let stdout = ""
-    child.stdout?.on("data", (chunk: Buffer) => (stdout += chunk.toString()))
-    child.once("exit", (code) => resolve({ code, stdout }))
-  })
+const runStatus = (stateFile: string, ...flags: ReadonlyArray<string>) => runCli(["status", "--state-file", stateFile, ...flags])
 
 const listening = (url: string) =>
   new Promise<boolean>((resolve) => {
@@ -111,21 +64,22 @@ describe("totes-cdc dev", () => {
           .pipe(Effect.map((rows) => rows[0]?.active === "t")),
         "60 seconds"
       )
-      const status = yield* Effect.promise(() => runStatus(stateFile))
+      const status = yield* runStatus(stateFile)
       expect(status.code).toBe(0)
       expect(status.stdout).toMatch(/^slot totes_cdc: active, wal_status reserved/m)
       // Once the reader has reported, `status --check` finds nothing to act on.
-      yield* eventually(Effect.promise(() => runStatus(stateFile)).pipe(Effect.map((s) => !s.stdout.includes("reader: no metrics report yet"))), "30 seconds")
-      expect(yield* Effect.promise(() => runStatus(stateFile, "--check"))).toEqual({ code: 0, stdout: "OK: no alert\n" })
+      yield* eventually(runStatus(stateFile).pipe(Effect.map((s) => !s.stdout.includes("reader: no metrics report yet"))), "30 seconds")
+      expect(yield* runStatus(stateFile, "--check")).toEqual({ code: 0, stdout: "OK: no alert\n", stderr: "" })
 
       // A poison record on the stream: the processor dead-letters it and `--check` says so, exit 1.
       const put = yield* Kinesis.use((k) => k.putRecords(state.kinesis.streamName, [{ partitionKey: "poison", data: new TextEncoder().encode("this is not json {") }])).pipe(
         Effect.provide(Kinesis.layer(state.kinesis))
       )
       expect(put[0]?._tag).toBe("Written")
-      yield* eventually(Effect.promise(() => runStatus(stateFile, "--check")).pipe(Effect.map((s) => s.code === 1)), "30 seconds")
-      const check = yield* Effect.promise(() => runStatus(stateFile, "--check"))
+      yield* eventually(runStatus(stateFile, "--check").pipe(Effect.map((s) => s.code === 1)), "30 seconds")
+      const check = yield* runStatus(stateFile, "--check")
       expect(check.code).toBe(1)
+      expect(check.stderr).toBe("totes-cdc: status --check: 1 alert\n")
       expect(check.stdout.trimEnd().split("\n")).toEqual([
         'ALERT dead-letters: dead letters waiting: processor 1 (under dlq/ of the ingestion bucket; README "Dead letters")'
       ])

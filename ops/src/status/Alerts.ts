@@ -25,9 +25,23 @@ export interface AlertThresholds {
 
 export const DEFAULT_ALERT_THRESHOLDS: AlertThresholds = { slotLagBytes: 64 * 1024 * 1024, readerSilentMs: 30_000, stalledSeconds: 60 }
 
-/** One alert: a stable id (for scripts) and its line. */
+/** Every alert's stable id (for scripts and the `alert` label of `totes_cdc_pipeline_alert_active`), in pipeline order. */
+export const ALERT_IDS = [
+  "slot-missing",
+  "slot-lost",
+  "slot-inactive",
+  "slot-lag",
+  "reader-silent",
+  "stream-unavailable",
+  "archive-failing",
+  "pipeline-stalled",
+  "dead-letters",
+  "truncate-quarantined"
+] as const
+
+/** One alert: its id and its line. */
 export interface Alert {
-  readonly id: "slot-missing" | "slot-lost" | "slot-inactive" | "slot-lag" | "reader-silent" | "stream-unavailable" | "archive-failing" | "pipeline-stalled" | "dead-letters" | "truncate-quarantined"
+  readonly id: (typeof ALERT_IDS)[number]
   readonly message: string
 }
 

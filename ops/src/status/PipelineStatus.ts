@@ -8,7 +8,7 @@
  */
 import { loadMetricsSnapshot, type ReaderSettings, slotStatus } from "@totes-cdc/cdc-reader"
 import { DEAD_LETTER_PREFIX } from "@totes-cdc/core"
-import { type AwsEndpoint, Firehose, type FirehoseDescription, Kinesis, makePgPool, S3, type S3Error, type StreamSummary } from "@totes-cdc/platform"
+import { type AwsEndpoint, Firehose, type FirehoseDescription, Kinesis, makePgPool, type PgPool, S3, type S3Error, type StreamSummary } from "@totes-cdc/platform"
 import { Effect, Layer } from "effect"
 
 /** Pure: the number of letters per stage from their keys (`dlq/<stage>/…`). */
@@ -78,49 +78,56 @@ export interface StatusOptions {
 
 /**
  * Slot, reader metrics, the Kinesis stream's summary, the delivery stream's description
- * (`options.deliveryStream` set), dead letters, freshness and quarantines, as one report.
- * `warehouseUrl` absent: no warehouse part.
+ * (`options.deliveryStream` set), dead letters, freshness and quarantines, as one report,
+ * over open pools (the dashboard keeps its pools; `gatherStatus` opens them per call).
+ * `warehouse` undefined: no warehouse part. Fails with the errors of the source and S3.
  */
+export const gatherStatusWith = (source: PgPool, warehouse: PgPool | undefined, settings: ReaderSettings, options: StatusOptions = {}) =>
+  Effect.gen(function* () {
+    const slot = yield* slotStatus(source, settings.slot)
+    const reader = yield* loadMetricsSnapshot({ bucket: settings.stateBucket, prefix: settings.statePrefix }, settings.slot)
+    const streams = yield* gatherStreams(settings.streamName, options.deliveryStream)
+    const deadLetters = yield* deadLetterCounts(settings.stateBucket)
+    let freshness: ReadonlyArray<Record<string, string | null>> = []
+    let quarantined: ReadonlyArray<Record<string, string | null>> = []
+    if (warehouse !== undefined) {
+      freshness = yield* warehouse
+        .query(
+          `SELECT warehouse_table, last_commit_lsn::text AS last_commit_lsn, last_commit_ts::text AS last_commit_ts, last_loaded_at::text AS last_loaded_at
+             FROM totes_cdc.freshness ORDER BY warehouse_table`
+        )
+        .pipe(Effect.orElseSucceed(() => []))
+      quarantined = yield* warehouse
+        .query(
+          `SELECT warehouse_table, commit_lsn::text AS commit_lsn, recorded_at::text AS recorded_at
+             FROM totes_cdc.truncations WHERE in_force ORDER BY warehouse_table, commit_lsn`
+        )
+        .pipe(Effect.orElseSucceed(() => []))
+    }
+    return { slot: { name: settings.slot, ...slot }, reader: reader ?? null, ...streams, deadLetters, freshness, quarantined }
+  })
+
+/** The AWS services `gatherStatusWith` calls, for the reader's settings (Firehose: AWS itself, never the Kinesis emulator). */
+export const statusServices = (settings: ReaderSettings) =>
+  Layer.mergeAll(
+    S3.layer(settings.s3),
+    Kinesis.layer(settings.kinesis),
+    // Making the client calls nothing; without a delivery stream `gatherStreams` never uses it.
+    Firehose.layer(firehoseTarget(settings.kinesis))
+  )
+
+/** `gatherStatusWith` on pools opened for this one report. `warehouseUrl` absent: no warehouse part. */
 export const gatherStatus = (settings: ReaderSettings, warehouseUrl: string | undefined, options: StatusOptions = {}) =>
   Effect.scoped(
     Effect.gen(function* () {
       const source = yield* makePgPool(settings.sourceUrl, { setting: "SOURCE_URL", max: 1 })
-      const slot = yield* slotStatus(source, settings.slot)
-      const reader = yield* loadMetricsSnapshot({ bucket: settings.stateBucket, prefix: settings.statePrefix }, settings.slot)
-      const streams = yield* gatherStreams(settings.streamName, options.deliveryStream)
-      const deadLetters = yield* deadLetterCounts(settings.stateBucket)
-      let freshness: ReadonlyArray<Record<string, string | null>> = []
-      let quarantined: ReadonlyArray<Record<string, string | null>> = []
-      if (warehouseUrl !== undefined) {
-        const warehouse = yield* makePgPool(warehouseUrl, { setting: "WAREHOUSE_URL", max: 1 })
-        freshness = yield* warehouse
-          .query(
-            `SELECT warehouse_table, last_commit_lsn::text AS last_commit_lsn, last_commit_ts::text AS last_commit_ts, last_loaded_at::text AS last_loaded_at
-               FROM totes_cdc.freshness ORDER BY warehouse_table`
-          )
-          .pipe(Effect.orElseSucceed(() => []))
-        quarantined = yield* warehouse
-          .query(
-            `SELECT warehouse_table, commit_lsn::text AS commit_lsn, recorded_at::text AS recorded_at
-               FROM totes_cdc.truncations WHERE in_force ORDER BY warehouse_table, commit_lsn`
-          )
-          .pipe(Effect.orElseSucceed(() => []))
-      }
-      return { slot: { name: settings.slot, ...slot }, reader: reader ?? null, ...streams, deadLetters, freshness, quarantined }
+      const warehouse = warehouseUrl === undefined ? undefined : yield* makePgPool(warehouseUrl, { setting: "WAREHOUSE_URL", max: 1 })
+      return yield* gatherStatusWith(source, warehouse, settings, options)
     })
-  ).pipe(
-    Effect.provide(
-      Layer.mergeAll(
-        S3.layer(settings.s3),
-        Kinesis.layer(settings.kinesis),
-        // Making the client calls nothing; without a delivery stream `gatherStreams` never uses it.
-        Firehose.layer(firehoseTarget(settings.kinesis))
-      )
-    )
-  )
+  ).pipe(Effect.provide(statusServices(settings)))
 
 /** What `gatherStatus` answers. */
-export type StatusReport = Effect.Success<ReturnType<typeof gatherStatus>>
+export type StatusReport = Effect.Success<ReturnType<typeof gatherStatusWith>>
 
 /** Pure: the Kinesis stream's line. */
 export const formatKinesisStream = (report: KinesisStreamReport): string => {

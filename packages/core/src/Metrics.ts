@@ -77,6 +77,26 @@ export const METRIC_CATALOGUE = {
     },
     iteratorAgeMs: { kind: "gauge", unit: "Milliseconds", description: "ms between the latest record read and the tip of the shard (GetRecords MillisBehindLatest)" }
   },
+  // What the dashboard (ops) derives each second from the stores — the source, the ingestion
+  // bucket, the warehouse — for its page and its Prometheus /metrics; any deployment has them.
+  pipeline: {
+    capturedPerSecond: { kind: "gauge", unit: "Count/Second", description: "Change records made durable in Kinesis per second (the reader's latest report)" },
+    loadedRowsPerSecond: { kind: "gauge", unit: "Count/Second", description: "Warehouse rows applied per second (last 5 s, totes_cdc.applied_objects)" },
+    commitToWarehouseP50Ms: {
+      kind: "gauge",
+      unit: "Milliseconds",
+      description: "Median ms from source commit to warehouse, objects loaded in the last minute (row-weighted over their own p50s)"
+    },
+    commitToWarehouseP99Ms: {
+      kind: "gauge",
+      unit: "Milliseconds",
+      description: "99th percentile ms from source commit to warehouse, objects loaded in the last minute (row-weighted over their own p99s)"
+    },
+    tableFreshnessSeconds: { kind: "gauge", unit: "Seconds", description: "Seconds since the newest source commit applied to a warehouse table (attribute table)" },
+    deadLetters: { kind: "gauge", unit: "Count", description: "Dead letters waiting under dlq/, per stage (attribute stage)" },
+    alertActive: { kind: "gauge", unit: "Count", description: "1 while an alert of `totes-cdc status --check` holds, else 0 (attribute alert)" },
+    snapshotRows: { kind: "gauge", unit: "Count", description: "Rows the running snapshot has read so far (0: no snapshot running)" }
+  },
   processor: {
     changesProcessed: { kind: "counter", unit: "Count", description: "Change records transformed (CloudWatch: per invocation)", cloudWatch: COMPONENT },
     deadLetters: { kind: "counter", unit: "Count", description: "Records dead-lettered by the processor (CloudWatch: per invocation)", cloudWatch: COMPONENT },
@@ -105,7 +125,7 @@ export type MetricNameOf<C extends MetricComponent> = keyof (typeof METRIC_CATAL
 /** The prefix of every in-process metric name. */
 export const METRIC_PREFIX = "totes_cdc_"
 
-const COMPONENT_PREFIX: Readonly<Record<MetricComponent, string>> = { "cdc-reader": "reader", consumer: "consumer", processor: "processor", loader: "loader" }
+const COMPONENT_PREFIX: Readonly<Record<MetricComponent, string>> = { "cdc-reader": "reader", consumer: "consumer", pipeline: "pipeline", processor: "processor", loader: "loader" }
 
 /** Pure: the in-process (and exposition) name of `component`'s metric `name`, e.g. `totes_cdc_reader_changes_written_total`. */
 export const metricName = <C extends MetricComponent>(component: C, name: MetricNameOf<C>): string => {
@@ -139,6 +159,18 @@ export const consumerRecordsProcessed = counter("consumer", "recordsProcessed")
 export const consumerPageRetries = counter("consumer", "pageRetries")
 export const consumerPageRecords = histogram("consumer", "pageRecords")
 export const consumerIteratorAgeMs = gauge("consumer", "iteratorAgeMs")
+
+export const readerSlotRetainedWalBytes = gauge("cdc-reader", "slotRetainedWalBytes")
+export const readerSlotConfirmedLagBytes = gauge("cdc-reader", "slotConfirmedLagBytes")
+
+export const pipelineCapturedPerSecond = gauge("pipeline", "capturedPerSecond")
+export const pipelineLoadedRowsPerSecond = gauge("pipeline", "loadedRowsPerSecond")
+export const pipelineCommitToWarehouseP50Ms = gauge("pipeline", "commitToWarehouseP50Ms")
+export const pipelineCommitToWarehouseP99Ms = gauge("pipeline", "commitToWarehouseP99Ms")
+export const pipelineTableFreshnessSeconds = gauge("pipeline", "tableFreshnessSeconds")
+export const pipelineDeadLetters = gauge("pipeline", "deadLetters")
+export const pipelineAlertActive = gauge("pipeline", "alertActive")
+export const pipelineSnapshotRows = gauge("pipeline", "snapshotRows")
 
 /** The attributes of a consumer's metrics in a shard. */
 export const consumerAttributes = (consumer: string, shardId: string) => ({ consumer, shard: shardId })

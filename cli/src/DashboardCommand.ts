@@ -1,0 +1,57 @@
+/**
+ * `totes-cdc dashboard`: the live dashboard (ops' Dashboard.ts) for a running `dev`
+ * (`--state-file`) or a deployment (the components' environment: SOURCE_URL,
+ * KINESIS_STREAM, INGESTION_BUCKET, WAREHOUSE_URL, optional WAREHOUSE_SCHEMA and
+ * FIREHOSE_DELIVERY_STREAM). Prints its URL and serves until Ctrl-C.
+ */
+import { readerSettings } from "@totes-cdc/cdc-reader"
+import { DEFAULTS } from "@totes-cdc/core"
+import { startDashboard } from "@totes-cdc/ops"
+import { Console, Effect, Option } from "effect"
+import { Command, Flag } from "effect/cli"
+import { describeConfigError, UsageError } from "./Errors.ts"
+import { readerSettingsFromState } from "./LocalSettings.ts"
+import { readStateFile, stateFileFlag } from "./StateFile.ts"
+
+/** `--port`: the dashboard's port (`dev` uses the same default). */
+export const DASHBOARD_PORT = 8080
+
+export const dashboardCommand = Command.make(
+  "dashboard",
+  {
+    stateFile: stateFileFlag,
+    port: Flag.Int("port").pipe(Flag.withDescription(`port to serve on (default ${DASHBOARD_PORT}; 0 = any free port)`), Flag.withDefault(DASHBOARD_PORT)),
+    host: Flag.String("host").pipe(Flag.withDescription("address to bind (default 127.0.0.1: this machine only; the page has no login)"), Flag.withDefault("127.0.0.1"))
+  },
+  ({ stateFile, port, host }) =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        if (!Number.isInteger(port) || port < 0 || port > 65_535) return yield* new UsageError({ message: `--port ${port}: give a port from 0 to 65535` })
+        const target = Option.isSome(stateFile)
+          ? yield* readStateFile(stateFile.value).pipe(
+              Effect.map((state) => ({ settings: readerSettingsFromState(state), warehouseUrl: state.warehouse.url, warehouseSchema: state.warehouse.schema, status: {} }))
+            )
+          : yield* Effect.gen(function* () {
+              const settings = yield* Effect.mapError(readerSettings, (error) => new UsageError({ message: describeConfigError(error.message) }))
+              const warehouseUrl = process.env.WAREHOUSE_URL
+              if (warehouseUrl === undefined || warehouseUrl === "") {
+                return yield* new UsageError({ message: "WAREHOUSE_URL is not set: the dashboard reads freshness and the analysts' questions from the warehouse; set it, or pass --state-file" })
+              }
+              const deliveryStream = process.env.FIREHOSE_DELIVERY_STREAM
+              return {
+                settings,
+                warehouseUrl,
+                warehouseSchema: process.env.WAREHOUSE_SCHEMA || DEFAULTS.warehouseSchema,
+                status: deliveryStream === undefined || deliveryStream === "" ? {} : { deliveryStream }
+              }
+            })
+        const url = yield* startDashboard({ ...target, port, host })
+        yield* Console.log(`totes-cdc dashboard: ${url}  (Prometheus: ${url}metrics) — Ctrl-C stops it`)
+        return yield* Effect.never
+      })
+    )
+).pipe(
+  Command.withDescription(
+    "Serve the live dashboard: slot lag and retained WAL, throughput, commit→warehouse latency, freshness, dead letters, snapshot progress, alerts, the analysts' questions; and /metrics for Prometheus"
+  )
+)
