@@ -4,9 +4,9 @@
  * one database. Details: loader/SPEC.md §5.
  *
  *  - applied_objects: every processed-bucket object loaded (a re-delivery is a no-op); from
- *    migration 5 (`APPLIED_OBJECT_LATENCY_SQL`) also the commit→warehouse latency p50/p99
- *    of its rows (ms, null for rows without a commit time), indexed by `applied_at` for
- *    the dashboard's recent-load queries
+ *    migration 5 (`APPLIED_OBJECT_LATENCY_SQL`) also the commit→warehouse latency p50/p99 of
+ *    its rows (ms; bigint: a replay loads rows committed years ago; null when no row has a
+ *    commit time), indexed by `applied_at` for the dashboard's recent-load queries
  *  - freshness: per warehouse table, last source commit applied and last load time
  *  - row_versions: per warehouse row identity, the (commit LSN, index) of the newest change
  *    applied; `deleted`, and `inferred` (a late-arriving dimension's placeholder at 0/0)
@@ -76,7 +76,7 @@ CREATE TABLE IF NOT EXISTS totes_cdc.fact_versions (
 
 /** Migration 5: per applied object, the commit→warehouse latency of its rows (p50, p99 ms), and an index for "objects applied in the last minute". */
 export const APPLIED_OBJECT_LATENCY_SQL = `
-ALTER TABLE totes_cdc.applied_objects ADD COLUMN IF NOT EXISTS commit_lag_p50_ms int;
-ALTER TABLE totes_cdc.applied_objects ADD COLUMN IF NOT EXISTS commit_lag_p99_ms int;
+ALTER TABLE totes_cdc.applied_objects ADD COLUMN IF NOT EXISTS commit_lag_p50_ms bigint;
+ALTER TABLE totes_cdc.applied_objects ADD COLUMN IF NOT EXISTS commit_lag_p99_ms bigint;
 CREATE INDEX IF NOT EXISTS applied_objects_applied_at ON totes_cdc.applied_objects (target_schema, applied_at);
 `
