@@ -12,6 +12,7 @@ import { loaderCommand, replayCommand } from "./LoaderCommands.ts"
 import { reportFailure } from "./Errors.ts"
 import { loggingLayer } from "./Logging.ts"
 import { readerCommand } from "./ReaderCommand.ts"
+import { recordCommand } from "./RecordCommand.ts"
 import { exitOnSecondSignal } from "./SecondSignal.ts"
 import { statusCommand } from "./StatusCommand.ts"
 import { DASHBOARD_PORT, dashboardCommand } from "./DashboardCommand.ts"
@@ -69,7 +70,7 @@ const devCommand = Command.make(
 
 const root = Command.make("totes-cdc").pipe(
   Command.withDescription("Change-data-capture from totesys (PostgreSQL) into a star-schema warehouse"),
-  Command.withSubcommands([devCommand, readerCommand, archiverCommand, processorCommand, loaderCommand, statusCommand, dashboardCommand, verifyCommand, replayCommand])
+  Command.withSubcommands([devCommand, readerCommand, archiverCommand, processorCommand, loaderCommand, statusCommand, dashboardCommand, verifyCommand, replayCommand, recordCommand])
 )
 
 /** Runs the command line (signal handling: NodeRuntime's, plus a second Ctrl-C, SecondSignal.ts). */
