@@ -203,9 +203,10 @@ export const dev = (options: DevOptions) =>
         pools: { source, warehouse }
       })
       const state: StateFile = { ...withoutDashboard, dashboard: { url: dashboardUrl } }
-      yield* writeStateFile(options.stateFile, state)
+      // The banner first: whoever sees the state file (it means "ready") finds the banner printed too.
       const ready = yield* Clock.currentTimeMillis
       yield* Console.log(describeStack(stack, options, seeded, ready - started, dashboardUrl))
+      yield* writeStateFile(options.stateFile, state)
       const stats = yield* Ref.make<SimulatorStats>({ transactions: 0, changes: 0 })
       const loadStats = yield* Ref.make<LoadStats>({ rows: 0, latency: emptyLatencyWindow() })
       const caughtUp = yield* loader.catchUp

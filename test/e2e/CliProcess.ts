@@ -3,9 +3,11 @@
  * (the project's Node), a temporary directory, and polling for a condition (never a
  * fixed sleep).
  */
-import { CLI_BIN } from "@totes-cdc/local-stack/testing"
+import { readStateFile } from "@totes-cdc/cli"
+import { CLI_BIN, TOTESYS_DUMP } from "@totes-cdc/local-stack/testing"
 import { Effect, Schedule } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
+import { existsSync } from "node:fs"
 import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -62,3 +64,19 @@ export const eventually = <E, R>(check: Effect.Effect<boolean, E, R>, limit: `${
     Effect.repeat({ until: (ok) => ok, schedule: Schedule.spaced("100 millis") }),
     Effect.timeout(limit)
   )
+
+/**
+ * `totes-cdc dev` on the real data set, simulator off, dashboard on any free port: started,
+ * ready (its state file written) and caught up (`status --check` exits 0: the snapshot is in
+ * the warehouse). `check` runs `status --check` again.
+ */
+export const startQuietDev = Effect.gen(function* () {
+  const dir = yield* tempDir
+  const stateFile = join(dir, "state.json")
+  const run = yield* startCli(["dev", "--seed", TOTESYS_DUMP, "--state-file", stateFile, "--simulate", "0", "--dashboard-port", "0"])
+  yield* eventually(Effect.sync(() => existsSync(stateFile) || run.child.exitCode !== null), "60 seconds")
+  const state = yield* readStateFile(stateFile)
+  const check = runCli(["status", "--state-file", stateFile, "--check"])
+  yield* eventually(check.pipe(Effect.map((result) => result.code === 0)), "90 seconds")
+  return { dir, stateFile, run, state, check }
+})

@@ -12,15 +12,13 @@
  * it goes to the temporary directory. CHROMIUM_PATH overrides /usr/bin/chromium.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { readStateFile } from "@totes-cdc/cli"
-import { TOTESYS_DUMP } from "@totes-cdc/local-stack/testing"
 import { Kinesis, makePgPool } from "@totes-cdc/platform"
 import { Effect } from "effect"
 import { existsSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import parsePrometheusTextFormat from "parse-prometheus-text-format"
 import { type Browser, chromium, type Page } from "playwright-core"
-import { eventually, runCli, startCli, tempDir } from "./CliProcess.ts"
+import { eventually, startQuietDev } from "./CliProcess.ts"
 
 const CHROMIUM = process.env["CHROMIUM_PATH"] ?? "/usr/bin/chromium"
 const BUSINESS_QUERIES = new URL("../../../shared/totesys/business_queries.sql", import.meta.url)
@@ -59,18 +57,12 @@ describe("the dashboard", () => {
     "served by dev on the real data set: every chart drawn, numbers equal to SQL, writes shown within seconds, alerts on the page and in status --check, /metrics parsed",
     () =>
       Effect.gen(function* () {
-        const dir = yield* tempDir
-        const stateFile = join(dir, "state.json")
-        const run = yield* startCli(["dev", "--seed", TOTESYS_DUMP, "--state-file", stateFile, "--simulate", "0", "--dashboard-port", "0"])
-        yield* eventually(Effect.sync(() => existsSync(stateFile) || run.child.exitCode !== null), "60 seconds")
-        const state = yield* readStateFile(stateFile)
+        // Caught up: the snapshot is in the warehouse and the reader has reported, nothing to act on.
+        const { dir, run, state, check } = yield* startQuietDev
         const url = state.dashboard?.url ?? ""
         expect(run.stdout()).toContain(`  dashboard         ${url}  (Prometheus: ${url}metrics)`)
         const source = yield* makePgPool(state.source.url, { max: 1 })
         const warehouse = yield* makePgPool(state.warehouse.url, { max: 2 })
-        const check = runCli(["status", "--state-file", stateFile, "--check"])
-        // The snapshot is in the warehouse and the reader has reported: nothing to act on.
-        yield* eventually(check.pipe(Effect.map((result) => result.code === 0)), "90 seconds")
 
         const chromiumBrowser = yield* browser
         const page = yield* Effect.promise(() => chromiumBrowser.newPage({ viewport: { width: 1440, height: 900 } }))

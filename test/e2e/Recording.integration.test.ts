@@ -4,16 +4,13 @@
  * tables it implies are the source's tables, row for row, in their text form.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { readStateFile } from "@totes-cdc/cli"
 import { TOTESYS_TABLES } from "@totes-cdc/core"
-import { TOTESYS_DUMP } from "@totes-cdc/local-stack/testing"
 import { readSourceSnapshot, RecordedSource, type SourceRows } from "@totes-cdc/ops"
 import { makePgPool } from "@totes-cdc/platform"
 import { readRecording } from "@totes-cdc/stream-processors"
 import { Effect, Stream } from "effect"
-import { existsSync } from "node:fs"
 import { join } from "node:path"
-import { eventually, runCli, startCli, tempDir } from "./CliProcess.ts"
+import { eventually, runCli, startQuietDev } from "./CliProcess.ts"
 
 /** The tables a recording file implies. */
 const foldFile = (path: string) =>
@@ -31,14 +28,9 @@ const sameTables = (a: SourceRows, b: SourceRows) => TOTESYS_TABLES.every((table
 describe("a recording of a live run", () => {
   it.live("implies the source's tables row for row (snapshot, inserts, updates, a delete), written gzip-compressed in commit order", () =>
     Effect.gen(function* () {
-      const dir = yield* tempDir
-      const stateFile = join(dir, "state.json")
-      const run = yield* startCli(["dev", "--seed", TOTESYS_DUMP, "--state-file", stateFile, "--simulate", "0", "--dashboard-port", "0"])
-      yield* eventually(Effect.sync(() => existsSync(stateFile) || run.child.exitCode !== null), "60 seconds")
-      const state = yield* readStateFile(stateFile)
-      const source = yield* makePgPool(state.source.url, { max: 1 })
       // The snapshot taken and loaded first, so what follows are replication changes the recording must fold.
-      yield* eventually(runCli(["status", "--state-file", stateFile, "--check"]).pipe(Effect.map((result) => result.code === 0)), "90 seconds")
+      const { dir, stateFile, state } = yield* startQuietDev
+      const source = yield* makePgPool(state.source.url, { max: 1 })
       yield* source.query("INSERT INTO currency (currency_code, last_updated) VALUES ('JPY', now())")
       yield* source.query("UPDATE payment SET paid = NOT paid, last_updated = now() WHERE payment_id IN (2, 3, 5)")
       yield* source.query("UPDATE address SET city = 'Leeds', last_updated = now() WHERE address_id = 1")
