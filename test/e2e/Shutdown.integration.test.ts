@@ -211,6 +211,8 @@ describe("Ctrl-C on npm start", () => {
           Effect.gen(function* () {
             const run = yield* npmStart(["--simulate", "50", "--data-dir", dataDir])
             yield* until(() => existsSync(run.stateFile) || run.child.exitCode !== null, "the state file")
+            // The banner reaches this process's pipe reader a moment after the file appears: wait for it, then read it.
+            yield* until(() => run.output().stdout.includes("Ctrl-C stops everything.") || run.child.exitCode !== null, "the banner", 10_000)
             expect(run.output().stdout).toContain("totesys already holds data (kept --data-dir): not seeded again")
             const verify = yield* Effect.promise(
               () =>
