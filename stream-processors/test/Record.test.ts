@@ -7,7 +7,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { type ChangeRecord, encodeChangeRecord } from "@totes-cdc/core"
 import { S3 } from "@totes-cdc/platform"
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import { recordArchive, type RecordConfig } from "../src/replay/Record.ts"
 
 const BUCKET = "ingestion"
@@ -91,5 +91,16 @@ describe("recordArchive", () => {
       )
       expect((yield* Effect.flip(record({ since: new Date("yesterday") }))).message).toBe("--since is not a time: give ISO-8601, e.g. 2024-02-23T10:00:00Z")
     })
+  )
+
+  it.effect("fails when a listed archive object is gone when read (the archive is append-only), never writing a shorter recording silently", () =>
+    Effect.gen(function* () {
+      const s3 = yield* S3
+      for (const [key, body] of Object.entries(ARCHIVE)) yield* s3.putObject(BUCKET, key, body)
+      const gone = "raw/2024/02/23/10/totes-cdc-changes-1-2024-02-23-10-00-05-bbb"
+      const vanishing = S3.of({ ...s3, getObject: (bucket, key) => (key === gone ? Effect.succeed(Option.none()) : s3.getObject(bucket, key)) })
+      const error = yield* Effect.flip(recordArchive({ ingestionBucket: BUCKET }, () => Effect.void).pipe(Effect.provideService(S3, vanishing)))
+      expect(error.message).toBe(`archive object s3://ingestion/${gone} was listed but is gone; the archive is append-only: restore it, then record again`)
+    }).pipe(Effect.provide(S3.layerTest({ buckets: [BUCKET] })))
   )
 })

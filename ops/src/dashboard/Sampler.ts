@@ -35,7 +35,7 @@ export interface SamplerOptions {
   readonly intervalMs?: number
 }
 
-/** Rows applied in the last `seconds`, and the objects of the last minute with their latency percentiles. */
+/** Rows applied in the last `LOADED_WINDOW_SECONDS`, and the objects of the last minute with their latency percentiles. */
 const recentLoads = (warehouse: PgPool, schema: string) =>
   Effect.gen(function* () {
     const [loaded] = yield* warehouse.query(

@@ -14,6 +14,8 @@
  *    position, same change.
  *  - Filters: commit time in [since, until), source table in `tables`. A line that is not a
  *    change record is skipped and counted (the live processor dead-lettered it).
+ *  - An object listed but gone when read fails the recording (the archive is append-only),
+ *    never a silently shorter file.
  *  - Memory: the window plus the objects being read.
  */
 import { type ChangeRecord, comparePosition, type TotesysTable } from "@totes-cdc/core"
@@ -124,7 +126,11 @@ export const recordArchive = <E, R>(
       Stream.mapEffect((key) => s3.getObject(config.ingestionBucket, key).pipe(Effect.map((body) => ({ key, body }))), { concurrency: READ_CONCURRENCY }),
       Stream.runForEach(({ key, body }) =>
         Effect.gen(function* () {
-          const lines = body._tag === "Some" ? archiveLines(body.value) : []
+          // Listed a moment ago, and the archive is append-only: gone now means someone deleted it (as Replay.ts and the join-state rebuild say too).
+          if (body._tag === "None") {
+            return yield* new RecordError({ message: `archive object s3://${config.ingestionBucket}/${key} was listed but is gone; the archive is append-only: restore it, then record again` })
+          }
+          const lines = archiveLines(body.value)
           for (let i = 0; i < lines.length; i++) {
             const line = lines[i]!
             const decoded = decodeChangeBytes(line)
