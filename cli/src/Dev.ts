@@ -5,8 +5,15 @@
  * serves the live dashboard (ops' Dashboard.ts) at the URL it prints, writes the state
  * file, and stops everything on SIGINT/SIGTERM.
  *
+ * `dev --replay FILE` (issue 15) runs the same stack without a source: no seed, no
+ * simulator, no reader; the recording is fed into the stream through the reader's producer
+ * (ReplayRecordingCommand.ts), the archiver, processor and loader run unchanged, and once
+ * the warehouse has applied the recording's last change `dev` says so and keeps running
+ * (for `verify --against-recording`, queries, the dashboard) until stopped.
+ *
  * Invariants:
- *  - Bad flags are rejected before anything starts (exit 2, one line).
+ *  - Bad flags are rejected before anything starts (exit 2, one line); so is a damaged
+ *    recording (`--replay`: the whole file is checked first, nothing is fed from it).
  *  - Components are fibers in one scope: when one fails, the others are interrupted,
  *    the state file is removed and the stack stops; nothing is left behind.
  *  - The state file is written only once the source is seeded and the warehouse
@@ -18,7 +25,7 @@ import { DEFAULTS } from "@totes-cdc/core"
 import { runReaderProgram } from "@totes-cdc/cdc-reader"
 import { runArchiverProgram, runProcessorProgram } from "@totes-cdc/stream-processors"
 import { addLatencies, emptyLatencyWindow, type LoaderQueue, makeLoaderQueue, startLoader } from "@totes-cdc/loader"
-import { type LoadStats, runStatusLine, startDashboard } from "@totes-cdc/ops"
+import { describePace, type LoadStats, type Pace, runStatusLine, startDashboard, waitForPipeline } from "@totes-cdc/ops"
 import {
   type LocalStackEndpoints,
   type SimulatorStats,
@@ -29,17 +36,19 @@ import {
   runSimulator,
   simulateHistory
 } from "@totes-cdc/local-stack"
-import { cappedBackoff, type PgPool, makePgPool, S3 } from "@totes-cdc/platform"
+import { cappedBackoff, Kinesis, type PgPool, makePgPool, S3 } from "@totes-cdc/platform"
+import { CheckpointStore, type RecordingSummary } from "@totes-cdc/stream-processors"
 import { Clock, Console, Effect, Layer, Option, Ref } from "effect"
 import { resolve } from "node:path"
 import { UsageError } from "./Errors.ts"
 import { consumerSettingsFromState, readerSettingsFromState } from "./LocalSettings.ts"
+import { checkedRecording, describeFeed, describeRecording, paceOf, replayInto } from "./ReplayRecordingCommand.ts"
 import { type StateFile, writeStateFile } from "./StateFile.ts"
 
 export interface DevOptions {
   readonly seed: Option.Option<string>
-  /** Simulated row changes per second; 0 = off. */
-  readonly simulate: number
+  /** Simulated row changes per second; 0 = off. Default `DEFAULT_SIMULATE_RATE` (none with --replay). */
+  readonly simulate: Option.Option<number>
   readonly stateFile: string
   readonly dataDir: Option.Option<string>
   /** Days of simulated history for an empty totesys when no --seed is given. */
@@ -48,7 +57,21 @@ export interface DevOptions {
   readonly shards: number
   /** The dashboard's preferred port (taken: any free one; 0: any free one). */
   readonly dashboardPort: number
+  /** A recording to replay instead of a source (`--replay FILE`). */
+  readonly replay: Option.Option<string>
+  /** `--speed N` of the replay (default 1: the recorded pace). */
+  readonly speed: Option.Option<number>
+  /** `--max-speed`: replay as fast as the stream takes it. */
+  readonly maxSpeed: boolean
 }
+
+/** Simulated row changes per second when `--simulate` is not given. */
+export const DEFAULT_SIMULATE_RATE = 5
+
+/** What `dev` feeds the stack from: a seeded, simulated source, or a recording. */
+type Feed =
+  | { readonly _tag: "Source"; readonly simulate: number }
+  | { readonly _tag: "Recording"; readonly path: string; readonly summary: RecordingSummary; readonly pace: Pace }
 
 /** A long-running part of the pipeline, run as a fiber of `dev` until interrupted. */
 export interface Component {
@@ -56,10 +79,12 @@ export interface Component {
   readonly run: Effect.Effect<never, unknown>
 }
 
+/** Checks the flags (and a recording, whole); answers what `dev` feeds from. Fails with `UsageError`. */
 const validate = (options: DevOptions) =>
   Effect.gen(function* () {
-    if (!Number.isFinite(options.simulate) || options.simulate < 0) {
-      return yield* new UsageError({ message: `--simulate ${options.simulate}: give changes per second >= 0 (0 = off)` })
+    const simulate = Option.getOrElse(options.simulate, () => DEFAULT_SIMULATE_RATE)
+    if (!Number.isFinite(simulate) || simulate < 0) {
+      return yield* new UsageError({ message: `--simulate ${simulate}: give changes per second >= 0 (0 = off)` })
     }
     if (!Number.isInteger(options.historyDays) || options.historyDays < 0) {
       return yield* new UsageError({ message: `--history-days ${options.historyDays}: give a whole number of days >= 0` })
@@ -70,11 +95,24 @@ const validate = (options: DevOptions) =>
     if (!Number.isInteger(options.dashboardPort) || options.dashboardPort < 0 || options.dashboardPort > 65_535) {
       return yield* new UsageError({ message: `--dashboard-port ${options.dashboardPort}: give a port from 0 to 65535` })
     }
+    if (Option.isSome(options.replay)) {
+      const conflicting = Option.isSome(options.seed) ? "--seed" : Option.isSome(options.simulate) ? "--simulate" : undefined
+      if (conflicting !== undefined) {
+        return yield* new UsageError({ message: `--replay and ${conflicting}: a replay runs without a source (no seed, no simulator); give one of them` })
+      }
+      const pace = yield* paceOf(options.speed, options.maxSpeed)
+      const summary = yield* checkedRecording(options.replay.value)
+      return { _tag: "Recording", path: options.replay.value, summary, pace } satisfies Feed
+    }
+    if (Option.isSome(options.speed) || options.maxSpeed) {
+      return yield* new UsageError({ message: `${options.maxSpeed ? "--max-speed" : "--speed"}: only with --replay FILE` })
+    }
     if (Option.isSome(options.seed)) {
       yield* checkSeedFile(options.seed.value).pipe(
         Effect.mapError((error) => new UsageError({ message: `--seed: ${error.message}` }))
       )
     }
+    return { _tag: "Source", simulate } satisfies Feed
   })
 
 const count = (pool: PgPool, table: string) =>
@@ -96,7 +134,7 @@ const seedSource = (source: PgPool, options: DevOptions) =>
     return `simulated ${options.historyDays} days of history: ${stats.changes.toLocaleString("en-GB")} rows`
   })
 
-const describeStack = (stack: LocalStackEndpoints, options: DevOptions, seeded: string, elapsedMs: number, dashboardUrl: string) =>
+const describeStack = (stack: LocalStackEndpoints, options: DevOptions, feed: Feed, seeded: string, elapsedMs: number, dashboardUrl: string) =>
   [
     `totes-cdc dev: local stack ready in ${(elapsedMs / 1000).toFixed(1)} s`,
     `  dashboard         ${dashboardUrl}  (Prometheus: ${dashboardUrl}metrics)`,
@@ -107,9 +145,11 @@ const describeStack = (stack: LocalStackEndpoints, options: DevOptions, seeded: 
     `  data              ${stack.dataDir}${Option.isSome(options.dataDir) ? " (kept)" : " (removed at stop)"}`,
     `  state file        ${resolve(options.stateFile)}`,
     `  ${seeded}`,
-    options.simulate > 0
-      ? `  simulator         ${options.simulate} changes/s (seed ${options.simulatorSeed})`
-      : "  simulator         off",
+    feed._tag === "Recording"
+      ? `  replay            ${feed.path}: ${describeRecording(feed.summary)}, at ${describePace(feed.pace)} (no source, no reader)`
+      : feed.simulate > 0
+        ? `  simulator         ${feed.simulate} changes/s (seed ${options.simulatorSeed})`
+        : "  simulator         off",
     "Ctrl-C stops everything."
   ].join("\n")
 
@@ -154,10 +194,57 @@ const stateOf = (stack: LocalStackEndpoints, startedAt: number): StateFile => ({
   }
 })
 
-const simulatorComponent = (source: PgPool, options: DevOptions, stats: Ref.Ref<SimulatorStats>): Component => ({
+const simulatorComponent = (source: PgPool, options: DevOptions, rate: number, stats: Ref.Ref<SimulatorStats>): Component => ({
   name: "simulator",
-  run: runSimulator(source, { seed: options.simulatorSeed, rate: options.simulate }, stats)
+  run: runSimulator(source, { seed: options.simulatorSeed, rate }, stats)
 })
+
+/** Longest wait for the warehouse to apply a replayed recording's last change before `dev` says it has not. */
+const REPLAY_CATCH_UP_TIMEOUT_MS = 10 * 60_000
+
+/**
+ * The replay (`--replay`): feeds the recording, waits until the processor and the loader
+ * have applied its last change (ops' `waitForPipeline` without a reader), says so, then
+ * idles. A wait that times out is said, not fatal: the stack keeps running.
+ */
+const replayComponent = (state: StateFile, stateFile: string, feed: Extract<Feed, { _tag: "Recording" }>, warehouse: PgPool): Component => {
+  const settings = consumerSettingsFromState(state)
+  const consumers = Layer.mergeAll(Kinesis.layer(settings.kinesis), CheckpointStore.layer({ bucket: settings.ingestionBucket })).pipe(
+    Layer.provideMerge(S3.layer(settings.s3))
+  )
+  const waitFor = (lsn: string) =>
+    waitForPipeline(
+      {
+        streamName: settings.streamName,
+        processedBucket: settings.processedBucket,
+        schema: state.warehouse.schema,
+        timeoutMs: REPLAY_CATCH_UP_TIMEOUT_MS
+      },
+      undefined,
+      warehouse,
+      lsn
+    ).pipe(Effect.provide(consumers))
+  return {
+    name: "replay",
+    run: Effect.gen(function* () {
+      const report = yield* replayInto(feed.path, feed.summary, feed.pace, settings, { progress: false })
+      yield* Console.log(describeFeed(feed.path, settings.streamName, report, feed.pace))
+      if (report.lastCommitLsn !== undefined) {
+        const started = yield* Clock.currentTimeMillis
+        yield* waitFor(report.lastCommitLsn).pipe(
+          Effect.andThen(Clock.currentTimeMillis),
+          Effect.flatMap((now) =>
+            Console.log(
+              `replay done: the warehouse has caught up with the recording's last change (${report.lastCommitLsn}) ${((now - started) / 1000).toFixed(1)} s after the last record; check it with: totes-cdc verify --against-recording ${feed.path} --state-file ${stateFile}`
+            )
+          ),
+          Effect.catchTag("PipelineWaitTimeout", (timeout) => Console.error(`replay: the warehouse has not caught up: ${timeout.message}`))
+        )
+      }
+      return yield* Effect.never
+    })
+  }
+}
 
 
 /** Runs components until one fails or the program is interrupted. */
@@ -178,7 +265,7 @@ const runComponents = (components: ReadonlyArray<Component>) =>
 export const dev = (options: DevOptions) =>
   Effect.scoped(
     Effect.gen(function* () {
-      yield* validate(options)
+      const feed = yield* validate(options)
       const started = yield* Clock.currentTimeMillis
       const stack = yield* makeLocalStack({
         ...(Option.isSome(options.dataDir) ? { dataDir: options.dataDir.value } : {}),
@@ -192,7 +279,7 @@ export const dev = (options: DevOptions) =>
       const loader = yield* startLoader(warehouse, { processedBucket: stack.s3.buckets.processed, truncateMode: "quarantine" }, "public").pipe(
         Effect.provide(s3)
       )
-      const seeded = yield* seedSource(source, options)
+      const seeded = feed._tag === "Recording" ? "source            none: replaying a recording" : yield* seedSource(source, options)
       const withoutDashboard = stateOf(stack, started)
       const dashboardUrl = yield* startDashboard({
         settings: readerSettingsFromState(withoutDashboard),
@@ -205,7 +292,7 @@ export const dev = (options: DevOptions) =>
       const state: StateFile = { ...withoutDashboard, dashboard: { url: dashboardUrl } }
       // The banner first: whoever sees the state file (it means "ready") finds the banner printed too.
       const ready = yield* Clock.currentTimeMillis
-      yield* Console.log(describeStack(stack, options, seeded, ready - started, dashboardUrl))
+      yield* Console.log(describeStack(stack, options, feed, seeded, ready - started, dashboardUrl))
       yield* writeStateFile(options.stateFile, state)
       const stats = yield* Ref.make<SimulatorStats>({ transactions: 0, changes: 0 })
       const loadStats = yield* Ref.make<LoadStats>({ rows: 0, latency: emptyLatencyWindow() })
@@ -227,12 +314,12 @@ export const dev = (options: DevOptions) =>
             Effect.provide(s3)
           )
         },
-        readerComponent(state),
+        feed._tag === "Recording" ? replayComponent(state, options.stateFile, feed, warehouse) : readerComponent(state),
         archiverComponent(state),
         processorComponent(state, loads),
         { name: "loader", run: loads.run }
       ]
-      if (options.simulate > 0) components.push(simulatorComponent(source, options, stats))
+      if (feed._tag === "Source" && feed.simulate > 0) components.push(simulatorComponent(source, options, feed.simulate, stats))
       return yield* runComponents(components)
     })
   )

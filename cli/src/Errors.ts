@@ -13,7 +13,7 @@ export class UsageError extends Schema.TaggedError<UsageError>()("UsageError", {
 }) {}
 
 /** Tags of errors that mean "the input is wrong" rather than "something failed". */
-const INPUT_ERRORS: ReadonlySet<string> = new Set(["UsageError", "SeedError", "StateFileError", "LocalStackSetupError"])
+const INPUT_ERRORS: ReadonlySet<string> = new Set(["UsageError", "SeedError", "StateFileError", "LocalStackSetupError", "RecordingError", "RecordedSourceError"])
 
 /** Carries the exit code to the runtime's teardown; already reported, so not logged again. */
 class ExitCode extends Error {

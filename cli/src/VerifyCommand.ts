@@ -10,11 +10,15 @@
  *  - The wait checks the loader's applied objects in the processed bucket, `dev` included
  *    (its in-process loader trails the processor, loader/SPEC.md §4).
  *  - Settings: a `dev` state file (`--state-file`), else the components' environment.
+ *  - `--against-recording FILE` (issue 15): the expected warehouse is what the recording
+ *    implies (ops' `verifyAgainstRecording`), not the source's; the wait is for the
+ *    recording's last change, without a reader (no slot: a replayed recording), and the
+ *    source is not read (SOURCE_URL not needed).
  */
 import { readerSettings } from "@totes-cdc/cdc-reader"
 import { compareLsn, formatLsn, parseLsn } from "@totes-cdc/core"
 import { connectWarehouse, type WarehouseSettings, warehouseSettingsConfig } from "@totes-cdc/loader"
-import { type TableReport, verifyWarehouse, type VerifyReport, waitForPipeline } from "@totes-cdc/ops"
+import { type TableReport, verifyAgainstRecording, verifyWarehouse, type VerifyReport, waitForPipeline } from "@totes-cdc/ops"
 import { type AwsEndpoint, Kinesis, makePgPool, S3, SecretsManager } from "@totes-cdc/platform"
 import { CheckpointStore, consumerSettings } from "@totes-cdc/stream-processors"
 import { Config, Console, Effect, Layer, Option, Result, Schema } from "effect"
@@ -82,6 +86,24 @@ const endpointsFromEnvironment: Config.Config<VerifyEndpoints> = Config.all({
   }))
 )
 
+/** What verify against a recording needs: no source, no slot. */
+export type RecordingVerifyEndpoints = Omit<VerifyEndpoints, "sourceUrl" | "sourceSetting" | "slot" | "readerState">
+
+/** The consumers' and the warehouse's environment (no SOURCE_URL): for `--against-recording`. */
+const recordingEndpointsFromEnvironment: Config.Config<RecordingVerifyEndpoints> = Config.all({
+  consumer: consumerSettings,
+  warehouse: warehouseSettingsConfig
+}).pipe(
+  Config.map(({ consumer, warehouse }) => ({
+    warehouse,
+    streamName: consumer.streamName,
+    ingestionBucket: consumer.ingestionBucket,
+    processedBucket: consumer.processedBucket,
+    kinesis: consumer.kinesis,
+    s3: consumer.s3
+  }))
+)
+
 /** What `--wait-for-lsn` asks for. */
 export type WaitFor = { readonly _tag: "None" } | { readonly _tag: "Current" } | { readonly _tag: "Lsn"; readonly lsn: string }
 
@@ -130,7 +152,10 @@ const sampleLines = (t: TableReport): ReadonlyArray<string> => [
 ]
 
 /** Pure: the report as terminal lines — the window, the per-table table, samples of each drift, the verdict. */
-export const formatVerifyReport = (report: VerifyReport): ReadonlyArray<string> => {
+export const formatVerifyReport = (
+  report: VerifyReport,
+  basis = `verify: source snapshot at ${report.window.to}; rows changed from ${report.window.from} on count as in flight`
+): ReadonlyArray<string> => {
   const cells = [COLUMNS.map((c) => c.title), ...report.tables.map((t) => COLUMNS.map((c) => String(c.value(t))))]
   const widths = COLUMNS.map((_, i) => Math.max(...cells.map((row) => row[i]!.length)))
   const table = cells.map((row) => row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join("  ").trimEnd())
@@ -142,7 +167,7 @@ export const formatVerifyReport = (report: VerifyReport): ReadonlyArray<string> 
       }`
     : `verify: OK (${report.tables.length} tables, ${report.rowsCompared} rows compared)`
   return [
-    `verify: source snapshot at ${report.window.to}; rows changed from ${report.window.from} on count as in flight`,
+    basis,
     ...table,
     ...samples,
     ...rejected,
@@ -155,6 +180,37 @@ const driftMessage = (report: VerifyReport) =>
     report.rejected.count === 0 ? "" : ` (${report.rejected.count} source rows the transform rejects)`
   }; the report above says where`
 
+/** The consumers (Kinesis, checkpoints, S3) that the wait for the pipeline reads. */
+const consumersLayer = (endpoints: RecordingVerifyEndpoints) =>
+  Layer.mergeAll(Kinesis.layer(endpoints.kinesis), CheckpointStore.layer({ bucket: endpoints.ingestionBucket })).pipe(Layer.provideMerge(S3.layer(endpoints.s3)))
+
+/** The wait's settings (the reader, when there is one, is given apart: `ReaderWatch`). */
+const waitSettings = (endpoints: RecordingVerifyEndpoints, timeoutMs: number) => ({
+  streamName: endpoints.streamName,
+  processedBucket: endpoints.processedBucket,
+  schema: endpoints.warehouse.schema,
+  timeoutMs
+})
+
+/** `--against-recording`: the warehouse against the recording at `path`; waits for its last change unless `waitFor` is None. */
+export const runVerifyAgainstRecording = (path: string, endpoints: RecordingVerifyEndpoints, waitFor: WaitFor, timeoutMs: number) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const warehouse = yield* connectWarehouse(endpoints.warehouse, { max: 2, applicationName: "totes-cdc-verify" })
+      return yield* verifyAgainstRecording({
+        path,
+        warehouse,
+        schema: endpoints.warehouse.schema,
+        ...(waitFor._tag === "None"
+          ? {}
+          : {
+              awaitPipeline: (lsn: string) =>
+                waitForPipeline(waitSettings(endpoints, timeoutMs), undefined, warehouse, waitTarget(waitFor, lsn)).pipe(Effect.provide(consumersLayer(endpoints)))
+            })
+      })
+    })
+  ).pipe(Effect.provide(SecretsManager.layer(endpoints.warehouse.region)))
+
 /** Steps 1–3 of the module header against `endpoints`. */
 export const runVerify = (endpoints: VerifyEndpoints, waitFor: WaitFor, timeoutMs: number) =>
   Effect.scoped(
@@ -162,17 +218,8 @@ export const runVerify = (endpoints: VerifyEndpoints, waitFor: WaitFor, timeoutM
       const options = { max: 2, applicationName: "totes-cdc-verify" }
       const source = yield* makePgPool(endpoints.sourceUrl, { ...options, setting: endpoints.sourceSetting })
       const warehouse = yield* connectWarehouse(endpoints.warehouse, options)
-      const aws = Layer.mergeAll(Kinesis.layer(endpoints.kinesis), CheckpointStore.layer({ bucket: endpoints.ingestionBucket })).pipe(
-        Layer.provideMerge(S3.layer(endpoints.s3))
-      )
-      const settings = {
-        slot: endpoints.slot,
-        readerState: endpoints.readerState,
-        streamName: endpoints.streamName,
-        processedBucket: endpoints.processedBucket,
-        schema: endpoints.warehouse.schema,
-        timeoutMs
-      }
+      const aws = consumersLayer(endpoints)
+      const settings = waitSettings(endpoints, timeoutMs)
       return yield* verifyWarehouse({
         source,
         warehouse,
@@ -180,7 +227,7 @@ export const runVerify = (endpoints: VerifyEndpoints, waitFor: WaitFor, timeoutM
         timeoutMs,
         ...(waitFor._tag === "None"
           ? {}
-          : { awaitPipeline: (lsn: string) => waitForPipeline(settings, source, warehouse, waitTarget(waitFor, lsn)).pipe(Effect.provide(aws)) })
+          : { awaitPipeline: (lsn: string) => waitForPipeline(settings, { source, slot: endpoints.slot, readerState: endpoints.readerState }, warehouse, waitTarget(waitFor, lsn)).pipe(Effect.provide(aws)) })
       })
     })
   ).pipe(Effect.provide(SecretsManager.layer(endpoints.warehouse.region)))
@@ -201,9 +248,16 @@ export const verifyCommand = Command.make(
       Flag.withDescription("longest wait for the pipeline (and for transactions running when the source is read), default 60"),
       Flag.withDefault(60)
     ),
-    json: Flag.Boolean("json").pipe(Flag.withDescription("print the report as JSON"), Flag.withDefault(false))
+    json: Flag.Boolean("json").pipe(Flag.withDescription("print the report as JSON"), Flag.withDefault(false)),
+    againstRecording: Flag.String("against-recording").pipe(
+      Flag.withMetavar("FILE"),
+      Flag.withDescription(
+        "compare the warehouse with what this recording (totes-cdc record) implies instead of with the source, e.g. after dev --replay FILE; the wait (current) is for the recording's last change; SOURCE_URL is not needed"
+      ),
+      Flag.optional
+    )
   },
-  ({ stateFile, waitForLsn, timeout, json }) =>
+  ({ stateFile, waitForLsn, timeout, json, againstRecording }) =>
     Effect.gen(function* () {
       if (!Number.isFinite(timeout) || timeout <= 0) {
         return yield* new UsageError({ message: `--timeout ${timeout}: give a number of seconds > 0` })
@@ -211,9 +265,21 @@ export const verifyCommand = Command.make(
       const waitFor = yield* Effect.fromResult(parseWaitFor(Option.getOrElse(waitForLsn, () => (Option.isSome(stateFile) ? "current" : "none")))).pipe(
         Effect.mapError((message) => new UsageError({ message }))
       )
+      const configError = (error: { readonly message: string }) => new UsageError({ message: describeConfigError(error.message) })
+      if (Option.isSome(againstRecording)) {
+        const path = againstRecording.value
+        const endpoints = Option.isSome(stateFile)
+          ? endpointsFromState(stateFile.value, yield* readStateFile(stateFile.value))
+          : yield* Effect.mapError(recordingEndpointsFromEnvironment, configError)
+        const { report, recording } = yield* runVerifyAgainstRecording(path, endpoints, waitFor, timeout * 1000)
+        const basis = `verify: the warehouse against recording ${path} (${recording.records.toLocaleString("en-GB")} records, up to ${report.window.to}); nothing counts as in flight`
+        yield* Console.log(json ? JSON.stringify(report, null, 2) : formatVerifyReport(report, basis).join("\n"))
+        if (report.drift) return yield* new VerifyDrift({ message: driftMessage(report) })
+        return
+      }
       const endpoints = Option.isSome(stateFile)
         ? endpointsFromState(stateFile.value, yield* readStateFile(stateFile.value))
-        : yield* Effect.mapError(endpointsFromEnvironment, (error) => new UsageError({ message: describeConfigError(error.message) }))
+        : yield* Effect.mapError(endpointsFromEnvironment, configError)
       const report = yield* runVerify(endpoints, waitFor, timeout * 1000)
       yield* Console.log(json ? JSON.stringify(report, null, 2) : formatVerifyReport(report).join("\n"))
       if (report.drift) return yield* new VerifyDrift({ message: driftMessage(report) })
@@ -225,6 +291,7 @@ export const verifyCommand = Command.make(
   Command.withExamples([
     { command: "totes-cdc verify --state-file /tmp/s.json", description: "a running `dev` stack: waits until the pipeline has caught up with the source snapshot, then compares" },
     { command: "SOURCE_URL=… WAREHOUSE_URL=… totes-cdc verify", description: "a quiet pipeline, compared at once" },
-    { command: "totes-cdc verify --wait-for-lsn current --timeout 120", description: "a live pipeline configured by the environment" }
+    { command: "totes-cdc verify --wait-for-lsn current --timeout 120", description: "a live pipeline configured by the environment" },
+    { command: "totes-cdc verify --against-recording last-night.ndjson.gz --state-file /tmp/s.json", description: "a dev --replay stack against the recording it replayed" }
   ])
 )

@@ -6,13 +6,14 @@
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Cause, Effect } from "effect"
 import { Command, Flag } from "effect/cli"
-import { dev } from "./Dev.ts"
+import { DEFAULT_SIMULATE_RATE, dev } from "./Dev.ts"
 import { archiverCommand, processorCommand } from "./ConsumerCommands.ts"
 import { loaderCommand, replayCommand } from "./LoaderCommands.ts"
 import { reportFailure } from "./Errors.ts"
 import { loggingLayer } from "./Logging.ts"
 import { readerCommand } from "./ReaderCommand.ts"
 import { recordCommand } from "./RecordCommand.ts"
+import { paceFlags, replayRecordingCommand } from "./ReplayRecordingCommand.ts"
 import { exitOnSecondSignal } from "./SecondSignal.ts"
 import { statusCommand } from "./StatusCommand.ts"
 import { DASHBOARD_PORT, dashboardCommand } from "./DashboardCommand.ts"
@@ -30,8 +31,8 @@ const devCommand = Command.make(
     ),
     simulate: Flag.Finite("simulate").pipe(
       Flag.withMetavar("RATE"),
-      Flag.withDescription("simulated business activity in row changes per second; 0 = off (default 5)"),
-      Flag.withDefault(5)
+      Flag.withDescription(`simulated business activity in row changes per second; 0 = off (default ${DEFAULT_SIMULATE_RATE})`),
+      Flag.optional
     ),
     stateFile: Flag.String("state-file").pipe(
       Flag.withMetavar("PATH"),
@@ -55,7 +56,13 @@ const devCommand = Command.make(
     dashboardPort: Flag.Int("dashboard-port").pipe(
       Flag.withDescription(`port of the live dashboard (default ${DASHBOARD_PORT}; taken: any free port; 0 = any free port); its URL is printed and in the state file`),
       Flag.withDefault(DASHBOARD_PORT)
-    )
+    ),
+    replay: Flag.String("replay").pipe(
+      Flag.withMetavar("FILE"),
+      Flag.withDescription("replay a recording (totes-cdc record) into the stack instead of running a source: no seed, no simulator, no reader"),
+      Flag.optional
+    ),
+    ...paceFlags
   },
   (options) => dev(options)
 ).pipe(
@@ -64,13 +71,14 @@ const devCommand = Command.make(
   ),
   Command.withExamples([
     { command: "totes-cdc dev --seed ../shared/totesys/totesys-2024-02-23.sql", description: "seed with the real data set" },
-    { command: "totes-cdc dev --simulate 100 --state-file /tmp/s.json", description: "simulated history, 100 changes/s" }
+    { command: "totes-cdc dev --simulate 100 --state-file /tmp/s.json", description: "simulated history, 100 changes/s" },
+    { command: "totes-cdc dev --replay last-night.ndjson.gz --speed 10", description: "replay a recording ten times faster than recorded" }
   ])
 )
 
 const root = Command.make("totes-cdc").pipe(
   Command.withDescription("Change-data-capture from totesys (PostgreSQL) into a star-schema warehouse"),
-  Command.withSubcommands([devCommand, readerCommand, archiverCommand, processorCommand, loaderCommand, statusCommand, dashboardCommand, verifyCommand, replayCommand, recordCommand])
+  Command.withSubcommands([devCommand, readerCommand, archiverCommand, processorCommand, loaderCommand, statusCommand, dashboardCommand, verifyCommand, replayCommand, recordCommand, replayRecordingCommand])
 )
 
 /** Runs the command line (signal handling: NodeRuntime's, plus a second Ctrl-C, SecondSignal.ts). */

@@ -26,14 +26,19 @@ export const POLL_INTERVAL = "200 millis"
 /** Empty GetRecords pages followed per shard per poll before the shard counts as still behind. */
 const MAX_EMPTY_PAGES = 20
 
-export interface PipelineWaitConfig {
+/** The reader the wait watches (conditions 0 and a): the source's session, its slot and its state. */
+export interface ReaderWatch {
+  readonly source: PgSession
   /** Replication slot of the reader, e.g. `totes_cdc`. */
   readonly slot: string
+  /** Where the reader records its snapshot (`state/cdc-reader/<slot>.json` in the ingestion bucket). */
+  readonly readerState: { readonly bucket: string; readonly prefix: string }
+}
+
+export interface PipelineWaitConfig {
   readonly streamName: string
   /** Processed bucket: every object in it must be applied (condition c), in `dev` too. */
   readonly processedBucket: string
-  /** Where the reader records its snapshot (`state/cdc-reader/<slot>.json` in the ingestion bucket). */
-  readonly readerState: { readonly bucket: string; readonly prefix: string }
   /** Target schema of the warehouse (applied objects are recorded per schema). */
   readonly schema: string
   readonly timeoutMs: number
@@ -73,10 +78,12 @@ const observeShard = (stream: string, shardId: string) =>
 
 /**
  * Waits until the pipeline has applied every change committed before `target` (an LSN),
- * reading the slot on `source` and applied objects on `warehouse`. Fails with
- * `PipelineWaitTimeout` after `settings.timeoutMs`, or with the first error of a call.
+ * reading the reader's slot and state (`reader`) and applied objects on `warehouse`. Without
+ * a reader (a replayed recording: no slot) conditions 0 and (a) are skipped and the
+ * consumers must pass `target` itself. Fails with `PipelineWaitTimeout` after
+ * `settings.timeoutMs`, or with the first error of a call.
  */
-export const waitForPipeline = (settings: PipelineWaitConfig, source: PgSession, warehouse: PgSession, target: string) =>
+export const waitForPipeline = (settings: PipelineWaitConfig, reader: ReaderWatch | undefined, warehouse: PgSession, target: string) =>
   Effect.gen(function* () {
     const kinesis = yield* Kinesis
     const s3 = yield* S3
@@ -86,24 +93,29 @@ export const waitForPipeline = (settings: PipelineWaitConfig, source: PgSession,
     const passedShards = new Set<string>()
     let objects: ReadonlyArray<string> | undefined
 
-    const poll = Effect.gen(function* () {
-      if (goal === undefined) {
+    /** Condition 0: the target once the reader's snapshot is complete. */
+    const snapshotGoal = ({ source, slot, readerState }: ReaderWatch) =>
+      Effect.gen(function* () {
         // A missing slot says more (is the reader running?) than a missing snapshot record.
-        const status = yield* slotStatus(source, settings.slot)
-        if (!status.exists) return yield* new NotYet({ unmet: { _tag: "Slot", slot: { slot: settings.slot, exists: false, confirmedFlushLsn: null } } })
-        const state = yield* loadReaderState(settings.readerState, settings.slot)
+        const status = yield* slotStatus(source, slot)
+        if (!status.exists) return yield* new NotYet({ unmet: { _tag: "Slot", slot: { slot, exists: false, confirmedFlushLsn: null } } })
+        const state = yield* loadReaderState(readerState, slot)
         const snapshot =
           state === undefined
             ? ({ _tag: "Missing" } as const)
             : state.snapshot.status === "complete"
               ? ({ _tag: "Complete", consistentPoint: state.snapshot.consistentPoint } as const)
               : ({ _tag: "InProgress" } as const)
-        goal = effectiveTarget(target, snapshot)
-        if (goal === undefined) return yield* new NotYet({ unmet: { _tag: "Snapshot", slot: settings.slot, snapshot } })
-      }
-      if (!slotDone) {
-        const status = yield* slotStatus(source, settings.slot)
-        const slot = { slot: settings.slot, exists: status.exists, confirmedFlushLsn: status.confirmedFlushLsn ?? null }
+        const reached = effectiveTarget(target, snapshot)
+        if (reached === undefined) return yield* new NotYet({ unmet: { _tag: "Snapshot", slot, snapshot } })
+        return reached
+      })
+
+    const poll = Effect.gen(function* () {
+      goal ??= reader === undefined ? target : yield* snapshotGoal(reader)
+      if (!slotDone && reader !== undefined) {
+        const status = yield* slotStatus(reader.source, reader.slot)
+        const slot = { slot: reader.slot, exists: status.exists, confirmedFlushLsn: status.confirmedFlushLsn ?? null }
         if (!slotPassed(goal, slot)) return yield* new NotYet({ unmet: { _tag: "Slot", slot } })
         slotDone = true
       }

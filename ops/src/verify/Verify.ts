@@ -8,11 +8,16 @@
  *  5. reconcile (`Reconcile.ts`).
  * The source is read before the warehouse, so a warehouse row can only be newer than the
  * source snapshot, never older than a change the snapshot holds once step 3 has passed.
+ * `verifyAgainstRecording` runs steps 2–5 with a recording folded into source tables as
+ * step 1 (RecordedSource.ts).
  */
+import { ZERO_LSN } from "@totes-cdc/core"
 import type { PgError, PgPool } from "@totes-cdc/platform"
-import { Effect } from "effect"
+import { readRecording, type RecordingError } from "@totes-cdc/stream-processors"
+import { Effect, Stream } from "effect"
 import type { WarehouseTargetError } from "@totes-cdc/loader"
-import { expectedWarehouse } from "./Expected.ts"
+import { expectedWarehouse, type SourceRows } from "./Expected.ts"
+import { RecordedSource, RecordedSourceError } from "./RecordedSource.ts"
 import { reconcile, type VerifyReport } from "./Reconcile.ts"
 import { readSourceSnapshot, type SourceSnapshotError } from "./SourceSnapshot.ts"
 import { readWarehouseContents } from "./WarehouseContents.ts"
@@ -38,4 +43,61 @@ export const verifyWarehouse = <E = never, R = never>(
     if (options.awaitPipeline !== undefined) yield* options.awaitPipeline(snapshot.window.to)
     const { contents } = yield* readWarehouseContents(options.warehouse, options.schema)
     return reconcile(expected.rows, contents, snapshot.window, expected.rejected)
+  })
+
+/** A recording folded into source tables: the rows and the last record's position. */
+export interface FoldedRecording {
+  readonly rows: SourceRows
+  readonly records: number
+  /** The last record's commit LSN and time (undefined for an empty recording). */
+  readonly last: { readonly commitLsn: string; readonly commitTs: string } | undefined
+}
+
+/** Reads the recording at `path` and folds it (`RecordedSource`). Fails with `RecordingError` or `RecordedSourceError`. */
+export const foldRecording = (path: string): Effect.Effect<FoldedRecording, RecordingError | RecordedSourceError> =>
+  Effect.gen(function* () {
+    const source = new RecordedSource()
+    let records = 0
+    let last: FoldedRecording["last"]
+    yield* readRecording(path).pipe(
+      Stream.runForEach(({ change, line }) => {
+        const error = source.apply(change)
+        if (error !== undefined) return Effect.fail(new RecordedSourceError({ message: `recording ${path} line ${line}: ${error.message}` }))
+        records += 1
+        last = { commitLsn: change.commitLsn, commitTs: change.commitTs }
+        return Effect.void
+      })
+    )
+    return { rows: source.rows(), records, last }
+  })
+
+/** A position after every LSN: reconciling against a recording, no row is in flight. */
+const AFTER_EVERY_LSN = "FFFFFFFF/FFFFFFFF"
+
+export interface RecordingVerifyOptions<E, R> {
+  /** The recording (`totes-cdc record`'s file, plain or gzip). */
+  readonly path: string
+  readonly warehouse: PgPool
+  readonly schema: string
+  /** Waits until the pipeline has applied every change up to the given LSN (the recording's last). */
+  readonly awaitPipeline?: (lsn: string) => Effect.Effect<void, E, R>
+}
+
+/**
+ * `totes-cdc verify --against-recording` (issue 15): the warehouse against what a
+ * recording implies — the recording folded onto an empty totesys (`foldRecording`), then
+ * steps 2–5 above with that as the source, nothing counted in flight. Answers the report
+ * and the folded recording's size. Fails with `RecordingError`, `RecordedSourceError`,
+ * the warehouse's errors or the wait's.
+ */
+export const verifyAgainstRecording = <E = never, R = never>(
+  options: RecordingVerifyOptions<E, R>
+): Effect.Effect<{ readonly report: VerifyReport; readonly recording: FoldedRecording }, RecordingError | RecordedSourceError | PgError | WarehouseTargetError | E, R> =>
+  Effect.gen(function* () {
+    const recording = yield* foldRecording(options.path)
+    const at = recording.last?.commitLsn ?? ZERO_LSN
+    const expected = expectedWarehouse(recording.rows, at, recording.last?.commitTs ?? new Date(0).toISOString())
+    if (options.awaitPipeline !== undefined && recording.last !== undefined) yield* options.awaitPipeline(at)
+    const { contents } = yield* readWarehouseContents(options.warehouse, options.schema)
+    return { report: reconcile(expected.rows, contents, { from: AFTER_EVERY_LSN, to: at }, expected.rejected), recording }
   })
