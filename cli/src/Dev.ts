@@ -310,7 +310,7 @@ export const dev = (options: DevOptions) =>
       const components: Array<Component> = [
         {
           name: "status",
-          run: runStatusLine({ source, slot: DEFAULTS.slot, deadLetterBucket: stack.s3.buckets.ingestion, load: loadStats, simulator: stats }).pipe(
+          run: runStatusLine({ source, slot: feed._tag === "Recording" ? undefined : DEFAULTS.slot, deadLetterBucket: stack.s3.buckets.ingestion, load: loadStats, simulator: stats }).pipe(
             Effect.provide(s3)
           )
         },

@@ -10,6 +10,11 @@
  * - p50/p99: commit→warehouse latency of the rows loaded in the last minute
  *   (LatencyWindow.ts; "–" before any row with a commit time was loaded);
  * - dead letters: objects under `dlq/` in the ingestion bucket (every stage; PipelineStatus.ts).
+ * Replaying a recording (`dev --replay`: no reader, no slot, no simulator) the line is
+ *
+ *   [10:05:01] replayed 2,480 changes/s · loaded 2,391 rows/s · dead letters 0
+ *
+ * (commit→warehouse latency is left out: the commit times are the recording's, not now).
  * Pure formatting (`formatStatusLine`) is separate from gathering the figures.
  */
 import { slotStatus } from "@totes-cdc/cdc-reader"
@@ -27,6 +32,8 @@ export interface LoadStats {
 }
 
 export interface StatusFigures {
+  /** `replay`: a recording fed by the producer in place of a reader (the figures of a source are not shown). */
+  readonly mode: "source" | "replay"
   readonly at: number
   readonly capturedPerSecond: number
   readonly loadedPerSecond: number
@@ -41,15 +48,20 @@ const n = (value: number) => Math.round(value).toLocaleString("en-GB")
 const ms = (value: number | null) => (value === null ? "–" : `${n(value)} ms`)
 
 /** Pure: the status line of `figures`. */
-export const formatStatusLine = (f: StatusFigures): string =>
-  `[${new Date(f.at).toISOString().slice(11, 19)}] captured ${n(f.capturedPerSecond)} changes/s · loaded ${n(f.loadedPerSecond)} rows/s · slot lag ${
-    f.slotLagBytes === null ? "?" : `${n(f.slotLagBytes)} bytes`
-  } · commit→warehouse p50 ${ms(f.p50Ms)} p99 ${ms(f.p99Ms)} · dead letters ${n(f.deadLetters)} · simulated ${n(f.simulated)}`
+export const formatStatusLine = (f: StatusFigures): string => {
+  const time = `[${new Date(f.at).toISOString().slice(11, 19)}]`
+  const loaded = `loaded ${n(f.loadedPerSecond)} rows/s`
+  const letters = `dead letters ${n(f.deadLetters)}`
+  if (f.mode === "replay") return `${time} replayed ${n(f.capturedPerSecond)} changes/s · ${loaded} · ${letters}`
+  const lag = f.slotLagBytes === null ? "?" : `${n(f.slotLagBytes)} bytes`
+  return `${time} captured ${n(f.capturedPerSecond)} changes/s · ${loaded} · slot lag ${lag} · commit→warehouse p50 ${ms(f.p50Ms)} p99 ${ms(f.p99Ms)} · ${letters} · simulated ${n(f.simulated)}`
+}
 
-/** Prints the status line every second until interrupted. */
+/** Prints the status line every second until interrupted; without a `slot`, the replay's line. */
 export const runStatusLine = (options: {
   readonly source: PgPool
-  readonly slot: string
+  /** The reader's slot; undefined when a recording is replayed (no reader). */
+  readonly slot: string | undefined
   readonly deadLetterBucket: string
   readonly load: Ref.Ref<LoadStats>
   readonly simulator: Ref.Ref<SimulatorStats>
@@ -61,10 +73,12 @@ export const runStatusLine = (options: {
       const captured = (yield* Metric.value(Metrics.readerChangesWritten)).count
       const load = yield* Ref.get(options.load)
       const seconds = Math.max(0.001, (at - previous.at) / 1000)
-      const slot = yield* slotStatus(options.source, options.slot).pipe(Effect.orElseSucceed(() => ({ exists: false }) as const))
+      const slot =
+        options.slot === undefined ? ({ exists: false } as const) : yield* slotStatus(options.source, options.slot).pipe(Effect.orElseSucceed(() => ({ exists: false }) as const))
       const letters = yield* deadLetterCounts(options.deadLetterBucket).pipe(Effect.orElseSucceed(() => ({})))
       const [p50Ms = null, p99Ms = null] = latencyPercentiles(load.latency, at, [50, 99])
       const figures: StatusFigures = {
+        mode: options.slot === undefined ? "replay" : "source",
         at,
         capturedPerSecond: (captured - previous.captured) / seconds,
         loadedPerSecond: (load.rows - previous.loaded) / seconds,
