@@ -7,7 +7,8 @@
  *    update that leaves `last_updated` as it was, a delete) replayed into a fresh stack gives
  *    the live warehouse row for row — every dimension row and every fact version, all
  *    columns but the facts' surrogate keys (numbered by the warehouse's sequences in load
- *    order, which micro-batching changes) — and the same per-row commit positions.
+ *    order, which micro-batching changes) — and the same per-row commit positions; replayed
+ *    again into the same stack (`replay-recording`), it changes nothing.
  *  - Pacing: a recording of known commit times reaches the stream (Kinesis' own arrival
  *    times) over its recorded span ÷ speed, within ±10 %, at 1× and 10×.
  *  - A damaged recording (a malformed line, a gzip file cut short) is refused with one line
@@ -174,6 +175,13 @@ describe("replaying a recording", () => {
             expect(verified.code, verified.stdout + verified.stderr).toBe(0)
             expect(verified.stdout).toMatch(/verify: the warehouse against recording .* \([\d,]+ records, up to [0-9A-F]+\/[0-9A-F]+\); nothing counts as in flight/)
             expect(verified.stdout).toMatch(/verify: OK \(11 tables, \d+ rows compared\)/)
+
+            // The same recording again, into the same stack (replay-recording): nothing changes.
+            const again = yield* runCli(["replay-recording", recording.file, "--max-speed", "--state-file", stateFile])
+            expect(again.code, again.stderr).toBe(0)
+            const reverified = yield* runCli(["verify", "--against-recording", recording.file, "--state-file", stateFile])
+            expect(reverified.code, reverified.stdout + reverified.stderr).toBe(0)
+            expect(yield* warehouseRows(warehouse)).toEqual(recording.live)
           })
         )
       }),
