@@ -33,7 +33,7 @@ export const paceFlags = {
   maxSpeed: Flag.Boolean("max-speed").pipe(Flag.withDescription("replay as fast as the stream takes it"), Flag.withDefault(false))
 }
 
-/** Pure-ish: the pace the flags ask for, or the usage error. */
+/** The pace the flags ask for; fails with `UsageError` (both given, or a speed that is not > 0). */
 export const paceOf = (speed: Option.Option<number>, maxSpeed: boolean): Effect.Effect<Pace, UsageError> => {
   if (maxSpeed && Option.isSome(speed)) return Effect.fail(new UsageError({ message: `--speed ${speed.value} and --max-speed: give one of them` }))
   if (maxSpeed) return Effect.succeed({ _tag: "MaxSpeed" })
