@@ -1,11 +1,11 @@
 /**
  * `totes-cdc loader` (the loader alone: catch up from the processed bucket's listing, then
- * poll it), `totes-cdc loader release TABLE --as apply|ignore` (end a truncate quarantine
+ * poll it; or, with LOADER_QUEUE_URL, consume the bucket's S3 notifications from SQS), `totes-cdc loader release TABLE --as apply|ignore` (end a truncate quarantine
  * and load what waited) and `totes-cdc replay --since TIME [--tables …]` (re-run the
  * processor and the loader from the raw archive). Settings from a `dev` state file
  * (`--state-file`) or the environment.
  */
-import { connectWarehouse, type LoaderSettings, loaderSettingsConfig, releaseQuarantine, runLoaderProgram, startLoader } from "@totes-cdc/loader"
+import { connectWarehouse, type LoaderSettings, loaderSettingsConfig, releaseQuarantine, runLoaderProgram, runQueueLoaderProgram, startLoader } from "@totes-cdc/loader"
 import { S3, SecretsManager } from "@totes-cdc/platform"
 import { consumerSettings, replayArchive } from "@totes-cdc/stream-processors"
 import { WAREHOUSE_TABLES, type WarehouseTable } from "@totes-cdc/core"
@@ -16,7 +16,7 @@ import { consumerSettingsFromState, loaderSettingsFromState } from "./LocalSetti
 import { readStateFile, stateFileFlag } from "./StateFile.ts"
 
 const ENVIRONMENT =
-  "WAREHOUSE_URL (required), WAREHOUSE_SCHEMA (public), WAREHOUSE_CA_FILE (TLS, verify-full), WAREHOUSE_PASSWORD_SECRET_ARN, PROCESSED_BUCKET (totes-cdc-processed), TRUNCATE_MODE (quarantine|apply|ignore), LOADER_POLL_INTERVAL_MS (1000), AWS_REGION, S3_ENDPOINT, AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY"
+  "WAREHOUSE_URL (required), WAREHOUSE_SCHEMA (public), WAREHOUSE_CA_FILE (TLS, verify-full), WAREHOUSE_PASSWORD_SECRET_ARN, PROCESSED_BUCKET (totes-cdc-processed), TRUNCATE_MODE (quarantine|apply|ignore), LOADER_POLL_INTERVAL_MS (1000), LOADER_QUEUE_URL (consume the processed bucket's S3 notifications from this SQS queue instead of polling), AWS_REGION, S3_ENDPOINT / SQS_ENDPOINT (emulators; else AWS_ENDPOINT_URL), AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY"
 
 const configError = (error: { readonly message: string }) => new UsageError({ message: describeConfigError(error.message) })
 
@@ -71,10 +71,12 @@ const release = Command.make(
 export const loaderCommand = Command.make("loader", { stateFile: stateFileFlag }, ({ stateFile }) =>
   Effect.gen(function* () {
     const { loader } = yield* settingsOf(stateFile)
-    return yield* runLoaderProgram(loader)
+    return yield* loader.queue === undefined ? runLoaderProgram(loader) : runQueueLoaderProgram(loader, loader.queue)
   })
 ).pipe(
-  Command.withDescription(`Load the processed bucket's Parquet objects into the warehouse: catch up from its listing, then poll it. Environment: ${ENVIRONMENT}`),
+  Command.withDescription(
+    `Load the processed bucket's Parquet objects into the warehouse: catch up from its listing, then poll it — or, with LOADER_QUEUE_URL, load what its S3 notifications on that SQS queue announce, as the Lambda does on AWS. Environment: ${ENVIRONMENT}`
+  ),
   Command.withSubcommands([release])
 )
 

@@ -10,6 +10,7 @@ import { DEFAULT_SIMULATE_RATE, dev } from "./Dev.ts"
 import { archiverCommand, processorCommand } from "./ConsumerCommands.ts"
 import { loaderCommand, replayCommand } from "./LoaderCommands.ts"
 import { reportFailure } from "./Errors.ts"
+import { initLocalStackCommand } from "./InitLocalStackCommand.ts"
 import { loggingLayer } from "./Logging.ts"
 import { readerCommand } from "./ReaderCommand.ts"
 import { recordCommand } from "./RecordCommand.ts"
@@ -78,7 +79,7 @@ const devCommand = Command.make(
 
 const root = Command.make("totes-cdc").pipe(
   Command.withDescription("Change-data-capture from totesys (PostgreSQL) into a star-schema warehouse"),
-  Command.withSubcommands([devCommand, readerCommand, archiverCommand, processorCommand, loaderCommand, statusCommand, dashboardCommand, verifyCommand, replayCommand, recordCommand, replayRecordingCommand])
+  Command.withSubcommands([devCommand, readerCommand, archiverCommand, processorCommand, loaderCommand, statusCommand, dashboardCommand, verifyCommand, replayCommand, recordCommand, replayRecordingCommand, initLocalStackCommand])
 )
 
 /** Runs the command line (signal handling: NodeRuntime's, plus a second Ctrl-C, SecondSignal.ts). */

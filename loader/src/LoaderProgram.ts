@@ -1,8 +1,9 @@
 /**
  * The loader's drivers: its settings from the environment, the long-running `totes-cdc
  * loader` (catches up from the processed bucket's listing, then polls it), and a Lambda
- * handler for an SQS queue fed by the processed bucket's `s3:ObjectCreated:*` notifications.
- * Details: loader/SPEC.md §3.
+ * handler for an SQS queue fed by the processed bucket's `s3:ObjectCreated:*` notifications,
+ * whose batch logic (`loadSqsEvent`) the standalone loader's queue mode (QueueLoader.ts)
+ * runs too. Details: loader/SPEC.md §3.
  *
  * Invariants:
  *  - The warehouse is migrated before anything loads (idempotent, `migrateWarehouse`).
@@ -13,13 +14,19 @@
  *  - Objects of another bucket than PROCESSED_BUCKET are refused, not loaded.
  */
 import { DEFAULTS, type WarehouseTable } from "@totes-cdc/core"
-import { type AwsEndpoint, awsEndpointsConfig, cappedBackoff, type PgPool, S3, SecretsManager, WarehouseDb } from "@totes-cdc/platform"
-import { Cause, Clock, Config, Context, Effect, Exit, Layer, ManagedRuntime, Schedule, Schema } from "effect"
+import { type AwsEndpoint, awsEndpointConfig, awsEndpointsConfig, cappedBackoff, type PgPool, S3, SecretsManager, WarehouseDb } from "@totes-cdc/platform"
+import { Cause, Clock, Config, Context, Effect, Exit, Layer, ManagedRuntime, Option, Schedule, Schema } from "effect"
 import { addLatencies, emptyLatencyWindow, latencyPercentiles } from "./LatencyWindow.ts"
 import { addReports, groupBatches, type Loader, type LoadReport, makeLoader } from "./Loader.ts"
 import { FOREIGN_KEY_CHECKS, type ForeignKeyChecks, TRUNCATE_MODES, type TruncateMode } from "./LoadPlan.ts"
 import { type WarehouseSettings, warehouseLayer, warehouseSettingsConfig } from "./WarehouseConnection.ts"
 import { migrateWarehouse } from "./WarehouseMigrations.ts"
+
+/** The loader's queue (LOADER_QUEUE_URL): the processed bucket's S3 notifications, and where SQS is (SQS_ENDPOINT / AWS_ENDPOINT_URL). */
+export interface LoaderQueueSettings {
+  readonly url: string
+  readonly sqs: AwsEndpoint
+}
 
 export interface LoaderSettings {
   readonly warehouse: WarehouseSettings
@@ -30,17 +37,27 @@ export interface LoaderSettings {
   /** The standalone loader lists the processed bucket this often (ms). */
   readonly pollIntervalMs: number
   readonly s3: AwsEndpoint
+  /** Set: the standalone loader consumes this queue (QueueLoader.ts) instead of polling the bucket's listing. */
+  readonly queue?: LoaderQueueSettings
 }
 
-/** WAREHOUSE_* (WarehouseConnection.ts), PROCESSED_BUCKET, TRUNCATE_MODE, LOADER_FOREIGN_KEY_CHECKS, LOADER_POLL_INTERVAL_MS, S3_ENDPOINT/AWS_*. */
+/**
+ * WAREHOUSE_* (WarehouseConnection.ts), PROCESSED_BUCKET, TRUNCATE_MODE,
+ * LOADER_FOREIGN_KEY_CHECKS, LOADER_POLL_INTERVAL_MS, LOADER_QUEUE_URL (with SQS_ENDPOINT;
+ * set but empty = not set: the loader polls), S3_ENDPOINT/AWS_*.
+ */
 export const loaderSettingsConfig: Config.Config<LoaderSettings> = Config.all({
   warehouse: warehouseSettingsConfig,
   processedBucket: Config.String("PROCESSED_BUCKET").pipe(Config.withDefault(DEFAULTS.processedBucket)),
   truncateMode: Config.Literals(TRUNCATE_MODES, "TRUNCATE_MODE").pipe(Config.withDefault<TruncateMode>("quarantine")),
   foreignKeyChecks: Config.Literals(FOREIGN_KEY_CHECKS, "LOADER_FOREIGN_KEY_CHECKS").pipe(Config.withDefault<ForeignKeyChecks>("statement")),
   pollIntervalMs: Config.Int("LOADER_POLL_INTERVAL_MS").pipe(Config.withDefault(1_000)),
+  queueUrl: Config.option(Config.String("LOADER_QUEUE_URL")),
+  sqs: awsEndpointConfig("SQS_ENDPOINT"),
   aws: awsEndpointsConfig
-}).pipe(Config.map(({ aws, ...rest }) => ({ ...rest, s3: aws.s3 })))
+}).pipe(
+  Config.map(({ aws, queueUrl, sqs, ...rest }) => ({ ...rest, s3: aws.s3, ...(Option.isSome(queueUrl) && queueUrl.value !== "" ? { queue: { url: queueUrl.value, sqs } } : {}) }))
+)
 
 /** Migrates the warehouse of `pool` and makes a loader for it. */
 export const startLoader = (
@@ -123,6 +140,53 @@ const decodeNotification = Schema.decodeUnknownEffect(Schema.fromJsonString(S3Ev
 /** Pure: an S3 event key as the notification writes it (URL-encoded, `+` for space) → the object key. */
 export const decodeS3EventKey = (key: string): string => decodeURIComponent(key.replaceAll("+", " "))
 
+/** What one SQS batch did: the partial batch response, the reports of the micro-batches applied (with when), and the objects of those that failed. */
+export interface SqsBatchOutcome {
+  readonly response: SqsBatchResponse
+  readonly reports: ReadonlyArray<{ readonly at: number; readonly report: LoadReport }>
+  readonly failedObjects: number
+}
+
+/**
+ * One batch of SQS messages through `loader`, as the Lambda handler (`makeSqsLoaderHandler`)
+ * and the standalone loader's queue mode (QueueLoader.ts) both apply it: the S3
+ * notifications' objects (ObjectCreated only; S3 test events ignored) grouped into
+ * micro-batches (`groupBatches`), each applied in one transaction; a group that fails is
+ * logged and every message naming one of its objects is in `batchItemFailures`. Dies (the
+ * whole batch fails, every message stays) on a message that is not an S3 event
+ * notification or names another bucket than `processedBucket`.
+ */
+export const loadSqsEvent = (loader: Loader, processedBucket: string, event: SqsEvent): Effect.Effect<SqsBatchOutcome> =>
+  Effect.gen(function* () {
+    const decoded = yield* decodeSqsEvent(event).pipe(Effect.orDie)
+    const messagesOfKey = new Map<string, Array<string>>()
+    for (const message of decoded.Records) {
+      const notification = yield* decodeNotification(message.body).pipe(Effect.orDie)
+      for (const record of notification.Records ?? []) {
+        if (!record.eventName.startsWith("ObjectCreated")) continue
+        if (record.s3.bucket.name !== processedBucket) {
+          return yield* Effect.die(new Error(`S3 notification for bucket ${record.s3.bucket.name}, not PROCESSED_BUCKET ${processedBucket}: fix the bucket notification or the setting`))
+        }
+        const key = decodeS3EventKey(record.s3.object.key)
+        messagesOfKey.set(key, [...(messagesOfKey.get(key) ?? []), message.messageId])
+      }
+    }
+    const failed = new Set<string>()
+    const reports: Array<{ at: number; report: LoadReport }> = []
+    let failedObjects = 0
+    for (const batch of groupBatches([...messagesOfKey.keys()])) {
+      const exit = yield* Effect.exit(loader.applyObjects(batch))
+      if (Exit.isFailure(exit)) {
+        yield* Effect.logError(`loading ${batch.length} objects failed; their messages will be retried`, Cause.pretty(exit.cause))
+        failedObjects += batch.length
+        for (const { key } of batch) for (const id of messagesOfKey.get(key) ?? []) failed.add(id)
+      } else {
+        reports.push({ at: yield* Clock.currentTimeMillis, report: exit.value })
+      }
+    }
+    return { response: { batchItemFailures: [...failed].map((itemIdentifier) => ({ itemIdentifier })) }, reports, failedObjects }
+  })
+
 /** The loader of a Lambda container. */
 class LoaderService extends Context.Service<LoaderService, Loader>()("@totes-cdc/loader/LoaderService") {}
 
@@ -187,35 +251,9 @@ export const makeSqsLoaderHandler = (settings: LoaderSettings, options: SqsLoade
 
   const invocation = (event: SqsEvent) =>
     Effect.gen(function* () {
-      const loader = yield* LoaderService
-      const decoded = yield* decodeSqsEvent(event).pipe(Effect.orDie)
-      const messagesOfKey = new Map<string, Array<string>>()
-      for (const message of decoded.Records) {
-        const notification = yield* decodeNotification(message.body).pipe(Effect.orDie)
-        for (const record of notification.Records ?? []) {
-          if (!record.eventName.startsWith("ObjectCreated")) continue
-          if (record.s3.bucket.name !== settings.processedBucket) {
-            return yield* Effect.die(new Error(`S3 notification for bucket ${record.s3.bucket.name}, not PROCESSED_BUCKET ${settings.processedBucket}: fix the bucket notification or the setting`))
-          }
-          const key = decodeS3EventKey(record.s3.object.key)
-          messagesOfKey.set(key, [...(messagesOfKey.get(key) ?? []), message.messageId])
-        }
-      }
-      const failed = new Set<string>()
-      const reports: Array<{ at: number; report: LoadReport }> = []
-      let failedObjects = 0
-      for (const batch of groupBatches([...messagesOfKey.keys()])) {
-        const exit = yield* Effect.exit(loader.applyObjects(batch))
-        if (Exit.isFailure(exit)) {
-          yield* Effect.logError(`loading ${batch.length} objects failed; their messages will be retried`, Cause.pretty(exit.cause))
-          failedObjects += batch.length
-          for (const { key } of batch) for (const id of messagesOfKey.get(key) ?? []) failed.add(id)
-        } else {
-          reports.push({ at: yield* Clock.currentTimeMillis, report: exit.value })
-        }
-      }
-      if (options.onInvocation !== undefined) options.onInvocation(loaderInvocationReport(reports, failedObjects, yield* Clock.currentTimeMillis))
-      return { batchItemFailures: [...failed].map((itemIdentifier) => ({ itemIdentifier })) }
+      const outcome = yield* loadSqsEvent(yield* LoaderService, settings.processedBucket, event)
+      if (options.onInvocation !== undefined) options.onInvocation(loaderInvocationReport(outcome.reports, outcome.failedObjects, yield* Clock.currentTimeMillis))
+      return outcome.response
     })
 
   return async (event) => {

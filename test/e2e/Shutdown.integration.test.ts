@@ -94,10 +94,19 @@ const until = (check: () => boolean, what: string, limit = 90_000) =>
 /** Ctrl-C: SIGINT to the whole process group. */
 const ctrlC = (run: Run) => process.kill(-run.child.pid!, "SIGINT")
 
+/** How long a trial waits for the program to exit after Ctrl-C before it reports a hang (it must exit within 10 s). */
+const EXIT_LIMIT_MS = 60_000
+
 /** What a trial found after the signal: everything the test asserts, in one object (so a failure shows it all). */
 const aftermath = (run: Run, signalledAt: number) =>
   Effect.gen(function* () {
-    const { status, at } = yield* Effect.promise(() => run.exit)
+    // Bounded: a stop that hangs is reported with the program's last lines, not left to the test's timeout.
+    const exited = yield* Effect.promise(() => run.exit).pipe(Effect.timeoutOption(EXIT_LIMIT_MS))
+    if (exited._tag === "None") {
+      const { stdout, stderr } = run.output()
+      return yield* Effect.die(new Error(`no exit ${EXIT_LIMIT_MS / 1000} s after Ctrl-C; last output:\n${stdout.slice(-3_000)}\n${stderr.slice(-3_000)}`))
+    }
+    const { status, at } = exited.value
     const { stderr, stdout } = run.output()
     return {
       status,

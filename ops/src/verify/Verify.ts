@@ -74,13 +74,10 @@ export const foldRecording = (path: string): Effect.Effect<FoldedRecording, Reco
 /** A position after every LSN: reconciling against a recording, no row is in flight. */
 const AFTER_EVERY_LSN = "FFFFFFFF/FFFFFFFF"
 
-export interface RecordingVerifyOptions<E, R> {
+/** Verify's options without a source; `awaitPipeline` is given the recording's last LSN. */
+export interface RecordingVerifyOptions<E, R> extends Omit<VerifyOptions<E, R>, "source" | "timeoutMs"> {
   /** The recording (`totes-cdc record`'s file, plain or gzip). */
   readonly path: string
-  readonly warehouse: PgPool
-  readonly schema: string
-  /** Waits until the pipeline has applied every change up to the given LSN (the recording's last). */
-  readonly awaitPipeline?: (lsn: string) => Effect.Effect<void, E, R>
 }
 
 /**

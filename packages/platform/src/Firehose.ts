@@ -1,8 +1,9 @@
 /**
- * Amazon Data Firehose adapter: the only place the pipeline calls the Firehose API. One
- * call, for `totes-cdc status`: DescribeDeliveryStream (the archive's delivery stream,
- * Kinesis stream → ingestion bucket under `raw/`). Locally there is no Firehose: the
- * archiver stands in for it, and nothing calls this.
+ * Amazon Data Firehose adapter: the only place the pipeline calls the Firehose API.
+ * DescribeDeliveryStream, for `totes-cdc status` (the archive's delivery stream, Kinesis
+ * stream → ingestion bucket under `raw/`); CreateDeliveryStream, for `totes-cdc
+ * init-localstack` (`ensureDeliveryStream`: the delivery stream infra/src/ChangeStream.ts
+ * deploys, on an emulator). Locally (`dev`) there is no Firehose: the archiver stands in for it.
  *
  * Invariants:
  *  - Every failure is a `FirehoseError` with one line naming the delivery stream, the
@@ -10,12 +11,16 @@
  *    `retryable` true exactly for throttling, 5xx and network errors. Nothing here retries
  *    on top of the SDK client's own policy (standard mode, 3 attempts).
  *  - `toFirehoseDescription` (pure) is the only mapping from the SDK's answer.
+ *  - `ensureDeliveryStream` is idempotent: an existing delivery stream whose source and S3
+ *    destination are the wanted ones is left as it is; one configured otherwise is an error
+ *    naming the difference (never silently kept, never replaced). It answers only once the
+ *    delivery stream is ACTIVE (polled every 500 ms, at most `DELIVERY_STREAM_ACTIVE_TIMEOUT`).
  *  - The client is made once per layer and destroyed when the layer's scope closes.
  *  - `Firehose.layerTest` answers from a map, and fails for a missing delivery stream as the
  *    real layer does (same `describeFirehoseError`, same SDK error name and text).
  */
-import { DescribeDeliveryStreamCommand, type DescribeDeliveryStreamOutput } from "@aws-sdk/client-firehose"
-import { Context, Effect, Layer, Schema } from "effect"
+import { CreateDeliveryStreamCommand, DescribeDeliveryStreamCommand, type DescribeDeliveryStreamOutput, type FirehoseClient } from "@aws-sdk/client-firehose"
+import { Context, Effect, Layer, Schedule, Schema } from "effect"
 import { type AwsEndpoint, makeFirehoseClient } from "./Aws.ts"
 import { type AwsCause, NETWORK_ERROR_CODES } from "./SdkErrors.ts"
 
@@ -133,7 +138,93 @@ export const toFirehoseDescription = (output: DescribeDeliveryStreamOutput): Fir
   }
 }
 
-/** The Amazon Data Firehose API, as `totes-cdc status` uses it. */
+/**
+ * A delivery stream reading a Kinesis stream into S3, as infra/src/ChangeStream.ts deploys
+ * the archive. ARNs in full; `prefix` / `errorOutputPrefix` as Firehose takes them (they may
+ * hold `!{timestamp:…}` expressions); buffering in seconds and MiB; `appendNewline`: the
+ * `AppendDelimiterToRecord` processor (each record ends with a newline); uncompressed.
+ * `roleArn`: the role Firehose reads and writes as (an emulator takes any).
+ */
+export interface DeliveryStreamSpec {
+  readonly name: string
+  readonly kinesisStreamArn: string
+  readonly roleArn: string
+  readonly bucketArn: string
+  readonly prefix: string
+  readonly errorOutputPrefix: string
+  readonly bufferingSeconds: number
+  readonly bufferingMiB: number
+  readonly appendNewline: boolean
+}
+
+/** How long `ensureDeliveryStream` waits for a new delivery stream to be ACTIVE (LocalStack starts a Kinesis consumer for it first). */
+export const DELIVERY_STREAM_ACTIVE_TIMEOUT = "2 minutes"
+
+/**
+ * Pure: how an existing delivery stream (`found`) differs from `spec`, one phrase per
+ * difference ("prefix is x, not y"); empty when its Kinesis source and S3 destination are
+ * the wanted ones.
+ */
+export const deliveryStreamDifferences = (found: FirehoseDescription, spec: DeliveryStreamSpec): ReadonlyArray<string> => {
+  const differences: Array<string> = []
+  const compare = (what: string, actual: string | number | undefined, wanted: string | number) => {
+    if (actual !== wanted) differences.push(`${what} is ${actual === undefined ? "not set" : JSON.stringify(actual)}, not ${JSON.stringify(wanted)}`)
+  }
+  compare("its source", found.source?.kinesisStreamArn, spec.kinesisStreamArn)
+  compare("its S3 bucket", found.destination?.bucketArn, spec.bucketArn)
+  compare("its prefix", found.destination?.prefix, spec.prefix)
+  compare("its error output prefix", found.destination?.errorOutputPrefix, spec.errorOutputPrefix)
+  compare("its buffering interval (s)", found.destination?.bufferingSeconds, spec.bufferingSeconds)
+  compare("its buffering size (MiB)", found.destination?.bufferingMiB, spec.bufferingMiB)
+  return differences
+}
+
+const createDeliveryStreamCommand = (spec: DeliveryStreamSpec) =>
+  new CreateDeliveryStreamCommand({
+    DeliveryStreamName: spec.name,
+    DeliveryStreamType: "KinesisStreamAsSource",
+    KinesisStreamSourceConfiguration: { KinesisStreamARN: spec.kinesisStreamArn, RoleARN: spec.roleArn },
+    ExtendedS3DestinationConfiguration: {
+      RoleARN: spec.roleArn,
+      BucketARN: spec.bucketArn,
+      Prefix: spec.prefix,
+      ErrorOutputPrefix: spec.errorOutputPrefix,
+      BufferingHints: { IntervalInSeconds: spec.bufferingSeconds, SizeInMBs: spec.bufferingMiB },
+      CompressionFormat: "UNCOMPRESSED",
+      ProcessingConfiguration: spec.appendNewline
+        ? { Enabled: true, Processors: [{ Type: "AppendDelimiterToRecord", Parameters: [] }] }
+        : { Enabled: false }
+    }
+  })
+
+/** Describes a delivery stream (`undefined` when there is none), or fails as `describeFirehoseError` says. */
+const describeOrAbsent = (client: FirehoseClient, name: string, endpoint: string) =>
+  Effect.tryPromise({
+    try: (abortSignal) =>
+      client.send(new DescribeDeliveryStreamCommand({ DeliveryStreamName: name }), { abortSignal }).then(
+        (output) => ({ found: true as const, output }),
+        (error: unknown) =>
+          typeof error === "object" && error !== null && "name" in error && error.name === "ResourceNotFoundException"
+            ? { found: false as const }
+            : Promise.reject(error)
+      ),
+    catch: (cause) => describeFirehoseError(cause, "DescribeDeliveryStream", name, endpoint)
+  }).pipe(
+    Effect.flatMap((answer) => {
+      if (!answer.found) return Effect.succeed(undefined)
+      const description = toFirehoseDescription(answer.output)
+      return description === undefined
+        ? Effect.fail(
+            new FirehoseError({
+              message: `Firehose DescribeDeliveryStream on ${name} answered no description; the endpoint ${endpoint} is not speaking the Firehose API`,
+              retryable: false
+            })
+          )
+        : Effect.succeed(description)
+    })
+  )
+
+/** The Amazon Data Firehose API, as `totes-cdc status` and `totes-cdc init-localstack` use it. */
 export class Firehose extends Context.Service<
   Firehose,
   {
@@ -144,6 +235,14 @@ export class Firehose extends Context.Service<
      * network (retryable; the SDK has retried already).
      */
     readonly describeDeliveryStream: (name: string) => Effect.Effect<FirehoseDescription, FirehoseError>
+    /**
+     * The delivery stream `spec` describes, created unless it exists (module invariants),
+     * once ACTIVE: its description. Fails with `FirehoseError`: one that exists configured
+     * otherwise (naming each difference), creation refused or failed (CREATING_FAILED, with
+     * Firehose's reason), not ACTIVE within `DELIVERY_STREAM_ACTIVE_TIMEOUT`, and the
+     * errors of `describeDeliveryStream`.
+     */
+    readonly ensureDeliveryStream: (spec: DeliveryStreamSpec) => Effect.Effect<FirehoseDescription, FirehoseError>
   }
 >()("@totes-cdc/platform/Firehose") {
   /** Firehose at `target` (AWS; an `endpoint` override is honoured). The client is destroyed with the layer. */
@@ -170,7 +269,44 @@ export class Firehose extends Context.Service<
           }
           return description
         })
-        return Firehose.of({ describeDeliveryStream })
+        const ensureDeliveryStream = Effect.fn("Firehose.ensureDeliveryStream")(function* (spec: DeliveryStreamSpec) {
+          const existing = yield* describeOrAbsent(client, spec.name, endpoint)
+          if (existing !== undefined) {
+            const differences = deliveryStreamDifferences(existing, spec)
+            if (differences.length > 0) {
+              return yield* new FirehoseError({
+                message: `Firehose delivery stream ${spec.name} at ${endpoint} exists configured otherwise (${differences.join("; ")}); delete it or fix FIREHOSE_DELIVERY_STREAM`,
+                retryable: false
+              })
+            }
+          } else {
+            yield* Effect.tryPromise({
+              try: (abortSignal) => client.send(createDeliveryStreamCommand(spec), { abortSignal }),
+              catch: (cause) => describeFirehoseError(cause, "CreateDeliveryStream", spec.name, endpoint)
+            })
+          }
+          const settled = yield* describeOrAbsent(client, spec.name, endpoint).pipe(
+            Effect.repeat({ until: (d) => d !== undefined && d.status !== "CREATING", schedule: Schedule.spaced("500 millis") }),
+            Effect.timeoutOrElse({
+              duration: DELIVERY_STREAM_ACTIVE_TIMEOUT,
+              orElse: () =>
+                Effect.fail(
+                  new FirehoseError({
+                    message: `Firehose delivery stream ${spec.name} at ${endpoint} was not ACTIVE within ${DELIVERY_STREAM_ACTIVE_TIMEOUT}; look at the emulator's log, then run the command again`,
+                    retryable: true
+                  })
+                )
+            })
+          )
+          if (settled === undefined || settled.status !== "ACTIVE") {
+            return yield* new FirehoseError({
+              message: `Firehose delivery stream ${spec.name} at ${endpoint} is ${settled?.status ?? "gone"}${settled?.failure === undefined ? "" : ` (${settled.failure})`}; delete it and run the command again`,
+              retryable: false
+            })
+          }
+          return settled
+        })
+        return Firehose.of({ describeDeliveryStream, ensureDeliveryStream })
       })
     )
 
@@ -179,7 +315,9 @@ export class Firehose extends Context.Service<
    * description. `describeDeliveryStream` answers a known name's description; for any
    * other name it fails, not retryable, as the real layer does for a missing delivery
    * stream (ResourceNotFoundException with Firehose's text, described by
-   * `describeFirehoseError` at "in-memory Firehose").
+   * `describeFirehoseError` at "in-memory Firehose"). `ensureDeliveryStream` adds the
+   * delivery stream (ACTIVE at once) unless the name is taken, and fails as the real layer
+   * does for one configured otherwise.
    */
   static readonly layerTest = (streams: Readonly<Record<string, FirehoseDescription>>): Layer.Layer<Firehose> =>
     Layer.sync(Firehose, () => {
@@ -194,6 +332,32 @@ export class Firehose extends Context.Service<
         })
         return yield* describeFirehoseError(cause, "DescribeDeliveryStream", name, "in-memory Firehose")
       })
-      return Firehose.of({ describeDeliveryStream })
+      const ensureDeliveryStream = Effect.fn("Firehose.ensureDeliveryStream")(function* (spec: DeliveryStreamSpec) {
+        const existing = held.get(spec.name)
+        if (existing === undefined) {
+          const created: FirehoseDescription = {
+            status: "ACTIVE",
+            source: { kinesisStreamArn: spec.kinesisStreamArn },
+            destination: {
+              bucketArn: spec.bucketArn,
+              prefix: spec.prefix,
+              errorOutputPrefix: spec.errorOutputPrefix,
+              bufferingSeconds: spec.bufferingSeconds,
+              bufferingMiB: spec.bufferingMiB
+            }
+          }
+          held.set(spec.name, created)
+          return created
+        }
+        const differences = deliveryStreamDifferences(existing, spec)
+        if (differences.length > 0) {
+          return yield* new FirehoseError({
+            message: `Firehose delivery stream ${spec.name} at in-memory Firehose exists configured otherwise (${differences.join("; ")}); delete it or fix FIREHOSE_DELIVERY_STREAM`,
+            retryable: false
+          })
+        }
+        return existing
+      })
+      return Firehose.of({ describeDeliveryStream, ensureDeliveryStream })
     })
 }

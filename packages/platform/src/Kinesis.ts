@@ -1,7 +1,8 @@
 /**
  * Kinesis Data Streams adapter: the only place the pipeline calls the Kinesis API
- * (AWS, or kinesalite locally). One service, five calls: PutRecords, ListShards,
- * GetShardIterator, GetRecords, and DescribeStreamSummary (for `totes-cdc status`).
+ * (AWS, or kinesalite locally). One service, six calls: PutRecords, ListShards,
+ * GetShardIterator, GetRecords, DescribeStreamSummary (for `totes-cdc status`), and
+ * CreateStream (`ensureStream`, for `totes-cdc init-localstack` on an emulator).
  *
  * Invariants:
  *  - Every failure is a `KinesisError` with one line naming the problem and the fix, the
@@ -23,6 +24,7 @@
  */
 import { hashKeyOf, MAX_HASH_KEY, shardFor } from "@totes-cdc/core"
 import {
+  CreateStreamCommand,
   DescribeStreamSummaryCommand,
   type DescribeStreamSummaryOutput,
   GetRecordsCommand,
@@ -32,7 +34,7 @@ import {
   PutRecordsCommand,
   type Shard
 } from "@aws-sdk/client-kinesis"
-import { Clock, Context, Effect, Layer, Result, Schema } from "effect"
+import { Clock, Context, Effect, Layer, Result, Schedule, Schema } from "effect"
 import { Buffer } from "node:buffer"
 import { type AwsEndpoint, makeKinesisClient } from "./Aws.ts"
 import { type AwsCause, NETWORK_ERROR_CODES } from "./SdkErrors.ts"
@@ -86,6 +88,22 @@ export interface StreamSummary {
   readonly encryption: "NONE" | "KMS"
   readonly consumers?: number
 }
+
+/** A stream `ensureStream` made sure of: its ARN (what Firehose's source names) and open shards. */
+export interface EnsuredStream {
+  readonly arn: string
+  readonly openShards: number
+}
+
+/** How long `ensureStream` waits for a new stream to be ACTIVE (polled every 200 ms). */
+export const STREAM_ACTIVE_TIMEOUT = "1 minute"
+
+/** Pure: the one line for a stream that exists with `found` open shards where `wanted` were asked for. */
+const shardMismatch = (stream: string, endpoint: string, found: number, wanted: number) =>
+  new KinesisError({
+    message: `Kinesis stream ${stream} at ${endpoint} exists with ${found} open shards, not ${wanted}; delete the stream or set KINESIS_SHARDS=${found}`,
+    retryable: false
+  })
 
 /** One record read back by GetRecords. */
 export interface KinesisRecord {
@@ -290,7 +308,38 @@ const make = (client: KinesisClient, endpoint: string): Kinesis["Service"] => {
     return summary
   })
 
-  return { putRecords, listShards, getShardIterator, getRecords, describeStreamSummary }
+  /** DescribeStreamSummary's answer, or undefined when the stream does not exist. */
+  const summaryOrAbsent = (stream: string) =>
+    call("DescribeStreamSummary", stream, (abortSignal) =>
+      client.send(new DescribeStreamSummaryCommand({ StreamName: stream }), { abortSignal }).then(
+        (output) => output.StreamDescriptionSummary,
+        (error: unknown) =>
+          typeof error === "object" && error !== null && "name" in error && error.name === "ResourceNotFoundException" ? undefined : Promise.reject(error)
+      )
+    )
+
+  const ensureStream = Effect.fn("Kinesis.ensureStream")(function* (stream: string, shards: number) {
+    const existing = yield* summaryOrAbsent(stream)
+    if (existing === undefined) {
+      yield* call("CreateStream", stream, (abortSignal) => client.send(new CreateStreamCommand({ StreamName: stream, ShardCount: shards }), { abortSignal }))
+    }
+    const active = yield* summaryOrAbsent(stream).pipe(
+      Effect.repeat({ until: (summary) => summary?.StreamStatus === "ACTIVE", schedule: Schedule.spaced("200 millis") }),
+      Effect.timeoutOrElse({
+        duration: STREAM_ACTIVE_TIMEOUT,
+        orElse: () =>
+          Effect.fail(new KinesisError({ message: `Kinesis stream ${stream} at ${endpoint} was not ACTIVE within ${STREAM_ACTIVE_TIMEOUT}; look at the emulator's log, then run the command again`, retryable: true }))
+      })
+    )
+    const openShards = active?.OpenShardCount ?? 0
+    if (existing !== undefined && openShards !== shards) return yield* shardMismatch(stream, endpoint, openShards, shards)
+    if (active?.StreamARN === undefined) {
+      return yield* new KinesisError({ message: `Kinesis DescribeStreamSummary on ${stream} answered no StreamARN; the endpoint ${endpoint} is not speaking the Kinesis API`, retryable: false })
+    }
+    return { arn: active.StreamARN, openShards }
+  })
+
+  return { putRecords, listShards, getShardIterator, getRecords, describeStreamSummary, ensureStream }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -429,10 +478,12 @@ const refusedEntries = (entries: ReadonlyArray<PutEntry>): { readonly name: stri
 /** A fresh in-memory Kinesis holding the streams of `streams` (name → shard count), empty. */
 const makeInMemory = (streams: Readonly<Record<string, number>>): Kinesis["Service"] => {
   const held = new Map<string, HeldStream>()
+  const addStream = (name: string, shardCount: number) =>
+    held.set(name, { shards: newStreamShards(shardCount).map((shard, index) => ({ ...shard, index, records: [] })), putCount: 0n })
   for (const [name, shardCount] of Object.entries(streams)) {
     if (!STREAM_NAME.test(name)) throw new Error(`Kinesis.layerTest: stream name ${JSON.stringify(name)} is not one Kinesis accepts ([a-zA-Z0-9_.-], 1-128 characters)`)
     if (!Number.isInteger(shardCount) || shardCount < 1) throw new Error(`Kinesis.layerTest: stream ${name} needs a whole number of shards ≥ 1, not ${shardCount}`)
-    held.set(name, { shards: newStreamShards(shardCount).map((shard, index) => ({ ...shard, index, records: [] })), putCount: 0n })
+    addStream(name, shardCount)
   }
   // Kinesis' own words (with kinesalite's account id), so `describeKinesisError` reads them as it reads the real ones.
   const streamNotFound = (call: string, stream: string) =>
@@ -556,7 +607,34 @@ const makeInMemory = (streams: Readonly<Record<string, number>>): Kinesis["Servi
     return summary
   })
 
-  return { putRecords, listShards, getShardIterator, getRecords, describeStreamSummary }
+  const ensureStream = Effect.fn("Kinesis.ensureStream")(function* (stream: string, shards: number) {
+    const existing = held.get(stream)
+    if (existing === undefined) {
+      if (!STREAM_NAME.test(stream)) {
+        return yield* apiError(
+          "ValidationException",
+          `1 validation error detected: Value '${stream}' at 'streamName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+`,
+          "CreateStream",
+          stream
+        )
+      }
+      if (!Number.isInteger(shards) || shards < 1) {
+        return yield* apiError(
+          "ValidationException",
+          `1 validation error detected: Value '${shards}' at 'shardCount' failed to satisfy constraint: Member must have value greater than or equal to 1`,
+          "CreateStream",
+          stream
+        )
+      }
+      addStream(stream, shards)
+      return { arn: `arn:aws:kinesis:eu-west-2:${ACCOUNT}:stream/${stream}`, openShards: shards }
+    }
+    const openShards = existing.shards.filter((shard) => shard.open).length
+    if (openShards !== shards) return yield* shardMismatch(stream, IN_MEMORY_KINESIS, openShards, shards)
+    return { arn: `arn:aws:kinesis:eu-west-2:${ACCOUNT}:stream/${stream}`, openShards }
+  })
+
+  return { putRecords, listShards, getShardIterator, getRecords, describeStreamSummary, ensureStream }
 }
 
 /** The Kinesis Data Streams API, as the pipeline uses it. */
@@ -588,6 +666,13 @@ export class Kinesis extends Context.Service<
      * (a missing stream: not retryable, named).
      */
     readonly describeStreamSummary: (stream: string) => Effect.Effect<StreamSummary, KinesisError>
+    /**
+     * CreateStream of `stream` with `shards` shards unless it exists; answers once it is
+     * ACTIVE (polled every 200 ms, at most `STREAM_ACTIVE_TIMEOUT`): its ARN and open shards.
+     * Idempotent. Fails with `KinesisError`: a stream that exists with another number of
+     * open shards (not retryable, naming both numbers), or the call's own failure.
+     */
+    readonly ensureStream: (stream: string, shards: number) => Effect.Effect<EnsuredStream, KinesisError>
   }
 >()("@totes-cdc/platform/Kinesis") {
   /** Kinesis at `target` (kinesalite when `target.endpoint` is set). The client is destroyed with the layer. */
@@ -621,6 +706,9 @@ export class Kinesis extends Context.Service<
    *    `nextIterator` (never undefined: shards never close) and `millisBehindLatest` 0 when
    *    no record is left unread after the page, else ≥ 1 (how long the oldest unread record
    *    has waited). Records older than 24 hours (Clock) are no longer read;
+   *  - `ensureStream` adds a stream (split as CreateStream does, ARN in eu-west-2 of
+   *    kinesalite's account) unless it exists, and fails as the real layer does for one with
+   *    another number of open shards;
    *  - `describeStreamSummary` answers as kinesalite does: ACTIVE, PROVISIONED, every shard
    *    open, 24 hours, encryption NONE, 0 consumers.
    * Fails, non-retryable, with the `KinesisError` the real layer gives for the same

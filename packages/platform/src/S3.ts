@@ -1,6 +1,8 @@
 /**
  * S3 adapter: the only place the pipeline calls the S3 API (AWS, or s3rver locally).
- * Four calls: put an object, get one (absent = None), delete one, list a prefix (every page).
+ * Four calls on objects: put an object, get one (absent = None), delete one, list a prefix
+ * (every page); two on buckets, for `totes-cdc init-localstack` on an emulator: create a
+ * bucket (idempotent), and set its event notifications to a queue.
  *
  * Invariants:
  *  - Every failure is an `S3Error` with one line naming the problem and the fix, the SDK /
@@ -24,7 +26,17 @@
  *    on s3rver (packages/local-stack/test/FakesContract.integration.test.ts): same shapes,
  *    same key order, and failures made by `describeS3Error`, so their messages read the same.
  */
-import { DeleteObjectCommand, GetObjectCommand, ListObjectsCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3"
+import {
+  type BucketLocationConstraint,
+  CreateBucketCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  ListObjectsCommand,
+  PutBucketNotificationConfigurationCommand,
+  PutObjectCommand,
+  type S3Client
+} from "@aws-sdk/client-s3"
 import { Context, Effect, Layer, Option, Schema } from "effect"
 import { Buffer } from "node:buffer"
 import { type AwsEndpoint, makeS3Client } from "./Aws.ts"
@@ -41,6 +53,16 @@ export class S3Error extends Schema.TaggedError<S3Error>()("S3Error", {
   retryable: Schema.Boolean,
   cause: Schema.optional(Schema.Defect())
 }) {}
+
+/**
+ * A bucket's event notifications to one SQS queue: `events` (e.g. `s3:ObjectCreated:*`) of
+ * objects whose key ends with `suffix` go to the queue `queueArn`.
+ */
+export interface QueueNotification {
+  readonly queueArn: string
+  readonly events: ReadonlyArray<string>
+  readonly suffix: string
+}
 
 /** One listed object: its key and size in bytes. */
 export interface S3ObjectSummary {
@@ -147,7 +169,53 @@ const make = (client: S3Client, endpoint: string): S3["Service"] => {
     return objects
   })
 
-  return { putObject, getObject, deleteObject, listObjects }
+  const createBucket = Effect.fn("S3.createBucket")(function* (bucket: string, region: string) {
+    yield* Effect.tryPromise({
+      try: (abortSignal) =>
+        client
+          .send(
+            new CreateBucketCommand({
+              Bucket: bucket,
+              // us-east-1 takes no location constraint; every other region needs its own.
+              ...(region === "us-east-1" ? {} : { CreateBucketConfiguration: { LocationConstraint: region as BucketLocationConstraint } })
+            }),
+            { abortSignal }
+          )
+          .then(
+            () => undefined,
+            async (error: unknown) => {
+              const name = typeof error === "object" && error !== null && "name" in error ? error.name : undefined
+              if (name === "BucketAlreadyOwnedByYou") return undefined
+              // Some emulators (s3rver) say BucketAlreadyExists of their one account's buckets: ours if we may read it.
+              if (name === "BucketAlreadyExists" && (await client.send(new HeadBucketCommand({ Bucket: bucket }), { abortSignal }).then(() => true, () => false))) return undefined
+              throw error
+            }
+          ),
+      catch: (cause) => describeS3Error(cause, "CreateBucket", bucket, bucket, endpoint)
+    }).pipe(Effect.retry(s3RetrySchedule))
+  })
+
+  const putBucketNotification = Effect.fn("S3.putBucketNotification")(function* (bucket: string, notification: QueueNotification) {
+    yield* call("PutBucketNotificationConfiguration", bucket, bucket, (abortSignal) =>
+      client.send(
+        new PutBucketNotificationConfigurationCommand({
+          Bucket: bucket,
+          NotificationConfiguration: {
+            QueueConfigurations: [
+              {
+                QueueArn: notification.queueArn,
+                Events: [...notification.events] as Array<"s3:ObjectCreated:*">,
+                Filter: { Key: { FilterRules: [{ Name: "suffix", Value: notification.suffix }] } }
+              }
+            ]
+          }
+        }),
+        { abortSignal }
+      )
+    )
+  })
+
+  return { putObject, getObject, deleteObject, listObjects, createBucket, putBucketNotification }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -199,7 +267,16 @@ const makeInMemory = (buckets: ReadonlyArray<string>): S3["Service"] => {
       .map(([key, body]): S3ObjectSummary => ({ key, size: body.byteLength }))
   })
 
-  return { putObject, getObject, deleteObject, listObjects }
+  const createBucket = (bucket: string, _region: string) =>
+    Effect.sync(() => {
+      if (!held.has(bucket)) held.set(bucket, new Map())
+    }).pipe(Effect.withSpan("S3.createBucket"))
+
+  const putBucketNotification = Effect.fn("S3.putBucketNotification")(function* (bucket: string, _notification: QueueNotification) {
+    yield* bucketOf("PutBucketNotificationConfiguration", bucket, bucket)
+  })
+
+  return { putObject, getObject, deleteObject, listObjects, createBucket, putBucketNotification }
 }
 
 /**
@@ -221,6 +298,19 @@ export class S3 extends Context.Service<
      * key order. Each page is one call (retried on its own). Fails with `S3Error`.
      */
     readonly listObjects: (bucket: string, prefix: string) => Effect.Effect<ReadonlyArray<S3ObjectSummary>, S3Error>
+    /**
+     * CreateBucket of `bucket` in `region` (its location constraint, none in us-east-1);
+     * succeeds also when this account already owns it (BucketAlreadyOwnedByYou, or
+     * BucketAlreadyExists of a bucket HeadBucket may read, as s3rver answers). Fails with
+     * `S3Error` (a name taken by another account: BucketAlreadyExists, not retryable).
+     */
+    readonly createBucket: (bucket: string, region: string) => Effect.Effect<void, S3Error>
+    /**
+     * PutBucketNotificationConfiguration: `bucket`'s event notifications become exactly
+     * `notification` (one queue configuration; any other notification of the bucket is
+     * replaced). Idempotent. Fails with `S3Error`.
+     */
+    readonly putBucketNotification: (bucket: string, notification: QueueNotification) => Effect.Effect<void, S3Error>
   }
 >()("@totes-cdc/platform/S3") {
   /** S3 at `target` (s3rver, path-style, when `target.endpoint` is set). The client is destroyed with the layer. */
@@ -241,7 +331,9 @@ export class S3 extends Context.Service<
    * accepted and not kept: nothing reads it back); `getObject` answers a copy, or `None` for
    * a missing key; `deleteObject` succeeds also for a missing key; `listObjects` answers
    * every object whose key starts with `prefix`, in S3's key order (`compareS3Keys`), with
-   * its size in bytes. Nothing is retryable and nothing is retried. Fails with the
+   * its size in bytes; `createBucket` adds an empty bucket unless it exists;
+   * `putBucketNotification` only checks that the bucket exists (nothing is notified).
+   * Nothing is retryable and nothing is retried. Fails with the
    * non-retryable `S3Error` the real layer gives for a missing bucket (`describeS3Error`:
    * "S3 bucket <name> does not exist at in-memory S3; …") on any call to a bucket not in
    * `options.buckets`.
