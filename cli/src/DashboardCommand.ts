@@ -6,11 +6,11 @@
  */
 import { readerSettings } from "@totes-cdc/cdc-reader"
 import { DEFAULTS } from "@totes-cdc/core"
-import { startDashboard } from "@totes-cdc/ops"
+import { deliveryStreamOption, startDashboard } from "@totes-cdc/ops"
 import { Console, Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import { describeConfigError, UsageError } from "./Errors.ts"
-import { readerSettingsFromState } from "./LocalSettings.ts"
+import { readerSettingsFromState, statusOptionsFromState } from "./LocalSettings.ts"
 import { readStateFile, stateFileFlag } from "./StateFile.ts"
 
 /** `--port`: the dashboard's port (`dev` uses the same default). */
@@ -29,7 +29,7 @@ export const dashboardCommand = Command.make(
         if (!Number.isInteger(port) || port < 0 || port > 65_535) return yield* new UsageError({ message: `--port ${port}: give a port from 0 to 65535` })
         const target = Option.isSome(stateFile)
           ? yield* readStateFile(stateFile.value).pipe(
-              Effect.map((state) => ({ settings: readerSettingsFromState(state), warehouseUrl: state.warehouse.url, warehouseSchema: state.warehouse.schema, status: {} }))
+              Effect.map((state) => ({ settings: readerSettingsFromState(state), warehouseUrl: state.warehouse.url, warehouseSchema: state.warehouse.schema, status: statusOptionsFromState(state) }))
             )
           : yield* Effect.gen(function* () {
               const settings = yield* Effect.mapError(readerSettings, (error) => new UsageError({ message: describeConfigError(error.message) }))
@@ -37,12 +37,11 @@ export const dashboardCommand = Command.make(
               if (warehouseUrl === undefined || warehouseUrl === "") {
                 return yield* new UsageError({ message: "WAREHOUSE_URL is not set: the dashboard reads freshness and the analysts' questions from the warehouse; set it, or pass --state-file" })
               }
-              const deliveryStream = process.env.FIREHOSE_DELIVERY_STREAM
               return {
                 settings,
                 warehouseUrl,
                 warehouseSchema: process.env.WAREHOUSE_SCHEMA || DEFAULTS.warehouseSchema,
-                status: deliveryStream === undefined || deliveryStream === "" ? {} : { deliveryStream }
+                status: deliveryStreamOption(process.env.FIREHOSE_DELIVERY_STREAM)
               }
             })
         const url = yield* startDashboard({ ...target, port, host })

@@ -41,7 +41,7 @@ import { CheckpointStore, type RecordingSummary } from "@totes-cdc/stream-proces
 import { Clock, Console, Effect, Layer, Option, Ref } from "effect"
 import { resolve } from "node:path"
 import { UsageError } from "./Errors.ts"
-import { consumerSettingsFromState, readerSettingsFromState } from "./LocalSettings.ts"
+import { consumerSettingsFromState, readerSettingsFromState, statusOptionsFromState } from "./LocalSettings.ts"
 import { checkedRecording, describeFeed, describeRecording, paceOf, replayInto } from "./ReplayRecordingCommand.ts"
 import { type StateFile, writeStateFile } from "./StateFile.ts"
 
@@ -280,14 +280,15 @@ export const dev = (options: DevOptions) =>
         Effect.provide(s3)
       )
       const seeded = feed._tag === "Recording" ? "source            none: replaying a recording" : yield* seedSource(source, options)
-      const withoutDashboard = stateOf(stack, started)
+      const withoutDashboard: StateFile = { ...stateOf(stack, started), ...(feed._tag === "Recording" ? { replay: { recording: resolve(feed.path) } } : {}) }
       const dashboardUrl = yield* startDashboard({
         settings: readerSettingsFromState(withoutDashboard),
         warehouseUrl: stack.warehouseUrl,
         warehouseSchema: withoutDashboard.warehouse.schema,
         port: options.dashboardPort,
         fallbackToAnyPort: true,
-        pools: { source, warehouse }
+        pools: { source, warehouse },
+        status: statusOptionsFromState(withoutDashboard)
       })
       const state: StateFile = { ...withoutDashboard, dashboard: { url: dashboardUrl } }
       // The banner first: whoever sees the state file (it means "ready") finds the banner printed too.

@@ -6,6 +6,7 @@
 import { DEFAULTS, INGESTION_LAYOUT } from "@totes-cdc/core"
 import type { ReaderSettings } from "@totes-cdc/cdc-reader"
 import type { LoaderSettings } from "@totes-cdc/loader"
+import type { StatusOptions } from "@totes-cdc/ops"
 import type { ConsumerSettings } from "@totes-cdc/stream-processors"
 import type { StateFile } from "./StateFile.ts"
 
@@ -38,6 +39,9 @@ export const consumerSettingsFromState = (state: StateFile): ConsumerSettings =>
   kinesis: state.kinesis,
   s3: state.s3
 })
+
+/** What `status` and the dashboard read besides the reader's settings: on a `dev --replay` stack, that no reader runs. */
+export const statusOptionsFromState = (state: StateFile): StatusOptions => (state.replay === undefined ? {} : { replay: state.replay.recording })
 
 /** The loader's settings on the stack of `state` (truncates quarantined, the default). */
 export const loaderSettingsFromState = (state: StateFile): LoaderSettings => ({

@@ -35,7 +35,9 @@ export const StateFileSchema = Schema.Struct({
     buckets: Schema.Struct({ ingestion: Schema.String, processed: Schema.String })
   }),
   /** The live dashboard `dev` serves (absent in files of earlier versions). */
-  dashboard: Schema.optional(Schema.Struct({ url: Schema.String }))
+  dashboard: Schema.optional(Schema.Struct({ url: Schema.String })),
+  /** Set when `dev --replay` feeds a recording instead of a source: no reader, no slot. */
+  replay: Schema.optional(Schema.Struct({ recording: Schema.String }))
 })
 export type StateFile = typeof StateFileSchema.Type
 

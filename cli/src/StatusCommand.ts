@@ -7,11 +7,11 @@
  * are (2 on bad input, as every command).
  */
 import { readerSettings } from "@totes-cdc/cdc-reader"
-import { formatStatus, gatherStatus, statusAlerts } from "@totes-cdc/ops"
+import { deliveryStreamOption, formatStatus, gatherStatus, statusAlerts } from "@totes-cdc/ops"
 import { Clock, Console, Effect, Option, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
 import { describeConfigError, UsageError } from "./Errors.ts"
-import { readerSettingsFromState } from "./LocalSettings.ts"
+import { readerSettingsFromState, statusOptionsFromState } from "./LocalSettings.ts"
 import { readStateFile, stateFileFlag } from "./StateFile.ts"
 
 /** `status --check` found alerts (already printed); exit code 1. */
@@ -29,16 +29,16 @@ export const statusCommand = Command.make(
   },
   ({ stateFile, json, check }) =>
     Effect.gen(function* () {
-      const { settings, warehouseUrl, deliveryStream } = Option.isSome(stateFile)
+      const { settings, warehouseUrl, options } = Option.isSome(stateFile)
         ? yield* readStateFile(stateFile.value).pipe(
-            Effect.map((state) => ({ settings: readerSettingsFromState(state), warehouseUrl: state.warehouse.url as string | undefined, deliveryStream: undefined }))
+            Effect.map((state) => ({ settings: readerSettingsFromState(state), warehouseUrl: state.warehouse.url as string | undefined, options: statusOptionsFromState(state) }))
           )
         : {
             settings: yield* Effect.mapError(readerSettings, (error) => new UsageError({ message: describeConfigError(error.message) })),
             warehouseUrl: process.env.WAREHOUSE_URL,
-            deliveryStream: process.env.FIREHOSE_DELIVERY_STREAM === "" ? undefined : process.env.FIREHOSE_DELIVERY_STREAM
+            options: deliveryStreamOption(process.env.FIREHOSE_DELIVERY_STREAM)
           }
-      const report = yield* gatherStatus(settings, warehouseUrl, deliveryStream === undefined ? {} : { deliveryStream })
+      const report = yield* gatherStatus(settings, warehouseUrl, options)
       if (!check) return yield* Console.log(json ? JSON.stringify(report, null, 2) : formatStatus(report).join("\n"))
       const alerts = statusAlerts(report, yield* Clock.currentTimeMillis)
       yield* Console.log(json ? JSON.stringify(alerts, null, 2) : alerts.length === 0 ? "OK: no alert" : alerts.map((alert) => `ALERT ${alert.id}: ${alert.message}`).join("\n"))

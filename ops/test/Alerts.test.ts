@@ -26,6 +26,7 @@ const reader = (reportSecondsAgo: number, lastDurableCommitSecondsAgo: number | 
 const healthy: StatusReport = {
   slot: { name: "totes_cdc", exists: true, plugin: "pgoutput", active: true, walStatus: "reserved", confirmedFlushLsn: "0/3000000", retainedWalBytes: 4_096, confirmedLagBytes: 0 },
   reader: reader(5, 2),
+  replay: null,
   kinesis: { name: "totes-cdc-changes", summary: { status: "ACTIVE", mode: "PROVISIONED", openShards: 2, retentionHours: 24, encryption: "NONE", consumers: 0 }, error: null },
   firehose: null,
   deadLetters: {},
@@ -69,6 +70,14 @@ describe("statusAlerts", () => {
     expect(lagging).toEqual([
       { id: "slot-lag", message: "replication slot totes_cdc is 100 MiB behind the WAL end (alert above 64 MiB): its confirmed LSN is not keeping up with the source; see the reader's log" }
     ])
+  })
+
+  it("a stack replaying a recording (dev --replay) expects no slot and no reader: no alert for their absence, the others still hold", () => {
+    const replaying: StatusReport = { ...healthy, slot: { name: "totes_cdc", exists: false }, reader: null, replay: "/tmp/last-night.ndjson.gz" }
+    expect(ids(replaying)).toEqual([])
+    expect(ids({ ...replaying, deadLetters: { processor: 1 } })).toEqual(["dead-letters"])
+    // Without a recording the same report is a missing slot.
+    expect(ids({ ...replaying, replay: null })).toEqual(["slot-missing"])
   })
 
   it("a silent reader, an unreadable stream, a failing archive, dead letters and a quarantined table, in pipeline order", () => {

@@ -25,6 +25,7 @@ describe("formatStatus", () => {
     const lines = formatStatus({
       slot: { name: "totes_cdc", exists: false },
       reader: null,
+      replay: null,
       kinesis: { name: "totes-cdc-changes", summary: { status: "ACTIVE", mode: "PROVISIONED", openShards: 1, retentionHours: 24, encryption: "NONE", consumers: 0 }, error: null },
       firehose: null,
       deadLetters: { processor: 2 },

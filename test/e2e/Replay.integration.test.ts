@@ -8,7 +8,8 @@
  *    the live warehouse row for row — every dimension row and every fact version, all
  *    columns but the facts' surrogate keys (numbered by the warehouse's sequences in load
  *    order, which micro-batching changes) — and the same per-row commit positions; replayed
- *    again into the same stack (`replay-recording`), it changes nothing.
+ *    again into the same stack (`replay-recording`), it changes nothing; `status --check`
+ *    raises no alert for the slot no reader made.
  *  - Pacing: a recording of known commit times reaches the stream (Kinesis' own arrival
  *    times) over its recorded span ÷ speed, within ±10 %, at 1× and 10×.
  *  - A damaged recording (a malformed line, a gzip file cut short) is refused with one line
@@ -175,6 +176,10 @@ describe("replaying a recording", () => {
             expect(verified.code, verified.stdout + verified.stderr).toBe(0)
             expect(verified.stdout).toMatch(/verify: the warehouse against recording .* \([\d,]+ records, up to [0-9A-F]+\/[0-9A-F]+\); nothing counts as in flight/)
             expect(verified.stdout).toMatch(/verify: OK \(11 tables, \d+ rows compared\)/)
+
+            // No reader runs, and status knows it: no slot alert.
+            const checked = yield* runCli(["status", "--state-file", stateFile, "--check"])
+            expect({ code: checked.code, stdout: checked.stdout }).toEqual({ code: 0, stdout: "OK: no alert\n" })
 
             // The same recording again, into the same stack (replay-recording): nothing changes.
             const again = yield* runCli(["replay-recording", recording.file, "--max-speed", "--state-file", stateFile])

@@ -57,7 +57,9 @@ const newest = (values: ReadonlyArray<string | null | undefined>): number | unde
 export const statusAlerts = (report: StatusReport, nowMs: number, thresholds: AlertThresholds = DEFAULT_ALERT_THRESHOLDS): ReadonlyArray<Alert> => {
   const alerts: Array<Alert> = []
   const { slot, reader } = report
-  if (!slot.exists) {
+  if (report.replay !== null && !slot.exists) {
+    // A replayed recording (`dev --replay`): no reader, so no slot to watch.
+  } else if (!slot.exists) {
     alerts.push({ id: "slot-missing", message: `replication slot ${slot.name} does not exist: the reader has not started, or the slot was dropped (changes since are not captured; see README "The slot")` })
   } else if (slot.walStatus === "lost") {
     alerts.push({ id: "slot-lost", message: `replication slot ${slot.name} lost WAL it needed (wal_status = lost): changes were dropped by PostgreSQL; re-snapshot (README "The slot")` })

@@ -74,10 +74,15 @@ const firehoseTarget = ({ endpoint: _endpoint, ...rest }: AwsEndpoint): AwsEndpo
 export interface StatusOptions {
   /** The Firehose delivery stream archiving the Kinesis stream (FIREHOSE_DELIVERY_STREAM); absent locally. */
   readonly deliveryStream?: string
+  /** The recording a `dev --replay` stack is fed from: no reader runs, so no slot is expected. */
+  readonly replay?: string
 }
 
+/** `FIREHOSE_DELIVERY_STREAM`'s value as options (unset or empty: none). */
+export const deliveryStreamOption = (value: string | undefined): StatusOptions => (value === undefined || value === "" ? {} : { deliveryStream: value })
+
 /**
- * Slot, reader metrics, the Kinesis stream's summary, the delivery stream's description
+ * Slot, reader metrics (`replay`: the recording a `dev --replay` stack is fed from, or null), the Kinesis stream's summary, the delivery stream's description
  * (`options.deliveryStream` set), dead letters, freshness and quarantines, as one report,
  * over open pools (the dashboard keeps its pools; `gatherStatus` opens them per call).
  * `warehouse` undefined: no warehouse part. Fails with the errors of the source and S3.
@@ -104,7 +109,7 @@ export const gatherStatusWith = (source: PgPool, warehouse: PgPool | undefined, 
         )
         .pipe(Effect.orElseSucceed(() => []))
     }
-    return { slot: { name: settings.slot, ...slot }, reader: reader ?? null, ...streams, deadLetters, freshness, quarantined }
+    return { slot: { name: settings.slot, ...slot }, reader: reader ?? null, replay: options.replay ?? null, ...streams, deadLetters, freshness, quarantined }
   })
 
 /** The AWS services `gatherStatusWith` calls, for the reader's settings (Firehose: AWS itself, never the Kinesis emulator). */
@@ -162,7 +167,9 @@ const bytes = (n: number | null | undefined) => (n === null || n === undefined ?
 export const formatStatus = (report: StatusReport): ReadonlyArray<string> => {
   const { slot, reader } = report
   return [
-    slot.exists
+    report.replay !== null && !slot.exists
+      ? `slot: none — this stack replays ${report.replay} (no source, no reader)`
+      : slot.exists
       ? `slot ${slot.name}: ${slot.active ? "active" : "INACTIVE"}, wal_status ${slot.walStatus}, confirmed ${slot.confirmedFlushLsn}, lag ${bytes(slot.confirmedLagBytes)}, retained WAL ${bytes(slot.retainedWalBytes)}`
       : `slot ${slot.name}: does not exist (the reader has not started, or it was dropped)`,
     reader === null

@@ -7,6 +7,7 @@ const NOW = Date.parse("2026-12-05T12:00:00.000Z")
 
 const status: StatusReport = {
   slot: { name: "totes_cdc", exists: true, plugin: "pgoutput", active: true, walStatus: "reserved", confirmedFlushLsn: "0/3000000", retainedWalBytes: 4_096, confirmedLagBytes: 128 },
+  replay: null,
   reader: {
     at: new Date(NOW - 1_000).toISOString(),
     slot: "totes_cdc",
