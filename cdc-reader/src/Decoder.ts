@@ -4,7 +4,12 @@
  *
  * Invariants:
  *  - Decode failures are data, never thrown: `decode` answers a `Result` (`DecodeError`:
- *    message + WAL position); `decodeStream` fails with it (typed, not a defect).
+ *    message + WAL position); `decodeStream` fails with it (typed, not a defect). Whatever
+ *    message pg-logical-replication's parser makes of any bytes decodes or fails so — a
+ *    change outside a transaction, a truncate of a relation no Relation message described,
+ *    a commit time no ISO-8601 date can hold (cdc-reader/test/PgoutputFuzz.test.ts).
+ *  - `xid` is PostgreSQL's unsigned 32-bit transaction id (the library reads it signed).
+ *  - Every column of a tuple is in its row image, whatever its name (`__proto__` too).
  *  - Every change carries its commit LSN and a 0-based `commitIdx` in WAL order:
  *    (commitLsn, commitIdx) is unique and totally ordered.
  *  - After a transaction's last change comes one `Durable` marker at the commit's end LSN.
@@ -56,7 +61,13 @@ export const canonicalLsn = (lsn: string): string => {
 let memoSecond = Number.NaN
 let memoPrefix = ""
 
-/** Microseconds since the Unix epoch → ISO-8601 UTC with microseconds. */
+/** The last microsecond since the Unix epoch a Date, and so `isoFromMicros`, can hold (+275760-09-13T00:00:00.000999Z). */
+const MAX_DATE_MICROS = 8_640_000_000_000_000_999n
+
+/** Whether `isoFromMicros` formats `micros`: from the epoch to the last millisecond of a Date. */
+export const isIsoMicros = (micros: bigint): boolean => micros >= 0n && micros <= MAX_DATE_MICROS
+
+/** Microseconds since the Unix epoch → ISO-8601 UTC with microseconds. Only for `isIsoMicros` values (others throw a RangeError or come out wrong). */
 export const isoFromMicros = (micros: bigint): string => {
   const n = Number(micros)
   if (n >= 0 && n <= Number.MAX_SAFE_INTEGER) {
@@ -74,6 +85,12 @@ export const isoFromMicros = (micros: bigint): string => {
 }
 
 type Tuple = Record<string, unknown>
+
+/** Sets `column` of a row image being built, as an own property even when it is named `__proto__`. */
+const setColumn = (image: Record<string, string | null>, column: string, value: string | null): void => {
+  if (column === "__proto__") Object.defineProperty(image, column, { value, enumerable: true, writable: true, configurable: true })
+  else image[column] = value
+}
 
 /**
  * Whether `tuple` can be the row image as it is: an ordinary object (the platform's
@@ -98,7 +115,7 @@ const image = (tuple: Tuple, missing?: Array<string>): RowImage => {
   for (const column in tuple) {
     const value = tuple[column]
     if (value === undefined) missing?.push(column)
-    else out[column] = value === null ? null : String(value)
+    else setColumn(out, column, value === null ? null : String(value))
   }
   return out
 }
@@ -108,7 +125,7 @@ const keyOf = (relation: Pgoutput.MessageRelation, first: Tuple | null, second: 
   const key: Record<string, string | null> = {}
   for (const column of columns) {
     const value = first?.[column] ?? second?.[column]
-    key[column] = value === undefined || value === null ? null : String(value)
+    setColumn(key, column, value === undefined || value === null ? null : String(value))
   }
   return key
 }
@@ -155,22 +172,31 @@ const positionOf = (lsn: string): string => (lsn.includes("/") ? canonicalLsn(ls
  * Decodes one message (`lsn`: the WAL position of its XLogData; `message`: the parsed
  * pgoutput message) in `state`. Answers `Result.succeed([next state, items])` — items in
  * WAL order, possibly none — or `Result.fail(DecodeError)` on a change (insert, update,
- * delete, truncate) outside a transaction. Never throws.
+ * delete, truncate) outside a transaction, a truncate of a relation the stream never
+ * described, or a begin whose commit time is outside what an ISO-8601 date can hold.
+ * Never throws.
  */
 export const decode = (state: DecoderState, { lsn, message }: ReplicationMessage): Result.Result<DecodeStep, DecodeError> => {
+  const failure = (problem: string) => {
+    const at = positionOf(lsn)
+    return Result.fail(new DecodeError({ message: `pgoutput ${message.tag} at ${at} ${problem}`, lsn: at, messageTag: message.tag }))
+  }
   switch (message.tag) {
-    case "begin":
+    case "begin": {
+      const micros = message.commitTime as bigint
+      if (!isIsoMicros(micros)) return failure(`has commit time ${micros} µs since 1970, which no ISO-8601 date can hold`)
       return Result.succeed([
         {
           txn: {
             commitLsn: canonicalLsn(message.commitLsn ?? "0/0"),
-            commitTs: isoFromMicros(message.commitTime as bigint),
-            xid: message.xid,
+            commitTs: isoFromMicros(micros),
+            xid: message.xid >>> 0,
             nextIdx: 0
           }
         },
         NO_ITEMS
       ])
+    }
     case "commit":
       return Result.succeed([{ txn: null }, [{ _tag: "Durable", lsn: canonicalLsn(message.commitEndLsn ?? message.commitLsn ?? "0/0") }]])
     case "insert":
@@ -178,9 +204,10 @@ export const decode = (state: DecoderState, { lsn, message }: ReplicationMessage
     case "delete":
     case "truncate": {
       const txn = state.txn
-      if (txn === null) {
-        const at = positionOf(lsn)
-        return Result.fail(new DecodeError({ message: `pgoutput ${message.tag} at ${at} outside a transaction`, lsn: at, messageTag: message.tag }))
+      if (txn === null) return failure("outside a transaction")
+      // the library answers undefined for a relation OID no Relation message described
+      if (message.tag === "truncate" && message.relations.some((relation) => relation === undefined)) {
+        return failure("names a relation no Relation message described")
       }
       const items = changesOf(txn, message)
       return Result.succeed([{ txn: { ...txn, nextIdx: txn.nextIdx + items.length } }, items])

@@ -1,8 +1,9 @@
-import type { Pgoutput, ReplicationMessage } from "@totes-cdc/platform"
+import { type Pgoutput, parseXLogData, type ReplicationMessage, TextPgoutputPlugin } from "@totes-cdc/platform"
 import { Cause, Effect, Exit, Option, Result, Stream } from "effect"
 import { describe, expect, it } from "vitest"
 import { DecodeError, type DecoderState, canonicalLsn, decode, decodeMessages, decodeStream, initialDecoderState, isoFromMicros } from "../src/Decoder.ts"
 import type { ProducerItem } from "../src/ProducerPlan.ts"
+import { beginMessage, commitMessage, insertMessage, relationMessage, truncateMessage, updateMessage } from "./PgoutputWire.ts"
 
 const relation = (name: string, columns: ReadonlyArray<string>, keyColumns: ReadonlyArray<string>): Pgoutput.MessageRelation => ({
   tag: "relation",
@@ -186,5 +187,65 @@ describe("canonicalLsn", () => {
     expect(canonicalLsn("00000016/B374D848")).toBe("16/B374D848")
     expect(canonicalLsn("00000000/00000000")).toBe("0/0")
     expect(canonicalLsn("00000000/0A000010")).toBe("0/A000010")
+  })
+})
+
+/**
+ * Defects PgoutputFuzz.test.ts found, each through the bytes PostgreSQL would send (the
+ * library's parser, as the reader runs it): every one threw or decoded wrongly before its fix.
+ */
+describe("decode, found by fuzzing", () => {
+  const options = { protoVersion: 1 as const, publicationNames: ["p"], messages: true }
+  const decodeAll = (payloads: ReadonlyArray<Buffer>) => {
+    const plugin = new TextPgoutputPlugin(options)
+    let state: DecoderState = initialDecoderState
+    const items: Array<ProducerItem> = []
+    for (const [i, bytes] of payloads.entries()) {
+      const step = decode(state, Result.getOrThrow(parseXLogData(plugin, `16/B374D8${40 + i}`, bytes)))
+      if (Result.isFailure(step)) return { items, error: step.failure }
+      state = step.success[0]
+      items.push(...step.success[1])
+    }
+    return { items, error: undefined }
+  }
+  const changes = (items: ReadonlyArray<ProducerItem>) => items.flatMap((item) => (item._tag === "Change" ? [item.record] : []))
+  const BEGIN = beginMessage(0x16b374d848n, COMMIT_TIME, 901)
+
+  it("a truncate of a relation no Relation message described is a DecodeError naming its LSN (it threw a TypeError)", () => {
+    // counterexample: Truncate of 1 relation, OID 0x4001, never described
+    const { error } = decodeAll([BEGIN, truncateMessage([0x4001])])
+    expect(error).toBeInstanceOf(DecodeError)
+    expect(error).toMatchObject({ lsn: "16/B374D841", messageTag: "truncate", message: "pgoutput truncate at 16/B374D841 names a relation no Relation message described" })
+  })
+
+  it("a begin whose commit time no Date can hold is a DecodeError naming its LSN (it threw a RangeError)", () => {
+    // counterexample: a Begin whose commit time is 0xEF02B50867FBD9CE µs after 2000-01-01 (a flipped high byte)
+    const bytes = Buffer.from("4200000016b374d848ef02b50867fbd9ce00000385", "hex")
+    const { error } = decodeAll([bytes])
+    expect(error).toBeInstanceOf(DecodeError)
+    expect(error).toMatchObject({ lsn: "16/B374D840", messageTag: "begin" })
+    expect(error?.message).toBe("pgoutput begin at 16/B374D840 has commit time 17223473657527122382 µs since 1970, which no ISO-8601 date can hold")
+    // the last microsecond a Date holds still decodes
+    expect(decodeAll([beginMessage(1n, 8_640_000_000_000_000_999n, 1)]).error).toBeUndefined()
+  })
+
+  it("keeps a transaction id of 2^31 or more unsigned, as PostgreSQL numbers it (it came out negative)", () => {
+    // counterexample: xid 2147483648
+    const { items } = decodeAll([beginMessage(0n, 946684800000000n, 2147483648), relationMessage(1, "a", ["_"], []), updateMessage(1, [null]), commitMessage(0n, 0n, 946684800000000n)])
+    expect(changes(items).map((change) => change.xid)).toEqual([2147483648])
+  })
+
+  it("keeps a column named __proto__ in the row images (it was dropped)", () => {
+    // counterexample: relation payment_type (__l, __proto__), an update whose __l is unchanged TOAST
+    const { items } = decodeAll([
+      BEGIN,
+      relationMessage(16384, "payment_type", ["__l", "__proto__"], []),
+      updateMessage(16384, [undefined, ""]),
+      insertMessage(16384, ["1", "x"])
+    ])
+    const [update, insert] = changes(items)
+    expect(JSON.stringify(update?.after)).toBe('{"__proto__":""}')
+    expect(update?.unchangedToast).toEqual(["__l"])
+    expect(JSON.stringify(insert?.after)).toBe('{"__l":"1","__proto__":"x"}')
   })
 })

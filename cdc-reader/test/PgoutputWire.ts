@@ -19,6 +19,11 @@ const i32 = (n: number) => {
   b.writeInt32BE(n)
   return b
 }
+const u32 = (n: number) => {
+  const b = Buffer.alloc(4)
+  b.writeUInt32BE(n)
+  return b
+}
 const i64 = (n: bigint) => {
   const b = Buffer.alloc(8)
   b.writeBigUInt64BE(n)
@@ -30,8 +35,9 @@ const tag = (c: string) => u8(c.charCodeAt(0))
 /** Microseconds between the Unix epoch and PostgreSQL's (2000-01-01). */
 const PG_EPOCH_MICROS = 946_684_800_000_000n
 
+/** A Begin; `xid` is PostgreSQL's unsigned 32-bit transaction id. */
 export const beginMessage = (finalLsn: bigint, commitMicros: bigint, xid: number) =>
-  bytesOf([tag("B"), i64(finalLsn), i64(commitMicros - PG_EPOCH_MICROS), i32(xid)])
+  bytesOf([tag("B"), i64(finalLsn), i64(commitMicros - PG_EPOCH_MICROS), u32(xid)])
 
 export const commitMessage = (commitLsn: bigint, endLsn: bigint, commitMicros: bigint) =>
   bytesOf([tag("C"), u8(0), i64(commitLsn), i64(endLsn), i64(commitMicros - PG_EPOCH_MICROS)])
@@ -67,3 +73,12 @@ export const updateMessage = (oid: number, values: ReadonlyArray<WireValue>, old
 
 /** A Delete carrying the key columns ('K': the other columns null). */
 export const deleteMessage = (oid: number, keyValues: ReadonlyArray<WireValue>) => bytesOf([tag("D"), i32(oid), tag("K"), tupleData(keyValues)])
+
+/** A Truncate of the relations `oids` (`flags`: 1 cascade, 2 restart identity). */
+export const truncateMessage = (oids: ReadonlyArray<number>, flags = 0) => bytesOf([tag("T"), i32(oids.length), u8(flags), ...oids.map(i32)])
+
+/** A logical decoding message (`pg_logical_emit_message`), e.g. a heartbeat. */
+export const logicalMessage = (lsn: bigint, prefix: string, content: string, transactional = false) => {
+  const bytes = Buffer.from(content, "utf8")
+  return bytesOf([tag("M"), u8(transactional ? 1 : 0), i64(lsn), cstring(prefix), i32(bytes.byteLength), bytes])
+}

@@ -101,6 +101,17 @@ describe("TextPgoutputPlugin tuples", () => {
     expect(message.tag === "insert" && Object.getOwnPropertyDescriptor(message.new, "__proto__")?.value).toBe("x")
   })
 
+  // Found by fuzzing (PgoutputFuzz.test.ts): a tuple with fewer columns than its relation
+  // gave an object without them, and the decoder read a missing key column named toString
+  // from Object.prototype: key {"toString":"function toString() { [native code] }"}.
+  it("refuses a tuple whose width is not its relation's", () => {
+    const ours = new TextPgoutputPlugin(options)
+    ours.parse(relationMessage(16386, "odd", ["toString", "b"], ["toString"]))
+    expect(() => ours.parse(insertMessage(16386, []))).toThrow("a tuple of 0 columns for a relation of 2")
+    expect(() => ours.parse(insertMessage(16386, ["1", "2", "3"]))).toThrow("a tuple of 3 columns for a relation of 2")
+    expect(ours.parse(insertMessage(16386, ["1", null]))).toMatchObject({ tag: "insert", new: { toString: "1", b: null } })
+  })
+
   it("fails on a truncated tuple instead of reading past the message", () => {
     const { ours } = parsers()
     const message = insertMessage(16384, values)

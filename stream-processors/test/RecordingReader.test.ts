@@ -85,3 +85,56 @@ describe("readRecording / checkRecording", () => {
     })
   )
 })
+
+/**
+ * Defects RecordingReaderFuzz.test.ts found; each test failed before its fix (the reader
+ * split lines with node:readline, which decodes text and breaks lines at more than "\n").
+ */
+describe("readRecording, found by fuzzing", () => {
+  const lines = TEXT.split("\n")
+  const bytes = (...parts: ReadonlyArray<string | Uint8Array>) => Buffer.concat(parts.map((part) => (typeof part === "string" ? Buffer.from(part, "utf8") : part)))
+
+  it.effect("reads a record whose value holds U+2028 or U+2029 (JSON.stringify leaves them unescaped; it was 'line 1: not a change record')", () =>
+    Effect.gen(function* () {
+      // counterexample: key {"": "\u2028"}
+      const records = [{ ...RECORDS[0]!, key: { "": "\u2028" } }, { ...RECORDS[1]!, after: { note: "a\u2029b" } }]
+      const path = file("separators.ndjson", records.map((r) => `${encodeChangeRecord(r)}\n`).join(""))
+      const read = yield* Stream.runCollect(readRecording(path))
+      expect(read.map(({ change, line }) => [line, change])).toEqual(records.map((r, i) => [i + 1, r]))
+    })
+  )
+
+  it.effect("names the line of the file when a line holds a stray \\r (it split the line there and counted one line too many)", () =>
+    Effect.gen(function* () {
+      const path = file("carriage-return.ndjson", `${lines[0]}\r${lines[1]}\n${lines[2]}\nnot json\n`)
+      expect(yield* messageOf(path)).toMatch(new RegExp(`^recording ${path} line 1: not a change record: `))
+    })
+  )
+
+  it.effect("refuses a line that is not UTF-8 (it read the bytes as U+FFFD, or dropped a last line of them)", () =>
+    Effect.gen(function* () {
+      // a byte 0xFF inside a value: the record was read with U+FFFD in its place
+      const inside = file("not-utf8.ndjson", bytes(lines[0]!, "\n", lines[1]!.replace('"true"', '"tr'), Uint8Array.of(0xff), 'e"', "\n"))
+      expect(yield* messageOf(inside)).toMatch(new RegExp(`^recording ${inside} line 2: not a change record: \\d+ bytes that are not UTF-8; `))
+      // counterexample: a file of the one byte 0xC0 read as an empty recording
+      const alone = file("c0.ndjson", Uint8Array.of(0xc0))
+      expect(yield* messageOf(alone)).toBe(`recording ${alone} line 1: not a change record: 1 bytes that are not UTF-8; the recording is damaged: record it again`)
+    })
+  )
+
+  it.effect("leaves no gzip stream behind to fail unheard when it stops at a bad line (it was an unhandled 'error' event: Z_BUF_ERROR)", () =>
+    Effect.gen(function* () {
+      const unheard: Array<unknown> = []
+      const listener = (error: unknown) => void unheard.push(error)
+      process.on("uncaughtException", listener)
+      yield* Effect.addFinalizer(() => Effect.sync(() => process.off("uncaughtException", listener)))
+      // a bad first line, in a gzip file cut short: the reading stops before gunzip meets the cut
+      const whole = gzipSync(`not json\n${TEXT}`)
+      const path = file("bad-and-cut.ndjson.gz", whole.subarray(0, whole.byteLength - 12))
+      expect(yield* messageOf(path)).toMatch(new RegExp(`^recording ${path} line 1: not a change record: `))
+      // let the file's end and gunzip's flush happen
+      for (let i = 0; i < 20; i++) yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
+      expect(unheard).toEqual([])
+    }).pipe(Effect.scoped)
+  )
+})

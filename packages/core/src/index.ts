@@ -1,6 +1,7 @@
 export * from "./Totesys.ts"
 export * from "./Lsn.ts"
 export * from "./Sharding.ts"
+export * from "./ByteLines.ts"
 export * from "./star/index.ts"
 export * from "./WarehouseColumns.ts"
 export * from "./contracts/index.ts"

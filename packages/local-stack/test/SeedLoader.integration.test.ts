@@ -2,6 +2,7 @@ import { expect, layer } from "@effect/vitest"
 import type { PgPool } from "@totes-cdc/platform"
 import { emptyTotesys, TOTESYS_DUMP } from "../src/testing/index.ts"
 import { Effect } from "effect"
+import fc from "fast-check"
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -114,6 +115,55 @@ layer(LocalStack.layer(), { excludeTestServices: true })("seed loader", (it) => 
       expect(error.message).toContain("the data breaks staff_department_id_fkey")
       expect(yield* rowCount(db, "currency")).toBe("0")
       expect(yield* rowCount(db, "staff")).toBe("0")
+    })
+  )
+
+  // Found by fuzzing (issue 16): a value PostgreSQL refused was named at the line the
+  // reading had got to when the server's error came back — here the block's "\." line, 303.
+  it.effect("names the line of a value PostgreSQL refuses, not the line the reading had got to", () =>
+    Effect.gen(function* () {
+      const db = yield* emptyTotesys("seed_refused_line")
+      const rows = Array.from({ length: 300 }, (_, i) => `${i + 1}\tC${String(i).padStart(2, "0")}\t2022-11-03 14:20:49.962\t2022-11-03 14:20:49.962`)
+      rows[2] = "3\tGBP\tnot a time\t2022-11-03 14:20:49.962"
+      const file = yield* tempFile(["-- dump", CURRENCIES[0]!, ...rows, "\\."].join("\n"))
+      const error = yield* Effect.flip(loadSeed(db, file))
+      expect(error.message).toBe(`${file}:5: currency: invalid input syntax for type timestamp: "not a time" (SQLSTATE 22007)`)
+      expect(yield* rowCount(db, "currency")).toBe("0")
+    })
+  )
+
+  it.effect("fuzz: a value PostgreSQL refuses, anywhere in a block, is named at its own line (a few runs on the real server)", () =>
+    Effect.gen(function* () {
+      const db = yield* emptyTotesys("seed_refused_fuzz")
+      const refused = fc.constantFrom(
+        { column: 2, value: "not a time", sqlstate: "22007" },
+        { column: 2, value: "2022-02-30 10:00:00", sqlstate: "22008" },
+        { column: 0, value: "99999999999", sqlstate: "22003" },
+        { column: 1, value: "GBPX", sqlstate: "22001" }
+      )
+      // fc.assert prints the seed and the shrunk case of a failure; each run loads into the same
+      // database (every load fails and rolls back)
+      yield* Effect.promise(() =>
+        fc.assert(
+          fc.asyncProperty(fc.integer({ min: 1, max: 400 }), fc.nat(), refused, fc.nat({ max: 3 }), (count, at, bad, preamble) =>
+            Effect.runPromise(
+              Effect.scoped(
+                Effect.gen(function* () {
+                  const rows = Array.from({ length: count }, (_, i) => [`${i + 1}`, `C${i % 100}`, "2022-11-03 14:20:49.962", "2022-11-03 14:20:49.962"])
+                  const index = at % count
+                  rows[index]![bad.column] = bad.value
+                  const lines = [...Array.from({ length: preamble }, () => "--"), CURRENCIES[0]!, ...rows.map((r) => r.join("\t")), "\\.", ""]
+                  const file = yield* tempFile(lines.join("\n"))
+                  const error = yield* Effect.flip(loadSeed(db, file))
+                  expect(error.message).toMatch(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}:${preamble + 2 + index}: currency: .*\\(SQLSTATE ${bad.sqlstate}\\)$`))
+                })
+              )
+            )
+          ),
+          { numRuns: 20 }
+        )
+      )
+      expect(yield* rowCount(db, "currency")).toBe("0")
     })
   )
 

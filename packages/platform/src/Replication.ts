@@ -19,8 +19,13 @@
  *    buffer between the library and the stream's consumer (`socketHandOff`; the library's
  *    own `flowControl`, which does the same through a chain of promises per message, is
  *    off), so at most the buffer plus one socket chunk of messages is held.
+ *  - A pgoutput message that does not parse (cut short, an unknown tag or kind, a relation
+ *    no Relation message described, a tuple not as wide as its relation) fails the stream
+ *    with a `ReplicationError` naming its LSN (`parseXLogData`), never throws: the library
+ *    parses inside the socket's data handler, where a throw ends the process. A damaged
+ *    count allocates nothing for it (a Truncate's relation count is checked first).
  */
-import { Context, Effect, Layer, Queue, Schema, type Scope, Stream } from "effect"
+import { Context, Effect, Layer, Queue, Result, Schema, type Scope, Stream } from "effect"
 import pg from "pg"
 import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from "pg-logical-replication"
 import { NETWORK_ERROR_CODES } from "./SdkErrors.ts"
@@ -74,7 +79,8 @@ const truncated = () => new Error("unexpected end of message")
  * into an ordinary object built in column order, decoding each text value straight from
  * the message buffer: the library slices a Buffer and builds a dictionary-mode object per
  * tuple, which cost more than the rest of the reader's decoding. A text value is decoded
- * exactly as the library's TextDecoder does (UTF-8, one leading BOM dropped).
+ * exactly as the library's TextDecoder does (UTF-8, one leading BOM dropped). Stricter than
+ * the library: a tuple must have exactly the relation's columns.
  */
 const readTextTuple = (
   reader: BinaryReader,
@@ -86,6 +92,9 @@ const readTextTuple = (
   if (at + 2 > buffer.length) throw truncated()
   const fields = (buffer[at]! << 8) | buffer[at + 1]!
   at += 2
+  // PostgreSQL sends every column the Relation message listed (null ones as 'n'): a tuple
+  // of another width is damaged, and a short one would leave columns to Object.prototype.
+  if (fields !== columns.length) throw new Error(`a tuple of ${fields} columns for a relation of ${columns.length}`)
   const tuple: Record<string, unknown> = {}
   for (let i = 0; i < fields; i++) {
     const { name, parser } = columns[i]!
@@ -125,9 +134,11 @@ const readTextTuple = (
 const needsDictionary = (columns: ReadonlyArray<Pgoutput.RelationColumn>) => columns.some((column) => column.name === "__proto__")
 
 /**
- * The library's pgoutput parser, with column values kept as text (see module invariants)
- * and tuples read by `readTextTuple`. `parse(bytes)` turns one XLogData payload into a
- * `Pgoutput.Message` (exported for tests and benchmarks of the decoding path).
+ * The library's pgoutput parser, with column values kept as text (see module invariants),
+ * tuples read by `readTextTuple`, and a Truncate's relation count checked against the
+ * message's length before the library allocates for it. `parse(bytes)` turns one XLogData
+ * payload into a `Pgoutput.Message`, or throws (the reader calls it through
+ * `parseXLogData`; exported for tests and benchmarks of the decoding path).
  */
 export class TextPgoutputPlugin extends PgoutputPlugin {
   constructor(options: Pgoutput.Options) {
@@ -137,6 +148,7 @@ export class TextPgoutputPlugin extends PgoutputPlugin {
         parser: {
           readRelationColumn: (reader: unknown) => Pgoutput.RelationColumn
           readTuple: (reader: BinaryReader, relation: Pgoutput.MessageRelation, unchangedToastFallback?: Record<string, unknown> | null) => Record<string, unknown>
+          msgTruncate: (reader: BinaryReader) => Pgoutput.MessageTruncate
         }
       }
     ).parser
@@ -145,8 +157,51 @@ export class TextPgoutputPlugin extends PgoutputPlugin {
     const readTuple = parser.readTuple.bind(parser)
     parser.readTuple = (reader, relation, unchangedToastFallback) =>
       needsDictionary(relation.columns) ? readTuple(reader, relation, unchangedToastFallback) : readTextTuple(reader, relation.columns, unchangedToastFallback)
+    // The library sizes the relation list by the count before reading it: a damaged count
+    // of ~2^25 allocated a 256 MiB array (seconds) for a 10-byte message. A count the rest
+    // of the message (flags byte, then 4 bytes per relation) cannot hold is cut short.
+    const msgTruncate = parser.msgTruncate.bind(parser)
+    parser.msgTruncate = (reader) => {
+      const buffer = reader._b
+      const at = reader._p
+      if (at + 4 <= buffer.length && buffer.readInt32BE(at) > (buffer.length - at - 5) / 4) throw truncated()
+      return msgTruncate(reader)
+    }
   }
 }
+
+/**
+ * Pure: the pgoutput message of one XLogData payload (`bytes`) at WAL position `lsn`, as
+ * `plugin` parses it — or, when it does not parse (`plugin.parse` throws: cut short, an
+ * unknown message tag, attribute kind or replica identity, a relation no Relation message
+ * described, a tuple not as wide as its relation), a `ReplicationError` naming the LSN and
+ * the reason, not retryable (the slot sends the same bytes again). Never throws.
+ */
+export const parseXLogData = (plugin: PgoutputPlugin, lsn: string, bytes: Buffer): Result.Result<ReplicationMessage, ReplicationError> =>
+  Result.try({
+    try: () => ({ lsn, message: plugin.parse(bytes) }),
+    catch: (cause) =>
+      new ReplicationError({
+        message: `the pgoutput message at ${lsn} (${bytes.length} bytes) does not parse: ${cause instanceof Error ? cause.message : String(cause)}; the slot cannot be read past it: check that the server speaks pgoutput protocol version 1`,
+        retryable: false,
+        cause
+      })
+  })
+
+/**
+ * What the reader subscribes with: replication starts as `plugin` starts it, but `parse`
+ * hands each XLogData payload over as it is. The library calls `parse` inside the socket's
+ * data handler, where a throw is an uncaught exception; the payload is parsed in the 'data'
+ * listener instead, where its LSN is known (`parseXLogData`). With the library's flow
+ * control off, 'data' is emitted in the same tick, so the payload's buffer is still the
+ * socket chunk's.
+ */
+const payloadPlugin = (plugin: PgoutputPlugin): Parameters<LogicalReplicationService["subscribe"]>[0] => ({
+  options: plugin.options,
+  name: plugin.name,
+  start: (client, slotName, lastLsn) => plugin.start(client, slotName, lastLsn),
+  parse: (bytes: Buffer) => bytes
+})
 
 /** errno codes of a socket that could not connect or was cut: the network, not the request. */
 
@@ -276,6 +331,56 @@ export const socketHandOff = <A, E>(queue: Queue.Enqueue<A, E>, socket: () => Pa
 }
 
 /**
+ * The messages of `service` streaming slot `options.slot` (publication
+ * `options.publication`, logical messages on) with the reader's text pgoutput parser:
+ * back-pressured by `socketHandOff`, parsed by `parseXLogData` in the 'data' listener.
+ * Fails with `ReplicationError`: the connection lost or closed (retryable), the slot or
+ * publication missing (not), a message that does not parse (not; nothing after it is
+ * parsed or delivered). `service` must have its flow control off (see `startReplication`).
+ */
+export const replicationMessages = (service: LogicalReplicationService, options: ReplicationOptions): Stream.Stream<ReplicationMessage, ReplicationError> => {
+  const plugin = new TextPgoutputPlugin({ protoVersion: 1, publicationNames: [options.publication], messages: true })
+  return Stream.callback<ReplicationMessage, ReplicationError>(
+    (queue) =>
+      Effect.sync(() => {
+        const fail = (error: ReplicationError) => void Effect.runPromise(Queue.fail(queue, error))
+        const socket = () => {
+          const stream = (service as unknown as { _connection?: { stream?: { pause?: unknown; resume?: unknown } } | null })._connection?.stream
+          return typeof stream?.pause === "function" && typeof stream.resume === "function" ? (stream as PausableSocket) : undefined
+        }
+        const offer = socketHandOff(queue, socket, () =>
+          fail(
+            new ReplicationError({
+              message: "pg-logical-replication's connection has no socket to pause: the library changed; pin pg-logical-replication 2.5.0",
+              retryable: false
+            })
+          )
+        )
+        let broken = false
+        service.on("data", (lsn: string, bytes: Buffer) => {
+          if (broken) return
+          const parsed = parseXLogData(plugin, lsn, bytes)
+          if (Result.isSuccess(parsed)) return offer(parsed.success)
+          broken = true
+          fail(parsed.failure)
+        })
+        service.on("error", (cause: Error) => fail(describeReplicationError(cause, `replication from slot ${options.slot} failed`)))
+        service.subscribe(payloadPlugin(plugin), options.slot).then(
+          () =>
+            fail(
+              new ReplicationError({
+                message: `replication from slot ${options.slot} ended: the connection closed`,
+                retryable: true
+              })
+            ),
+          (cause: unknown) => fail(describeReplicationError(cause, `cannot stream from replication slot ${options.slot}`))
+        )
+      }),
+    { bufferSize: options.bufferSize ?? 1024, strategy: "suspend" }
+  )
+}
+
+/**
  * Streams slot `options.slot` of the source at `url` from its confirmed position, with
  * logical messages enabled (heartbeats), publication `options.publication`. Stopped when
  * the scope closes. The session's `messages` fail with `ReplicationError`: retryable when
@@ -286,7 +391,7 @@ export const startReplication = (url: string, options: ReplicationOptions): Effe
   Effect.gen(function* () {
     // The library's own flow control is off: it hands each message over through a chain of
     // promises (several per message, more than the rest of our decoding costs). Back-pressure
-    // is kept here instead, on the same socket the library would pause (see `messages`).
+    // is kept here instead, on the same socket the library would pause (see `replicationMessages`).
     const service = new LogicalReplicationService(
       { connectionString: url },
       { acknowledge: { auto: false, timeoutSeconds: 0 }, flowControl: { enabled: false } }
@@ -303,38 +408,7 @@ export const startReplication = (url: string, options: ReplicationOptions): Effe
         await service.destroy().catch(() => undefined)
       })
     )
-    const plugin = new TextPgoutputPlugin({ protoVersion: 1, publicationNames: [options.publication], messages: true })
-    const messages = Stream.callback<ReplicationMessage, ReplicationError>(
-      (queue) =>
-        Effect.sync(() => {
-          const fail = (error: ReplicationError) => void Effect.runPromise(Queue.fail(queue, error))
-          const socket = () => {
-            const stream = (service as unknown as { _connection?: { stream?: { pause?: unknown; resume?: unknown } } | null })._connection?.stream
-            return typeof stream?.pause === "function" && typeof stream.resume === "function" ? (stream as PausableSocket) : undefined
-          }
-          const offer = socketHandOff(queue, socket, () =>
-            fail(
-              new ReplicationError({
-                message: "pg-logical-replication's connection has no socket to pause: the library changed; pin pg-logical-replication 2.5.0",
-                retryable: false
-              })
-            )
-          )
-          service.on("data", (lsn: string, message: Pgoutput.Message) => offer({ lsn, message }))
-          service.on("error", (cause: Error) => fail(describeReplicationError(cause, `replication from slot ${options.slot} failed`)))
-          service.subscribe(plugin, options.slot).then(
-            () =>
-              fail(
-                new ReplicationError({
-                  message: `replication from slot ${options.slot} ended: the connection closed`,
-                  retryable: true
-                })
-              ),
-            (cause: unknown) => fail(describeReplicationError(cause, `cannot stream from replication slot ${options.slot}`))
-          )
-        }),
-      { bufferSize: options.bufferSize ?? 1024, strategy: "suspend" }
-    )
+    const messages = replicationMessages(service, options)
     return {
       messages,
       confirm: (lsn: string) =>

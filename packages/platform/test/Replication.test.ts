@@ -4,8 +4,12 @@
  * starting again unchanged can succeed (connection lost or refused, server restarting,
  * slot held by another connection).
  */
+import { it as effectIt } from "@effect/vitest"
+import { Effect, Exit, Fiber, Result, Stream } from "effect"
+import { EventEmitter } from "node:events"
+import { LogicalReplicationService } from "pg-logical-replication"
 import { describe, expect, it } from "vitest"
-import { describeReplicationError } from "../src/Replication.ts"
+import { describeReplicationError, parseXLogData, replicationMessages, TextPgoutputPlugin } from "../src/Replication.ts"
 
 const pgError = (code: string, message: string) => Object.assign(new Error(message), { code })
 
@@ -47,5 +51,98 @@ describe("describeReplicationError", () => {
 
   it("marks an unknown error without a code not retryable", () => {
     expect(describeReplicationError("boom", "replication failed")).toMatchObject({ message: "replication failed: boom", retryable: false })
+  })
+})
+
+/** An XLogData CopyData chunk as the walsender sends it: 'w', start LSN, WAL end, send time, then the pgoutput message. */
+const xlogData = (lsn: bigint, payload: Uint8Array) => {
+  const header = Buffer.alloc(25)
+  header.write("w")
+  header.writeBigUInt64BE(lsn, 1)
+  header.writeBigUInt64BE(lsn, 9)
+  return Buffer.concat([header, payload])
+}
+
+/** An Insert into relation 16384, which no Relation message described: pg-logical-replication's parser throws "missing relation". */
+const INSERT_OF_UNKNOWN_RELATION = Buffer.from([0x49, 0x00, 0x00, 0x40, 0x00, 0x4e, 0x00, 0x01, 0x74, 0x00, 0x00, 0x00, 0x01, 0x37])
+
+/** A Begin cut short after its final LSN (the parser throws "unexpected end of message"). */
+const TRUNCATED_BEGIN = Buffer.from([0x42, 0x00, 0x00, 0x00, 0x16, 0xb3, 0x74, 0xd8, 0x48, 0x00, 0x02])
+
+/**
+ * A LogicalReplicationService on a fake connection: `subscribe` gets `connection` (an
+ * event emitter whose 'copyData' events are the walsender's messages) and a client whose
+ * START_REPLICATION never ends; `started` resolves once the service listens.
+ */
+const fakeService = () => {
+  const service = new LogicalReplicationService({}, { acknowledge: { auto: false, timeoutSeconds: 0 }, flowControl: { enabled: false } })
+  const connection = Object.assign(new EventEmitter(), { stream: { pause: () => undefined, resume: () => undefined } })
+  let signal = () => {}
+  const started = new Promise<void>((resolve) => (signal = resolve))
+  const client = { query: () => (signal(), new Promise(() => undefined)), end: async () => undefined, removeAllListeners: () => undefined }
+  Object.assign(service, {
+    client: async () => {
+      Object.assign(service, { _client: client, _connection: connection })
+      return [client, connection]
+    }
+  })
+  return { service, connection, started }
+}
+
+describe("parseXLogData", () => {
+  it("answers the parsed message, or a ReplicationError naming the LSN and the reason for bytes that do not parse", () => {
+    const plugin = new TextPgoutputPlugin({ protoVersion: 1, publicationNames: ["p"], messages: true })
+    const error = Result.getFailure(parseXLogData(plugin, "16/B374D848", INSERT_OF_UNKNOWN_RELATION))
+    expect(error._tag).toBe("Some")
+    if (error._tag !== "Some") return
+    expect(error.value).toMatchObject({ _tag: "ReplicationError", retryable: false })
+    expect(error.value.message).toContain("the pgoutput message at 16/B374D848 (14 bytes) does not parse: missing relation")
+    expect(Result.getOrThrow(parseXLogData(plugin, "0/1", Buffer.from([0x42, ...Buffer.alloc(20)])))).toMatchObject({ lsn: "0/1", message: { tag: "begin" } })
+  })
+})
+
+describe("replicationMessages", () => {
+  // Found by fuzzing (cdc-reader/test/PgoutputFuzz.test.ts): the library parsed each payload
+  // inside the socket's data handler, so a payload that did not parse threw out of it — an
+  // uncaught exception that ended the reader's process — instead of failing the stream.
+  for (const [name, payload] of [
+    ["an insert into a relation never described", INSERT_OF_UNKNOWN_RELATION],
+    ["a begin cut short", TRUNCATED_BEGIN]
+  ] as const) {
+    effectIt.effect(`fails the stream with a ReplicationError naming the LSN for ${name}, without throwing out of the connection's data handler`, () =>
+      Effect.gen(function* () {
+        const { service, connection, started } = fakeService()
+        const fiber = yield* Effect.forkChild(Stream.runCollect(replicationMessages(service, { slot: "s", publication: "p" })))
+        yield* Effect.promise(() => started)
+        const ok = Buffer.from([0x42, ...Buffer.alloc(20)]) // a Begin of zeros
+        expect(() => connection.emit("copyData", { chunk: xlogData(0x16b374d800n, ok) })).not.toThrow()
+        expect(() => connection.emit("copyData", { chunk: xlogData(0x16b374d848n, payload) })).not.toThrow()
+        expect(() => connection.emit("copyData", { chunk: xlogData(0x16b374d900n, ok) })).not.toThrow()
+        const exit = yield* Fiber.await(fiber)
+        expect(Exit.isFailure(exit) && Exit.hasDies(exit)).toBe(false)
+        const error = Exit.findErrorOption(exit)
+        expect(error._tag).toBe("Some")
+        if (error._tag === "Some") {
+          expect(error.value).toMatchObject({ _tag: "ReplicationError", retryable: false })
+          expect(error.value.message).toMatch(/^the pgoutput message at 16\/B374D848 \(\d+ bytes\) does not parse: /)
+        }
+        yield* Effect.promise(() => service.destroy())
+      })
+    )
+  }
+})
+
+describe("TextPgoutputPlugin", () => {
+  // Found by fuzzing (cdc-reader/test/PgoutputFuzz.test.ts, the 1 s bound per run): the
+  // library sizes a Truncate's relation list by its count before reading it, so a damaged
+  // count of 0x00800001 spent about a second and 64 MiB (2^25: 256 MiB) on a 10-byte message.
+  it("refuses a Truncate whose relation count the message cannot hold before sizing anything for it", () => {
+    const plugin = new TextPgoutputPlugin({ protoVersion: 1, publicationNames: ["p"], messages: true })
+    for (const count of [0x00800001, 0x01ffffff, 2]) {
+      const message = Buffer.from([0x54, ...Buffer.from(Uint32Array.of(count).buffer).reverse(), 0x00, 0x00, 0x00, 0x00, 0x08])
+      const started = performance.now()
+      expect(() => plugin.parse(message)).toThrow("unexpected end of message")
+      expect(performance.now() - started).toBeLessThan(100)
+    }
   })
 })

@@ -12,13 +12,19 @@
  *    recording before it feeds anything (nothing half-loaded).
  *  - A plain file cut exactly at a line's end cannot be told from a shorter recording; a
  *    cut inside a line is that line's error.
+ *  - Lines are core's `byteLines`: the bytes between "\n"s, so "\r", U+2028 and U+2029
+ *    belong to their line (JSON.stringify leaves the last two unescaped in strings), a line
+ *    that is not UTF-8 is that line's error (never read as U+FFFD, or dropped), and line
+ *    numbers are those of any editor.
+ *  - Nothing is left running when the reading stops early (a bad line, an interruption):
+ *    the file and the gunzip stream are destroyed, so a gzip error after that is no
+ *    unhandled 'error' event.
  *  - Memory: one line at a time.
  */
-import { type ChangeRecord, comparePosition } from "@totes-cdc/core"
+import { byteLines, type ChangeRecord, comparePosition } from "@totes-cdc/core"
 import { Effect, Result, Schema, Stream } from "effect"
 import { createReadStream } from "node:fs"
 import { open } from "node:fs/promises"
-import { createInterface } from "node:readline"
 import type { Readable } from "node:stream"
 import { createGunzip } from "node:zlib"
 import { decodeChangeBytes } from "../processor/DecodeChange.ts"
@@ -66,11 +72,16 @@ export const readRecording = (path: string): Stream.Stream<RecordedChange, Recor
       const gzip = yield* isGzip(path)
       let line = 0
       let previous: ChangeRecord | undefined
-      const lines = (): AsyncIterable<string> => {
+      async function* lines(): AsyncGenerator<Uint8Array> {
         const file: Readable = createReadStream(path)
         const input = gzip ? file.pipe(createGunzip()) : file
         if (gzip) file.on("error", (error) => input.destroy(error))
-        return createInterface({ input, crlfDelay: Infinity })
+        try {
+          yield* byteLines(input)
+        } finally {
+          input.destroy()
+          file.destroy()
+        }
       }
       return Stream.fromAsyncIterable(
         lines(),
@@ -79,9 +90,9 @@ export const readRecording = (path: string): Stream.Stream<RecordedChange, Recor
             message: `recording ${path} is damaged after line ${line} (${reason(cause)}${gzip ? ": a truncated or corrupt gzip file" : ""}); record it again`
           })
       ).pipe(
-        Stream.mapEffect((text) => {
+        Stream.mapEffect((bytes) => {
           line += 1
-          const decoded = decodeChangeBytes(Buffer.from(text, "utf8"))
+          const decoded = decodeChangeBytes(bytes)
           if (Result.isFailure(decoded)) {
             return Effect.fail(new RecordingError({ message: `recording ${path} line ${line}: ${decoded.failure}; the recording is damaged: record it again` }))
           }

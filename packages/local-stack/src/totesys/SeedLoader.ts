@@ -4,20 +4,23 @@
  *
  * Invariants:
  *  - All or nothing: the whole load runs in one transaction; any problem (not a dump,
- *    unknown table or column, a value that does not fit, an FK the data breaks) rolls
- *    it back and fails with one line naming the file, the line and the fix.
+ *    unknown table or column, a line that is not UTF-8, a value that does not fit, an FK
+ *    the data breaks) rolls it back and fails with one line naming the file, the line and
+ *    the fix. A value PostgreSQL refuses is named at its own line (the error's COPY line),
+ *    not at the line the reading had got to.
+ *  - Lines are core's `byteLines` ("\n"-separated; a "\r" before the "\n" is dropped):
+ *    U+2028 and U+2029, which pg_dump leaves unescaped in values, stay inside their line.
  *  - Only an empty totesys is seeded (no silent mixing with existing rows).
  *  - The dump's tables may come in any order: FKs are dropped for the load and
  *    re-created afterwards, which re-validates every row against them.
  *  - Every sequence is set past the largest id loaded, so later inserts succeed.
  *  - Memory stays bounded: the file is streamed line by line into COPY.
  */
-import { PRIMARY_KEY, TOTESYS_TABLES, type TotesysTable, quoteIdent } from "@totes-cdc/core"
+import { byteLines, PRIMARY_KEY, TOTESYS_TABLES, type TotesysTable, quoteIdent } from "@totes-cdc/core"
 import type { PgError, PgPool, PgSession } from "@totes-cdc/platform"
 import { Effect, Schema } from "effect"
 import { createReadStream } from "node:fs"
 import { stat } from "node:fs/promises"
-import { createInterface } from "node:readline"
 import { type CopyHeader, parseCopyHeader, repairDataLine } from "./DumpFormat.ts"
 
 /** The seed file cannot be loaded; `message` names the problem and the fix. */
@@ -71,11 +74,44 @@ const foreignKeys = (tx: PgSession) =>
     )
     .pipe(Effect.map((rows) => rows as ReadonlyArray<ForeignKey & Record<string, string>>))
 
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
+
+/** The file's lines as text (a "\r" before the "\n" dropped), `undefined` for a line that is not UTF-8. */
+async function* textLines(file: string): AsyncGenerator<string | undefined> {
+  const input = createReadStream(file)
+  try {
+    for await (const bytes of byteLines(input)) {
+      const end = bytes.length > 0 && bytes[bytes.length - 1] === 0x0d ? bytes.length - 1 : bytes.length
+      let text: string | undefined
+      try {
+        text = utf8.decode(bytes.subarray(0, end))
+      } catch {
+        text = undefined
+      }
+      yield text
+    }
+  } finally {
+    input.destroy()
+  }
+}
+
+const NOT_UTF8 = "the line is not UTF-8; pass a plain-format pg_dump written with client_encoding UTF8"
+
 const openLines = (file: string) =>
   Effect.acquireRelease(
-    Effect.sync(() => createInterface({ input: createReadStream(file, { encoding: "utf8" }), crlfDelay: Number.POSITIVE_INFINITY })),
-    (lines) => Effect.sync(() => lines.close())
+    Effect.sync(() => textLines(file)),
+    (lines) => Effect.promise(() => lines.return(undefined))
   )
+
+/**
+ * The line of the file a value PostgreSQL refused is on: the block's header line plus the
+ * COPY data line its error names (`where`: "COPY currency, line 3, column …"), if it does.
+ */
+const refusedLine = (error: PgError, headerLine: number): number | undefined => {
+  const where = typeof error.cause === "object" && error.cause !== null ? (error.cause as { readonly where?: unknown }).where : undefined
+  const match = typeof where === "string" ? /^COPY [^,]+, line (\d+)/.exec(where) : null
+  return match === null ? undefined : headerLine + Number(match[1])
+}
 
 /** Streams the file's COPY blocks into `tx`; returns rows per table. */
 const copyBlocks = (tx: PgSession, file: string) =>
@@ -85,10 +121,12 @@ const copyBlocks = (tx: PgSession, file: string) =>
     const counts: Record<string, number> = {}
     let lineNo = 0
     let problem: string | undefined
-    const fail = (message: string) => new SeedError({ message: `${file}:${lineNo}: ${message}` })
-    const nextLine = Effect.promise(() => iterator.next()).pipe(
-      Effect.tap((next) => Effect.sync(() => !next.done && lineNo++))
-    )
+    const fail = (message: string, line = lineNo) => new SeedError({ message: `${file}:${line}: ${message}` })
+    const nextLine = Effect.tryPromise({
+      try: () => iterator.next(),
+      catch: (cause) =>
+        new SeedError({ message: `seed file ${file} cannot be read after line ${lineNo} (${cause instanceof Error ? cause.message : String(cause)}); pass a readable pg_dump file` })
+    }).pipe(Effect.tap((next) => Effect.sync(() => !next.done && lineNo++)))
 
     /** The data lines of the block under `header`, repaired; stops at `\.`. */
     async function* blockLines(header: CopyHeader): AsyncGenerator<string> {
@@ -99,6 +137,10 @@ const copyBlocks = (tx: PgSession, file: string) =>
           throw new Error(problem)
         }
         lineNo++
+        if (next.value === undefined) {
+          problem = NOT_UTF8
+          throw new Error(problem)
+        }
         if (next.value === "\\.") return
         const repaired = repairDataLine(header, next.value, lineNo)
         if (typeof repaired !== "string") {
@@ -112,13 +154,15 @@ const copyBlocks = (tx: PgSession, file: string) =>
     for (;;) {
       const next = yield* nextLine
       if (next.done) break
+      if (next.value === undefined) return yield* fail(NOT_UTF8)
       const header = parseCopyHeader(next.value, lineNo)
       if (header === undefined) continue
       if (header._tag === "DumpProblem") return yield* fail(header.message)
       if (counts[header.table] !== undefined) return yield* fail(`a second COPY block for ${header.table}`)
+      const headerLine = lineNo
       const sql = `COPY public.${quoteIdent(header.table)} (${header.columns.map(quoteIdent).join(", ")}) FROM STDIN`
       counts[header.table] = yield* tx.copyIn(sql, blockLines(header)).pipe(
-        Effect.catchTag("PgError", (error) => fail(problem ?? `${header.table}: ${error.message}`))
+        Effect.catchTag("PgError", (error) => fail(problem ?? `${header.table}: ${error.message}`, problem === undefined ? refusedLine(error, headerLine) : lineNo))
       )
     }
     if (Object.keys(counts).length === 0) {
