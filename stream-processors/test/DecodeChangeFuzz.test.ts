@@ -18,6 +18,7 @@
 import { aggregateShard, type AggregateInput, ChangeRecord, decodeChangeRecord, encodeChangeRecord, KPL_MAGIC } from "@totes-cdc/core"
 import { Effect, Exit, Result, Schema } from "effect"
 import fc from "fast-check"
+import { type ByteMutation, byteMutations, mutateBytes } from "@totes-cdc/core/testing"
 import { createHash } from "node:crypto"
 import { describe, expect, it } from "vitest"
 import { deaggregate, type KinesisBatchRecord, type ShardPage } from "../src/consumer/MicroBatch.ts"
@@ -46,35 +47,7 @@ const recordArb: fc.Arbitrary<ChangeRecord> = fc.record({
 
 const utf8 = (text: string) => new Uint8Array(Buffer.from(text, "utf8"))
 
-type Mutation =
-  | { readonly kind: "truncate"; readonly at: number }
-  | { readonly kind: "flip"; readonly at: number; readonly mask: number }
-  | { readonly kind: "insert"; readonly at: number; readonly bytes: Uint8Array }
-  | { readonly kind: "delete"; readonly at: number; readonly length: number }
-
-const mutationArb: fc.Arbitrary<Mutation> = fc.oneof(
-  fc.record({ kind: fc.constant("truncate" as const), at: fc.nat() }),
-  fc.record({ kind: fc.constant("flip" as const), at: fc.nat(), mask: fc.integer({ min: 1, max: 255 }) }),
-  fc.record({ kind: fc.constant("insert" as const), at: fc.nat(), bytes: fc.oneof(fc.uint8Array({ minLength: 1, maxLength: 4 }), fc.constantFrom(utf8("\n"), utf8('"'), utf8("}"), Uint8Array.of(0xc3), Uint8Array.of(0xef, 0xbb, 0xbf))) }),
-  fc.record({ kind: fc.constant("delete" as const), at: fc.nat(), length: fc.integer({ min: 1, max: 6 }) })
-)
-
-const mutate = (bytes: Uint8Array, m: Mutation): Uint8Array => {
-  const n = bytes.length
-  const at = n === 0 ? 0 : m.at % n
-  const copy = Uint8Array.from(bytes)
-  switch (m.kind) {
-    case "truncate":
-      return copy.subarray(0, at)
-    case "flip":
-      if (n > 0) copy[at] = copy[at]! ^ m.mask
-      return copy
-    case "insert":
-      return Uint8Array.from([...copy.subarray(0, at), ...m.bytes, ...copy.subarray(at)])
-    case "delete":
-      return Uint8Array.from([...copy.subarray(0, at), ...copy.subarray(at + m.length)])
-  }
-}
+const mutationArb = byteMutations({ pieces: [utf8("\n"), utf8('"'), utf8("}"), Uint8Array.of(0xc3), Uint8Array.of(0xef, 0xbb, 0xbf)], maxLength: 4 })
 
 /** `decodeChangeBytes` on `bytes`, checked: no throw; a ChangeRecord, or a one-line reason; the schema's verdict on the same text. */
 const checkedDecode = (bytes: Uint8Array) => {
@@ -113,10 +86,10 @@ const written = (records: ReadonlyArray<ChangeRecord>, limit: number) => {
 }
 
 /** Damage to one Kinesis record's data: bytes of the whole record, or of an aggregate's protobuf re-sealed with a fresh MD5. */
-const damage = (data: Uint8Array, mutations: ReadonlyArray<Mutation>, reseal: boolean): Uint8Array => {
+const damage = (data: Uint8Array, mutations: ReadonlyArray<ByteMutation>, reseal: boolean): Uint8Array => {
   const isAggregate = data.length >= 20 && KPL_MAGIC.every((b, i) => data[i] === b)
-  if (!reseal || !isAggregate) return mutations.reduce(mutate, data)
-  const protobuf = mutations.reduce(mutate, data.subarray(4, data.length - 16))
+  if (!reseal || !isAggregate) return mutations.reduce(mutateBytes, data)
+  const protobuf = mutations.reduce(mutateBytes, data.subarray(4, data.length - 16))
   return Uint8Array.from([...KPL_MAGIC, ...protobuf, ...md5(protobuf)])
 }
 
@@ -167,7 +140,7 @@ describe("change-record decoding fuzzing (decodeChangeBytes, decodePage)", () =>
   it("a record's bytes damaged (cut, flipped, inserted, deleted): a ChangeRecord or a one-line reason, the schema's verdict, never a throw", () => {
     fc.assert(
       fc.property(recordArb, fc.array(mutationArb, { minLength: 1, maxLength: 3 }), (record, mutations) => {
-        checkedDecode(mutations.reduce(mutate, utf8(encodeChangeRecord(record))))
+        checkedDecode(mutations.reduce(mutateBytes, utf8(encodeChangeRecord(record))))
       }),
       { numRuns: 2000 }
     )
@@ -190,14 +163,14 @@ describe("change-record decoding fuzzing (decodeChangeBytes, decodePage)", () =>
       fc.property(
         fc.array(
           fc.oneof(
-            { weight: 3, arbitrary: recordData.map((datas) => datas.map((data) => ({ data, mutations: [] as Array<Mutation>, reseal: false }))) },
+            { weight: 3, arbitrary: recordData.map((datas) => datas.map((data) => ({ data, mutations: [] as Array<ByteMutation>, reseal: false }))) },
             {
               weight: 4,
               arbitrary: fc
                 .tuple(recordData, fc.array(mutationArb, { minLength: 1, maxLength: 3 }), fc.boolean())
                 .map(([datas, mutations, reseal]) => datas.map((data, i) => ({ data, mutations: i === 0 ? mutations : [], reseal })))
             },
-            { weight: 1, arbitrary: fc.uint8Array({ maxLength: 40 }).map((bytes) => [{ data: Uint8Array.from([...(bytes.length % 2 === 0 ? KPL_MAGIC : []), ...bytes]), mutations: [] as Array<Mutation>, reseal: false }]) }
+            { weight: 1, arbitrary: fc.uint8Array({ maxLength: 40 }).map((bytes) => [{ data: Uint8Array.from([...(bytes.length % 2 === 0 ? KPL_MAGIC : []), ...bytes]), mutations: [] as Array<ByteMutation>, reseal: false }]) }
           ),
           { minLength: 1, maxLength: 4 }
         ),

@@ -18,6 +18,7 @@
 import { type ChangeRecord, comparePosition, encodeChangeRecord } from "@totes-cdc/core"
 import { Effect, Exit, Result, Stream } from "effect"
 import fc from "fast-check"
+import { byteMutations, linesOf, mutateBytes, utf8Bytes } from "@totes-cdc/core/testing"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -58,78 +59,10 @@ const recordArb: fc.Arbitrary<ChangeRecord> = fc.record({
 const recordingArb = fc.array(recordArb, { maxLength: 12 }).map((records) => [...records].sort(comparePosition))
 const text = (records: ReadonlyArray<ChangeRecord>) => records.map((r) => `${encodeChangeRecord(r)}\n`).join("")
 
-type Mutation =
-  | { readonly kind: "truncate"; readonly at: number }
-  | { readonly kind: "flip"; readonly at: number; readonly mask: number }
-  | { readonly kind: "insert"; readonly at: number; readonly bytes: Uint8Array }
-  | { readonly kind: "delete"; readonly at: number; readonly length: number }
-  | { readonly kind: "swapLines"; readonly at: number; readonly other: number }
-  | { readonly kind: "dropLine"; readonly at: number }
-  | { readonly kind: "repeatLine"; readonly at: number }
-
-const mutationArb: fc.Arbitrary<Mutation> = fc.oneof(
-  fc.record({ kind: fc.constant("truncate" as const), at: fc.nat() }),
-  fc.record({ kind: fc.constant("flip" as const), at: fc.nat(), mask: fc.integer({ min: 1, max: 255 }) }),
-  fc.record({
-    kind: fc.constant("insert" as const),
-    at: fc.nat(),
-    bytes: fc.oneof(
-      fc.uint8Array({ minLength: 1, maxLength: 6 }),
-      fc.constantFrom(...["\n", "\r", "\r\n", " ", '"', "}", "\u2028"].map((s) => new Uint8Array(Buffer.from(s))), Uint8Array.of(0xc3), Uint8Array.of(0xff), Uint8Array.of(0x1f, 0x8b))
-    )
-  }),
-  fc.record({ kind: fc.constant("delete" as const), at: fc.nat(), length: fc.integer({ min: 1, max: 8 }) }),
-  fc.record({ kind: fc.constant("swapLines" as const), at: fc.nat(), other: fc.nat() }),
-  fc.record({ kind: fc.constant("dropLine" as const), at: fc.nat() }),
-  fc.record({ kind: fc.constant("repeatLine" as const), at: fc.nat() })
-)
-
-/** The "\n"-separated lines of `bytes`, a last one without "\n" included (an empty last piece is no line). */
-const linesOf = (bytes: Uint8Array): Array<Uint8Array> => {
-  const lines: Array<Uint8Array> = []
-  let start = 0
-  for (let i = 0; i < bytes.length; i++) {
-    if (bytes[i] === 0x0a) {
-      lines.push(bytes.subarray(start, i))
-      start = i + 1
-    }
-  }
-  if (start < bytes.length) lines.push(bytes.subarray(start))
-  return lines
-}
-
-const joinLines = (lines: ReadonlyArray<Uint8Array>) => Uint8Array.from(lines.flatMap((line) => [...line, 0x0a]))
-
-const mutate = (bytes: Uint8Array, m: Mutation): Uint8Array => {
-  const n = bytes.length
-  const at = n === 0 ? 0 : m.at % n
-  const copy = Uint8Array.from(bytes)
-  switch (m.kind) {
-    case "truncate":
-      return copy.subarray(0, at)
-    case "flip":
-      if (n > 0) copy[at] = copy[at]! ^ m.mask
-      return copy
-    case "insert":
-      return Uint8Array.from([...copy.subarray(0, at), ...m.bytes, ...copy.subarray(at)])
-    case "delete":
-      return Uint8Array.from([...copy.subarray(0, at), ...copy.subarray(at + m.length)])
-    case "swapLines":
-    case "dropLine":
-    case "repeatLine": {
-      const lines = linesOf(copy)
-      if (lines.length === 0) return copy
-      const i = m.at % lines.length
-      if (m.kind === "dropLine") lines.splice(i, 1)
-      else if (m.kind === "repeatLine") lines.splice(i, 0, lines[i]!)
-      else {
-        const j = m.other % lines.length
-        ;[lines[i], lines[j]] = [lines[j]!, lines[i]!]
-      }
-      return joinLines(lines)
-    }
-  }
-}
+const mutationArb = byteMutations({
+  pieces: [...["\n", "\r", "\r\n", " ", '"', "}", "\u2028"].map(utf8Bytes), Uint8Array.of(0xc3), Uint8Array.of(0xff), Uint8Array.of(0x1f, 0x8b)],
+  lines: true
+})
 
 /** What the reader must make of a plain file's bytes: its records with their lines, or the first line that fails and why. */
 type Verdict =
@@ -197,7 +130,7 @@ describe("recording reader fuzzing (readRecording, checkRecording)", () => {
   it("a damaged plain recording reads exactly as its lines say: its records, or a RecordingError naming the first bad line", async () => {
     await fc.assert(
       fc.asyncProperty(recordingArb, fc.array(mutationArb, { minLength: 1, maxLength: 3 }), async (records, mutations) => {
-        const bytes = mutations.reduce(mutate, new Uint8Array(Buffer.from(text(records))))
+        const bytes = mutations.reduce(mutateBytes, new Uint8Array(Buffer.from(text(records))))
         if (bytes[0] === 0x1f && bytes[1] === 0x8b) return // a gzip magic number: the next property's
         const path = file(bytes)
         const expected = model(path, bytes)
@@ -219,7 +152,7 @@ describe("recording reader fuzzing (readRecording, checkRecording)", () => {
       fc.asyncProperty(recordingArb, fc.array(mutationArb, { minLength: 1, maxLength: 2 }), fc.nat(), async (records, mutations, cut) => {
         const whole = new Uint8Array(gzipSync(text(records)))
         // damage the compressed bytes (not the gzip magic number: that is a plain file, the previous property)
-        const damaged = Uint8Array.from([...whole.subarray(0, 2), ...mutations.reduce(mutate, whole.subarray(2))])
+        const damaged = Uint8Array.from([...whole.subarray(0, 2), ...mutations.reduce(mutateBytes, whole.subarray(2))])
         const truncated = whole.subarray(0, 2 + (cut % (whole.length - 2)))
         for (const [bytes, mustFail] of [
           [damaged, false],

@@ -18,6 +18,7 @@ import { COLUMNS, PRIMARY_KEY, TOTESYS_TABLES, type TotesysTable } from "@totes-
 import { PgError, type PgPool, type PgSession } from "@totes-cdc/platform"
 import { Effect, Exit } from "effect"
 import fc from "fast-check"
+import { byteMutations, linesOf, mutateBytes, utf8Bytes } from "@totes-cdc/core/testing"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -93,72 +94,7 @@ const dumpArb = fc
 // ---------------------------------------------------------------------------------------
 // Damage
 
-type Mutation =
-  | { readonly kind: "truncate"; readonly at: number }
-  | { readonly kind: "flip"; readonly at: number; readonly mask: number }
-  | { readonly kind: "insert"; readonly at: number; readonly bytes: Uint8Array }
-  | { readonly kind: "delete"; readonly at: number; readonly length: number }
-  | { readonly kind: "swapLines"; readonly at: number; readonly other: number }
-  | { readonly kind: "dropLine"; readonly at: number }
-  | { readonly kind: "repeatLine"; readonly at: number }
-
-const utf8Bytes = (s: string) => new Uint8Array(Buffer.from(s, "utf8"))
-const mutationArb: fc.Arbitrary<Mutation> = fc.oneof(
-  fc.record({ kind: fc.constant("truncate" as const), at: fc.nat() }),
-  fc.record({ kind: fc.constant("flip" as const), at: fc.nat(), mask: fc.integer({ min: 1, max: 255 }) }),
-  fc.record({
-    kind: fc.constant("insert" as const),
-    at: fc.nat(),
-    bytes: fc.oneof(fc.uint8Array({ minLength: 1, maxLength: 4 }), fc.constantFrom(...["\n", "\r", "\r\n", "\t", "\u2028", "\\.\n", "2.5", "NULL"].map(utf8Bytes), Uint8Array.of(0xff), Uint8Array.of(0xc3)))
-  }),
-  fc.record({ kind: fc.constant("delete" as const), at: fc.nat(), length: fc.integer({ min: 1, max: 8 }) }),
-  fc.record({ kind: fc.constant("swapLines" as const), at: fc.nat(), other: fc.nat() }),
-  fc.record({ kind: fc.constant("dropLine" as const), at: fc.nat() }),
-  fc.record({ kind: fc.constant("repeatLine" as const), at: fc.nat() })
-)
-
-/** The "\n"-separated lines of `bytes`, a last one without "\n" included (an empty last piece is no line). */
-const linesOf = (bytes: Uint8Array): Array<Uint8Array> => {
-  const lines: Array<Uint8Array> = []
-  let start = 0
-  for (let i = 0; i < bytes.length; i++) {
-    if (bytes[i] === 0x0a) {
-      lines.push(bytes.subarray(start, i))
-      start = i + 1
-    }
-  }
-  if (start < bytes.length) lines.push(bytes.subarray(start))
-  return lines
-}
-
-const mutate = (bytes: Uint8Array, m: Mutation): Uint8Array => {
-  const n = bytes.length
-  const at = n === 0 ? 0 : m.at % n
-  const copy = Uint8Array.from(bytes)
-  switch (m.kind) {
-    case "truncate":
-      return copy.subarray(0, at)
-    case "flip":
-      if (n > 0) copy[at] = copy[at]! ^ m.mask
-      return copy
-    case "insert":
-      return Uint8Array.from([...copy.subarray(0, at), ...m.bytes, ...copy.subarray(at)])
-    case "delete":
-      return Uint8Array.from([...copy.subarray(0, at), ...copy.subarray(at + m.length)])
-    default: {
-      const lines = linesOf(copy)
-      if (lines.length === 0) return copy
-      const i = m.at % lines.length
-      if (m.kind === "dropLine") lines.splice(i, 1)
-      else if (m.kind === "repeatLine") lines.splice(i, 0, lines[i]!)
-      else {
-        const j = m.other % lines.length
-        ;[lines[i], lines[j]] = [lines[j]!, lines[i]!]
-      }
-      return Uint8Array.from(lines.flatMap((line) => [...line, 0x0a]))
-    }
-  }
-}
+const mutationArb = byteMutations({ pieces: [...["\n", "\r", "\r\n", "\t", "\u2028", "\\.\n", "2.5", "NULL"].map(utf8Bytes), Uint8Array.of(0xff), Uint8Array.of(0xc3)], maxLength: 4, lines: true })
 
 // ---------------------------------------------------------------------------------------
 // The model: what loading must make of a dump's bytes (SeedLoader.ts header, DumpFormat.ts rules)
@@ -291,7 +227,7 @@ describe("seed loader fuzzing: loadSeed reading a dump (fake pool)", () => {
   it("a damaged dump loads exactly as its lines say: its rows, or a SeedError naming the file and the first line with a problem", async () => {
     await fc.assert(
       fc.asyncProperty(dumpArb, fc.array(mutationArb, { minLength: 1, maxLength: 3 }), async (text, mutations) => {
-        await load(mutations.reduce(mutate, utf8Bytes(text)))
+        await load(mutations.reduce(mutateBytes, utf8Bytes(text)))
       }),
       { numRuns: 300 }
     )

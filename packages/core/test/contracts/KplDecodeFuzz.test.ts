@@ -18,6 +18,7 @@
 import { deaggregateSync } from "aws-kinesis-agg"
 import { Result } from "effect"
 import fc from "fast-check"
+import { byteMutations, mutateBytes } from "@totes-cdc/core/testing"
 import { createHash } from "node:crypto"
 import { describe, expect, it } from "vitest"
 import { type AggregateInput, aggregateShard, decodeKplAggregate, KPL_MAGIC } from "../../src/index.ts"
@@ -154,52 +155,7 @@ const aggregatedRecord = fc
 // ---------------------------------------------------------------------------------------
 // Damage
 
-type Mutation =
-  | { readonly kind: "truncate"; readonly at: number }
-  | { readonly kind: "flip"; readonly at: number; readonly mask: number }
-  | { readonly kind: "set"; readonly at: number; readonly value: number }
-  | { readonly kind: "insert"; readonly at: number; readonly bytes: Uint8Array }
-  | { readonly kind: "delete"; readonly at: number; readonly length: number }
-  | { readonly kind: "swap"; readonly at: number; readonly other: number; readonly length: number }
-
-const mutationArb: fc.Arbitrary<Mutation> = fc.oneof(
-  fc.record({ kind: fc.constant("truncate" as const), at: fc.nat() }),
-  fc.record({ kind: fc.constant("flip" as const), at: fc.nat(), mask: fc.integer({ min: 1, max: 255 }) }),
-  fc.record({ kind: fc.constant("set" as const), at: fc.nat(), value: fc.constantFrom(0x00, 0x01, 0x7f, 0x80, 0xff, 0x08, 0x0a, 0x12, 0x1a, 0x22, 0x0b, 0x0c) }),
-  fc.record({ kind: fc.constant("insert" as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 6 }) }),
-  fc.record({ kind: fc.constant("delete" as const), at: fc.nat(), length: fc.integer({ min: 1, max: 6 }) }),
-  fc.record({ kind: fc.constant("swap" as const), at: fc.nat(), other: fc.nat(), length: fc.integer({ min: 1, max: 8 }) })
-)
-
-const mutate = (bytes: Uint8Array, m: Mutation): Uint8Array => {
-  const n = bytes.length
-  const at = n === 0 ? 0 : m.at % n
-  const copy = Uint8Array.from(bytes)
-  switch (m.kind) {
-    case "truncate":
-      return copy.subarray(0, at)
-    case "flip":
-      if (n > 0) copy[at] = copy[at]! ^ m.mask
-      return copy
-    case "set":
-      if (n > 0) copy[at] = m.value
-      return copy
-    case "insert":
-      return Uint8Array.from([...copy.subarray(0, at), ...m.bytes, ...copy.subarray(at)])
-    case "delete":
-      return Uint8Array.from([...copy.subarray(0, at), ...copy.subarray(at + m.length)])
-    case "swap": {
-      // two runs of bytes exchanged (a record moved before a table entry, …)
-      if (n === 0) return copy
-      const other = m.other % n
-      const length = Math.min(m.length, n - Math.max(at, other))
-      const a = copy.slice(at, at + length)
-      copy.copyWithin(at, other, other + length)
-      copy.set(a, other)
-      return copy
-    }
-  }
-}
+const mutationArb = byteMutations({ setValues: [0x00, 0x01, 0x7f, 0x80, 0xff, 0x08, 0x0a, 0x12, 0x1a, 0x22, 0x0b, 0x0c], swaps: true })
 
 // ---------------------------------------------------------------------------------------
 // The contract writer's aggregates
@@ -263,7 +219,7 @@ describe("KPL de-aggregator fuzzing (decodeKplAggregate)", () => {
     )
     fc.assert(
       fc.property(source, fc.array(mutationArb, { minLength: 1, maxLength: 4 }), fc.boolean(), (protobuf, mutations, reseal) => {
-        const damaged = mutations.reduce(mutate, protobuf)
+        const damaged = mutations.reduce(mutateBytes, protobuf)
         checked(reseal ? seal(damaged) : Uint8Array.from([...KPL_MAGIC, ...damaged, ...md5(protobuf)]))
       }),
       { numRuns: 3000 }
