@@ -22,7 +22,7 @@
 import { CreateDeliveryStreamCommand, DescribeDeliveryStreamCommand, type DescribeDeliveryStreamOutput, type FirehoseClient } from "@aws-sdk/client-firehose"
 import { Context, Effect, Layer, Schedule, Schema } from "effect"
 import { type AwsEndpoint, makeFirehoseClient } from "./Aws.ts"
-import { type AwsCause, NETWORK_ERROR_CODES } from "./SdkErrors.ts"
+import { inspectAwsError, NETWORK_ERROR_CODES } from "./SdkErrors.ts"
 
 /**
  * A failed Firehose call. `message`: one line naming the delivery stream, the problem and
@@ -86,12 +86,7 @@ const REFUSED = new Set([
  * with `cause` the error itself. `endpoint` names where the call went (`Firehose in <region>`).
  */
 export const describeFirehoseError = (cause: unknown, call: string, name: string, endpoint: string): FirehoseError => {
-  const err: AwsCause = typeof cause === "object" && cause !== null ? cause : { message: String(cause) }
-  const nested: AwsCause = typeof err.cause === "object" && err.cause !== null ? err.cause : {}
-  const errorName = typeof err.name === "string" ? err.name : "Error"
-  const code = [err.code, nested.code, err.name].find((value): value is string => typeof value === "string") ?? "Error"
-  const text = (typeof err.message === "string" && err.message !== "" ? err.message : String(cause)).split("\n")[0] ?? ""
-  const status = typeof err.$metadata?.httpStatusCode === "number" ? err.$metadata.httpStatusCode : undefined
+  const { name: errorName, code, text, status, serverFault } = inspectAwsError(cause)
   const fail = (message: string, retryable: boolean) => new FirehoseError({ message, retryable, cause })
   if (errorName === "ResourceNotFoundException") {
     return fail(`Firehose delivery stream ${name} does not exist at ${endpoint} (${text}); deploy the stack or fix FIREHOSE_DELIVERY_STREAM / AWS_REGION`, false)
@@ -102,7 +97,7 @@ export const describeFirehoseError = (cause: unknown, call: string, name: string
   if (NETWORK_ERROR_CODES.has(code)) {
     return fail(`Firehose ${call} on ${name}: cannot reach ${endpoint} (${code}: ${text}); fix the region (AWS_REGION) or the network`, true)
   }
-  if (RETRYABLE.has(errorName) || err.$fault === "server" || (status !== undefined && status >= 500)) {
+  if (RETRYABLE.has(errorName) || serverFault || (status !== undefined && status >= 500)) {
     return fail(`Firehose ${call} on ${name} at ${endpoint} failed temporarily (${errorName}: ${text}); retry later`, true)
   }
   return fail(`Firehose ${call} on ${name} at ${endpoint} failed (${errorName}: ${text})`, false)

@@ -37,7 +37,7 @@ import {
 import { Clock, Context, Effect, Layer, Result, Schedule, Schema } from "effect"
 import { Buffer } from "node:buffer"
 import { type AwsEndpoint, makeKinesisClient } from "./Aws.ts"
-import { type AwsCause, NETWORK_ERROR_CODES } from "./SdkErrors.ts"
+import { inspectAwsError, NETWORK_ERROR_CODES } from "./SdkErrors.ts"
 
 /**
  * A failed Kinesis call (not retried here). `message`: one line, problem and fix.
@@ -131,21 +131,6 @@ const THROTTLING = new Set([
   "ServiceUnavailableException"
 ])
 
-/** Longest service text kept in a message: Kinesis' validation errors can quote a whole request. */
-const MAX_TEXT = 300
-
-/** The name (SDK error class) or errno code of a cause, and its first message line (at most `MAX_TEXT` characters). */
-const inspect = (cause: unknown) => {
-  const err: AwsCause = typeof cause === "object" && cause !== null ? cause : { message: String(cause) }
-  const nested: AwsCause = typeof err.cause === "object" && err.cause !== null ? err.cause : {}
-  const code = [err.code, nested.code, err.name].find((value): value is string => typeof value === "string") ?? "Error"
-  const name = typeof err.name === "string" ? err.name : code
-  const line = (typeof err.message === "string" && err.message !== "" ? err.message : String(cause)).split("\n")[0] ?? ""
-  const text = line.length > MAX_TEXT ? `${line.slice(0, MAX_TEXT)}…` : line
-  const status = typeof err.$metadata?.httpStatusCode === "number" ? err.$metadata.httpStatusCode : undefined
-  return { name, code, text, status, serverFault: err.$fault === "server" }
-}
-
 /**
  * Pure: turns an SDK / socket error of a Kinesis call into a one-line `KinesisError`
  * naming the problem and the fix, with `cause` the error itself. `call` is the API call
@@ -153,7 +138,7 @@ const inspect = (cause: unknown) => {
  * and `endpoint` are named in the message.
  */
 export const describeKinesisError = (cause: unknown, call: string, stream: string | undefined, endpoint: string): KinesisError => {
-  const { name, code, text, status, serverFault } = inspect(cause)
+  const { name, code, text, status, serverFault } = inspectAwsError(cause)
   const fail = (message: string, retryable: boolean) => new KinesisError({ message, retryable, cause })
   if (name === "ResourceNotFoundException") {
     if (stream === undefined) {

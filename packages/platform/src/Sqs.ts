@@ -35,7 +35,7 @@ import {
 import { Cause, Context, Deferred, Effect, Exit, FiberSet, Layer, Schema } from "effect"
 import { Consumer } from "sqs-consumer"
 import { type AwsEndpoint, makeSqsClient } from "./Aws.ts"
-import { type AwsCause, NETWORK_ERROR_CODES } from "./SdkErrors.ts"
+import { type AwsCause, inspectAwsError, NETWORK_ERROR_CODES } from "./SdkErrors.ts"
 
 /**
  * A failed SQS call. `message`: one line naming the queue, the problem and the fix.
@@ -116,12 +116,7 @@ const isMissingQueue = (cause: unknown): boolean => {
  * error itself. `endpoint` names where the call went (`SQS in <region>` on AWS).
  */
 export const describeSqsError = (cause: unknown, call: string, queue: string, endpoint: string): SqsError => {
-  const err: AwsCause = typeof cause === "object" && cause !== null ? cause : { message: String(cause) }
-  const nested: AwsCause = typeof err.cause === "object" && err.cause !== null ? err.cause : {}
-  const name = typeof err.name === "string" ? err.name : "Error"
-  const code = [err.code, nested.code, err.name].find((value): value is string => typeof value === "string") ?? "Error"
-  const text = (typeof err.message === "string" && err.message !== "" ? err.message : String(cause)).split("\n")[0] ?? ""
-  const status = typeof err.$metadata?.httpStatusCode === "number" ? err.$metadata.httpStatusCode : undefined
+  const { name, code, text, status, serverFault } = inspectAwsError(cause)
   const fail = (message: string, retryable: boolean) => new SqsError({ message, retryable, cause })
   if (isMissingQueue(cause) || MISSING.has(code)) {
     return fail(`SQS queue ${queue} does not exist at ${endpoint} (${text}); create it (totes-cdc init-localstack on an emulator) or fix LOADER_QUEUE_URL / AWS_REGION`, false)
@@ -132,7 +127,7 @@ export const describeSqsError = (cause: unknown, call: string, queue: string, en
   if (NETWORK_ERROR_CODES.has(code)) {
     return fail(`SQS ${call} on ${queue}: cannot reach ${endpoint} (${code}: ${text}); start the emulator or fix SQS_ENDPOINT / AWS_ENDPOINT_URL and the network`, true)
   }
-  if (RETRYABLE.has(name) || err.$fault === "server" || (status !== undefined && status >= 500)) {
+  if (RETRYABLE.has(name) || serverFault || (status !== undefined && status >= 500)) {
     return fail(`SQS ${call} on ${queue} at ${endpoint} failed temporarily (${name}: ${text}); retry later`, true)
   }
   return fail(`SQS ${call} on ${queue} at ${endpoint} failed (${name}: ${text})`, false)
