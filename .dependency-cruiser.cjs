@@ -12,7 +12,8 @@
  *
  * Plus: no cycles, nothing unresolvable, every imported npm package declared in the
  * importing workspace's own package.json (dependencies, or devDependencies for tests;
- * the test runner, vitest and @effect/vitest, is the root's).
+ * the test runner, vitest and @effect/vitest, is the root's, and so is the type checker,
+ * typescript, which only test/ may import).
  */
 const { readFileSync } = require("node:fs")
 const { join } = require("node:path")
@@ -115,7 +116,15 @@ module.exports = {
         "every npm package a workspace imports is in its own package.json; the test runner (vitest, @effect/vitest) is the root's, run once over every workspace's tests",
       severity: "error",
       from: {},
-      to: { dependencyTypes: ["npm-no-pkg", "npm-unknown"], pathNot: "^node_modules/(vitest|@effect/vitest)/" }
+      to: { dependencyTypes: ["npm-no-pkg", "npm-unknown"], pathNot: "^node_modules/(vitest|@effect/vitest|typescript)/" }
+    },
+    {
+      name: "npm-declared",
+      comment:
+        "the type checker (typescript) is the root's, like the test runner, and only test/ may read it: test/security/SqlText.ts checks the sources with it",
+      severity: "error",
+      from: { pathNot: "^test/" },
+      to: { dependencyTypes: ["npm-no-pkg", "npm-unknown"], path: "^node_modules/typescript/" }
     },
     {
       name: "no-dev-dependency-in-src",

@@ -7,11 +7,13 @@
  */
 import { DEFAULTS, INGESTION_LAYOUT, TOTESYS_TABLES } from "@totes-cdc/core"
 import { type AwsEndpoint, awsEndpointsConfig } from "@totes-cdc/platform"
-import { Config, Schema } from "effect"
+import { Config, Option, Schema } from "effect"
 
 /** Settings as read; `undefined` endpoint = real AWS. */
 export interface ReaderSettings {
   readonly sourceUrl: string
+  /** PEM file of the CA of the source's certificate: TLS with full verification (SOURCE_CA_FILE). Absent: the URL decides. */
+  readonly sourceCaFile?: string | undefined
   readonly slot: string
   readonly publication: string
   readonly mode: "replication" | "poll"
@@ -41,6 +43,7 @@ const NonNegativeInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
 /** Reads the reader's environment. Fails with ConfigError naming the variable. */
 export const readerSettings: Config.Config<ReaderSettings> = Config.all({
   sourceUrl: Config.String("SOURCE_URL"),
+  sourceCaFile: Config.option(Config.String("SOURCE_CA_FILE")).pipe(Config.map(Option.getOrUndefined)),
   slot: Config.String("READER_SLOT").pipe(Config.withDefault(DEFAULTS.slot)),
   publication: Config.String("READER_PUBLICATION").pipe(Config.withDefault(DEFAULTS.publication)),
   mode: Config.Literals(["replication", "poll"], "READER_MODE").pipe(Config.withDefault("replication" as const)),

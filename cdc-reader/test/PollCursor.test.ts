@@ -224,8 +224,16 @@ describe("describeAccessProblems", () => {
     })
     expect(line).toBe(
       "poll mode cannot read the source: table public.staff does not exist in database totesys (fix: point SOURCE_URL at the totesys database); " +
-        "role r may not SELECT public.payment (fix: GRANT SELECT ON public.payment TO r); " +
+        'role r may not SELECT public.payment (fix: GRANT SELECT ON public."payment" TO "r"); ' +
         "table public.design has no last_updated column, which poll mode reads (fix: point SOURCE_URL at the totesys database)"
+    )
+  })
+
+  it("gives fixes that run as written for any role name (quoted: case and spaces kept)", () => {
+    const line = describeAccessProblems({ role: "Poll Reader", database: "totesys", schemaUsage: false, tables: [table("transaction", { canSelect: false })] })
+    expect(line).toBe(
+      'poll mode cannot read the source: role Poll Reader has no USAGE on schema public (fix: GRANT USAGE ON SCHEMA public TO "Poll Reader"); ' +
+        'role Poll Reader may not SELECT public.transaction (fix: GRANT SELECT ON public."transaction" TO "Poll Reader")'
     )
   })
 })

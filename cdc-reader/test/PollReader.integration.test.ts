@@ -281,7 +281,7 @@ layer(LocalStack.layer(), { excludeTestServices: true })("cdc-reader poll mode",
       const denied = yield* Effect.flip(runReaderProgram(settings))
       expect(denied.message.split("\n")).toHaveLength(1)
       expect(denied.message).toBe(
-        `poll mode cannot read the source: role ${role} may not SELECT public.payment (fix: GRANT SELECT ON public.payment TO ${role})`
+        `poll mode cannot read the source: role ${role} may not SELECT public.payment (fix: GRANT SELECT ON public."payment" TO "${role}")`
       )
       expect(yield* readChanges(settings)).toEqual([])
 

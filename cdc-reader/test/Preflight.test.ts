@@ -78,9 +78,10 @@ const EXISTING_SLOT = {
   retainedBytes: 25_165_824
 } as const
 
+/** The 11 tables as preflight's statements name them (every identifier quoted by quoteIdent). */
 const ALL_TABLES_SQL =
-  "public.address, public.counterparty, public.currency, public.department, public.design, public.staff, " +
-  "public.payment_type, public.sales_order, public.purchase_order, public.transaction, public.payment"
+  '"public"."address", "public"."counterparty", "public"."currency", "public"."department", "public"."design", "public"."staff", ' +
+  '"public"."payment_type", "public"."sales_order", "public"."purchase_order", "public"."transaction", "public"."payment"'
 
 const withTable = (name: string, change: Partial<TableFacts>): PreflightFacts => ({
   ...HEALTHY,
@@ -150,11 +151,11 @@ describe("evaluatePreflight", () => {
         level: "error",
         code: "replication-privilege",
         message: "role reader may not replicate: it has neither REPLICATION nor superuser",
-        action: "as a superuser run: ALTER ROLE reader WITH REPLICATION"
+        action: 'as a superuser run: ALTER ROLE "reader" WITH REPLICATION'
       }
     ])
     expect(byCode(evaluate({ ...HEALTHY, rds: true, role: plain }), "replication-privilege")[0]?.action).toBe(
-      "as the master user run: GRANT rds_replication TO reader"
+      'as the master user run: GRANT rds_replication TO "reader"'
     )
     expect(byCode(evaluate({ ...HEALTHY, role: { ...plain, superuser: true } }), "replication-privilege")).toEqual([])
     expect(byCode(evaluate({ ...HEALTHY, rds: true, role: { ...plain, rdsReplication: true } }), "replication-privilege")).toEqual([])
@@ -166,7 +167,7 @@ describe("evaluatePreflight", () => {
         level: "info",
         code: "publication-will-be-created",
         message: "publication totes_cdc does not exist in totesys: the reader will create it for the 11 tables",
-        action: `nothing to do; to create it yourself: CREATE PUBLICATION totes_cdc FOR TABLE ${ALL_TABLES_SQL} WITH (publish = 'insert, update, delete, truncate')`
+        action: `nothing to do; to create it yourself: CREATE PUBLICATION "totes_cdc" FOR TABLE ${ALL_TABLES_SQL} WITH (publish = 'insert, update, delete, truncate')`
       }
     ])
   })
@@ -181,7 +182,7 @@ describe("evaluatePreflight", () => {
         code: "publication-missing",
         message:
           "publication totes_cdc does not exist in totesys and role reader cannot create it (that needs CREATE on the database and ownership of the tables, or superuser)",
-        action: `as the tables' owner or a superuser run: CREATE PUBLICATION totes_cdc FOR TABLE ${ALL_TABLES_SQL} WITH (publish = 'insert, update, delete, truncate')`
+        action: `as the tables' owner or a superuser run: CREATE PUBLICATION "totes_cdc" FOR TABLE ${ALL_TABLES_SQL} WITH (publish = 'insert, update, delete, truncate')`
       }
     ])
     // A superuser can create it whoever owns the tables.
@@ -202,7 +203,7 @@ describe("evaluatePreflight", () => {
         level: "error",
         code: "publication-tables",
         message: "publication totes_cdc publishes public._prisma_migrations, which is never captured: it must publish exactly the 11 tables",
-        action: `ALTER PUBLICATION totes_cdc SET TABLE ${ALL_TABLES_SQL}`
+        action: `ALTER PUBLICATION "totes_cdc" SET TABLE ${ALL_TABLES_SQL}`
       }
     ])
   })
@@ -214,7 +215,7 @@ describe("evaluatePreflight", () => {
         level: "error",
         code: "publication-tables",
         message: "publication totes_cdc does not publish public.payment: it must publish exactly the 11 tables",
-        action: `ALTER PUBLICATION totes_cdc SET TABLE ${ALL_TABLES_SQL}`
+        action: `ALTER PUBLICATION "totes_cdc" SET TABLE ${ALL_TABLES_SQL}`
       }
     ])
   })
@@ -231,7 +232,7 @@ describe("evaluatePreflight", () => {
         code: "publication-tables",
         message:
           "publication totes_cdc is FOR ALL TABLES: it publishes every table, present and future, including public._prisma_migrations, which is never captured; it must publish exactly the 11 tables",
-        action: `DROP PUBLICATION totes_cdc; CREATE PUBLICATION totes_cdc FOR TABLE ${ALL_TABLES_SQL} WITH (publish = 'insert, update, delete, truncate')`
+        action: `DROP PUBLICATION "totes_cdc"; CREATE PUBLICATION "totes_cdc" FOR TABLE ${ALL_TABLES_SQL} WITH (publish = 'insert, update, delete, truncate')`
       }
     ])
   })
@@ -243,7 +244,7 @@ describe("evaluatePreflight", () => {
         level: "error",
         code: "publication-operations",
         message: "publication totes_cdc does not publish truncate: those changes would never reach the warehouse",
-        action: "ALTER PUBLICATION totes_cdc SET (publish = 'insert, update, delete, truncate')"
+        action: `ALTER PUBLICATION "totes_cdc" SET (publish = 'insert, update, delete, truncate')`
       }
     ])
   })
@@ -261,7 +262,7 @@ describe("evaluatePreflight", () => {
         code: "publication-filtered",
         message:
           "publication totes_cdc publishes public.staff with a column list; public.payment with row filter WHERE (paid = false): rows or columns would be missing from the warehouse",
-        action: `ALTER PUBLICATION totes_cdc SET TABLE ${ALL_TABLES_SQL}`
+        action: `ALTER PUBLICATION "totes_cdc" SET TABLE ${ALL_TABLES_SQL}`
       }
     ])
   })
@@ -298,7 +299,7 @@ describe("evaluatePreflight", () => {
         code: "replica-identity",
         message:
           "table public.staff has REPLICA IDENTITY NOTHING: its updates and deletes would carry no key, and once it is published PostgreSQL rejects UPDATE and DELETE on it",
-        action: "ALTER TABLE public.staff REPLICA IDENTITY DEFAULT"
+        action: 'ALTER TABLE "public"."staff" REPLICA IDENTITY DEFAULT'
       }
     ])
   })
@@ -310,7 +311,7 @@ describe("evaluatePreflight", () => {
         code: "replica-identity",
         message:
           "table public.transaction has REPLICA IDENTITY DEFAULT but no primary key: its updates and deletes would carry no key, and once it is published PostgreSQL rejects UPDATE and DELETE on it",
-        action: "ALTER TABLE public.transaction ADD PRIMARY KEY (transaction_id)"
+        action: 'ALTER TABLE "public"."transaction" ADD PRIMARY KEY ("transaction_id")'
       }
     ])
   })
@@ -321,7 +322,7 @@ describe("evaluatePreflight", () => {
         level: "info",
         code: "replica-identity-full",
         message: "table public.address has REPLICA IDENTITY FULL: updates and deletes carry the whole old row (more WAL than the key alone)",
-        action: "nothing to do; to log only the primary key: ALTER TABLE public.address REPLICA IDENTITY DEFAULT"
+        action: 'nothing to do; to log only the primary key: ALTER TABLE "public"."address" REPLICA IDENTITY DEFAULT'
       }
     ])
   })
@@ -342,7 +343,7 @@ describe("evaluatePreflight", () => {
         level: "error",
         code: "table-unlogged",
         message: "table public.sales_order is UNLOGGED: its changes are not written to WAL, so none of them can be captured",
-        action: "ALTER TABLE public.sales_order SET LOGGED"
+        action: 'ALTER TABLE "public"."sales_order" SET LOGGED'
       }
     ])
   })
@@ -354,7 +355,7 @@ describe("evaluatePreflight", () => {
         level: "error",
         code: "table-not-readable",
         message: "role reader may not SELECT public.staff, public.payment: the initial snapshot reads every captured table",
-        action: "as the tables' owner run: GRANT SELECT ON public.staff, public.payment TO reader"
+        action: `as the tables' owner run: GRANT SELECT ON "public"."staff", "public"."payment" TO "reader"`
       }
     ])
   })
@@ -494,7 +495,7 @@ describe("evaluatePreflight", () => {
         code: "heartbeat-unavailable",
         message:
           "role reader may not execute pg_logical_emit_message: the reader cannot write heartbeats, so on an idle database the slot does not advance and WAL piles up",
-        action: "as a superuser run: GRANT EXECUTE ON FUNCTION pg_logical_emit_message(boolean, text, text, boolean) TO reader"
+        action: 'as a superuser run: GRANT EXECUTE ON FUNCTION pg_logical_emit_message(boolean, text, text, boolean) TO "reader"'
       }
     ])
   })
@@ -506,7 +507,7 @@ describe("evaluatePreflight", () => {
     // A standby cannot create the publication: an absent one is an error to fix on the primary.
     const [missing] = byCode(evaluate({ ...HEALTHY, inRecovery: true, publication: null }), "publication-missing")
     expect(missing?.action).toBe(
-      `on the primary run: CREATE PUBLICATION totes_cdc FOR TABLE ${ALL_TABLES_SQL} WITH (publish = 'insert, update, delete, truncate')`
+      `on the primary run: CREATE PUBLICATION "totes_cdc" FOR TABLE ${ALL_TABLES_SQL} WITH (publish = 'insert, update, delete, truncate')`
     )
   })
 
@@ -530,7 +531,7 @@ describe("evaluatePreflight", () => {
     const config = { ...CONFIG, publication: "Totes CDC", tables: ["address", "order"] }
     const facts = { ...HEALTHY, publication: null, tables: [healthyTable("address"), healthyTable("order")], role: { ...HEALTHY.role, createOnDatabase: false } }
     expect(byCode(evaluate(facts, config), "publication-missing")[0]?.action).toBe(
-      `as the tables' owner or a superuser run: CREATE PUBLICATION "Totes CDC" FOR TABLE public.address, public."order" WITH (publish = 'insert, update, delete, truncate')`
+      `as the tables' owner or a superuser run: CREATE PUBLICATION "Totes CDC" FOR TABLE "public"."address", "public"."order" WITH (publish = 'insert, update, delete, truncate')`
     )
   })
 

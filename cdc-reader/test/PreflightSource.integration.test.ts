@@ -11,6 +11,9 @@ const ALL_TABLES_SQL =
   "public.address, public.counterparty, public.currency, public.department, public.design, public.staff, " +
   "public.payment_type, public.sales_order, public.purchase_order, public.transaction, public.payment"
 
+/** The same tables as preflight's statements name them (every identifier quoted by quoteIdent). */
+const ALL_TABLES_QUOTED = ALL_TABLES_SQL.replace(/public\.(\w+)/g, '"public"."$1"')
+
 /** The preflight config for the local stack's server. */
 const configFor = (stack: LocalStack["Service"], slot = "totes_cdc"): PreflightConfig => ({
   publication: "totes_cdc",
@@ -87,7 +90,7 @@ layer(LocalStack.layer(), { excludeTestServices: true })("preflight against the 
       const [proposal] = byCode(yield* preflight(db, config), "publication-will-be-created")
       const statement = proposal?.action.replace("nothing to do; to create it yourself: ", "") ?? ""
       expect(statement).toBe(
-        `CREATE PUBLICATION totes_cdc FOR TABLE ${ALL_TABLES_SQL} WITH (publish = 'insert, update, delete, truncate')`
+        `CREATE PUBLICATION "totes_cdc" FOR TABLE ${ALL_TABLES_QUOTED} WITH (publish = 'insert, update, delete, truncate')`
       )
       yield* db.query(statement)
 
@@ -131,7 +134,7 @@ layer(LocalStack.layer(), { excludeTestServices: true })("preflight against the 
       expect(errors[0]?.message).toBe(
         "table public.staff has REPLICA IDENTITY NOTHING: its updates and deletes would carry no key, and once it is published PostgreSQL rejects UPDATE and DELETE on it"
       )
-      expect(errors[0]?.action).toBe("ALTER TABLE public.staff REPLICA IDENTITY DEFAULT")
+      expect(errors[0]?.action).toBe('ALTER TABLE "public"."staff" REPLICA IDENTITY DEFAULT')
 
       yield* db.query(errors[0]?.action ?? "")
       expect(blockingFindings(yield* preflight(db, configFor(stack)))).toEqual([])
@@ -162,7 +165,7 @@ layer(LocalStack.layer(), { excludeTestServices: true })("preflight against the 
           level: "error",
           code: "publication-tables",
           message: "publication totes_cdc publishes public._prisma_migrations, which is never captured: it must publish exactly the 11 tables",
-          action: `ALTER PUBLICATION totes_cdc SET TABLE ${ALL_TABLES_SQL}`
+          action: `ALTER PUBLICATION "totes_cdc" SET TABLE ${ALL_TABLES_QUOTED}`
         }
       ])
 
@@ -187,13 +190,13 @@ layer(LocalStack.layer(), { excludeTestServices: true })("preflight against the 
           level: "error",
           code: "publication-tables",
           message: "publication totes_cdc does not publish public.payment: it must publish exactly the 11 tables",
-          action: `ALTER PUBLICATION totes_cdc SET TABLE ${ALL_TABLES_SQL}`
+          action: `ALTER PUBLICATION "totes_cdc" SET TABLE ${ALL_TABLES_QUOTED}`
         },
         {
           level: "error",
           code: "publication-operations",
           message: "publication totes_cdc does not publish delete, truncate: those changes would never reach the warehouse",
-          action: "ALTER PUBLICATION totes_cdc SET (publish = 'insert, update, delete, truncate')"
+          action: `ALTER PUBLICATION "totes_cdc" SET (publish = 'insert, update, delete, truncate')`
         }
       ])
       for (const error of errors) yield* db.query(error.action)
@@ -233,9 +236,9 @@ layer(LocalStack.layer(), { excludeTestServices: true })("preflight against the 
         level: "error",
         code: "replication-privilege",
         message: "role preflight_plain may not replicate: it has neither REPLICATION nor superuser",
-        action: "as a superuser run: ALTER ROLE preflight_plain WITH REPLICATION"
+        action: 'as a superuser run: ALTER ROLE "preflight_plain" WITH REPLICATION'
       })
-      expect(errors[1]?.action).toBe(`as the tables' owner run: GRANT SELECT ON ${ALL_TABLES_SQL} TO preflight_plain`)
+      expect(errors[1]?.action).toBe(`as the tables' owner run: GRANT SELECT ON ${ALL_TABLES_QUOTED} TO "preflight_plain"`)
 
       for (const error of errors.slice(0, 2)) yield* admin.query(error.action.replace(/^as [^:]+: /, ""))
       expect(codes(blockingFindings(yield* preflight(asPlain, configFor(stack))))).toEqual(["error publication-missing"])

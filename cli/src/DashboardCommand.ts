@@ -1,8 +1,9 @@
 /**
  * `totes-cdc dashboard`: the live dashboard (ops' Dashboard.ts) for a running `dev`
  * (`--state-file`) or a deployment (the components' environment: SOURCE_URL,
- * KINESIS_STREAM, INGESTION_BUCKET, WAREHOUSE_URL, optional WAREHOUSE_SCHEMA and
- * FIREHOSE_DELIVERY_STREAM). Prints its URL and serves until Ctrl-C.
+ * KINESIS_STREAM, INGESTION_BUCKET, WAREHOUSE_URL, optional SOURCE_CA_FILE,
+ * WAREHOUSE_CA_FILE, WAREHOUSE_SCHEMA and FIREHOSE_DELIVERY_STREAM). Prints its URL and
+ * serves until Ctrl-C.
  */
 import { readerSettings } from "@totes-cdc/cdc-reader"
 import { DEFAULTS } from "@totes-cdc/core"
@@ -40,6 +41,7 @@ export const dashboardCommand = Command.make(
               return {
                 settings,
                 warehouseUrl,
+                warehouseCaFile: process.env.WAREHOUSE_CA_FILE,
                 warehouseSchema: process.env.WAREHOUSE_SCHEMA || DEFAULTS.warehouseSchema,
                 status: deliveryStreamOption(process.env.FIREHOSE_DELIVERY_STREAM)
               }

@@ -21,7 +21,7 @@
  *  - The loader first catches up with an earlier run's unloaded objects, then runs
  *    in-process behind a hand-off of one micro-batch (loader/SPEC.md §4).
  */
-import { DEFAULTS } from "@totes-cdc/core"
+import { DEFAULTS, quoteIdent } from "@totes-cdc/core"
 import { runReaderProgram } from "@totes-cdc/cdc-reader"
 import { runArchiverProgram, runProcessorProgram } from "@totes-cdc/stream-processors"
 import { addLatencies, emptyLatencyWindow, type LoaderQueue, makeLoaderQueue, startLoader } from "@totes-cdc/loader"
@@ -36,7 +36,7 @@ import {
   runSimulator,
   simulateHistory
 } from "@totes-cdc/local-stack"
-import { cappedBackoff, Kinesis, type PgPool, makePgPool, S3 } from "@totes-cdc/platform"
+import { cappedBackoff, Kinesis, type PgPool, makePgPool, redactUrl, S3 } from "@totes-cdc/platform"
 import { CheckpointStore, type RecordingSummary } from "@totes-cdc/stream-processors"
 import { Clock, Console, Effect, Layer, Option, Ref } from "effect"
 import { resolve } from "node:path"
@@ -116,7 +116,7 @@ const validate = (options: DevOptions) =>
   })
 
 const count = (pool: PgPool, table: string) =>
-  pool.query(`SELECT count(*) AS n FROM public.${table}`).pipe(Effect.map((rows) => Number(rows[0]?.n ?? 0)))
+  pool.query(`SELECT count(*) AS n FROM public.${quoteIdent(table)}`).pipe(Effect.map((rows) => Number(rows[0]?.n ?? 0)))
 
 /** Seeds an empty totesys from the dump or with simulated history; says what it did. */
 const seedSource = (source: PgPool, options: DevOptions) =>
@@ -138,8 +138,9 @@ const describeStack = (stack: LocalStackEndpoints, options: DevOptions, feed: Fe
   [
     `totes-cdc dev: local stack ready in ${(elapsedMs / 1000).toFixed(1)} s`,
     `  dashboard         ${dashboardUrl}  (Prometheus: ${dashboardUrl}metrics)`,
-    `  source (totesys)  ${stack.sourceUrl}`,
-    `  warehouse         ${stack.warehouseUrl}`,
+    // The password is in the state file, never on the screen (nor in a terminal's scrollback or a CI log).
+    `  source (totesys)  ${redactUrl(stack.sourceUrl)}`,
+    `  warehouse         ${redactUrl(stack.warehouseUrl)}`,
     `  kinesis           ${stack.kinesis.endpoint}  stream ${stack.kinesis.streamName} (${stack.kinesis.shards} shards)`,
     `  s3                ${stack.s3.endpoint}  buckets ${stack.s3.buckets.ingestion}, ${stack.s3.buckets.processed}`,
     `  data              ${stack.dataDir}${Option.isSome(options.dataDir) ? " (kept)" : " (removed at stop)"}`,

@@ -1,9 +1,10 @@
 /**
  * How the `totes-cdc` command ends on an error: one line on stderr naming the problem
  * and the fix, and an exit code — 2 for bad input (flags, files, settings), 1 for
- * failures at run time (a database, an emulator), 130 after Ctrl-C.
+ * failures at run time (a database, an emulator), 130 after Ctrl-C. The line holds no
+ * password (Redact.ts), whatever the error's text.
  */
-import { describeConfigError as describeEnvironmentError } from "@totes-cdc/platform"
+import { describeConfigError as describeEnvironmentError, redactSecrets } from "@totes-cdc/platform"
 import { Effect, Predicate, Runtime, Schema } from "effect"
 import { CliError } from "effect/cli"
 
@@ -28,12 +29,16 @@ class ExitCode extends Error {
 const tagOf = (error: unknown): string | undefined =>
   Predicate.hasProperty(error, "_tag") && Predicate.isString(error._tag) ? error._tag : undefined
 
-/** Pure: the exit code and the line to print for a failure of a command. */
+/**
+ * Pure: the exit code and the line to print for a failure of a command. The line never
+ * holds a password, whatever error text it is made from (`redactSecrets`: the last net
+ * under the messages' own redaction).
+ */
 export const describeFailure = (error: unknown): { readonly code: number; readonly line: string | undefined } => {
   if (CliError.isCliError(error)) return { code: 2, line: undefined } // effect/cli has printed it
   const tag = tagOf(error)
   const message = error instanceof Error ? error.message : String(error)
-  return { code: tag !== undefined && INPUT_ERRORS.has(tag) ? 2 : 1, line: `totes-cdc: ${message}` }
+  return { code: tag !== undefined && INPUT_ERRORS.has(tag) ? 2 : 1, line: `totes-cdc: ${redactSecrets(message)}` }
 }
 
 /** Prints the failure's one line and fails with its exit code. */

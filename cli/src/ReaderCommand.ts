@@ -10,7 +10,8 @@ import { UsageError, describeConfigError } from "./Errors.ts"
 const settings = Effect.mapError(readerSettings, (error) => new UsageError({ message: describeConfigError(error.message) }))
 
 const ENVIRONMENT = [
-  "SOURCE_URL (required), READER_SLOT (totes_cdc), READER_PUBLICATION (totes_cdc), READER_MODE (replication|poll),",
+  "SOURCE_URL (required), SOURCE_CA_FILE (PEM of the CA of the source's certificate: TLS verify-full),",
+  "READER_SLOT (totes_cdc), READER_PUBLICATION (totes_cdc), READER_MODE (replication|poll),",
   "KINESIS_STREAM (totes-cdc-changes), INGESTION_BUCKET (totes-cdc-ingestion: reader state and dead letters),",
   "READER_STATE_PREFIX (state/cdc-reader/), READER_HEARTBEAT_MS (10000),",
   "poll mode: READER_POLL_INTERVAL_MS (1000), READER_POLL_OVERLAP_MS (5000), READER_POLL_PAGE_ROWS (5000); AWS_REGION (eu-west-2),",

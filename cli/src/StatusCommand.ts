@@ -1,6 +1,7 @@
 /**
  * `totes-cdc status`: how far behind the pipeline is (ops' PipelineStatus.ts), from a
- * `dev` state file or the environment. On AWS, FIREHOSE_DELIVERY_STREAM (optional) names
+ * `dev` state file or the environment (the reader's, with SOURCE_CA_FILE, plus
+ * WAREHOUSE_URL and WAREHOUSE_CA_FILE). On AWS, FIREHOSE_DELIVERY_STREAM (optional) names
  * the archive's delivery stream, whose status is reported too; a state file has none (the
  * archiver stands in for Firehose locally). `--check` prints the alerts instead (ops'
  * Alerts.ts), one line each, for cron and scripts: exit 0 when there is none, 1 when there
@@ -29,16 +30,22 @@ export const statusCommand = Command.make(
   },
   ({ stateFile, json, check }) =>
     Effect.gen(function* () {
-      const { settings, warehouseUrl, options } = Option.isSome(stateFile)
+      const { settings, warehouseUrl, warehouseCaFile, options } = Option.isSome(stateFile)
         ? yield* readStateFile(stateFile.value).pipe(
-            Effect.map((state) => ({ settings: readerSettingsFromState(state), warehouseUrl: state.warehouse.url as string | undefined, options: statusOptionsFromState(state) }))
+            Effect.map((state) => ({
+              settings: readerSettingsFromState(state),
+              warehouseUrl: state.warehouse.url as string | undefined,
+              warehouseCaFile: undefined,
+              options: statusOptionsFromState(state)
+            }))
           )
         : {
             settings: yield* Effect.mapError(readerSettings, (error) => new UsageError({ message: describeConfigError(error.message) })),
             warehouseUrl: process.env.WAREHOUSE_URL,
+            warehouseCaFile: process.env.WAREHOUSE_CA_FILE,
             options: deliveryStreamOption(process.env.FIREHOSE_DELIVERY_STREAM)
           }
-      const report = yield* gatherStatus(settings, warehouseUrl, options)
+      const report = yield* gatherStatus(settings, warehouseUrl, options, warehouseCaFile)
       if (!check) return yield* Console.log(json ? JSON.stringify(report, null, 2) : formatStatus(report).join("\n"))
       const alerts = statusAlerts(report, yield* Clock.currentTimeMillis)
       yield* Console.log(json ? JSON.stringify(alerts, null, 2) : alerts.length === 0 ? "OK: no alert" : alerts.map((alert) => `ALERT ${alert.id}: ${alert.message}`).join("\n"))

@@ -15,11 +15,11 @@
  *    recording's last change, without a reader (no slot: a replayed recording), and the
  *    source is not read (SOURCE_URL not needed).
  */
-import { readerSettings } from "@totes-cdc/cdc-reader"
+import { connectSource, readerSettings } from "@totes-cdc/cdc-reader"
 import { compareLsn, formatLsn, parseLsn } from "@totes-cdc/core"
 import { connectWarehouse, type WarehouseSettings, warehouseSettingsConfig } from "@totes-cdc/loader"
 import { type TableReport, verifyAgainstRecording, verifyWarehouse, type VerifyReport, waitForPipeline } from "@totes-cdc/ops"
-import { type AwsEndpoint, Kinesis, makePgPool, S3, SecretsManager } from "@totes-cdc/platform"
+import { type AwsEndpoint, Kinesis, S3, SecretsManager } from "@totes-cdc/platform"
 import { CheckpointStore, consumerSettings } from "@totes-cdc/stream-processors"
 import { Config, Console, Effect, Layer, Option, Result, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
@@ -33,6 +33,8 @@ export class VerifyDrift extends Schema.TaggedError<VerifyDrift>()("VerifyDrift"
 /** Where verify reads and waits. */
 export interface VerifyEndpoints {
   readonly sourceUrl: string
+  /** PEM file of the CA of the source's certificate (SOURCE_CA_FILE): TLS, verify-full. */
+  readonly sourceCaFile?: string | undefined
   /** Where the source URL came from, for error messages. */
   readonly sourceSetting: string
   readonly warehouse: WarehouseSettings
@@ -74,6 +76,7 @@ const endpointsFromEnvironment: Config.Config<VerifyEndpoints> = Config.all({
 }).pipe(
   Config.map(({ reader, consumer, warehouse }) => ({
     sourceUrl: reader.sourceUrl,
+    sourceCaFile: reader.sourceCaFile,
     sourceSetting: "SOURCE_URL",
     warehouse,
     slot: reader.slot,
@@ -87,7 +90,7 @@ const endpointsFromEnvironment: Config.Config<VerifyEndpoints> = Config.all({
 )
 
 /** What verify against a recording needs: no source, no slot. */
-export type RecordingVerifyEndpoints = Omit<VerifyEndpoints, "sourceUrl" | "sourceSetting" | "slot" | "readerState">
+export type RecordingVerifyEndpoints = Omit<VerifyEndpoints, "sourceUrl" | "sourceCaFile" | "sourceSetting" | "slot" | "readerState">
 
 /** The consumers' and the warehouse's environment (no SOURCE_URL): for `--against-recording`. */
 const recordingEndpointsFromEnvironment: Config.Config<RecordingVerifyEndpoints> = Config.all({
@@ -216,7 +219,7 @@ export const runVerify = (endpoints: VerifyEndpoints, waitFor: WaitFor, timeoutM
   Effect.scoped(
     Effect.gen(function* () {
       const options = { max: 2, applicationName: "totes-cdc-verify" }
-      const source = yield* makePgPool(endpoints.sourceUrl, { ...options, setting: endpoints.sourceSetting })
+      const source = yield* connectSource(endpoints, { ...options, setting: endpoints.sourceSetting })
       const warehouse = yield* connectWarehouse(endpoints.warehouse, options)
       const aws = consumersLayer(endpoints)
       const settings = waitSettings(endpoints, timeoutMs)

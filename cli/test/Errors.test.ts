@@ -14,6 +14,11 @@ describe("describeFailure", () => {
     expect(describeFailure(new Error("connection lost"))).toEqual({ code: 1, line: "totes-cdc: connection lost" })
   })
 
+  it("never prints a password an error's text carries", () => {
+    const error = new Error("cannot open postgres://app:Pw-9f3kXq!s3cret@db:5432/totesys or host=db password=Pw-9f3kXq!s3cret")
+    expect(describeFailure(error).line).toBe("totes-cdc: cannot open postgres://app:***@db:5432/totesys or host=db password=***")
+  })
+
   it("leaves parse errors to effect/cli, which has printed them, with exit code 2", () => {
     expect(describeFailure(new CliError.UnrecognizedOption({ option: "--bogus", suggestions: [] }))).toEqual({
       code: 2,

@@ -6,21 +6,21 @@
  * Invariants:
  *  - TLS: `WAREHOUSE_CA_FILE` (PEM) turns on `sslmode=verify-full` semantics (chain to
  *    that CA and host name checked); a URL that carries its own `sslmode=…&sslrootcert=…`
- *    is used as it is (node-postgres reads those parameters).
+ *    is used as it is (node-postgres reads those parameters). The CA file is read by
+ *    platform's PostgresTls.ts, as the source's `SOURCE_CA_FILE` is.
  *  - Secret: `SecretString` is either the password itself or JSON with a `password`
  *    field (the RDS-managed secret format). A password in the URL wins over the secret.
- *  - Every failure is one line naming the setting and the fix (`WarehouseConnectionError`
- *    or the pool's `PgError`).
+ *  - Every failure is one line naming the setting and the fix (`WarehouseConnectionError`,
+ *    the CA file's `PgTlsError` or the pool's `PgError`).
  */
 import { DEFAULTS } from "@totes-cdc/core"
-import { makePgPool, type PgError, type PgPool, SecretsManager, type SecretsManagerError, WarehouseDb } from "@totes-cdc/platform"
+import { loadPgTls, makePgPool, type PgError, type PgPool, type PgTlsError, SecretsManager, type SecretsManagerError, WarehouseDb } from "@totes-cdc/platform"
 import { Config, Effect, Layer, Option, Schema, type Scope } from "effect"
-import { readFile } from "node:fs/promises"
 
 /**
- * The warehouse connection cannot be configured (CA file, password secret): one line
- * naming the setting and the fix. `cause`: the file-system / Secrets Manager error it was
- * made from, when there was one.
+ * The warehouse connection cannot be configured (its password secret): one line naming
+ * the setting and the fix. `cause`: the Secrets Manager error it was made from, when there
+ * was one.
  */
 export class WarehouseConnectionError extends Schema.TaggedError<WarehouseConnectionError>()("WarehouseConnectionError", {
   message: Schema.String,
@@ -108,41 +108,42 @@ export const urlWithPassword = (url: string, password: string): string => {
 }
 
 /**
+ * A pool to the warehouse at `url` (closed with the scope), TLS with full verification
+ * against the CA in `caFile` (WAREHOUSE_CA_FILE) when given. For callers that take the URL
+ * and the CA file as they are (`status`, the dashboard); `connectWarehouse` adds the
+ * password secret. Fails with `PgTlsError` (the CA file) or `PgError` (URL, server,
+ * credentials, certificate), one line naming the setting to fix.
+ */
+export const connectWarehouseAt = (
+  url: string,
+  caFile: string | undefined,
+  options: { readonly max?: number; readonly applicationName?: string } = {}
+): Effect.Effect<PgPool, PgTlsError | PgError, Scope.Scope> =>
+  loadPgTls(caFile, "WAREHOUSE_CA_FILE", "the warehouse's").pipe(
+    Effect.flatMap((ssl) => makePgPool(url, { setting: "WAREHOUSE_URL", ...options, ...(ssl === undefined ? {} : { ssl }) }))
+  )
+
+/**
  * A pool to the warehouse of `settings` (closed with the scope), the password read from
  * `settings.passwordSecretArn` through `SecretsManager` when set — provide
- * `SecretsManager.layer(settings.region)`. Fails with WarehouseConnectionError (CA file,
- * secret) or PgError (URL, server, credentials).
+ * `SecretsManager.layer(settings.region)`. Fails with WarehouseConnectionError (secret),
+ * PgTlsError (CA file) or PgError (URL, server, credentials).
  */
 export const connectWarehouse = (
   settings: WarehouseSettings,
   options: { readonly max?: number; readonly applicationName?: string } = {}
-): Effect.Effect<PgPool, WarehouseConnectionError | PgError, Scope.Scope | SecretsManager> =>
+): Effect.Effect<PgPool, WarehouseConnectionError | PgTlsError | PgError, Scope.Scope | SecretsManager> =>
   Effect.gen(function* () {
-    const ca =
-      settings.caFile === undefined
-        ? undefined
-        : yield* Effect.tryPromise({
-            try: () => readFile(settings.caFile!, "utf8"),
-            catch: (cause) =>
-              new WarehouseConnectionError({
-                message: `WAREHOUSE_CA_FILE ${settings.caFile}: cannot be read (${cause instanceof Error ? cause.message : String(cause)}); give the PEM file of the CA that signed the warehouse's certificate`,
-                cause
-              })
-          })
     const password = settings.passwordSecretArn === undefined ? undefined : yield* fetchSecretPassword(settings.passwordSecretArn)
-    return yield* makePgPool(password === undefined ? settings.url : urlWithPassword(settings.url, password), {
-      setting: "WAREHOUSE_URL",
-      ...options,
-      ...(ca === undefined ? {} : { ssl: { ca } })
-    })
+    return yield* connectWarehouseAt(password === undefined ? settings.url : urlWithPassword(settings.url, password), settings.caFile, options)
   })
 
 /**
  * The warehouse of `settings` as the `WarehouseDb` service: `connectWarehouse` as a layer
- * (the pool closes with it). Fails with `WarehouseConnectionError` or `PgError`; needs
- * `SecretsManager` when the password is in a secret.
+ * (the pool closes with it). Fails with `WarehouseConnectionError`, `PgTlsError` or
+ * `PgError`; needs `SecretsManager` when the password is in a secret.
  */
 export const warehouseLayer = (
   settings: WarehouseSettings,
   options: { readonly max?: number; readonly applicationName?: string } = {}
-): Layer.Layer<WarehouseDb, WarehouseConnectionError | PgError, SecretsManager> => Layer.effect(WarehouseDb, connectWarehouse(settings, options))
+): Layer.Layer<WarehouseDb, WarehouseConnectionError | PgTlsError | PgError, SecretsManager> => Layer.effect(WarehouseDb, connectWarehouse(settings, options))

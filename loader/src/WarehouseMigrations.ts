@@ -74,7 +74,7 @@ const recordExistingFactVersions = (tx: PgSession, schema: string) =>
 
 const createLatestViews = (tx: PgSession, schema: string) =>
   Effect.forEach(factVersionKeys, (fact) =>
-    lastUpdatedTimeColumn(tx, schema, fact.table).pipe(Effect.flatMap((time) => tx.query(latestViewSql(quoteIdent(schema), fact, quoteIdent(time)))))
+    lastUpdatedTimeColumn(tx, schema, fact.table).pipe(Effect.flatMap((time) => tx.query(latestViewSql(schema, fact, time))))
   )
 
 const MIGRATIONS: ReadonlyArray<Migration> = [
@@ -82,7 +82,7 @@ const MIGRATIONS: ReadonlyArray<Migration> = [
     id: 1,
     name: "star_schema",
     up: (tx, schema) =>
-      tx.query(starSchemaSql(quoteIdent(schema))).pipe(Effect.andThen(addFactVersionKeys(tx, schema)), Effect.asVoid)
+      tx.query(starSchemaSql(schema)).pipe(Effect.andThen(addFactVersionKeys(tx, schema)), Effect.asVoid)
   },
   { id: 2, name: "bookkeeping", up: (tx) => tx.query(BOOKKEEPING_SQL).pipe(Effect.asVoid) },
   {

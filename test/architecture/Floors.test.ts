@@ -93,6 +93,18 @@ describe("the import rules", () => {
     expect(await violatedRules({ ...downward, ...npmPackage, ...undeclared, ...importing })).toEqual(["npm-declared"])
   })
 
+  it("let test/ read the root's type checker (typescript), and no workspace's src/", async () => {
+    const typescript = {
+      "node_modules/typescript/package.json": JSON.stringify({ name: "typescript", version: "6.0.3", main: "index.js" }),
+      "node_modules/typescript/index.js": `module.exports = {}\n`,
+      "test/package.json": JSON.stringify({ name: "test", dependencies: {} }),
+      "packages/core/package.json": JSON.stringify({ name: "core", dependencies: {} })
+    }
+    const reading = (path: string) => ({ [path]: `import ts from "typescript"\nexport const checker = ts\n` })
+    expect(await violatedRules({ ...downward, ...typescript, ...reading("test/security/Check.ts") })).toEqual([])
+    expect(await violatedRules({ ...downward, ...typescript, ...reading("packages/core/src/Check.ts") })).toEqual(["npm-declared"])
+  })
+
   it("fail a cycle inside one floor", async () => {
     const rules = await violatedRules({
       ...downward,

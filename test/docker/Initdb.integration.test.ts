@@ -6,21 +6,28 @@
  *  - totesys holds exactly what the project's own seed loader makes of the 2024-02-23 dump
  *    (every table's rows, and every id sequence's next value);
  *  - `totes-cdc reader`, configured as the compose reader service (its role, no password in
- *    SOURCE_URL, PGPASSWORD), passes its preflight with the publication initdb made and
- *    snapshots all 30,106 rows into Kinesis, then stops on SIGTERM with exit 130;
+ *    SOURCE_URL, PGPASSWORD) — the role exactly as the README's AWS section recommends
+ *    (LOGIN REPLICATION, USAGE on public, SELECT on the 11 tables; the publication made by
+ *    the tables' owner) — passes its preflight with the publication initdb made, snapshots
+ *    all 30,106 rows into Kinesis, streams an insert, an update and a delete, then stops on
+ *    SIGTERM with exit 130; without the publication it stops at once with one line naming
+ *    the CREATE PUBLICATION to run (issue 16 item 4);
+ *  - that role asks for nothing more: every statement it ran (pg_stat_statements) reads —
+ *    SELECT, the snapshot's cursor, transaction control — never CREATE, ALTER, GRANT or a
+ *    write to a table;
  *  - the loader's role migrates the warehouse database it owns, and may set
  *    session_replication_role (its per-statement foreign-key checks).
  * Needs psql (Debian's postgresql-client; .ci/run installs it) and bash.
  */
 import { expect, layer } from "@effect/vitest"
 import { createTotesysSchema, loadSeed, LocalStack, startPostgres, untilExit } from "@totes-cdc/local-stack"
-import { CLI_BIN, emulatorEnvironment, quietly, TOTESYS_DUMP } from "@totes-cdc/local-stack/testing"
+import { CLI_BIN, emulatorEnvironment, quietly, readAllChanges, TOTESYS_DUMP } from "@totes-cdc/local-stack/testing"
 import { migrateWarehouse } from "@totes-cdc/loader"
-import { makePgPool } from "@totes-cdc/platform"
+import { Kinesis, makePgPool } from "@totes-cdc/platform"
+import getPort from "get-port"
 import { Effect, Schedule } from "effect"
 import { spawn, spawnSync } from "node:child_process"
 import { accessSync, constants, mkdtempSync, readdirSync, rmSync } from "node:fs"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { composeModel, REPOSITORY_ROOT } from "./ComposeConfig.ts"
@@ -33,16 +40,7 @@ const TABLES = {
 } as const
 
 /** A TCP port nobody listens on now. */
-const freePort = Effect.promise(
-  () =>
-    new Promise<number>((resolve) => {
-      const server = createServer()
-      server.listen(0, "127.0.0.1", () => {
-        const address = server.address()
-        server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0))
-      })
-    })
-)
+const freePort = Effect.promise(() => getPort({ host: "127.0.0.1" }))
 
 /** Runs every file of docker/initdb as the postgres image's entrypoint does; answers each file's exit code and output. */
 const runInitdb = (env: Readonly<Record<string, string>>) =>
@@ -64,7 +62,7 @@ const psqlAvailable = () => {
 
 layer(LocalStack.layer(), { excludeTestServices: true })("docker/initdb on a fresh PostgreSQL", (it) => {
   it.effect(
-    "loads totesys as the seed loader does, lets the reader's role snapshot it through the publication, and the loader's role migrate its warehouse",
+    "loads totesys as the seed loader does; the reader's role, as the README recommends it, snapshots and streams through the publication asking for nothing more, and without the publication stops in one line naming it; the loader's role migrates its warehouse",
     () =>
       Effect.scoped(
         Effect.gen(function* () {
@@ -76,7 +74,13 @@ layer(LocalStack.layer(), { excludeTestServices: true })("docker/initdb on a fre
             Effect.sync(() => mkdtempSync(join(tmpdir(), "initdb-"))),
             (path) => Effect.sync(() => rmSync(path, { recursive: true, force: true }))
           )
-          const server = yield* startPostgres({ dataDir: join(dir, "data"), port: yield* freePort, ephemeral: true })
+          // pg_stat_statements records what every role runs (utility statements too): what the reader asks for.
+          const server = yield* startPostgres({
+            dataDir: join(dir, "data"),
+            port: yield* freePort,
+            ephemeral: true,
+            settings: { shared_preload_libraries: "pg_stat_statements", "pg_stat_statements.track": "all", "pg_stat_statements.track_utility": "on" }
+          })
           const admin = yield* makePgPool(server.url("postgres"))
           yield* admin.query(`CREATE DATABASE ${postgresEnv["POSTGRES_DB"]}`)
 
@@ -112,10 +116,12 @@ layer(LocalStack.layer(), { excludeTestServices: true })("docker/initdb on a fre
 
           // 3. The reader as the compose service runs it: its role, PGPASSWORD, the publication initdb made.
           const stack = yield* LocalStack
+          yield* loaded.query("CREATE EXTENSION pg_stat_statements")
+          yield* loaded.query("SELECT pg_stat_statements_reset()")
           const readerEnv = compose["reader"]?.environment ?? {}
           const source = new URL(readerEnv["SOURCE_URL"]!)
           source.host = `${server.host}:${server.port}`
-          const reader = yield* Effect.acquireRelease(
+          const startReader = Effect.acquireRelease(
             Effect.sync(() => {
               const child = spawn(process.execPath, [CLI_BIN, "reader"], {
                 env: {
@@ -125,25 +131,71 @@ layer(LocalStack.layer(), { excludeTestServices: true })("docker/initdb on a fre
                   KINESIS_STREAM: stack.kinesis.streamName,
                   INGESTION_BUCKET: stack.s3.buckets.ingestion,
                   ...emulatorEnvironment(stack),
-                  READER_METRICS_EMF: "false"
+                  READER_METRICS_EMF: "false",
+                  READER_HEARTBEAT_MS: "1000"
                 },
                 stdio: ["ignore", "pipe", "pipe"]
               })
-              const run = { child, output: "", exit: untilExit(child).then(() => child.exitCode) }
+              const run = { child, output: "", stderr: "", exit: untilExit(child).then(() => child.exitCode) }
               child.stdout.on("data", (chunk: Buffer) => (run.output += chunk.toString()))
-              child.stderr.on("data", (chunk: Buffer) => (run.output += chunk.toString()))
+              child.stderr.on("data", (chunk: Buffer) => {
+                run.output += chunk.toString()
+                run.stderr += chunk.toString()
+              })
               return run
             }),
             ({ child }) => Effect.promise(() => (child.exitCode === null && child.signalCode === null ? (child.kill("SIGKILL"), untilExit(child)) : Promise.resolve()))
           )
-          yield* Effect.sync(() => reader.output.includes("snapshot complete") || reader.child.exitCode !== null).pipe(
-            Effect.repeat({ until: (done) => done, schedule: Schedule.spaced("100 millis") }),
-            Effect.timeout("120 seconds")
-          )
+          const poll = <E, R>(check: Effect.Effect<boolean, E, R>, limit: `${number} seconds`) =>
+            check.pipe(Effect.repeat({ until: (done) => done, schedule: Schedule.spaced("100 millis") }), Effect.timeout(limit))
+          const reader = yield* startReader
+          yield* poll(Effect.sync(() => reader.output.includes("snapshot complete") || reader.child.exitCode !== null), "120 seconds")
           expect(reader.output).toContain("snapshot complete: 30,106 rows durable in Kinesis")
           expect(reader.output).not.toContain("created publication")
+
+          // ... then streams: an insert, an update and a delete (as the tables' owner), each durable once the slot confirms past it.
+          const [{ id } = { id: "" }] = yield* loaded.query(
+            "INSERT INTO department (department_name, location, manager, created_at, last_updated) VALUES ('Security', 'Leeds', 'Ada', now(), now()) RETURNING department_id AS id"
+          )
+          yield* loaded.query("UPDATE department SET location = 'York', last_updated = now() WHERE department_id = $1", [id])
+          yield* loaded.query("DELETE FROM department WHERE department_id = $1", [id])
+          const [{ lsn } = { lsn: "" }] = yield* loaded.query("SELECT pg_current_wal_lsn()::text AS lsn")
+          yield* poll(
+            loaded
+              .query("SELECT confirmed_flush_lsn >= $1::pg_lsn AS done FROM pg_replication_slots WHERE slot_name = 'totes_cdc'", [lsn])
+              .pipe(Effect.map(([row]) => row?.done === "t" || reader.child.exitCode !== null)),
+            "60 seconds"
+          )
+          expect(reader.child.exitCode, reader.output).toBeNull()
           reader.child.kill("SIGTERM")
           expect(yield* Effect.promise(() => reader.exit)).toBe(130)
+          const changes = yield* readAllChanges(stack.kinesis.streamName).pipe(Effect.provide(Kinesis.layer(stack.kinesis)))
+          const streamed = changes.filter(({ record }) => record.table === "department" && record.source === "replication" && record.key["department_id"] === id)
+          expect(streamed.map(({ record }) => [record.op, record.after?.["location"] ?? null])).toEqual([
+            ["insert", "Leeds"],
+            ["update", "York"],
+            ["delete", null]
+          ])
+
+          // Without the publication the role may not create, the reader stops at once with one line naming the statement to run.
+          yield* loaded.query("DROP PUBLICATION totes_cdc")
+          const refused = yield* startReader
+          const code = yield* Effect.promise(() => refused.exit).pipe(Effect.timeout("60 seconds"))
+          expect(code, refused.output).toBe(1)
+          const line = refused.stderr.trim().split("\n")
+          expect(line, refused.output).toHaveLength(1)
+          expect(line[0]).toMatch(/^totes-cdc: error publication-missing: publication totes_cdc does not exist in totesys and role totes_cdc_reader cannot create it .* — fix: as the tables' owner or a superuser run: CREATE PUBLICATION "totes_cdc" FOR TABLE "public"\."address", .* WITH \(publish = 'insert, update, delete, truncate'\)$/)
+
+          // What the reader's role ran, all of it: reads, its snapshot's cursor, transaction control, heartbeats. Nothing more.
+          // (A statement the role may not run would have failed the reader above; these are the ones that ran.)
+          const statements = (yield* loaded.query(
+            "SELECT s.query FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid WHERE r.rolname = 'totes_cdc_reader'"
+          )).map((row) => (row.query ?? "").trim().replace(/\s+/g, " "))
+          expect(statements.length).toBeGreaterThan(5)
+          const asked = statements.filter((statement) => !/^(SELECT|DECLARE \S+ NO SCROLL CURSOR FOR SELECT|FETCH|CLOSE|BEGIN|COMMIT|ROLLBACK|SET TRANSACTION (ISOLATION LEVEL REPEATABLE READ|READ ONLY|SNAPSHOT))\b/i.test(statement))
+          expect(asked).toEqual([])
+          expect(statements.filter((statement) => /^(CREATE|ALTER|DROP|GRANT|REVOKE|INSERT|UPDATE|DELETE|TRUNCATE|COPY|LOCK)\b|\b(CREATE|ALTER) PUBLICATION\b/i.test(statement))).toEqual([])
+          expect(statements.some((statement) => statement.includes("pg_logical_emit_message"))).toBe(true)
 
           // 4. The loader's role: migrates the warehouse it owns, and may skip per-row FK triggers per statement.
           const loaderEnv = compose["loader"]?.environment ?? {}

@@ -5,7 +5,7 @@
  */
 import { readStateFile } from "@totes-cdc/cli"
 import { CLI_BIN, TOTESYS_DUMP } from "@totes-cdc/local-stack/testing"
-import { Effect, Schedule } from "effect"
+import { Effect, Option, Schedule } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
 import { existsSync } from "node:fs"
 import { mkdtemp, rm } from "node:fs/promises"
@@ -19,11 +19,14 @@ export interface Run {
   readonly exit: Promise<number | null>
 }
 
-/** Starts `totes-cdc …args`; interrupted with SIGINT (and awaited) when the scope closes. */
-export const startCli = (args: ReadonlyArray<string>) =>
+/**
+ * Starts `totes-cdc …args` (with environment `env`, default this process's); interrupted with
+ * SIGINT (and awaited) when the scope closes.
+ */
+export const startCli = (args: ReadonlyArray<string>, env?: NodeJS.ProcessEnv) =>
   Effect.acquireRelease(
     Effect.sync((): Run => {
-      const child = spawn(process.execPath, [CLI_BIN, ...args], { stdio: ["ignore", "pipe", "pipe"] })
+      const child = spawn(process.execPath, [CLI_BIN, ...args], { stdio: ["ignore", "pipe", "pipe"], ...(env === undefined ? {} : { env }) })
       let out = ""
       let err = ""
       child.stdout?.on("data", (chunk: Buffer) => (out += chunk.toString()))
@@ -38,18 +41,32 @@ export const startCli = (args: ReadonlyArray<string>) =>
       })
   )
 
-/** Runs `totes-cdc …args` to its end: exit code, stdout and stderr. */
-export const runCli = (args: ReadonlyArray<string>) =>
+/** Runs `totes-cdc …args` (with environment `env`, default this process's) to its end: exit code, stdout and stderr. */
+export const runCli = (args: ReadonlyArray<string>, env?: NodeJS.ProcessEnv) =>
   Effect.promise(
     () =>
       new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-        const child = spawn(process.execPath, [CLI_BIN, ...args], { stdio: ["ignore", "pipe", "pipe"] })
+        const child = spawn(process.execPath, [CLI_BIN, ...args], { stdio: ["ignore", "pipe", "pipe"], ...(env === undefined ? {} : { env }) })
         let stdout = ""
         let stderr = ""
         child.stdout?.on("data", (chunk: Buffer) => (stdout += chunk.toString()))
         child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
         child.once("exit", (code) => resolve({ code, stdout, stderr }))
       })
+  )
+
+/**
+ * Runs `totes-cdc …args` with environment `env` to its end, or stops it (SIGINT, awaited)
+ * once `limit` has passed: its exit code (`"running"` when it had to be stopped), stdout
+ * and stderr.
+ */
+export const runCliWithin = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv, limit: `${number} seconds`) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const run = yield* startCli(args, env)
+      const code = yield* Effect.promise(() => run.exit).pipe(Effect.timeoutOption(limit))
+      return { code: Option.getOrElse(code, () => "running" as const), stdout: run.stdout(), stderr: run.stderr() }
+    })
   )
 
 /** A temporary directory, removed with the scope. */

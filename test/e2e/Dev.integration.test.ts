@@ -108,6 +108,10 @@ describe("totes-cdc dev", () => {
       expect(counts?.currencies).toBe("3")
       expect(Number(counts?.sales)).toBeGreaterThan(50)
       expect(run.stdout()).toContain("simulated 10 days of history")
+      // The endpoints it prints hide the password the state file holds (issue 16 item 4).
+      const password = new URL(state.source.url).password
+      expect(run.stdout()).toContain(`source (totesys)  postgres://postgres:***@127.0.0.1:`)
+      expect(run.stdout() + run.stderr()).not.toContain(password)
 
       run.child.kill("SIGTERM")
       yield* Effect.promise(() => run.exit)

@@ -4,9 +4,10 @@
  * and that each has the `last_updated` and `created_at` columns it polls by.
  *
  * Invariants: every problem found is reported at once, on ONE line naming the table (or
- * the schema) and the fix; nothing is read from a table before this passes.
+ * the schema) and the fix, a statement that can be run as written (names quoted by
+ * `quoteIdent`); nothing is read from a table before this passes.
  */
-import type { TotesysTable } from "@totes-cdc/core"
+import { quoteIdent, type TotesysTable } from "@totes-cdc/core"
 import type { PgPool, Row } from "@totes-cdc/platform"
 import { Effect } from "effect"
 import { ReaderError } from "../Reader.ts"
@@ -31,15 +32,17 @@ export interface AccessFacts {
 export const describeAccessProblems = (facts: AccessFacts): string | undefined => {
   const problems: Array<string> = []
   if (!facts.schemaUsage) {
-    problems.push(`role ${facts.role} has no USAGE on schema public (fix: GRANT USAGE ON SCHEMA public TO ${facts.role})`)
+    problems.push(`role ${facts.role} has no USAGE on schema public (fix: GRANT USAGE ON SCHEMA public TO ${quoteIdent(facts.role)})`)
   }
   const missing = facts.tables.filter((t) => !t.exists).map((t) => `public.${t.table}`)
   if (missing.length > 0) {
     problems.push(`table${missing.length > 1 ? "s" : ""} ${missing.join(", ")} ${missing.length > 1 ? "do" : "does"} not exist in database ${facts.database} (fix: point SOURCE_URL at the totesys database)`)
   }
-  const denied = facts.tables.filter((t) => t.exists && !t.canSelect).map((t) => `public.${t.table}`)
+  const denied = facts.tables.filter((t) => t.exists && !t.canSelect)
   if (denied.length > 0) {
-    problems.push(`role ${facts.role} may not SELECT ${denied.join(", ")} (fix: GRANT SELECT ON ${denied.join(", ")} TO ${facts.role})`)
+    const shown = denied.map((t) => `public.${t.table}`).join(", ")
+    const sql = denied.map((t) => `public.${quoteIdent(t.table)}`).join(", ")
+    problems.push(`role ${facts.role} may not SELECT ${shown} (fix: GRANT SELECT ON ${sql} TO ${quoteIdent(facts.role)})`)
   }
   for (const t of facts.tables.filter((t) => t.exists)) {
     const absent = ["last_updated", "created_at"].filter((c) => !t.timestampColumns.includes(c))

@@ -9,11 +9,11 @@
  *  - Codes are stable, kebab-case, one per condition; a finding's level never depends
  *    on anything but the facts. Findings come ordered error → warning → info, each
  *    level in check order.
- *  - Every SQL statement in an `action` is complete and can be run as written
- *    (identifiers quoted where PostgreSQL needs it).
+ *  - Every SQL statement in an `action` is complete and can be run as written: every
+ *    identifier quoted by core's `quoteIdent`, every literal made by `quoteLiteral`.
  *  - `formatFinding` gives exactly one line.
  */
-import { EXCLUDED_TABLES, PRIMARY_KEY, isTotesysTable, quoteIdent } from "@totes-cdc/core"
+import { EXCLUDED_TABLES, PRIMARY_KEY, isTotesysTable, quoteIdent, quoteLiteral } from "@totes-cdc/core"
 
 export type FindingLevel = "error" | "warning" | "info"
 
@@ -143,28 +143,9 @@ export const MIN_SERVER_VERSION_NUM = 130000
 /** Operations the publication must publish. */
 const OPERATIONS = ["insert", "update", "delete", "truncate"] as const
 
-// PostgreSQL's reserved key words (SQL Key Words appendix, "reserved" and
-// "reserved (can be function or type)"): an identifier spelled like one needs quotes.
-const RESERVED = new Set(
-  (
-    "all analyse analyze and any array as asc asymmetric authorization binary both case cast check collate " +
-    "collation column concurrently constraint create cross current_catalog current_date current_role " +
-    "current_schema current_time current_timestamp current_user default deferrable desc distinct do else end " +
-    "except false fetch for foreign freeze from full grant group having ilike in initially inner intersect into " +
-    "is isnull join lateral leading left like limit localtime localtimestamp natural not notnull null offset on " +
-    "only or order outer overlaps placing primary references returning right select session_user similar some " +
-    "symmetric system_user table tablesample then to trailing true union unique user using variadic verbose when " +
-    "where window with"
-  ).split(" ")
-)
+const dropSlotSql = (slot: string): string => `SELECT pg_drop_replication_slot(${quoteLiteral(slot)})`
 
-/** An identifier as SQL: bare when PostgreSQL reads it unchanged, else double-quoted. */
-export const sqlIdent = (name: string): string =>
-  /^[a-z_][a-z0-9_$]*$/.test(name) && !RESERVED.has(name) ? name : quoteIdent(name)
-
-const sqlLiteral = (text: string): string => `'${text.replaceAll("'", "''")}'`
-
-const qualified = (schema: string, name: string): string => `${sqlIdent(schema)}.${sqlIdent(name)}`
+const qualified = (schema: string, name: string): string => `${quoteIdent(schema)}.${quoteIdent(name)}`
 
 /** `public.address` as shown in messages (unquoted). */
 const shown = (schema: string, name: string): string => `${schema}.${name}`
@@ -173,13 +154,11 @@ const tableList = (config: PreflightConfig): string => config.tables.map((t) => 
 
 /** The statement that creates the publication the reader needs. */
 export const createPublicationSql = (config: PreflightConfig): string =>
-  `CREATE PUBLICATION ${sqlIdent(config.publication)} FOR TABLE ${tableList(config)} WITH (publish = 'insert, update, delete, truncate')`
+  `CREATE PUBLICATION ${quoteIdent(config.publication)} FOR TABLE ${tableList(config)} WITH (publish = 'insert, update, delete, truncate')`
 
 /** The statement that makes an existing publication cover exactly the configured tables, unfiltered. */
 export const setPublicationTablesSql = (config: PreflightConfig): string =>
-  `ALTER PUBLICATION ${sqlIdent(config.publication)} SET TABLE ${tableList(config)}`
-
-const dropSlotSql = (slot: string): string => `SELECT pg_drop_replication_slot(${sqlLiteral(slot)})`
+  `ALTER PUBLICATION ${quoteIdent(config.publication)} SET TABLE ${tableList(config)}`
 
 /** 10240 MB → "10 GB"; 1536 → "1.5 GB"; 512 → "512 MB". */
 const formatMegabytes = (mb: number): string => {
@@ -300,8 +279,8 @@ const checkRole = (facts: PreflightFacts): Array<Finding> => {
         "replication-privilege",
         `role ${role.name} may not replicate: it has neither REPLICATION nor superuser${facts.rds ? " nor membership in rds_replication" : ""}`,
         facts.rds
-          ? `as the master user run: GRANT rds_replication TO ${sqlIdent(role.name)}`
-          : `as a superuser run: ALTER ROLE ${sqlIdent(role.name)} WITH REPLICATION`
+          ? `as the master user run: GRANT rds_replication TO ${quoteIdent(role.name)}`
+          : `as a superuser run: ALTER ROLE ${quoteIdent(role.name)} WITH REPLICATION`
       )
     )
   }
@@ -310,7 +289,7 @@ const checkRole = (facts: PreflightFacts): Array<Finding> => {
       warning(
         "heartbeat-unavailable",
         `role ${role.name} may not execute pg_logical_emit_message: the reader cannot write heartbeats, so on an idle database the slot does not advance and WAL piles up`,
-        `as a superuser run: GRANT EXECUTE ON FUNCTION pg_logical_emit_message(boolean, text, text${facts.serverVersionNum >= 170000 ? ", boolean" : ""}) TO ${sqlIdent(role.name)}`
+        `as a superuser run: GRANT EXECUTE ON FUNCTION pg_logical_emit_message(boolean, text, text${facts.serverVersionNum >= 170000 ? ", boolean" : ""}) TO ${quoteIdent(role.name)}`
       )
     )
   }
@@ -360,7 +339,7 @@ const checkTables = (facts: PreflightFacts, config: PreflightConfig): Array<Find
       error(
         "table-not-readable",
         `role ${facts.role.name} may not SELECT ${unreadable.map((t) => shown("public", t)).join(", ")}: the initial snapshot reads every captured table`,
-        `as the tables' owner run: GRANT SELECT ON ${unreadable.map((t) => qualified("public", t)).join(", ")} TO ${sqlIdent(facts.role.name)}`
+        `as the tables' owner run: GRANT SELECT ON ${unreadable.map((t) => qualified("public", t)).join(", ")} TO ${quoteIdent(facts.role.name)}`
       )
     )
   }
@@ -372,7 +351,7 @@ const checkReplicaIdentity = (table: TableFacts): Array<Finding> => {
   const sqlName = qualified("public", table.name)
   const consequence = "its updates and deletes would carry no key, and once it is published PostgreSQL rejects UPDATE and DELETE on it"
   const addKey = isTotesysTable(table.name)
-    ? `ALTER TABLE ${sqlName} ADD PRIMARY KEY (${sqlIdent(PRIMARY_KEY[table.name])})`
+    ? `ALTER TABLE ${sqlName} ADD PRIMARY KEY (${quoteIdent(PRIMARY_KEY[table.name])})`
     : `add a primary key to ${name}, or ALTER TABLE ${sqlName} REPLICA IDENTITY FULL`
   const keyless = table.replicaIdentity === "nothing" || (table.replicaIdentity === "index" && table.identityIndex === null)
   if (keyless) {
@@ -446,7 +425,7 @@ const checkPublication = (facts: PreflightFacts, config: PreflightConfig): Array
   const excluded = new Set<string>(EXCLUDED_TABLES.map((t) => shown("public", t)))
   const never = extra.filter((t) => excluded.has(t))
   const others = extra.filter((t) => !excluded.has(t))
-  const recreate = `DROP PUBLICATION ${sqlIdent(name)}; ${createPublicationSql(config)}`
+  const recreate = `DROP PUBLICATION ${quoteIdent(name)}; ${createPublicationSql(config)}`
   const exactly = `it must publish exactly the ${config.tables.length} tables`
   if (pub.allTables) {
     const including = never.length > 0 ? `, including ${never.join(", ")}, which is never captured` : ""
@@ -473,7 +452,7 @@ const checkPublication = (facts: PreflightFacts, config: PreflightConfig): Array
       error(
         "publication-operations",
         `publication ${name} does not publish ${notPublished.join(", ")}: those changes would never reach the warehouse`,
-        `ALTER PUBLICATION ${sqlIdent(name)} SET (publish = 'insert, update, delete, truncate')`
+        `ALTER PUBLICATION ${quoteIdent(name)} SET (publish = 'insert, update, delete, truncate')`
       )
     )
   }

@@ -8,9 +8,12 @@
  * `fact_payment.last_updated_time`); a warehouse created elsewhere with the other
  * spellings is adopted as it is (`IF NOT EXISTS`), and the loader introspects names.
  */
+import { quoteIdent } from "@totes-cdc/core"
 
-/** DDL for `schema` (a quoted identifier, e.g. `"public"`). Idempotent. */
-export const starSchemaSql = (schema: string): string => `
+/** DDL for schema `schema` (its name, e.g. `public`; quoted here). Idempotent. */
+export const starSchemaSql = (name: string): string => {
+  const schema = quoteIdent(name)
+  return `
 CREATE TABLE IF NOT EXISTS ${schema}.dim_date (
     date_id     date    NOT NULL,
     year        int     NOT NULL,
@@ -156,25 +159,30 @@ CREATE TABLE IF NOT EXISTS ${schema}.fact_payment (
     CONSTRAINT fact_payment_payment_date_fkey FOREIGN KEY (payment_date) REFERENCES ${schema}.dim_date(date_id)
 );
 `
+}
 
 /**
  * Unique version keys of the facts (natural id + last-updated date + time), built
  * against the columns the target actually has (`last_updated_time` or, in older
  * cohorts, `last_updated`). Source: transform_rules.md §7 recommendation.
  */
-export const factVersionKeys: ReadonlyArray<{ readonly table: string; readonly naturalId: string; readonly recordId: string }> = [
+export const factVersionKeys = [
   { table: "fact_sales_order", naturalId: "sales_order_id", recordId: "sales_record_id" },
   { table: "fact_purchase_order", naturalId: "purchase_order_id", recordId: "purchase_record_id" },
   { table: "fact_payment", naturalId: "payment_id", recordId: "payment_record_id" }
-]
+] as const satisfies ReadonlyArray<{ readonly table: string; readonly naturalId: string; readonly recordId: string }>
 
 /**
  * Migration 4: the analysts' `<fact>_latest` view over a fact table: one row per natural
  * id, its latest version — the newest (last_updated_date, last-updated time), ties to the
  * highest surrogate key: the "latest version" pattern of totesys/business_queries.sql,
- * so queries need no window function. `time` is the table's last-updated time column.
+ * so queries need no window function. `schema` and `time` (the table's last-updated time
+ * column) are names, quoted here.
  */
-export const latestViewSql = (schema: string, fact: (typeof factVersionKeys)[number], time: string): string =>
-  `CREATE OR REPLACE VIEW ${schema}.${fact.table}_latest AS
+export const latestViewSql = (schemaName: string, fact: (typeof factVersionKeys)[number], timeColumn: string): string => {
+  const schema = quoteIdent(schemaName)
+  const time = quoteIdent(timeColumn)
+  return `CREATE OR REPLACE VIEW ${schema}.${fact.table}_latest AS
      SELECT DISTINCT ON (${fact.naturalId}) * FROM ${schema}.${fact.table}
       ORDER BY ${fact.naturalId}, last_updated_date DESC, ${time} DESC, ${fact.recordId} DESC`
+}

@@ -4,11 +4,14 @@
  * server (Server.ts), all closed with the caller's scope.
  *
  * Invariants: the preferred port is tried first; when it is taken and `fallbackToAnyPort`
- * is set (dev), any free port is used and the URL says which. Fails with `PgError` (a
- * database that cannot be reached) or the server's `ServeError` (port taken, no fallback).
+ * is set (dev), any free port is used and the URL says which. The pools are the
+ * components' own (TLS of SOURCE_CA_FILE, WAREHOUSE_CA_FILE). Fails with `PgError` (a
+ * database that cannot be reached), `PgTlsError` (a CA file) or the server's `ServeError`
+ * (port taken, no fallback).
  */
-import type { ReaderSettings } from "@totes-cdc/cdc-reader"
-import { makePgPool, type PgPool } from "@totes-cdc/platform"
+import { connectSource, type ReaderSettings } from "@totes-cdc/cdc-reader"
+import { connectWarehouseAt } from "@totes-cdc/loader"
+import type { PgPool } from "@totes-cdc/platform"
 import { Effect } from "effect"
 import type { StatusOptions } from "../status/PipelineStatus.ts"
 import { startSampler } from "./Sampler.ts"
@@ -17,6 +20,8 @@ import { serveDashboard } from "./Server.ts"
 export interface DashboardOptions {
   readonly settings: ReaderSettings
   readonly warehouseUrl: string
+  /** PEM file of the CA of the warehouse's certificate (WAREHOUSE_CA_FILE): TLS, verify-full. */
+  readonly warehouseCaFile?: string | undefined
   readonly warehouseSchema: string
   readonly status?: StatusOptions
   readonly host?: string
@@ -32,8 +37,8 @@ export const startDashboard = (options: DashboardOptions) =>
     const { source, warehouse } =
       options.pools ??
       {
-        source: yield* makePgPool(options.settings.sourceUrl, { setting: "SOURCE_URL", max: 2 }),
-        warehouse: yield* makePgPool(options.warehouseUrl, { setting: "WAREHOUSE_URL", max: 3 })
+        source: yield* connectSource(options.settings, { max: 2 }),
+        warehouse: yield* connectWarehouseAt(options.warehouseUrl, options.warehouseCaFile, { max: 3 })
       }
     const sampler = yield* startSampler({
       settings: options.settings,

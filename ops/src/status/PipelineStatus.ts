@@ -6,9 +6,10 @@
  * (StatusLine.ts) reads the slot and the dead letters through the same functions.
  * Gathering (I/O) is separate from formatting (`formatStatus`, pure).
  */
-import { loadMetricsSnapshot, type ReaderSettings, slotStatus } from "@totes-cdc/cdc-reader"
+import { connectSource, loadMetricsSnapshot, type ReaderSettings, slotStatus } from "@totes-cdc/cdc-reader"
 import { DEAD_LETTER_PREFIX } from "@totes-cdc/core"
-import { type AwsEndpoint, Firehose, type FirehoseDescription, Kinesis, makePgPool, type PgPool, S3, type S3Error, type StreamSummary } from "@totes-cdc/platform"
+import { connectWarehouseAt } from "@totes-cdc/loader"
+import { type AwsEndpoint, Firehose, type FirehoseDescription, Kinesis, type PgPool, S3, type S3Error, type StreamSummary } from "@totes-cdc/platform"
 import { Effect, Layer } from "effect"
 
 /** Pure: the number of letters per stage from their keys (`dlq/<stage>/…`). */
@@ -121,12 +122,17 @@ export const statusServices = (settings: ReaderSettings) =>
     Firehose.layer(firehoseTarget(settings.kinesis))
   )
 
-/** `gatherStatusWith` on pools opened for this one report. `warehouseUrl` absent: no warehouse part. */
-export const gatherStatus = (settings: ReaderSettings, warehouseUrl: string | undefined, options: StatusOptions = {}) =>
+/**
+ * `gatherStatusWith` on pools opened for this one report: the source's as the reader's
+ * (`connectSource`: SOURCE_URL, TLS of SOURCE_CA_FILE), the warehouse's at `warehouseUrl`
+ * with TLS against `warehouseCaFile` (WAREHOUSE_CA_FILE). `warehouseUrl` absent: no
+ * warehouse part. Fails with `PgError` or `PgTlsError`, one line naming the setting.
+ */
+export const gatherStatus = (settings: ReaderSettings, warehouseUrl: string | undefined, options: StatusOptions = {}, warehouseCaFile?: string) =>
   Effect.scoped(
     Effect.gen(function* () {
-      const source = yield* makePgPool(settings.sourceUrl, { setting: "SOURCE_URL", max: 1 })
-      const warehouse = warehouseUrl === undefined ? undefined : yield* makePgPool(warehouseUrl, { setting: "WAREHOUSE_URL", max: 1 })
+      const source = yield* connectSource(settings, { max: 1 })
+      const warehouse = warehouseUrl === undefined ? undefined : yield* connectWarehouseAt(warehouseUrl, warehouseCaFile, { max: 1 })
       return yield* gatherStatusWith(source, warehouse, settings, options)
     })
   ).pipe(Effect.provide(statusServices(settings)))

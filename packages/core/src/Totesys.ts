@@ -110,6 +110,3 @@ export const TotesysTableName = Schema.Literals(TOTESYS_TABLES)
 
 /** True when `name` is one of the 11 captured tables. */
 export const isTotesysTable = Schema.is(TotesysTableName)
-
-/** SQL identifier for a table, quoted (`transaction` is a reserved word). */
-export const quoteIdent = (name: string): string => `"${name.replaceAll("\"", "\"\"")}"`

@@ -1,4 +1,5 @@
 export * from "./Totesys.ts"
+export * from "./Sql.ts"
 export * from "./Lsn.ts"
 export * from "./Sharding.ts"
 export * from "./ByteLines.ts"

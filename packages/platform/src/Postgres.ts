@@ -20,6 +20,8 @@ import pg from "pg"
 import { from as copyFromStdin } from "pg-copy-streams"
 import type { Readable } from "node:stream"
 import { pipeline } from "node:stream/promises"
+import { type PgTls, pgSslOptions } from "./PostgresTls.ts"
+import { redactSecrets, redactUrl } from "./Redact.ts"
 
 /** A result row: column name → PostgreSQL text form, or null for SQL NULL. */
 export type Row = Readonly<Record<string, string | null>>
@@ -63,27 +65,24 @@ export interface PgPoolOptions {
   readonly applicationName?: string
   /** Environment variable or flag the URL came from, named in error messages. */
   readonly setting?: string
-  /** TLS with full verification (certificate chain to `ca` + host name), unless the URL sets its own `sslmode`. */
-  readonly ssl?: { readonly ca: string }
+  /**
+   * TLS with full verification (certificate chain to `ca` + host name), unless the URL sets
+   * its own `sslmode` (PostgresTls.ts). `setting`: where the CA came from, named when the
+   * server's certificate is not trusted.
+   */
+  readonly ssl?: PgTls
 }
 
 /** Type parsers for one pool: every OID is returned as its text form. */
 const textTypes = { getTypeParser: () => (value: string) => value }
 
-/** `postgres://user:secret@host/db` → `postgres://user:***@host/db` (unparseable input is returned as is). */
-export const redactUrl = (url: string): string => {
-  if (!URL.canParse(url)) return url
-  const parsed = new URL(url)
-  if (parsed.password !== "") parsed.password = "***"
-  return parsed.toString()
-}
 
 interface DriverError {
   readonly code?: unknown
   readonly message?: unknown
 }
 
-/** Node's TLS errors for a server certificate the given CAs do not verify (chain or host name). */
+/** Node's TLS errors for a server certificate the given CAs do not verify (its chain). */
 const TLS_TRUST_CODES: ReadonlySet<string> = new Set([
   "SELF_SIGNED_CERT_IN_CHAIN",
   "DEPTH_ZERO_SELF_SIGNED_CERT",
@@ -91,26 +90,39 @@ const TLS_TRUST_CODES: ReadonlySet<string> = new Set([
   "UNABLE_TO_GET_ISSUER_CERT",
   "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
   "CERT_HAS_EXPIRED",
-  "ERR_TLS_CERT_ALTNAME_INVALID"
+  "CERT_NOT_YET_VALID",
+  "CERT_SIGNATURE_FAILURE"
 ])
+
+/** node-postgres's error when TLS is asked for and the server has it off. */
+const NO_TLS_ON_SERVER = "The server does not support SSL connections"
 
 /**
  * Pure: turns a node-postgres / socket error into a `PgError` of one line naming the
  * problem and the fix, with `cause` the error itself. SQLSTATE classes: 28 (auth), 3D
  * (no database), 08 (connection); errno ECONNREFUSED/ENOTFOUND/ETIMEDOUT for the network;
- * Node's TLS codes for a server certificate its CA list does not verify.
- * `target` (redacted URL) and `setting` (where the URL came from) are named in the message.
+ * Node's TLS codes for a server certificate its CA list does not verify (naming
+ * `caSetting`, default `<X>_CA_FILE` for a setting `<X>_URL`, else the URL's `sslrootcert=`)
+ * or that names another host (naming the host in `setting`), and a server without TLS.
+ * `target` (redacted URL) and `setting` (where the URL came from) are named in the message;
+ * any password the driver's text holds is hidden (`redactSecrets`).
  */
-export const describePgError = (cause: unknown, target: string, setting: string): PgError => {
+export const describePgError = (cause: unknown, target: string, setting: string, caSetting?: string): PgError => {
   const err: DriverError = typeof cause === "object" && cause !== null ? cause : { message: String(cause) }
   const code = typeof err.code === "string" ? err.code : undefined
-  const text = (typeof err.message === "string" ? err.message : String(cause)).split("\n")[0] ?? ""
+  const text = redactSecrets((typeof err.message === "string" ? err.message : String(cause)).split("\n")[0] ?? "")
   const where = `${target} (${setting})`
   const connection = (message: string) => new PgError({ message, ...(code ? { code } : {}), retryable: true, cause })
   const plain = (message: string, retryable = false) => new PgError({ message, ...(code ? { code } : {}), retryable, cause })
+  const ca = caSetting ?? (setting.endsWith("_URL") ? setting.replace(/_URL$/, "_CA_FILE") : `sslrootcert= in ${setting}`)
   if (code !== undefined && TLS_TRUST_CODES.has(code)) {
-    const fix = setting === "WAREHOUSE_URL" ? "WAREHOUSE_CA_FILE" : `sslrootcert= in ${setting}`
-    return plain(`the server certificate of ${where} is not trusted: ${text}; give the PEM file of the CA that signed it (${fix})`)
+    return plain(`the server certificate of ${where} is not trusted: ${text}; give the PEM file of the CA that signed it (${ca})`)
+  }
+  if (code === "ERR_TLS_CERT_ALTNAME_INVALID") {
+    return plain(`the server certificate of ${where} is for another host name: ${text}; connect by a host name the certificate holds (the host in ${setting})`)
+  }
+  if (text === NO_TLS_ON_SERVER) {
+    return plain(`${where} does not accept TLS connections: turn ssl on in the server, or do not ask for TLS (${caSetting ?? `sslmode= in ${setting}`})`)
   }
   switch (code) {
     case "28P01":
@@ -174,7 +186,7 @@ export const makePgPool = (url: string, options: PgPoolOptions = {}): Effect.Eff
             application_name: options.applicationName ?? "totes-cdc",
             types: textTypes,
             connectionTimeoutMillis: 10_000,
-            ...(options.ssl === undefined ? {} : { ssl: { ca: options.ssl.ca, rejectUnauthorized: true } })
+            ...pgSslOptions(options.ssl)
           })
       ),
       (pool) => Effect.promise(() => pool.end().catch(() => undefined))
@@ -194,7 +206,7 @@ export const makePgPool = (url: string, options: PgPoolOptions = {}): Effect.Eff
       client.off("error", ignore)
       client.release(error)
     }
-    const fail = (cause: unknown) => describePgError(cause, target, setting)
+    const fail = (cause: unknown) => describePgError(cause, target, setting, options.ssl?.setting)
     const run = <A>(f: (client: pg.PoolClient | pg.Pool) => Promise<A>) =>
       Effect.tryPromise({ try: () => f(pool), catch: fail })
     const withClient = <A>(f: (client: pg.PoolClient) => Promise<A>) =>

@@ -24,10 +24,18 @@
  *    with a `ReplicationError` naming its LSN (`parseXLogData`), never throws: the library
  *    parses inside the socket's data handler, where a throw ends the process. A damaged
  *    count allocates nothing for it (a Truncate's relation count is checked first).
+ *  - Slot and publication names reach the server as quoted identifiers (core's `quoteIdent`,
+ *    `startReplicationCommand`), exactly as configured: never folded to lower case.
+ *  - Replication connections take the same TLS as the pools (`PgTls`, verify-full) and,
+ *    when one cannot be made, name the setting to fix as the pools do (`describePgError`).
  */
+import { LSN_PATTERN, quoteIdent, quoteLiteral } from "@totes-cdc/core"
 import { Context, Effect, Layer, Queue, Result, Schema, type Scope, Stream } from "effect"
 import pg from "pg"
 import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from "pg-logical-replication"
+import { describePgError } from "./Postgres.ts"
+import { type PgTls, pgSslOptions } from "./PostgresTls.ts"
+import { redactSecrets, redactUrl } from "./Redact.ts"
 import { NETWORK_ERROR_CODES } from "./SdkErrors.ts"
 
 export type { Pgoutput }
@@ -189,17 +197,31 @@ export const parseXLogData = (plugin: PgoutputPlugin, lsn: string, bytes: Buffer
   })
 
 /**
- * What the reader subscribes with: replication starts as `plugin` starts it, but `parse`
- * hands each XLogData payload over as it is. The library calls `parse` inside the socket's
- * data handler, where a throw is an uncaught exception; the payload is parsed in the 'data'
- * listener instead, where its LSN is known (`parseXLogData`). With the library's flow
- * control off, 'data' is emitted in the same tick, so the payload's buffer is still the
- * socket chunk's.
+ * Pure: the replication command that starts pgoutput (protocol version 1) streaming from
+ * `slot` at `lastLsn` for `publications`, with logical messages on or off. The slot is a
+ * quoted identifier and the publications a literal listing quoted identifiers, so any name
+ * PostgreSQL allows (mixed case, spaces, quotes) is sent as it is — the library's own
+ * command quotes the slot by hand and sends the publication names bare, which PostgreSQL
+ * folds to lower case. Throws `RangeError` for an `lastLsn` that is no LSN.
+ */
+export const startReplicationCommand = (slot: string, lastLsn: string, publications: ReadonlyArray<string>, messages: boolean): string => {
+  if (!LSN_PATTERN.test(lastLsn)) throw new RangeError(`not an LSN: ${lastLsn}`)
+  return `START_REPLICATION SLOT ${quoteIdent(slot)} LOGICAL ${lastLsn} (proto_version '1', publication_names ${quoteLiteral(publications.map(quoteIdent).join(","))}, messages ${messages ? "'true'" : "'false'"})`
+}
+
+/**
+ * What the reader subscribes with: replication starts with `startReplicationCommand` for
+ * `plugin`'s publications, and `parse` hands each XLogData payload over as it is. The
+ * library calls `parse` inside the socket's data handler, where a throw is an uncaught
+ * exception; the payload is parsed in the 'data' listener instead, where its LSN is known
+ * (`parseXLogData`). With the library's flow control off, 'data' is emitted in the same
+ * tick, so the payload's buffer is still the socket chunk's.
  */
 const payloadPlugin = (plugin: PgoutputPlugin): Parameters<LogicalReplicationService["subscribe"]>[0] => ({
   options: plugin.options,
   name: plugin.name,
-  start: (client, slotName, lastLsn) => plugin.start(client, slotName, lastLsn),
+  start: (client, slotName, lastLsn) =>
+    client.query(startReplicationCommand(slotName, lastLsn, plugin.options.publicationNames, plugin.options.messages ?? false)),
   parse: (bytes: Buffer) => bytes
 })
 
@@ -214,9 +236,23 @@ const payloadPlugin = (plugin: PgoutputPlugin): Parameters<LogicalReplicationSer
  */
 const RETRYABLE_SQLSTATES = new Set(["57P01", "57P02", "57P03", "53300", "55006"])
 
+/** Where replication connects, for messages: the URL (its password hidden) and the settings that gave it and its CA. */
+export interface ReplicationTarget {
+  readonly target: string
+  readonly setting: string
+  readonly caSetting?: string
+}
+
+/** SQLSTATEs and errno codes of a connection that could not be made as configured (see `describePgError`). */
+const CONNECTION_SETUP = /^(28|3D|08|E(CONNREFUSED|NOTFOUND|AI_AGAIN|TIMEDOUT)$|ERR_TLS_|(SELF_SIGNED|DEPTH_ZERO|UNABLE_TO|CERT_))/
+
 /**
  * Pure: turns a node-postgres / pg-logical-replication / socket error into a
- * `ReplicationError` whose message is `${what}: <first line of the error>`, with the
+ * `ReplicationError` whose message is `${what}: <first line of the error>` (any password
+ * in it hidden, `redactSecrets`) — or, when `connection` is given and the connection itself
+ * could not be made (authentication, no database, the network, TLS: a certificate not
+ * trusted or for another host, a server without TLS), `${what}: <describePgError's line>`
+ * naming the setting to fix — with the
  * error's `code` (SQLSTATE or errno), `cause` the error itself, and `retryable` true
  * exactly for a lost or refused connection (errno network codes, SQLSTATE class 08, a
  * driver error without code saying the connection ended) and the transient SQLSTATEs of
@@ -224,10 +260,14 @@ const RETRYABLE_SQLSTATES = new Set(["57P01", "57P02", "57P03", "53300", "55006"
  * database (3D000), no such slot or publication (42704), an invalidated slot or wrong
  * wal_level (55000), missing privilege (42501), a slot that already exists (42710).
  */
-export const describeReplicationError = (cause: unknown, what: string): ReplicationError => {
+export const describeReplicationError = (cause: unknown, what: string, connection?: ReplicationTarget): ReplicationError => {
   const err: { readonly message?: unknown; readonly code?: unknown } = typeof cause === "object" && cause !== null ? cause : {}
-  const text = typeof err.message === "string" ? (err.message.split("\n")[0] ?? "") : String(cause)
+  const text = redactSecrets(typeof err.message === "string" ? (err.message.split("\n")[0] ?? "") : String(cause))
   const code = typeof err.code === "string" ? err.code : undefined
+  if (connection !== undefined && ((code !== undefined && CONNECTION_SETUP.test(code)) || text === "The server does not support SSL connections")) {
+    const described = describePgError(cause, connection.target, connection.setting, connection.caSetting)
+    return new ReplicationError({ message: `${what}: ${described.message}`, ...(code === undefined ? {} : { code }), retryable: described.retryable, cause })
+  }
   const retryable =
     code === undefined
       ? /connection (terminated|ended|closed)|ECONNRESET|socket hang up/i.test(text)
@@ -235,39 +275,55 @@ export const describeReplicationError = (cause: unknown, what: string): Replicat
   return new ReplicationError({ message: `${what}: ${text}`, ...(code === undefined ? {} : { code }), retryable, cause })
 }
 
+/**
+ * How replication connects besides its URL: TLS with full verification (`ssl`, as the
+ * pools' `makePgPool` option), and the setting the URL came from (named in messages).
+ */
+export interface ReplicationConnectionOptions {
+  readonly ssl?: PgTls
+  /** e.g. `SOURCE_URL` (default "the source URL"). */
+  readonly setting?: string
+}
+
+const targetOf = (url: string, options: ReplicationConnectionOptions): ReplicationTarget => ({
+  target: redactUrl(url),
+  setting: options.setting ?? "the source URL",
+  ...(options.ssl?.setting === undefined ? {} : { caSetting: options.ssl.setting })
+})
+
 /** A client on the replication protocol (`replication=database`), closed with the scope. */
-const replicationClient = (url: string) =>
+const replicationClient = (url: string, options: ReplicationConnectionOptions) =>
   Effect.acquireRelease(
     Effect.tryPromise({
       try: async () => {
-        const client = new pg.Client({ connectionString: url, replication: "database" } as pg.ClientConfig)
+        const client = new pg.Client({ connectionString: url, replication: "database", ...pgSslOptions(options.ssl) } as pg.ClientConfig)
         client.on("error", () => undefined)
         await client.connect()
         return client
       },
-      catch: (cause) => describeReplicationError(cause, "cannot open a replication connection")
+      catch: (cause) => describeReplicationError(cause, "cannot open a replication connection", targetOf(url, options))
     }),
     (client) => Effect.promise(() => client.end().catch(() => undefined))
   )
 
 /**
  * Creates logical slot `slot` (pgoutput) and exports its snapshot, on a replication
- * connection to `url` held open until the scope closes (the snapshot is usable only that
- * long). Answers the slot's consistent point (LSN text) and the snapshot's name. Fails
- * with `ReplicationError` (e.g. the slot already exists: SQLSTATE 42710, not retryable;
- * the connection refused: retryable).
+ * connection to `url` (TLS and the setting's name as `options` say) held open until the
+ * scope closes (the snapshot is usable only that long). Answers the slot's consistent point
+ * (LSN text) and the snapshot's name. Fails with `ReplicationError` (e.g. the slot already
+ * exists: SQLSTATE 42710, not retryable; the connection refused: retryable).
  */
-export const createSlotWithSnapshot = (url: string, slot: string): Effect.Effect<SlotWithSnapshot, ReplicationError, Scope.Scope> =>
+export const createSlotWithSnapshot = (url: string, slot: string, options: ReplicationConnectionOptions = {}): Effect.Effect<SlotWithSnapshot, ReplicationError, Scope.Scope> =>
   Effect.gen(function* () {
-    const client = yield* replicationClient(url)
+    const client = yield* replicationClient(url, options)
     const result = yield* Effect.tryPromise({
-      try: () => client.query(`CREATE_REPLICATION_SLOT "${slot}" LOGICAL pgoutput (SNAPSHOT 'export')`),
+      try: () => client.query(`CREATE_REPLICATION_SLOT ${quoteIdent(slot)} LOGICAL pgoutput (SNAPSHOT 'export')`),
       catch: (cause) => describeReplicationError(cause, `cannot create replication slot ${slot}`)
     })
     const row = result.rows[0] as { consistent_point: string; snapshot_name: string } | undefined
     if (row === undefined) {
       return yield* new ReplicationError({
-        message: `CREATE_REPLICATION_SLOT ${slot} returned no row`,
+        message: `creating replication slot ${slot} returned no row`,
         retryable: false
       })
     }
@@ -337,8 +393,14 @@ export const socketHandOff = <A, E>(queue: Queue.Enqueue<A, E>, socket: () => Pa
  * Fails with `ReplicationError`: the connection lost or closed (retryable), the slot or
  * publication missing (not), a message that does not parse (not; nothing after it is
  * parsed or delivered). `service` must have its flow control off (see `startReplication`).
+ * `connection`: where it connects, so that a connection that cannot be made names the
+ * setting to fix (`describeReplicationError`).
  */
-export const replicationMessages = (service: LogicalReplicationService, options: ReplicationOptions): Stream.Stream<ReplicationMessage, ReplicationError> => {
+export const replicationMessages = (
+  service: LogicalReplicationService,
+  options: ReplicationOptions,
+  connection?: ReplicationTarget
+): Stream.Stream<ReplicationMessage, ReplicationError> => {
   const plugin = new TextPgoutputPlugin({ protoVersion: 1, publicationNames: [options.publication], messages: true })
   return Stream.callback<ReplicationMessage, ReplicationError>(
     (queue) =>
@@ -373,7 +435,7 @@ export const replicationMessages = (service: LogicalReplicationService, options:
                 retryable: true
               })
             ),
-          (cause: unknown) => fail(describeReplicationError(cause, `cannot stream from replication slot ${options.slot}`))
+          (cause: unknown) => fail(describeReplicationError(cause, `cannot stream from replication slot ${options.slot}`, connection))
         )
       }),
     { bufferSize: options.bufferSize ?? 1024, strategy: "suspend" }
@@ -381,19 +443,24 @@ export const replicationMessages = (service: LogicalReplicationService, options:
 }
 
 /**
- * Streams slot `options.slot` of the source at `url` from its confirmed position, with
- * logical messages enabled (heartbeats), publication `options.publication`. Stopped when
- * the scope closes. The session's `messages` fail with `ReplicationError`: retryable when
- * the connection was lost or closed, not when the slot or publication is missing
- * (`describeReplicationError`).
+ * Streams slot `options.slot` of the source at `url` (TLS and the setting's name as
+ * `connection` says) from its confirmed position, with logical messages enabled
+ * (heartbeats), publication `options.publication`. Stopped when the scope closes. The
+ * session's `messages` fail with `ReplicationError`: retryable when the connection was lost
+ * or closed, not when the slot or publication is missing or the connection cannot be made as
+ * configured (`describeReplicationError`).
  */
-export const startReplication = (url: string, options: ReplicationOptions): Effect.Effect<ReplicationSession, never, Scope.Scope> =>
+export const startReplication = (
+  url: string,
+  options: ReplicationOptions,
+  connection: ReplicationConnectionOptions = {}
+): Effect.Effect<ReplicationSession, never, Scope.Scope> =>
   Effect.gen(function* () {
     // The library's own flow control is off: it hands each message over through a chain of
     // promises (several per message, more than the rest of our decoding costs). Back-pressure
     // is kept here instead, on the same socket the library would pause (see `replicationMessages`).
     const service = new LogicalReplicationService(
-      { connectionString: url },
+      { connectionString: url, ...pgSslOptions(connection.ssl) },
       { acknowledge: { auto: false, timeoutSeconds: 0 }, flowControl: { enabled: false } }
     )
     let confirmed: string | undefined
@@ -408,7 +475,7 @@ export const startReplication = (url: string, options: ReplicationOptions): Effe
         await service.destroy().catch(() => undefined)
       })
     )
-    const messages = replicationMessages(service, options)
+    const messages = replicationMessages(service, options, targetOf(url, connection))
     return {
       messages,
       confirm: (lsn: string) =>
@@ -434,10 +501,14 @@ export class Replication extends Context.Service<
     readonly start: (options: ReplicationOptions) => Effect.Effect<ReplicationSession, never, Scope.Scope>
   }
 >()("@totes-cdc/platform/Replication") {
-  /** Replication connections to `url` (a PostgreSQL URL; the role needs REPLICATION). */
-  static readonly layer = (url: string): Layer.Layer<Replication> =>
+  /**
+   * Replication connections to `url` (a PostgreSQL URL; the role needs REPLICATION), with
+   * TLS as `connection.ssl` says (the pools' `PgTls`), messages naming `connection.setting`.
+   */
+  static readonly layer = (url: string, connection: ReplicationConnectionOptions = {}): Layer.Layer<Replication> =>
     Layer.succeed(Replication, {
-      createSlotWithSnapshot: (slot) => createSlotWithSnapshot(url, slot).pipe(Effect.withSpan("Replication.createSlotWithSnapshot", { attributes: { slot } })),
-      start: (options) => startReplication(url, options).pipe(Effect.withSpan("Replication.start", { attributes: { slot: options.slot } }))
+      createSlotWithSnapshot: (slot) =>
+        createSlotWithSnapshot(url, slot, connection).pipe(Effect.withSpan("Replication.createSlotWithSnapshot", { attributes: { slot } })),
+      start: (options) => startReplication(url, options, connection).pipe(Effect.withSpan("Replication.start", { attributes: { slot: options.slot } }))
     })
 }

@@ -1,5 +1,7 @@
 export * from "./Aws.ts"
 export * from "./Postgres.ts"
+export * from "./PostgresTls.ts"
+export * from "./Redact.ts"
 export * from "./Replication.ts"
 export * from "./Kinesis.ts"
 export * from "./Firehose.ts"

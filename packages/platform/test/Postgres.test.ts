@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { describePgError, redactUrl } from "../src/Postgres.ts"
+import { describePgError } from "../src/Postgres.ts"
 
 const target = "postgres://app:***@db.example:5432/totesys"
 
@@ -31,21 +31,39 @@ describe("describePgError", () => {
     expect(describePgError(cause, target, "WAREHOUSE_URL").message).toBe(
       `the server certificate of ${target} (WAREHOUSE_URL) is not trusted: self-signed certificate in certificate chain; give the PEM file of the CA that signed it (WAREHOUSE_CA_FILE)`
     )
-    expect(describePgError({ ...cause, code: "ERR_TLS_CERT_ALTNAME_INVALID" }, target, "SOURCE_URL").message).toMatch(/\(sslrootcert= in SOURCE_URL\)$/)
+  })
+
+  it("names the CA setting the pool was given, or the URL's sslrootcert= for a setting that is no *_URL", () => {
+    const cause = { code: "UNABLE_TO_VERIFY_LEAF_SIGNATURE", message: "unable to verify the first certificate" }
+    expect(describePgError(cause, target, "SOURCE_URL").message).toMatch(/\(SOURCE_CA_FILE\)$/)
+    expect(describePgError(cause, target, "SOURCE_URL", "SOURCE_CA_FILE").message).toBe(
+      `the server certificate of ${target} (SOURCE_URL) is not trusted: unable to verify the first certificate; give the PEM file of the CA that signed it (SOURCE_CA_FILE)`
+    )
+    expect(describePgError(cause, target, "the local source").message).toMatch(/\(sslrootcert= in the local source\)$/)
+  })
+
+  it("names a certificate for another host and the host to fix, not the CA", () => {
+    const cause = { code: "ERR_TLS_CERT_ALTNAME_INVALID", message: "Hostname/IP does not match certificate's altnames: IP: 127.0.0.1 is not in the cert's list: " }
+    expect(describePgError(cause, target, "SOURCE_URL", "SOURCE_CA_FILE").message).toBe(
+      `the server certificate of ${target} (SOURCE_URL) is for another host name: Hostname/IP does not match certificate's altnames: IP: 127.0.0.1 is not in the cert's list: ; connect by a host name the certificate holds (the host in SOURCE_URL)`
+    )
+  })
+
+  it("names a server without TLS and what asked for it", () => {
+    const cause = new Error("The server does not support SSL connections")
+    expect(describePgError(cause, target, "SOURCE_URL", "SOURCE_CA_FILE").message).toBe(
+      `${target} (SOURCE_URL) does not accept TLS connections: turn ssl on in the server, or do not ask for TLS (SOURCE_CA_FILE)`
+    )
+  })
+
+  it("hides a password the driver's text carries", () => {
+    const cause = { message: "invalid connection string host=db password=Pw-9f3kXq!s3cret or postgres://app:Pw-9f3kXq!s3cret@db/x" }
+    expect(describePgError(cause, target, "SOURCE_URL").message).toBe("invalid connection string host=db password=*** or postgres://app:***@db/x")
   })
 
   it("keeps one line and the SQLSTATE for other errors", () => {
     const error = describePgError({ code: "23505", message: "duplicate key value\nDETAIL: Key (id)=(1)" }, target, "X")
     expect(error.message).toBe("duplicate key value (SQLSTATE 23505)")
     expect(error.code).toBe("23505")
-  })
-})
-
-describe("redactUrl", () => {
-  it("hides the password and keeps the rest", () => {
-    expect(redactUrl("postgres://app:s3cret@db:5432/totesys")).toBe("postgres://app:***@db:5432/totesys")
-  })
-  it("leaves a URL without password alone", () => {
-    expect(redactUrl("postgres://db/totesys")).toBe("postgres://db/totesys")
   })
 })

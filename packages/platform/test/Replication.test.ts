@@ -9,7 +9,7 @@ import { Effect, Exit, Fiber, Result, Stream } from "effect"
 import { EventEmitter } from "node:events"
 import { LogicalReplicationService } from "pg-logical-replication"
 import { describe, expect, it } from "vitest"
-import { describeReplicationError, parseXLogData, replicationMessages, TextPgoutputPlugin } from "../src/Replication.ts"
+import { describeReplicationError, parseXLogData, replicationMessages, startReplicationCommand, TextPgoutputPlugin } from "../src/Replication.ts"
 
 const pgError = (code: string, message: string) => Object.assign(new Error(message), { code })
 
@@ -20,6 +20,24 @@ describe("describeReplicationError", () => {
     expect(error.message).toBe('cannot stream from replication slot totes_cdc: replication slot "totes_cdc" does not exist')
     expect(error.code).toBe("42704")
     expect(error.cause).toBe(cause)
+  })
+
+  it("hides a password the error's text carries", () => {
+    const error = describeReplicationError(new Error("invalid connection string postgres://reader:Pw-9f3kXq!s3cret@db/totesys"), "cannot open a replication connection")
+    expect(error.message).toBe("cannot open a replication connection: invalid connection string postgres://reader:***@db/totesys")
+  })
+
+  it("names the setting to fix when the connection cannot be made as configured (TLS, password), given where it connects", () => {
+    const connection = { target: "postgres://reader:***@db/totesys", setting: "SOURCE_URL", caSetting: "SOURCE_CA_FILE" }
+    const untrusted = describeReplicationError(pgError("SELF_SIGNED_CERT_IN_CHAIN", "self-signed certificate in certificate chain"), "cannot open a replication connection", connection)
+    expect(untrusted.message).toBe(
+      "cannot open a replication connection: the server certificate of postgres://reader:***@db/totesys (SOURCE_URL) is not trusted: self-signed certificate in certificate chain; give the PEM file of the CA that signed it (SOURCE_CA_FILE)"
+    )
+    expect(untrusted.retryable).toBe(false)
+    const password = describeReplicationError(pgError("28P01", 'password authentication failed for user "reader"'), "cannot stream from replication slot totes_cdc", connection)
+    expect(password.message).toContain("fix the user name or password in SOURCE_URL")
+    const slot = describeReplicationError(pgError("42704", 'replication slot "totes_cdc" does not exist'), "cannot stream from replication slot totes_cdc", connection)
+    expect(slot.message).toBe('cannot stream from replication slot totes_cdc: replication slot "totes_cdc" does not exist')
   })
 
   it.each([
@@ -144,5 +162,20 @@ describe("TextPgoutputPlugin", () => {
       expect(() => plugin.parse(message)).toThrow("unexpected end of message")
       expect(performance.now() - started).toBeLessThan(100)
     }
+  })
+})
+
+describe("startReplicationCommand", () => {
+  it("quotes the slot and every publication name, so names keep their case and may hold any character", () => {
+    expect(startReplicationCommand("totes_cdc", "0/00000000", ["totes_cdc"], true)).toBe(
+      `START_REPLICATION SLOT "totes_cdc" LOGICAL 0/00000000 (proto_version '1', publication_names '"totes_cdc"', messages 'true')`
+    )
+    expect(startReplicationCommand("totes_cdc", "16/B374D848", ["Totes CDC", `it's "x"`], false)).toBe(
+      `START_REPLICATION SLOT "totes_cdc" LOGICAL 16/B374D848 (proto_version '1', publication_names '"Totes CDC","it''s ""x"""', messages 'false')`
+    )
+  })
+
+  it("refuses a start position that is no LSN", () => {
+    expect(() => startReplicationCommand("totes_cdc", "0/0') ; DROP", ["totes_cdc"], true)).toThrow(RangeError)
   })
 })

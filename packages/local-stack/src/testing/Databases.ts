@@ -2,6 +2,7 @@
  * Scratch databases on a test's LocalStack server: each test names its own, so tests
  * sharing one stack never see each other's rows.
  */
+import { quoteIdent } from "@totes-cdc/core"
 import { type PgError, type PgPool, makePgPool } from "@totes-cdc/platform"
 import { Effect, type Scope } from "effect"
 import { LocalStack } from "../LocalStack.ts"
@@ -14,8 +15,8 @@ export const freshDatabase = (name: string): Effect.Effect<PgPool, PgError, Loca
     yield* Effect.scoped(
       Effect.gen(function* () {
         const admin = yield* makePgPool(stack.postgres.url("postgres"), { max: 1 })
-        yield* admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
-        yield* admin.query(`CREATE DATABASE ${name}`)
+        yield* admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`)
+        yield* admin.query(`CREATE DATABASE ${quoteIdent(name)}`)
       })
     )
     return yield* makePgPool(stack.postgres.url(name))

@@ -13,3 +13,17 @@ export const emulatorEnvironment = (stack: LocalStack["Service"]) => ({
   AWS_ACCESS_KEY_ID: stack.s3.accessKeyId ?? "local",
   AWS_SECRET_ACCESS_KEY: stack.s3.secretAccessKey ?? "local"
 })
+
+/**
+ * A component's whole environment on `stack`'s own stream and buckets, for tests that must
+ * control every variable: `PATH` only from this process, `emulatorEnvironment`, the stream
+ * and both buckets, and no EMF metric lines on stdout.
+ */
+export const stackEnvironment = (stack: LocalStack["Service"]): NodeJS.ProcessEnv => ({
+  PATH: process.env["PATH"] ?? "",
+  ...emulatorEnvironment(stack),
+  KINESIS_STREAM: stack.kinesis.streamName,
+  INGESTION_BUCKET: stack.s3.buckets.ingestion,
+  PROCESSED_BUCKET: stack.s3.buckets.processed,
+  READER_METRICS_EMF: "false"
+})

@@ -21,13 +21,14 @@ export const introspect = (
   schema = "public",
   tables?: ReadonlyArray<string>
 ): Effect.Effect<SchemaFacts, PgError> => {
-  const only = tables === undefined ? "" : `AND table_name = ANY($2::text[])`
+  /** Restricts `column` to `tables` (parameter $2), when given. */
+  const only = (column: "table_name" | "tc.table_name") => (tables === undefined ? "" : `AND ${column} = ANY($2::text[])`)
   const params = tables === undefined ? [schema] : [schema, [...tables]]
   return Effect.all({
     columns: db.query(
       `SELECT table_name, column_name, ordinal_position, data_type, udt_name, character_maximum_length,
               numeric_precision, numeric_scale, datetime_precision, is_nullable, column_default
-         FROM information_schema.columns WHERE table_schema = $1 ${only}
+         FROM information_schema.columns WHERE table_schema = $1 ${only("table_name")}
         ORDER BY table_name, ordinal_position`,
       params
     ),
@@ -38,7 +39,7 @@ export const introspect = (
          JOIN information_schema.key_column_usage kcu
            ON kcu.constraint_schema = tc.constraint_schema AND kcu.constraint_name = tc.constraint_name
           AND kcu.table_name = tc.table_name
-        WHERE tc.table_schema = $1 AND tc.constraint_type IN ('PRIMARY KEY', 'FOREIGN KEY', 'UNIQUE') ${only.replace("table_name", "tc.table_name")}
+        WHERE tc.table_schema = $1 AND tc.constraint_type IN ('PRIMARY KEY', 'FOREIGN KEY', 'UNIQUE') ${only("tc.table_name")}
         GROUP BY 1, 2, 3 ORDER BY 1, 2`,
       params
     ),

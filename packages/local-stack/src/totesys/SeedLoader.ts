@@ -61,16 +61,19 @@ const checkEmpty = (pool: PgPool) =>
   })
 
 interface ForeignKey {
+  /** The table's name in schema public (unquoted). */
   readonly table: string
   readonly name: string
+  /** `pg_get_constraintdef`: the constraint as SQL, PostgreSQL's own text. */
   readonly definition: string
 }
 
 const foreignKeys = (tx: PgSession) =>
   tx
     .query(
-      `SELECT conrelid::regclass::text AS table, conname AS name, pg_get_constraintdef(oid) AS definition
-         FROM pg_constraint WHERE contype = 'f' AND connamespace = 'public'::regnamespace ORDER BY conname`
+      `SELECT t.relname AS table, c.conname AS name, pg_get_constraintdef(c.oid) AS definition
+         FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid
+        WHERE c.contype = 'f' AND c.connamespace = 'public'::regnamespace ORDER BY c.conname`
     )
     .pipe(Effect.map((rows) => rows as ReadonlyArray<ForeignKey & Record<string, string>>))
 
@@ -177,9 +180,10 @@ const resetSequences = (tx: PgSession) =>
   Effect.forEach(TOTESYS_TABLES, (table) => {
     const pk = PRIMARY_KEY[table]
     return tx.query(
-      `SELECT setval(pg_get_serial_sequence('public.${quoteIdent(table)}', '${pk}'),
-                     coalesce((SELECT max(${pk}) FROM public.${quoteIdent(table)}), 1),
-                     (SELECT max(${pk}) FROM public.${quoteIdent(table)}) IS NOT NULL)`
+      `SELECT setval(pg_get_serial_sequence($1, $2),
+                     coalesce((SELECT max(${quoteIdent(pk)}) FROM public.${quoteIdent(table)}), 1),
+                     (SELECT max(${quoteIdent(pk)}) FROM public.${quoteIdent(table)}) IS NOT NULL)`,
+      [`public.${quoteIdent(table)}`, pk]
     )
   })
 
@@ -195,11 +199,11 @@ export const loadSeed = (pool: PgPool, file: string): Effect.Effect<SeedCounts, 
     const counts = yield* pool.transaction((tx) =>
       Effect.gen(function* () {
         const fks = yield* foreignKeys(tx)
-        for (const fk of fks) yield* tx.query(`ALTER TABLE ${fk.table} DROP CONSTRAINT ${quoteIdent(fk.name)}`)
+        for (const fk of fks) yield* tx.query(`ALTER TABLE public.${quoteIdent(fk.table)} DROP CONSTRAINT ${quoteIdent(fk.name)}`)
         const counts = yield* Effect.scoped(copyBlocks(tx, file))
         for (const fk of fks) {
           yield* tx
-            .query(`ALTER TABLE ${fk.table} ADD CONSTRAINT ${quoteIdent(fk.name)} ${fk.definition}`)
+            .query(`ALTER TABLE public.${quoteIdent(fk.table)} ADD CONSTRAINT ${quoteIdent(fk.name)} ${fk.definition}`)
             .pipe(
               Effect.catchTag("PgError", (error) =>
                 Effect.fail(new SeedError({ message: `${file}: the data breaks ${fk.name}: ${error.message}` }))

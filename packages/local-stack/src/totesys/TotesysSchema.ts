@@ -154,7 +154,7 @@ CREATE UNIQUE INDEX payment_transaction_id_key ON public.payment USING btree (tr
 CREATE UNIQUE INDEX transaction_purchase_order_id_key ON public.transaction USING btree (purchase_order_id);
 CREATE UNIQUE INDEX transaction_sales_order_id_key ON public.transaction USING btree (sales_order_id);
 
-${[
+${([
   ["counterparty", "legal_address_id", "address", "address_id", "RESTRICT"],
   ["staff", "department_id", "department", "department_id", "RESTRICT"],
   ["sales_order", "design_id", "design", "design_id", "RESTRICT"],
@@ -172,7 +172,7 @@ ${[
   ["payment", "counterparty_id", "counterparty", "counterparty_id", "RESTRICT"],
   ["payment", "currency_id", "currency", "currency_id", "RESTRICT"],
   ["payment", "payment_type_id", "payment_type", "payment_type_id", "RESTRICT"]
-]
+] as const)
   .map(
     ([table, column, target, targetColumn, onDelete]) =>
       `ALTER TABLE ONLY public.${table} ADD CONSTRAINT ${table}_${column}_fkey FOREIGN KEY (${column}) ` +
