@@ -5,15 +5,20 @@
  * the slot's consistent point — so every row is captured exactly once across the two.
  *
  * Invariants:
- *  - All rows carry `commitLsn` = the consistent point and a `commitIdx` counting the
- *    whole snapshot from 0, in table load order (core's LOAD_ORDER) then primary key.
+ *  - Every record carries `commitLsn` = the consistent point and a `commitIdx` counting the
+ *    whole snapshot's records from 0 in stream order — table load order (core's
+ *    LOAD_ORDER), each table's resync marker then its rows by primary key — so the
+ *    snapshot is in commit order as a recording must be.
+ *  - Each table's rows follow its resync marker (core's `snapshotStartRecord`): in the
+ *    warehouse, the snapshot replaces the table's older rows, so a row deleted while no
+ *    slot existed does not survive a re-snapshot.
  *  - Rows stream through a server-side cursor in pages, so memory is bounded by the
  *    page size whatever the table size.
  *  - The exporting replication connection stays open (idle) until the last table has
  *    been read: the snapshot is valid only that long.
  *  - The stream ends with one `Durable` marker at the consistent point.
  */
-import { PRIMARY_KEY, type TotesysTable, quoteIdent, snapshotRecord } from "@totes-cdc/core"
+import { PRIMARY_KEY, type TotesysTable, quoteIdent, quoteLiteral, snapshotRecord, snapshotStartRecord } from "@totes-cdc/core"
 import { type PgError, type PgPool, Replication, type ReplicationError } from "@totes-cdc/platform"
 import { Clock, Effect, Option, Stream } from "effect"
 import type { ProducerItem } from "./ProducerPlan.ts"
@@ -46,7 +51,8 @@ const tableRows = (pool: PgPool, snapshotName: string, table: TotesysTable) =>
     Effect.gen(function* () {
       const session = yield* pool.reserve
       yield* session.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-      yield* session.query(`SET TRANSACTION SNAPSHOT '${snapshotName.replaceAll("'", "''")}'`)
+      // SET TRANSACTION SNAPSHOT takes no parameter: the server's snapshot name as a literal.
+      yield* session.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(snapshotName)}`)
       yield* session.query(
         `DECLARE snapshot_rows NO SCROLL CURSOR FOR SELECT * FROM public.${quoteIdent(table)} ORDER BY ${quoteIdent(PRIMARY_KEY[table])}`
       )
@@ -84,11 +90,15 @@ export const snapshotStream = (
           const seconds = Math.max((now - started) / 1000, 0.001)
           yield* options.onProgress({ table, tableRows, totalRows: total, rowsPerSecond: Math.round(total / seconds), done })
         })
+      /** The next record's index in the snapshot (markers and rows; `total` counts rows only). */
+      let index = 0
       const perTable = (table: TotesysTable) => {
         let count = 0
-        return tableRows(pool, snapshotName, table).pipe(
+        // The table's resync marker first: rows the snapshot does not bring back are gone (snapshotStartRecord).
+        const start = Stream.sync((): ProducerItem => ({ _tag: "Change", record: snapshotStartRecord(table, { commitLsn: consistentPoint, commitIdx: index++ }, commitTs) }))
+        const rows = tableRows(pool, snapshotName, table).pipe(
           Stream.map((row): ProducerItem => {
-            const record = snapshotRecord(table, row, { commitLsn: consistentPoint, commitIdx: total }, commitTs)
+            const record = snapshotRecord(table, row, { commitLsn: consistentPoint, commitIdx: index++ }, commitTs)
             total++
             count++
             return { _tag: "Change", record }
@@ -96,6 +106,7 @@ export const snapshotStream = (
           Stream.tap(() => report(table, count, false)),
           Stream.onEnd(Effect.suspend(() => report(table, count, true)))
         )
+        return Stream.concat(start, rows)
       }
       const marker: ProducerItem = { _tag: "Durable", lsn: consistentPoint }
       return Stream.fromIterable(options.tables).pipe(

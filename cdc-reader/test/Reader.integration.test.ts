@@ -119,6 +119,17 @@ layer(LocalStack.layer(), { excludeTestServices: true })("cdc-reader", (it) => {
       expect(changes.filter((c) => c.op === "read").length, "the snapshot holds at least the seeded rows").toBeGreaterThanOrEqual(30_106)
       expect(changes.some((c) => c.op === "insert"), "writes after the snapshot point stream as inserts").toBe(true)
       expect(changes.some((c) => c.op === "update"), "payment flips stream as updates").toBe(true)
+      // Each table's snapshot starts with its resync marker, just before the table's rows; the snapshot's indexes count 0, 1, 2, … in commit order.
+      const snapshot = changes.filter((c) => c.source === "snapshot").sort(byPosition)
+      expect(snapshot.map((c) => c.commitIdx)).toEqual(snapshot.map((_, i) => i))
+      expect(new Set(snapshot.map((c) => c.commitLsn)).size).toBe(1)
+      const markers = snapshot.filter((c) => c.op === "truncate")
+      expect(markers.map((m) => m.table).sort()).toEqual([...TOTESYS_TABLES].sort())
+      for (const marker of markers) {
+        const rows = snapshot.filter((c) => c.table === marker.table && c.op === "read")
+        expect(rows.every((c) => c.commitIdx > marker.commitIdx), marker.table).toBe(true)
+        expect(snapshot[marker.commitIdx + 1]?.table ?? marker.table, `${marker.table}: its rows follow its marker`).toBe(marker.table)
+      }
       yield* expectCaptured(pool, changes, { min: 1, max: 1 })
     })
   )
@@ -265,7 +276,7 @@ layer(LocalStack.layer(), { excludeTestServices: true })("cdc-reader", (it) => {
       expect(insert?.after?.file_location).toHaveLength(3200 * 32)
       const deleted = changes.find((c) => c.op === "delete")
       expect(deleted).toMatchObject({ table: "design", key: { design_id: insert?.key.design_id }, after: null })
-      expect(changes.filter((c) => c.op === "truncate").map((c) => c.table)).toEqual(["payment"])
+      expect(changes.filter((c) => c.op === "truncate" && c.source === "replication").map((c) => c.table)).toEqual(["payment"])
     })
   )
 

@@ -62,11 +62,14 @@ const SQL_TYPE: { readonly [T in StarColumnType]: string } = {
   boolean: "boolean"
 }
 
+/** The SQL types the pipeline columns are staged as. */
+type PipelineSqlType = "pg_lsn" | "integer" | "text" | "timestamptz"
+
 /** The SQL type each pipeline column of a processed object (contracts/ProcessedObject.ts) is staged as. */
-const PIPELINE_SQL_TYPE: Readonly<Record<string, string>> = { _commit_lsn: "pg_lsn", _commit_idx: "integer", _op: "text", _commit_ts: "timestamptz" }
+const PIPELINE_SQL_TYPE: Readonly<Record<string, PipelineSqlType>> = { _commit_lsn: "pg_lsn", _commit_idx: "integer", _op: "text", _commit_ts: "timestamptz" }
 
 /** The staging table's pipeline columns, after the transform's columns: the contract's, then `_ord` = row index in the segment. */
-const PIPELINE: ReadonlyArray<readonly [name: string, sqlType: string]> = [
+const PIPELINE: ReadonlyArray<readonly [name: string, sqlType: PipelineSqlType]> = [
   ...PIPELINE_COLUMNS.map((column) => {
     const sqlType = PIPELINE_SQL_TYPE[column.name]
     if (sqlType === undefined) throw new Error(`LoadPlan.ts: processed-object column ${column.name} has no staging type`)
@@ -75,8 +78,14 @@ const PIPELINE: ReadonlyArray<readonly [name: string, sqlType: string]> = [
   ["_ord", "integer"]
 ]
 
-/** `_stage_<table>`: a temporary table, dropped at commit. */
-export const stageName = (table: WarehouseTable): string => `_stage_${table}`
+/** `_stage_<table>` (quoted): a temporary table, dropped at commit. */
+export const stageName = (table: WarehouseTable): string => quoteIdent(`_stage_${table}`)
+
+/** `_apply_<table>` (quoted): the rows of a staged segment that apply, a temporary table dropped at commit. */
+const applyName = (table: WarehouseTable): string => quoteIdent(`_apply_${table}`)
+
+/** A table alias of the statements below. */
+type Alias = "s" | "l" | "d" | "a" | "f"
 
 const starNames = (table: WarehouseTable): ReadonlyArray<string> => STAR_COLUMNS[table].map((c) => c.name)
 
@@ -87,7 +96,7 @@ export const stageColumns = (table: WarehouseTable): ReadonlyArray<string> => [.
 export const prepareStage = (table: WarehouseTable): ReadonlyArray<string> => [
   `CREATE TEMP TABLE IF NOT EXISTS ${stageName(table)} (${[
     ...STAR_COLUMNS[table].map((c) => `${quoteIdent(c.name)} ${SQL_TYPE[c.type]}`),
-    ...PIPELINE.map(([name, type]) => `${name} ${type}`)
+    ...PIPELINE.map(([name, type]) => `${quoteIdent(name)} ${type}`)
   ].join(", ")}) ON COMMIT DROP`,
   `TRUNCATE ${stageName(table)}`
 ]
@@ -115,14 +124,14 @@ export const copyText = (table: WarehouseTable, rows: ReadonlyArray<LoadRow>): s
   return lines.length === 0 ? "" : `${lines.join("\n")}\n`
 }
 
-/** A processed object's rows cut at its truncates: segments of upserts/deletes, each followed by the truncate that ends it (if any). */
+/** A processed object's rows cut at its truncates and resyncs: segments of upserts/deletes, each followed by the truncate or resync row that ends it (if any). */
 export const splitAtTruncates = (
   rows: ReadonlyArray<LoadRow>
 ): ReadonlyArray<{ readonly rows: ReadonlyArray<LoadRow>; readonly truncate: LoadRow | undefined }> => {
   const out: Array<{ rows: Array<LoadRow>; truncate: LoadRow | undefined }> = [{ rows: [], truncate: undefined }]
   for (const row of rows) {
     const current = out.at(-1)!
-    if (row["_op"] === "truncate") {
+    if (row["_op"] === "truncate" || row["_op"] === "resync") {
       current.truncate = row
       out.push({ rows: [], truncate: undefined })
     } else current.rows.push(row)
@@ -141,19 +150,26 @@ const statement = (sql: string, params: ReadonlyArray<unknown>): Statement => {
 }
 
 /** `s` is not older than an applied truncate of the table. */
-const notTruncated = (s: string) => `NOT EXISTS (SELECT 1 FROM totes_cdc.truncations tr
+const notTruncated = (s: Alias) => `NOT EXISTS (SELECT 1 FROM totes_cdc.truncations tr
      WHERE tr.target_schema = $1 AND tr.warehouse_table = $2 AND tr.mode = 'apply' AND NOT tr.in_force
        AND (tr.commit_lsn, tr.commit_idx) > (${s}._commit_lsn, ${s}._commit_idx))`
 
 /** No fact row references dimension row `d` (one NOT EXISTS per foreign key to `table`). */
-const unreferenced = (t: WarehouseTarget, table: WarehouseTable, d: string) =>
+const unreferenced = (t: WarehouseTarget, table: WarehouseTable, d: Alias) =>
   t.foreignKeys
     .filter((fk) => fk.references === table)
     .map((fk) => `NOT EXISTS (SELECT 1 FROM ${target(t, fk.table)} f WHERE f.${q(fk.column)} = ${d}.${q(fk.referencedColumn)})`)
     .join(" AND ") || "true"
 
-/** Records the newest position per key of `from` (rows with `_op`) in row_versions, where newer than stored. */
-const recordVersions = (from: string, key: string) => `INSERT INTO totes_cdc.row_versions AS v
+/**
+ * Records the newest position per key of `table`'s rows (with `_op`) in row_versions, where
+ * newer than stored: the rows that apply (`_apply_<table>`, a dimension's) or the whole
+ * staged segment (`_stage_<table>`, a fact's).
+ */
+const recordVersions = (table: WarehouseTable, rows: "apply" | "stage") => {
+  const from = rows === "apply" ? applyName(table) : stageName(table)
+  const key = q(STAR_KEY[table])
+  return `INSERT INTO totes_cdc.row_versions AS v
        (target_schema, warehouse_table, natural_id, commit_lsn, commit_idx, deleted, inferred)
 SELECT DISTINCT ON (s.${key}) $1, $2, s.${key}::text, s._commit_lsn, s._commit_idx, s._op = 'delete', false
   FROM ${from} s WHERE s._op <> 'truncate' AND ${notTruncated("s")}
@@ -161,11 +177,12 @@ SELECT DISTINCT ON (s.${key}) $1, $2, s.${key}::text, s._commit_lsn, s._commit_i
     ON CONFLICT (target_schema, warehouse_table, natural_id) DO UPDATE
    SET commit_lsn = EXCLUDED.commit_lsn, commit_idx = EXCLUDED.commit_idx, deleted = EXCLUDED.deleted, inferred = false
  WHERE (EXCLUDED.commit_lsn, EXCLUDED.commit_idx) >= (v.commit_lsn, v.commit_idx)`
+}
 
 /** Applies the staged segment of dimension `table` (not dim_date). */
 const applyDimension = (t: WarehouseTarget, table: WarehouseTable): ReadonlyArray<string> => {
   const key = q(STAR_KEY[table])
-  const apply = `_apply_${table}`
+  const apply = applyName(table)
   const names = starNames(table)
   const targetKey = col(t, table, STAR_KEY[table])
   return [
@@ -184,7 +201,7 @@ SELECT ${names.map(q).join(", ")} FROM ${apply} WHERE _op = 'upsert'
       .filter((n) => n !== STAR_KEY[table])
       .map((n) => `${col(t, table, n)} = EXCLUDED.${col(t, table, n)}`)
       .join(", ")}`,
-    recordVersions(apply, key),
+    recordVersions(table, "apply"),
     `DELETE FROM ${target(t, table)} d USING ${apply} a
  WHERE a._op = 'delete' AND d.${targetKey} = a.${key} AND ${unreferenced(t, table, "d")}`
   ]
@@ -269,11 +286,10 @@ export const danglingReferences = (t: WarehouseTarget, table: WarehouseTable): R
  */
 const applyFact = (t: WarehouseTarget, table: WarehouseTable) => {
   const names = starNames(table)
-  const key = q(STAR_KEY[table])
   const sk = q(t.surrogateKeys[table]!)
   const version = [STAR_KEY[table], "last_updated_date", "last_updated_time"]
   const values = names.filter((n) => !version.includes(n))
-  const apply = `_apply_${table}`
+  const apply = applyName(table)
   const staged = version.map((v) => `s.${q(v)}`).join(", ")
   return {
     prepare: [
@@ -306,7 +322,7 @@ SELECT $1, $2, n._record_id, a._commit_lsn, a._commit_idx FROM appended n JOIN $
  UNION ALL
 SELECT $1, $2, a._record_id, a._commit_lsn, a._commit_idx FROM newer a
     ON CONFLICT (target_schema, warehouse_table, record_id) DO UPDATE SET commit_lsn = EXCLUDED.commit_lsn, commit_idx = EXCLUDED.commit_idx`,
-    record: recordVersions(stageName(table), key)
+    record: recordVersions(table, "stage")
   }
 }
 
@@ -380,11 +396,28 @@ SELECT DISTINCT ON (date_id) ${names.map(q).join(", ")} FROM ${stageName(table)}
     ...analyze(stageName(table)),
     ...inferredMembers(t, table),
     ...own(fact.prepare),
-    ...analyze(`_apply_${table}`),
+    ...analyze(applyName(table)),
     ...(foreignKeyChecks === "row" ? write : [...danglingReferences(t, table), REPLICA, ...write, ORIGIN]),
     ...own([fact.record])
   ]
 }
+
+/**
+ * Applies a snapshot's resync of `table` at its position (StarRow `resync`): every natural
+ * id older than it is flagged deleted at that position; dimension rows older than it go
+ * unless a fact references them (as a truncate), fact rows stay — their history is kept,
+ * and the snapshot's own rows, newer, bring back (and unflag) every id that still exists,
+ * whichever is loaded first. Params `$1…$4`.
+ */
+export const applyResync = (t: WarehouseTarget, table: WarehouseTable, at: { lsn: string; idx: number }): ReadonlyArray<Statement> =>
+  isFactTable(table) ? [flagOlderDeleted(t, table, at)] : applyTruncate(t, table, at)
+
+/** Flags every natural id of `table` older than `at` deleted, at `at`. */
+const flagOlderDeleted = (t: WarehouseTarget, table: WarehouseTable, at: { lsn: string; idx: number }): Statement => ({
+  sql: `UPDATE totes_cdc.row_versions SET deleted = true, inferred = false, commit_lsn = $3::pg_lsn, commit_idx = $4::int
+ WHERE target_schema = $1 AND warehouse_table = $2 AND (commit_lsn, commit_idx) < ($3::pg_lsn, $4::int)`,
+  params: [t.schema, table, at.lsn, at.idx]
+})
 
 /**
  * Applies a truncate of `table` at its position (mode `apply`): rows older than it go
@@ -403,11 +436,7 @@ export const applyTruncate = (t: WarehouseTarget, table: WarehouseTable, at: { l
    AND ${isFactTable(table) ? "true" : unreferenced(t, table, "d")}`,
       params
     },
-    {
-      sql: `UPDATE totes_cdc.row_versions SET deleted = true, inferred = false, commit_lsn = $3::pg_lsn, commit_idx = $4::int
- WHERE target_schema = $1 AND warehouse_table = $2 AND (commit_lsn, commit_idx) < ($3::pg_lsn, $4::int)`,
-      params
-    },
+    flagOlderDeleted(t, table, at),
     ...(isFactTable(table)
       ? [
           statement(

@@ -18,6 +18,7 @@ import { Clock, Effect, Option, Schema } from "effect"
 import { Readable } from "node:stream"
 import {
   applySegment,
+  applyResync,
   applyTruncate,
   copyStageSql,
   copyText,
@@ -183,6 +184,14 @@ const handleTruncate = (tx: PgSession, target: WarehouseTarget, table: Warehouse
     return true
   })
 
+/** Applies a snapshot's resync row of `table` (LoadPlan.ts `applyResync`): never quarantined, whatever the truncate mode. */
+const applyResyncRow = (tx: PgSession, target: WarehouseTarget, table: WarehouseTable, key: string, row: LoadRow) =>
+  Effect.gen(function* () {
+    const at = { lsn: String(row["_commit_lsn"]), idx: Number(row["_commit_idx"]) }
+    yield* run(tx, applyResync(target, table, at))
+    yield* Effect.logInfo(`snapshot of ${table} at ${at.lsn} (object ${key}): ids it does not bring back are flagged deleted`)
+  })
+
 /** Applies one decoded object inside `tx`. Answers false when its table became (or is) quarantined. */
 const applyObject = (
   tx: PgSession,
@@ -200,7 +209,8 @@ const applyObject = (
         yield* tx.copyIn(copyStageSql(table), Readable.from([copyText(table, segment.rows)]))
         yield* run(tx, applySegment(target, table, foreignKeyChecks, segment.rows.length))
       }
-      if (segment.truncate !== undefined && !(yield* handleTruncate(tx, target, table, key, segment.truncate, mode))) return false
+      if (segment.truncate?.["_op"] === "resync") yield* applyResyncRow(tx, target, table, key, segment.truncate)
+      else if (segment.truncate !== undefined && !(yield* handleTruncate(tx, target, table, key, segment.truncate, mode))) return false
     }
     const newest = newestCommit(rows)
     const [p50 = null, p99 = null] = commitLagPercentiles(yield* Clock.currentTimeMillis, commitTimesOf(rows), [50, 99])

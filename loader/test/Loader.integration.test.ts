@@ -19,7 +19,7 @@ type Values = Record<string, ParquetValue>
 interface Row {
   readonly values: Values
   readonly at: string
-  readonly op?: "upsert" | "delete" | "truncate"
+  readonly op?: "upsert" | "delete" | "truncate" | "resync"
   readonly ts?: string
 }
 
@@ -366,6 +366,32 @@ layer(Layer.provideMerge(Layer.mergeAll(services, quiet), LocalStack.layer()), {
         { currency_id: "3", currency_name: "Euro" }
       ])
       expect(yield* select(pool, "SELECT mode, in_force FROM totes_cdc.truncations")).toEqual([{ mode: "apply", in_force: "f" }])
+    })
+  )
+
+  it.effect("a snapshot's resync is never quarantined: older fact ids are flagged deleted with their rows kept, older unreferenced dimension rows go, and the snapshot's rows bring back what still exists in either order", () =>
+    Effect.gen(function* () {
+      const { pool, bucket, loader } = yield* setUp("loader_resync")
+      yield* loader.applyObjects(yield* paymentBatch(bucket, "b1"))
+      const deleted = select(pool, "SELECT natural_id, deleted FROM totes_cdc.row_versions WHERE warehouse_table = 'fact_payment'")
+      // A re-snapshot at 0/900: payment 2 and currency 1 are not in it (deleted while no slot existed); currency 2 is.
+      const resync = yield* loader.applyObjects([
+        yield* putObject(bucket, "dim_currency/2024/02/24/r1.parquet", "dim_currency", [row({}, "0/900/0", "resync"), row(currency2, "0/900/1")]),
+        yield* putObject(bucket, "fact_payment/2024/02/24/r1.parquet", "fact_payment", [row({}, "0/900/2", "resync")])
+      ])
+      expect(resync).toMatchObject({ applied: 2, quarantined: [] })
+      expect(yield* select(pool, "SELECT currency_id FROM dim_currency ORDER BY 1")).toEqual([{ currency_id: "2" }])
+      expect(yield* deleted).toEqual([{ natural_id: "2", deleted: "t" }])
+      expect(yield* select(pool, "SELECT count(*) AS n FROM fact_payment")).toEqual([{ n: "1" }])
+      expect(yield* select(pool, "SELECT count(*) AS n FROM totes_cdc.truncations")).toEqual([{ n: "0" }])
+      // Had payment 2 still existed, its snapshot row (newer than the marker) would bring it back, loaded after the resync…
+      yield* loader.applyObjects([yield* putObject(bucket, "fact_payment/2024/02/24/r2.parquet", "fact_payment", [row(payment2, "0/900/3")])])
+      expect(yield* deleted).toEqual([{ natural_id: "2", deleted: "f" }])
+      expect(yield* select(pool, "SELECT count(*) AS n FROM fact_payment")).toEqual([{ n: "1" }])
+      // …or before it (another shard's object first): the marker leaves the newer row alone.
+      yield* loader.applyObjects([yield* putObject(bucket, "fact_payment/2024/02/24/r3.parquet", "fact_payment", [row(payment2, "0/a00/5")])])
+      yield* loader.applyObjects([yield* putObject(bucket, "fact_payment/2024/02/24/r4.parquet", "fact_payment", [row({}, "0/a00/4", "resync")])])
+      expect(yield* deleted).toEqual([{ natural_id: "2", deleted: "f" }])
     })
   )
 

@@ -140,3 +140,35 @@ export const snapshotRecord = (
   xid: null,
   commitTs
 })
+
+/**
+ * The start of one table's snapshot (DESIGN.md §6), a resync marker: `op: "truncate"`,
+ * `source: "snapshot"`, no key or row, at the slot's consistent point and the index just
+ * before the table's first snapshot row (the reader counts markers and rows together, so
+ * the snapshot stays in commit order). It says "the rows of this snapshot replace every
+ * older row of the table": a row the snapshot does not bring back was deleted while no
+ * slot captured it (a re-snapshot after a lost slot). The processor emits it as a
+ * `resync` star row, which the loader applies without losing history (facts keep their
+ * rows, flagged deleted; README "The slot"), never as a source truncate.
+ */
+export const snapshotStartRecord = (
+  table: TotesysTable,
+  position: { readonly commitLsn: string; readonly commitIdx: number },
+  commitTs: string
+): ChangeRecord => ({
+  v: 1,
+  source: "snapshot",
+  op: "truncate",
+  table,
+  key: {},
+  before: null,
+  after: null,
+  unchangedToast: [],
+  commitLsn: position.commitLsn,
+  commitIdx: position.commitIdx,
+  xid: null,
+  commitTs
+})
+
+/** Whether `record` is a snapshot's resync marker (`snapshotStartRecord`), not a source truncate. */
+export const isResyncMarker = (record: Pick<ChangeRecord, "op" | "source">): boolean => record.op === "truncate" && record.source === "snapshot"

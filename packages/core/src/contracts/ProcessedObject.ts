@@ -18,7 +18,7 @@ import { type WarehouseColumn, warehouseColumns, WAREHOUSE_TABLES, type Warehous
 import { datePath } from "./DeadLetter.ts"
 
 /** What the loader does with a processed row (StarRow `op`). */
-export type PipelineOp = "upsert" | "delete" | "truncate"
+export type PipelineOp = "upsert" | "delete" | "truncate" | "resync"
 
 /**
  * The pipeline's columns, after the warehouse columns in every processed file: the

@@ -45,13 +45,16 @@ export type StarValue = number | string | boolean | null
  *  - `delete`: `values` holds only the key column (dimensions: the dimension key;
  *    facts: the natural id, e.g. `{ sales_order_id: 1 }`).
  *  - `truncate`: `values` is `{}`; every row of `table` older than the position goes.
+ *  - `resync`: `values` is `{}`; a snapshot starts (core's `snapshotStartRecord`): every
+ *    natural id of `table` older than the position is deleted (facts: flagged, their
+ *    version rows kept; dimensions: removed unless a fact references them).
  */
 export interface StarRow {
   readonly table: WarehouseTable
   readonly values: Readonly<Record<string, StarValue>>
   readonly commitLsn: string
   readonly commitIdx: number
-  readonly op: "upsert" | "delete" | "truncate"
+  readonly op: "upsert" | "delete" | "truncate" | "resync"
 }
 
 export type StarColumnType = "int" | "date" | "time" | "decimal(10,2)" | "numeric" | "varchar" | "boolean"

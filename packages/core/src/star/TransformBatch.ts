@@ -10,11 +10,13 @@
  *    loader applies dim_counterparty/dim_staff rows at a position ≥ the stored one.
  *  - A counterparty (staff) without its partner is pending: not emitted, not a problem.
  *  - Deletes and truncates are explicit rows, never dropped; a missing column never → null.
+ *  - A snapshot's resync marker (a truncate whose source is the snapshot) becomes `resync`
+ *    rows, never `truncate` rows: it is no source truncate (no quarantine downstream).
  *  - A problem change is reported, not applied; the rest of the batch continues.
  *  - Output: dim_date rows first (ascending date), then (commitLsn, commitIdx) order, stable.
  */
 import { Result } from "effect"
-import type { ChangeRecord, RowImage } from "../contracts/ChangeRecord.ts"
+import { type ChangeRecord, isResyncMarker, type RowImage } from "../contracts/ChangeRecord.ts"
 import { isTotesysTable, PRIMARY_KEY, type TotesysTable } from "../Totesys.ts"
 import { dimDateRow } from "./DimDate.ts"
 import {
@@ -305,13 +307,30 @@ export const transformBatch = (state: JoinState, changes: ReadonlyArray<ChangeRe
     }
   }
 
+  /**
+   * A snapshot of `table` starts (core's `snapshotStartRecord`): `resync` rows for the
+   * warehouse tables it feeds, and the join state forgets the table's older entries (the
+   * snapshot brings back every row that still exists, at newer positions; an entry it
+   * does not bring back was deleted and must not be joined into a dimension again).
+   */
+  const resync = (change: ChangeRecord, table: TotesysTable): void => {
+    const position = positionOf(change)
+    for (const target of FEEDS[table]) rows.push(row(target, {}, position, "resync"))
+    if (!isJoined(table)) return
+    const tableState = work[table]
+    for (const [id, entry] of Object.entries(tableState.rows)) {
+      if (comparePosition(entry, position) < 0) delete tableState.rows[id]
+    }
+  }
+
   for (const change of changes) {
     const table = change.table
     if (!isTotesysTable(table)) {
       problem(change, `table ${JSON.stringify(table)} is not one of the 11 totesys tables`)
       continue
     }
-    if (change.op === "truncate") truncate(change, table)
+    if (isResyncMarker(change)) resync(change, table)
+    else if (change.op === "truncate") truncate(change, table)
     else if (isJoined(table)) joinedChange(change, table)
     else statelessChange(change, table)
   }

@@ -317,3 +317,42 @@ describe("the join state is plain JSON", () => {
       expect(transformBatch(restored, [moved])).toEqual(transformBatch(state, [moved]))
     }))
 })
+
+describe("a snapshot's resync marker (a re-snapshot after a lost slot)", () => {
+  const marker = (table: TotesysTable, lsn: string, idx: number): ChangeRecord => ({ ...change(table, "truncate", null, lsn, idx), source: "snapshot" })
+
+  it("becomes resync rows for the warehouse tables the table feeds, never a truncate", () => {
+    const { rows, problems } = transformBatch(seedCounterparties(), [marker("address", "0/500", 0), marker("payment", "0/500", 40)])
+    expect(problems).toEqual([])
+    expect(summary(rows)).toEqual([
+      ["dim_location", "resync", null, "0/500", 0],
+      ["dim_counterparty", "resync", null, "0/500", 0],
+      ["fact_payment", "resync", null, "0/500", 40]
+    ])
+  })
+
+  it("the join state forgets what the snapshot does not bring back: a staff row deleted while no slot existed is not re-emitted by a later department change", () => {
+    const seeded = transformBatch(emptyJoinState, [
+      change("department", "insert", department(2, "Purchasing", "Manchester"), "0/100", 0),
+      change("staff", "insert", staff(1, "Jeremie", "Franey", 2), "0/100", 1),
+      change("staff", "insert", staff(2, "Deron", "Beier", 2), "0/100", 2)
+    ]).state
+    // The new snapshot: its markers, then the rows that still exist (staff 2 was deleted in the gap).
+    const resnapshot = transformBatch(seeded, [
+      marker("department", "0/900", 0),
+      { ...change("department", "read", department(2, "Purchasing", "Manchester"), "0/900", 1), source: "snapshot" },
+      marker("staff", "0/900", 2),
+      { ...change("staff", "read", staff(1, "Jeremie", "Franey", 2), "0/900", 3), source: "snapshot" }
+    ])
+    expect(Object.keys(resnapshot.state.staff.rows)).toEqual(["1"])
+    const moved = transformBatch(resnapshot.state, [change("department", "update", department(2, "Purchasing", "Leeds"), "0/a00", 0)])
+    expect(summary(moved.rows)).toEqual([["dim_staff", "upsert", 1, "0/a00", 0]])
+  })
+
+  it("keeps the entries the snapshot brought back before its marker was processed (rows of other shards come in any order)", () => {
+    const seeded = seedCounterparties()
+    const early = transformBatch(seeded, [{ ...change("address", "read", address2, "0/900", 1), source: "snapshot" }])
+    const marked = transformBatch(early.state, [marker("address", "0/900", 0)])
+    expect(Object.keys(marked.state.address.rows)).toEqual(["2"])
+  })
+})
