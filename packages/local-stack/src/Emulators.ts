@@ -3,8 +3,9 @@
  * Data Streams API) in a child process, s3rver (S3 API) in this process.
  *
  * Invariants:
- *  - Both listen on 127.0.0.1 on a port the OS picks (no race for a free port) and
- *    are closed when the scope closes.
+ *  - Both listen on 127.0.0.1 on a port the OS picks (no race for a free port) unless
+ *    the caller fixes one (an emulator restarted on its old endpoint), and are closed
+ *    when the scope closes.
  *  - kinesalite keeps its data in memory unless a directory is given (LevelDB);
  *    s3rver always writes objects under its directory.
  *  - Stream creation is immediate (`createStreamMs: 0`), as tests need.
@@ -32,12 +33,12 @@ const message = (cause: unknown) => (cause instanceof Error ? cause.message : St
  * awaited; SIGKILL after 3 s) when the scope closes, killed at once by a second Ctrl-C,
  * and it exits by itself if we die.
  */
-export const startKinesalite = (options: { readonly dataDir?: string }): Effect.Effect<{ readonly endpoint: string; readonly pid: number }, LocalStackError, Scope.Scope> =>
+export const startKinesalite = (options: { readonly dataDir?: string; readonly port?: number }): Effect.Effect<{ readonly endpoint: string; readonly pid: number }, LocalStackError, Scope.Scope> =>
   Effect.gen(function* () {
     const { child, port } = yield* Effect.acquireRelease(
       Effect.tryPromise({
         try: async () => {
-          const child = await spawnDetached(process.execPath, [SERVER, options.dataDir ?? ""], { stdio: ["ignore", "pipe", "pipe"] })
+          const child = await spawnDetached(process.execPath, [SERVER, options.dataDir ?? "", String(options.port ?? 0)], { stdio: ["ignore", "pipe", "pipe"] })
           return new Promise<{ child: ChildProcess; port: number }>((resolve, reject) => {
             let stderr = ""
             child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
@@ -70,11 +71,13 @@ export const startKinesalite = (options: { readonly dataDir?: string }): Effect.
 export const startS3rver = (options: {
   readonly directory: string
   readonly buckets: ReadonlyArray<string>
+  /** Default: a port the OS picks. */
+  readonly port?: number
 }): Effect.Effect<string, LocalStackError, Scope.Scope> =>
   Effect.gen(function* () {
     const server = new S3rver({
       address: HOST,
-      port: 0,
+      port: options.port ?? 0,
       silent: true,
       directory: options.directory,
       vhostBuckets: false,

@@ -9,6 +9,8 @@
  *    no `dataDir` the temporary directory is removed too (a watchdog does it on kill -9).
  *  - PostgreSQL, kinesalite and the watchdog run in process groups of their own.
  *  - A kept `dataDir` is used by one run at a time (DataDirLock.ts).
+ *  - kinesalite's records are on disk (LevelDB under the working directory), so its memory
+ *    does not grow with the stream's 24-hour retention.
  *  - Ports are chosen at start (free ports), never fixed.
  *  - Creating the databases, stream and buckets is idempotent.
  */
@@ -185,7 +187,9 @@ export const makeLocalStack = (options: LocalStackOptions = {}): Effect.Effect<L
     yield* startWatchdog(postgres.pid, ephemeral ? dir : "")
     yield* createDatabases(postgres)
 
-    const kinesalite = yield* startKinesalite(ephemeral ? {} : { dataDir: join(dir, "kinesis") })
+    // On disk even in a temporary directory: in memory, kinesalite keeps every record for the stream's
+    // 24-hour retention (~1.6 KB per change), so a day of `npm start` would hold gigabytes of RAM.
+    const kinesalite = yield* startKinesalite({ dataDir: join(dir, "kinesis") })
     if (lock !== undefined) yield* lock.addHelper(kinesalite.pid)
     const kinesisEndpoint = kinesalite.endpoint
     const kinesis = {
