@@ -33,13 +33,20 @@ const fail = (message: string) => new BenchError({ message })
 /**
  * Spawns `node [--cpu-prof --cpu-prof-dir DIR] totes-cdc dev …args`, noting when lines
  * containing each of `watch` first appear; SIGINT and awaited when the scope closes.
+ * `env`: variables set on top of this process's environment (e.g. a NODE_OPTIONS preload).
  */
-export const spawnDev = (args: ReadonlyArray<string>, options: { readonly watch?: ReadonlyArray<string>; readonly cpuProfileDir?: string } = {}) =>
+export const spawnDev = (
+  args: ReadonlyArray<string>,
+  options: { readonly watch?: ReadonlyArray<string>; readonly cpuProfileDir?: string; readonly env?: Readonly<Record<string, string>> } = {}
+) =>
   Effect.acquireRelease(
     Effect.sync((): Dev => {
       const spawnedAt = now()
       const profile = options.cpuProfileDir === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", options.cpuProfileDir]
-      const child = spawn(process.execPath, [...profile, CLI_BIN, "dev", ...args], { stdio: ["ignore", "pipe", "pipe"] })
+      const child = spawn(process.execPath, [...profile, CLI_BIN, "dev", ...args], {
+        stdio: ["ignore", "pipe", "pipe"],
+        ...(options.env === undefined ? {} : { env: { ...process.env, ...options.env } })
+      })
       const lines: Array<string> = []
       const seen = new Map<string, number>()
       const keep = (prefix: string) => {

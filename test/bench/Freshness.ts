@@ -33,6 +33,10 @@
  * round trips, the reader's commit→Kinesis lag samples (its metrics snapshot, the figure
  * `totes-cdc status` prints, sampled every 2 s), dev's own status line at the end, CPU
  * (machine busy fraction, the dev process tree, this process) and the load average.
+ *
+ * The soak benchmark (Soak.ts) reuses the pieces: `bootDev` and `awaitSnapshot` (step 1),
+ * `startObserver` (2), `loadTraffic` and `generate` (3; commits go to a callback, so a
+ * long run keeps none it does not need), `readerSnapshot`, `ensureRunning`, `stop`.
  */
 import { loadMetricsSnapshot } from "@totes-cdc/cdc-reader"
 import { readStateFile, type StateFile } from "@totes-cdc/cli"
@@ -179,41 +183,46 @@ const dbError = (what: string) => (error: PgError) => fail(`${what}: ${error.mes
 // 1. `totes-cdc dev` as a child process (DevProcess.ts).
 
 /** Fails when dev has exited. */
-const ensureRunning = (dev: Dev) =>
+export const ensureRunning = (dev: Dev) =>
   dev.child.exitCode !== null || dev.child.signalCode !== null
     ? Effect.fail(fail(`totes-cdc dev exited (code ${dev.child.exitCode}, signal ${dev.child.signalCode}); its last output:\n${dev.tail()}`))
     : Effect.void
 
 /** dev's last status line in its output (`[hh:mm:ss] captured … commit→warehouse …`, one a second), or null. */
-const statusLine = (dev: Dev): string | null =>
+export const statusLine = (dev: Dev): string | null =>
   dev
     .tail()
     .split("\n")
     .findLast((line) => line.includes("commit→warehouse")) ?? null
 
 /** Stops dev (SIGINT, awaited) and answers its exit and the seconds it took. */
-const stop = (dev: Dev) =>
+export const stop = (dev: Dev) =>
   Effect.promise(async () => {
     const started = now()
     const exit = await stopDev(dev)
     return { ...exit, seconds: round((now() - started) / 1000) }
   })
 
-const counts = (pool: PgSession, sql: string) =>
+/** The first row of `sql` as one number per fact table (FACT_TABLE_NAMES order): the row counts of `WAREHOUSE_FACT_COUNTS_SQL` / `SOURCE_FACT_COUNTS_SQL`. */
+export const counts = (pool: PgSession, sql: string) =>
   pool.query(sql).pipe(Effect.map(([row]) => FACT_TABLE_NAMES.map((table) => Number(row?.[table] ?? NaN))))
 
 // ---------------------------------------------------------------------------------------
 // 2. The observer.
 
-interface Observer {
+export interface Observer {
   /** Polls so far, and their round trips (ms). */
   readonly polls: () => ReadonlyArray<number>
   /** Fails when the observer loop has stopped (a poll failed). */
   readonly ensureRunning: Effect.Effect<void, BenchError>
 }
 
-/** Forks the observer loop (module header, step 2) in the current scope. */
-const startObserver = (warehouse: PgPool, book: MarkerBook, pollMs: number) =>
+/**
+ * Forks the observer loop (module header, step 2) in the current scope: every `pollMs`
+ * ms, each fact row past the cursor is reported to `book.visible(marker, at)` (`at` the
+ * poll's return, `performance.now()` ms). Any sink will do (the soak's is windowed).
+ */
+export const startObserver = (warehouse: PgPool, book: Pick<MarkerBook, "visible">, pollMs: number) =>
   Effect.gen(function* () {
     const [start] = yield* warehouse.query(OBSERVER_START_SQL).pipe(Effect.mapError(dbError("observer: cannot read the fact tables")))
     const cursor = FACT_TABLE_NAMES.map((table) => Number(start?.[table] ?? 0))
@@ -249,7 +258,7 @@ const startObserver = (warehouse: PgPool, book: MarkerBook, pollMs: number) =>
 // 3. The load generator.
 
 /** What the generator carries from phase to phase of one repetition. */
-interface Traffic {
+export interface Traffic {
   readonly ids: ReferenceIds
   readonly random: () => number
   /** Events claimed so far (the next one's index in EVENT_CYCLE). */
@@ -262,7 +271,8 @@ interface Traffic {
 /** A new payment may be flipped this long after its commit (so its flip is a later `last_updated` version, as in real traffic). */
 const FLIP_AFTER_MS = 1_000
 
-interface Commit {
+/** One commit of the generator (times: `performance.now()` ms): due by the schedule, statement sent, COMMIT returned. */
+export interface Commit {
   readonly due: number
   readonly began: number
   readonly at: number
@@ -270,11 +280,14 @@ interface Commit {
   readonly written: Written
 }
 
-/** Runs one phase's load: `changes` row changes at `rate`/s from `start` (ms), on `workers` connections. Answers every commit. */
-const generate = (source: PgPool, traffic: Traffic, book: MarkerBook, rate: number, changes: number, workers: number, start: number) =>
+/**
+ * Runs one phase's load: `changes` row changes at `rate`/s from `start` (ms), on
+ * `workers` connections, handing every commit to `onCommit` as its COMMIT returns (the
+ * generator keeps none: a caller that needs them all collects them).
+ */
+export const generate = (source: PgPool, traffic: Traffic, onCommit: (commit: Commit) => void, rate: number, changes: number, workers: number, start: number) =>
   Effect.gen(function* () {
     let claimed = 0
-    const commits: Array<Commit> = []
     const worker = Effect.scoped(
       Effect.gen(function* () {
         const session = yield* source.reserve
@@ -287,6 +300,11 @@ const generate = (source: PgPool, traffic: Traffic, book: MarkerBook, rate: numb
             if (next !== undefined && next.after <= now()) {
               flip = next.id
               traffic.head += 1
+              // Drop the flipped head now and then (a long run would keep every payment it ever made).
+              if (traffic.head >= 4_096 && traffic.head * 2 >= traffic.unpaid.length) {
+                traffic.unpaid.splice(0, traffic.head)
+                traffic.head = 0
+              }
             } else kind = "sale"
           }
           traffic.events += 1
@@ -300,14 +318,12 @@ const generate = (source: PgPool, traffic: Traffic, book: MarkerBook, rate: numb
           const at = now()
           if (kind === "flip" && rows[0] === undefined) return yield* fail(`payment ${flip} was already paid: the generator flips each payment once`)
           const written = kind === "flip" ? flipWritten(rows[0]!) : orderWritten(kind, rows[0])
-          for (const marker of written.markers) book.committed(marker, at)
           if (written.newPayment !== null) traffic.unpaid.push({ id: written.newPayment, after: at + FLIP_AFTER_MS })
-          commits.push({ due, began, at, changes: EVENT_CHANGES[kind], written })
+          onCommit({ due, began, at, changes: EVENT_CHANGES[kind], written })
         }
       })
     ).pipe(Effect.catchTag("PgError", (error) => Effect.fail(fail(`load generator: a commit failed: ${error.message}`))))
     yield* Effect.all(Array.from({ length: workers }, () => worker), { concurrency: "unbounded", discard: true })
-    return commits
   })
 
 // ---------------------------------------------------------------------------------------
@@ -324,8 +340,8 @@ interface RepContext {
   readonly options: FreshnessOptions
 }
 
-/** The reader's metrics snapshot (what `totes-cdc status` shows), where dev keeps it (LocalSettings.ts: `state/cdc-reader/` in the ingestion bucket, slot totes_cdc). */
-const readerSnapshot = (state: StateFile, s3: Layer.Layer<S3>) =>
+/** The reader's metrics snapshot (what `totes-cdc status` shows), where dev keeps it (LocalSettings.ts: `state/cdc-reader/` in the ingestion bucket, slot totes_cdc); undefined when unreadable. */
+export const readerSnapshot = (state: StateFile, s3: Layer.Layer<S3>) =>
   loadMetricsSnapshot({ bucket: state.s3.buckets.ingestion, prefix: "state/cdc-reader/" }, "totes_cdc").pipe(
     Effect.provide(s3),
     Effect.orElseSucceed(() => undefined)
@@ -357,7 +373,19 @@ const runPhase = (ctx: RepContext, state: StateFile, phase: Phase, warmup: boole
     options.log(`${label}: ${target.toLocaleString("en-GB")} changes at ${phase.rate.toLocaleString("en-GB")}/s on ${workers} connections (load average ${loadAverage})`)
 
     const start = now() + 20
-    const commits = yield* generate(ctx.source, ctx.traffic, book, phase.rate, target, workers, start)
+    const commits: Array<Commit> = []
+    yield* generate(
+      ctx.source,
+      ctx.traffic,
+      (commit) => {
+        for (const marker of commit.written.markers) book.committed(marker, commit.at)
+        commits.push(commit)
+      },
+      phase.rate,
+      target,
+      workers,
+      start
+    )
     const lastCommit = commits.reduce((max, c) => Math.max(max, c.at), -Infinity)
     const wallLoadEnd = Date.now()
     const markers = commits.flatMap((c) => c.written.markers)
@@ -438,21 +466,56 @@ const runPhase = (ctx: RepContext, state: StateFile, phase: Phase, warmup: boole
 // ---------------------------------------------------------------------------------------
 // A repetition, and the run.
 
-/** One repetition (module header). */
-export const freshnessRep = (rep: number, options: FreshnessOptions) =>
+/**
+ * Step 1's first half: a temporary directory (removed when the scope closes), then
+ * `totes-cdc dev --seed <dump> --simulate 0 --state-file <dir>/state.json` (stopped when
+ * the scope closes), awaited until its state file exists. `spawn` adds to spawnDev's
+ * options (an environment). Answers dev, its state, the directory and spawn → state file (s).
+ */
+export const bootDev = (label: string, log: (line: string) => void, spawn: { readonly env?: Readonly<Record<string, string>> } = {}) =>
   Effect.gen(function* () {
-    const wallStart = now()
-    const label = `rep ${rep}/${options.reps}`
     const dir = yield* Effect.acquireRelease(
       Effect.promise(() => mkdtemp(join(tmpdir(), "totes-cdc-freshness-"))),
       (path) => Effect.promise(() => rm(path, { recursive: true, force: true }))
     )
     const stateFile = join(dir, "state.json")
-    options.log(`${label}: starting totes-cdc dev --seed ${TOTESYS_DUMP} --simulate 0 --state-file ${stateFile}`)
-    const dev = yield* spawnDev(["--seed", TOTESYS_DUMP, "--simulate", "0", "--state-file", stateFile])
+    log(`${label}: starting totes-cdc dev --seed ${TOTESYS_DUMP} --simulate 0 --state-file ${stateFile}`)
+    const dev = yield* spawnDev(["--seed", TOTESYS_DUMP, "--simulate", "0", "--state-file", stateFile], spawn)
     yield* waitUntil(dev, "the state file", Effect.sync(() => existsSync(stateFile)), 50, 120_000)
     const stateFileSeconds = round((now() - dev.spawnedAt) / 1000, 2)
     const state = yield* readStateFile(stateFile).pipe(Effect.mapError((error) => fail(error.message)))
+    return { dev, state, dir, stateFileSeconds }
+  })
+
+/** Step 1's second half: waits until the warehouse's fact tables hold as many rows as the source's tables (the snapshot is loaded); answers spawn → then, s. */
+export const awaitSnapshot = (dev: Dev, source: PgPool, warehouse: PgPool) =>
+  Effect.gen(function* () {
+    const sourceCounts = yield* counts(source, SOURCE_FACT_COUNTS_SQL)
+    yield* waitUntil(
+      dev,
+      `the snapshot load (warehouse fact rows = source rows: ${sourceCounts.join(", ")})`,
+      counts(warehouse, WAREHOUSE_FACT_COUNTS_SQL).pipe(Effect.map((got) => got.every((n, i) => n === sourceCounts[i]))),
+      100,
+      300_000
+    )
+    return round((now() - dev.spawnedAt) / 1000, 2)
+  })
+
+/** The generator's starting point on a seeded source: its reference ids, its unpaid payments (flip candidates), values from `seed`. */
+export const loadTraffic = (source: PgPool, seed: number) =>
+  Effect.gen(function* () {
+    const ids = referenceIdsOf((yield* source.query(REFERENCE_IDS_SQL))[0])
+    const unpaid = (yield* source.query(UNPAID_PAYMENTS_SQL)).map((row) => ({ id: Number(row.payment_id), after: 0 }))
+    const traffic: Traffic = { ids, random: makeRandom(seed), events: 0, unpaid, head: 0 }
+    return traffic
+  })
+
+/** One repetition (module header). */
+export const freshnessRep = (rep: number, options: FreshnessOptions) =>
+  Effect.gen(function* () {
+    const wallStart = now()
+    const label = `rep ${rep}/${options.reps}`
+    const { dev, state, stateFileSeconds } = yield* bootDev(label, options.log)
 
     const measured = yield* Effect.scoped(
       Effect.gen(function* () {
@@ -460,20 +523,10 @@ export const freshnessRep = (rep: number, options: FreshnessOptions) =>
         const source = yield* makePgPool(state.source.url, { max: maxWorkers + 1, applicationName: "totes-cdc-bench-load" })
         const warehouse = yield* makePgPool(state.warehouse.url, { max: 2, applicationName: "totes-cdc-bench-observer" })
         const postgres = (yield* source.query("SHOW server_version"))[0]?.server_version ?? "?"
-        const sourceCounts = yield* counts(source, SOURCE_FACT_COUNTS_SQL)
-        yield* waitUntil(
-          dev,
-          `the snapshot load (warehouse fact rows = source rows: ${sourceCounts.join(", ")})`,
-          counts(warehouse, WAREHOUSE_FACT_COUNTS_SQL).pipe(Effect.map((got) => got.every((n, i) => n === sourceCounts[i]))),
-          100,
-          300_000
-        )
-        const snapshotSeconds = round((now() - dev.spawnedAt) / 1000, 2)
+        const snapshotSeconds = yield* awaitSnapshot(dev, source, warehouse)
         options.log(`${label}: state file after ${stateFileSeconds} s, seeded data loaded in the warehouse after ${snapshotSeconds} s`)
 
-        const ids = referenceIdsOf((yield* source.query(REFERENCE_IDS_SQL))[0])
-        const unpaid = (yield* source.query(UNPAID_PAYMENTS_SQL)).map((row) => ({ id: Number(row.payment_id), after: 0 }))
-        const traffic: Traffic = { ids, random: makeRandom(TRAFFIC_SEED + rep), events: 0, unpaid, head: 0 }
+        const traffic = yield* loadTraffic(source, TRAFFIC_SEED + rep)
         const book = makeMarkerBook()
         const observer = yield* startObserver(warehouse, book, options.pollMs)
         const s3 = Layer.succeedContext(yield* Layer.build(S3.layer(state.s3)))

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { cpuDelta, groupOf } from "./ProcessCpu.ts"
+import { cpuDelta, groupOf, kBField } from "./ProcessCpu.ts"
 import { parseStat } from "./Profiling.ts"
 
 describe("ProcessCpu", () => {
@@ -35,5 +35,12 @@ describe("ProcessCpu", () => {
     // exited before the last snapshot: counted as last seen
     expect(delta["source backends"]).toBe(0.9)
     expect(delta.kinesalite).toBe(0)
+  })
+
+  it("reads a kB field of /proc/<pid>/status or smaps_rollup, and none from a process without it", () => {
+    const status = "Name:\tnode\nVmPeak:\t 1200 kB\nVmRSS:\t  523412 kB\nRssAnon:\t 400000 kB\n"
+    expect(kBField(status, "VmRSS")).toBe(523_412)
+    expect(kBField("Rss:   1620 kB\nPss:    306 kB\nPss_Dirty:  116 kB\n", "Pss")).toBe(306)
+    expect(kBField("Name:\tkthreadd\nState:\tS\n", "VmRSS")).toBeNull()
   })
 })

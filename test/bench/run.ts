@@ -11,6 +11,10 @@
  *   (e2e, EndToEnd.ts: end to end through `totes-cdc dev`, after the others; its own dev per part and repetition)
  *   npm run bench -- --rows N --reps N [--warmup-rows N]
  *   npm run bench -- --only freshness --rates 100,1000 --seconds N --reps N
+ *   npm run bench -- --only soak [--quick] [--rate N] [--seconds N]
+ *   (soak, Soak.ts: one `totes-cdc dev` under a steady load, 1,000 changes/s × 30 min
+ *   (--quick: × 2 min), memory, slot lag and freshness sampled every 10 s and judged flat
+ *   or not; only with --only, never part of "all")
  *   npm run bench -- … --cpu-prof-dir DIR | --no-record   (diagnostics)
  *   npm run bench -- --report          regenerate BENCHMARKS.md from bench/results.json
  *
@@ -33,13 +37,15 @@ import { BENCHMARK_NAME as FRESHNESS_BENCHMARK, type Phase, runFreshness, TRAFFI
 import * as FreshnessReport from "./FreshnessReport.ts"
 import { BENCHMARK_NAME as E2E_BENCHMARK, runEndToEnd } from "./EndToEnd.ts"
 import * as E2EReport from "./EndToEndReport.ts"
+import { BENCHMARK_NAME as SOAK_BENCHMARK, runSoak, SOAK_DUMP, SOAK_SEED } from "./Soak.ts"
+import * as SoakReport from "./SoakReport.ts"
 import { BENCHMARK_NAME, runReaderDrain } from "./ReaderDrain.ts"
 import { type ReaderDrainEntry, consoleReport, entryName, makeEntry, markdownSection } from "./ReaderDrainReport.ts"
 import { BENCHMARKS_FILE, RESULTS_FILE, commandLine, entryKey, machineFacts, mergeResult, readResults, writeSection } from "./Report.ts"
 import { TOTESYS_DUMP } from "@totes-cdc/local-stack/testing"
 
-const USAGE = `usage: npm run bench -- [--quick] [--only reader|processor|freshness|e2e] [--rows N] [--reps N] [--warmup-rows N]
-                              [--rates R,R,…] [--seconds N] [--cpu-prof-dir DIR]
+const USAGE = `usage: npm run bench -- [--quick] [--only reader|processor|freshness|e2e|soak] [--rows N] [--reps N] [--warmup-rows N]
+                              [--rates R,R,…] [--rate N] [--seconds N] [--cpu-prof-dir DIR]
                               [--no-record] [--report]
   --quick             50,000 changes × 3 repetitions (reader, processor; default: 300,000 × 5);
                       freshness: 100/s × 10 s and 1,000/s × 15 s × 3 (default: 100, 1,000 and
@@ -47,12 +53,15 @@ const USAGE = `usage: npm run bench -- [--quick] [--only reader|processor|freshn
   --only BENCHMARK    run one benchmark: reader (reader drain), processor (processor
                       throughput), freshness (commit→visible latency) or e2e (end to end:
                       EndToEnd.ts; quick: a 50,000-change drain × 3; full: 1,000,000 changes,
-                      a 1,000,000-row transaction and snapshot × 3); default: all four, in
-                      that order
+                      a 1,000,000-row transaction and snapshot × 3) or soak (Soak.ts: a
+                      steady load for a long time, memory, slot lag and freshness sampled
+                      every 10 s and judged flat or not; 1,000 changes/s × 1,800 s, quick:
+                      × 120 s); default: the first four, in that order (soak only with --only)
   --rows N            changes per repetition (≥ 1,000): the reader's backlog, the processor's stream
   --reps N            repetitions (≥ 3)
   --rates R,R,…       freshness: the steady rates (changes/s), in order
-  --seconds N         freshness: seconds of load per rate (≥ 5)
+  --rate N            soak: the steady rate, changes/s (1 to 50,000; default 1,000)
+  --seconds N         freshness: seconds of load per rate (≥ 5); soak: seconds of load (≥ 60)
   --warmup-rows N     changes of the unmeasured warm-up repetition (default 10,000; 0 = none)
   --cpu-prof-dir DIR  write a V8 CPU profile of every measured phase (reader: bare and reader
                       drains; processor: processor and baseline) into DIR; the results are
@@ -60,8 +69,10 @@ const USAGE = `usage: npm run bench -- [--quick] [--only reader|processor|freshn
   --no-record         print the results only (bench/results.json and BENCHMARKS.md untouched)
   --report            run nothing: regenerate the BENCHMARKS.md sections from bench/results.json`
 
-const BENCHMARKS = ["reader", "processor", "freshness", "e2e"] as const
+const BENCHMARKS = ["reader", "processor", "freshness", "e2e", "soak"] as const
 type Benchmark = (typeof BENCHMARKS)[number]
+/** What runs without --only (the soak takes half an hour: only on request). */
+const ALL: ReadonlyArray<Benchmark> = ["reader", "processor", "freshness", "e2e"]
 
 const args = process.argv.slice(2)
 
@@ -76,6 +87,7 @@ const parsed = (() => {
         reps: { type: "string" },
         "warmup-rows": { type: "string" },
         rates: { type: "string" },
+        rate: { type: "string" },
         seconds: { type: "string" },
         "cpu-prof-dir": { type: "string" },
         report: { type: "boolean", default: false },
@@ -111,7 +123,7 @@ if (only !== undefined && !(BENCHMARKS as ReadonlyArray<string>).includes(only))
   process.stderr.write(`bench: --only ${only}: give one of ${BENCHMARKS.join(", ")}\n`)
   process.exit(2)
 }
-const selected: ReadonlyArray<Benchmark> = only === undefined ? BENCHMARKS : [only as Benchmark]
+const selected: ReadonlyArray<Benchmark> = only === undefined ? (parsed.report ? BENCHMARKS : ALL) : [only as Benchmark]
 
 if (only === "e2e" && (parsed.rows !== undefined || parsed["warmup-rows"] !== undefined)) {
   process.stderr.write("bench: --rows and --warmup-rows apply to the reader and processor benchmarks; the e2e benchmark takes --reps (and --quick)\n")
@@ -128,9 +140,21 @@ const reps = wholeNumber("reps", parsed.reps, quick ? 3 : 5, 3)
 const warmupRows = Math.min(wholeNumber("warmup-rows", parsed["warmup-rows"], 10_000, 0), rows)
 const custom = parsed.rows !== undefined || parsed.reps !== undefined || parsed["warmup-rows"] !== undefined
 
+if (
+  only === "soak" &&
+  (parsed.rows !== undefined || parsed["warmup-rows"] !== undefined || parsed["cpu-prof-dir"] !== undefined || parsed.reps !== undefined || parsed.rates !== undefined)
+) {
+  process.stderr.write("bench: --rows, --warmup-rows, --reps, --rates and --cpu-prof-dir are other benchmarks'; the soak benchmark takes --rate, --seconds (and --quick)\n")
+  process.exit(2)
+}
+if (parsed.rate !== undefined && only !== "soak") {
+  process.stderr.write("bench: --rate sets the soak benchmark's load: drop it, or run --only soak (the freshness benchmark takes --rates)\n")
+  process.exit(2)
+}
+
 // Freshness: phases of steady load (rate × seconds), 3 repetitions unless --reps says otherwise.
-if ((parsed.rates !== undefined || parsed.seconds !== undefined) && !selected.includes("freshness")) {
-  process.stderr.write("bench: --rates and --seconds set the freshness benchmark's load: drop them, or run --only freshness\n")
+if ((parsed.rates !== undefined || parsed.seconds !== undefined) && !selected.includes("freshness") && only !== "soak") {
+  process.stderr.write("bench: --rates and --seconds set the freshness benchmark's load (--seconds: the soak's too): drop them, or run --only freshness\n")
   process.exit(2)
 }
 const freshnessRates = (() => {
@@ -142,7 +166,7 @@ const freshnessRates = (() => {
   }
   return rates
 })()
-const freshnessSeconds = wholeNumber("seconds", parsed.seconds, quick ? 0 : 60, 5)
+const freshnessSeconds = only === "soak" ? 0 : wholeNumber("seconds", parsed.seconds, quick ? 0 : 60, 5)
 const freshnessPhases: ReadonlyArray<Phase> = freshnessRates.map((rate) => ({
   rate,
   // quick: 1,000 changes at 100/s (issue 5's check), 15 s at higher rates
@@ -151,6 +175,15 @@ const freshnessPhases: ReadonlyArray<Phase> = freshnessRates.map((rate) => ({
 const freshnessReps = wholeNumber("reps", parsed.reps, 3, 3)
 const freshnessCustom = parsed.rates !== undefined || parsed.seconds !== undefined || parsed.reps !== undefined
 const FRESHNESS_WARMUP: Phase = { rate: 100, seconds: 3 }
+
+// Soak: one steady load, 1,000 changes/s × 30 min (quick: × 2 min) unless --rate / --seconds say otherwise.
+const soakRate = only === "soak" ? wholeNumber("rate", parsed.rate, 1_000, 1) : 0
+if (soakRate > 50_000) {
+  process.stderr.write(`bench: --rate ${parsed.rate}: give changes per second as a whole number from 1 to 50,000\n`)
+  process.exit(2)
+}
+const soakSeconds = only === "soak" ? wholeNumber("seconds", parsed.seconds, quick ? 120 : 1_800, 60) : 0
+const soakCustom = parsed.rate !== undefined || parsed.seconds !== undefined
 const cpuProfileDir = parsed["cpu-prof-dir"] === undefined ? undefined : resolve(parsed["cpu-prof-dir"])
 const diagnostic = cpuProfileDir !== undefined || parsed["no-record"]
 
@@ -165,7 +198,7 @@ const started = performance.now()
 const stages: { reader?: E2EReport.StageFigures; processor?: E2EReport.StageFigures } = {}
 const log = (line: string) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`)
 
-const SECTIONS: Record<Benchmark, string> = { reader: BENCHMARK_NAME, processor: PROCESSOR_BENCHMARK, freshness: FRESHNESS_BENCHMARK, e2e: E2E_BENCHMARK }
+const SECTIONS: Record<Benchmark, string> = { reader: BENCHMARK_NAME, processor: PROCESSOR_BENCHMARK, freshness: FRESHNESS_BENCHMARK, e2e: E2E_BENCHMARK, soak: SOAK_BENCHMARK }
 
 const regenerateSection = async (benchmark: Benchmark) => {
   const all = await readResults()
@@ -179,6 +212,9 @@ const regenerateSection = async (benchmark: Benchmark) => {
   } else if (benchmark === "e2e") {
     const stored = (quick: boolean, custom: boolean) => all.benchmarks[entryKey(E2E_BENCHMARK, quick, custom)] as E2EReport.EndToEndEntry | undefined
     await writeSection(E2E_BENCHMARK, E2EReport.markdownSection(stored(false, false), stored(true, false), stored(false, true)))
+  } else if (benchmark === "soak") {
+    const stored = (quick: boolean, custom: boolean) => all.benchmarks[entryKey(SOAK_BENCHMARK, quick, custom)] as SoakReport.SoakEntry | undefined
+    await writeSection(SOAK_BENCHMARK, SoakReport.markdownSection(stored(false, false), stored(true, false), stored(false, true)))
   } else {
     const stored = (quick: boolean, custom: boolean) =>
       all.benchmarks[entryKey(FRESHNESS_BENCHMARK, quick, custom)] as FreshnessReport.FreshnessEntry | undefined
@@ -329,10 +365,50 @@ const e2e = Effect.gen(function* () {
   yield* report("e2e", name, entry, E2EReport.consoleReport(entry))
 })
 
+/** The soak benchmark (Soak.ts): one `totes-cdc dev` under a steady load for `soakSeconds`. */
+const soak = Effect.gen(function* () {
+  const date = new Date().toISOString()
+  const soakStarted = performance.now()
+  const loadAverage = os.loadavg()
+  const settings = { rate: soakRate, seconds: soakSeconds, sampleSeconds: 10, pollMs: 25, graceSeconds: 120, maxDrainSeconds: 600, seed: SOAK_SEED }
+  log(`${SOAK_BENCHMARK}: ${soakRate.toLocaleString("en-GB")} changes/s × ${soakSeconds.toLocaleString("en-GB")} s on a fresh totes-cdc dev, sampled every ${settings.sampleSeconds} s`)
+  const { workers, run } = yield* runSoak({ ...settings, log })
+  const name = entryKey(SOAK_BENCHMARK, quick && !soakCustom, soakCustom)
+  const entry = SoakReport.makeEntry({
+    name,
+    command: commandLine(args),
+    date,
+    durationSeconds: Number(((performance.now() - soakStarted) / 1000).toFixed(1)),
+    config: {
+      ...settings,
+      workers,
+      warmupSeconds: SoakReport.warmupSeconds(soakSeconds),
+      rows: soakRate * soakSeconds,
+      reps: 1,
+      warmupRows: 0,
+      quick,
+      shards: run.shards,
+      dump: SOAK_DUMP
+    },
+    machine: machineFacts(run.postgres, loadAverage, SoakReport.SOAK_PACKAGES),
+    run
+  })
+  if (entry.summary.lost > 0) {
+    process.stdout.write(SoakReport.consoleReport(entry))
+    return yield* Effect.fail(
+      new Error(
+        `${SOAK_BENCHMARK}: ${entry.summary.lost} changes were not in the warehouse after ${settings.graceSeconds} s without progress (see "lost" above); the results are not recorded`
+      )
+    )
+  }
+  yield* report("soak", name, entry, SoakReport.consoleReport(entry))
+})
+
 const program = Effect.gen(function* () {
   if (selected.some((b) => b === "reader" || b === "processor")) yield* onLocalStack
   if (selected.includes("freshness")) yield* freshness
   if (selected.includes("e2e")) yield* e2e
+  if (selected.includes("soak")) yield* soak
   log(`done in ${((performance.now() - started) / 60_000).toFixed(1)} min`)
 })
 
