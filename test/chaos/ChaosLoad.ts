@@ -89,6 +89,10 @@ export const startChaosLoad = async (url: string, eventsPerSecond: number, rando
   /** Runs `body` in one transaction with its ledger row; returns body's result, or throws. */
   const event = async <A>(name: string, body: (client: pg.PoolClient) => Promise<{ result: A; effects: Effects }>): Promise<A> => {
     const client = await pool.connect()
+    // A checked-out client reports a lost connection as an 'error' event: without a listener it
+    // would end this process (the fault under test cut the connection); the query in flight fails anyway.
+    const ignore = () => undefined
+    client.on("error", ignore)
     try {
       await client.query("BEGIN")
       const { result, effects } = await body(client)
@@ -97,9 +101,11 @@ export const startChaosLoad = async (url: string, eventsPerSecond: number, rando
         [name, effects.sales, effects.purchases, effects.payments, effects.transactions, effects.deletes]
       )
       await client.query("COMMIT")
+      client.removeListener("error", ignore)
       client.release()
       return result
     } catch (error) {
+      client.removeListener("error", ignore)
       client.release(true)
       throw error
     }

@@ -44,6 +44,7 @@ describe("the chaos report", () => {
       "2 rows lost or doubled"
     ])
     expect(failures(round(1, "slot-drop", { checks: [{ name: "the reader stops loudly", ok: false, detail: "kept running" }] }))).toEqual(["the reader stops loudly: kept running"])
+    expect(failures(round(1, "dev-kill", { verify: { ...round(1, "dev-kill").verify, inFlight: 30_000 } }))).toEqual(["verify left 30000 rows in flight (not compared)"])
   })
 
   it("counts what the ledger says committed against the warehouse, in both directions", () => {

@@ -23,6 +23,8 @@ export interface VerifyFigures {
   readonly duplicates: number
   readonly foreignKeyViolations: number
   readonly rowsCompared: number
+  /** Rows verify did not compare because the pipeline had not caught up with them (0 when it had: the load is paused). Absent in runs before it was recorded. */
+  readonly inFlight?: number
   readonly seconds: number
   /** verify's own first error line when it did not produce a report. */
   readonly error?: string
@@ -93,6 +95,7 @@ const deadLetterTotal = (found: Readonly<Record<string, number>>) => sum(Object.
 export const failures = (round: RoundResult): ReadonlyArray<string> => [
   ...(round.verify.exitCode === 0 ? [] : [`verify exit ${round.verify.exitCode}${round.verify.error === undefined ? "" : `: ${round.verify.error}`}`]),
   ...(round.verify.foreignKeyViolations > 0 ? [`${round.verify.foreignKeyViolations} foreign-key violations`] : []),
+  ...((round.verify.inFlight ?? 0) > 0 ? [`verify left ${round.verify.inFlight} rows in flight (not compared)`] : []),
   ...(lostOrDoubled(round) > 0 ? [`${lostOrDoubled(round)} rows lost or doubled`] : []),
   ...(deadLetterTotal(round.deadLetters.found) === round.deadLetters.expected
     ? []

@@ -25,8 +25,23 @@ export interface S3Target {
   readonly bucket: string
 }
 
-/** Every object key under `prefix` of `target.bucket`. */
+/**
+ * Every object key under `prefix` of `target.bucket`; a failed listing is tried again (up to
+ * 20 times, 250 ms apart): s3rver answers InternalError when an object it is walking is
+ * replaced under it, and the suite's own reads must not end a run the pipeline survives.
+ */
 export const listKeys = async (target: S3Target, prefix = ""): Promise<ReadonlyArray<string>> => {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await listKeysOnce(target, prefix)
+    } catch (error) {
+      if (attempt >= 20) throw error
+      await sleep(250)
+    }
+  }
+}
+
+const listKeysOnce = async (target: S3Target, prefix: string): Promise<ReadonlyArray<string>> => {
   const client = new S3Client({
     endpoint: target.endpoint,
     region: target.region,
@@ -55,24 +70,6 @@ export const deadLetters = async (target: S3Target): Promise<Record<string, numb
     counts[stage] = (counts[stage] ?? 0) + 1
   }
   return counts
-}
-
-/**
- * Micro-batches the warehouse holds in part: a batch (the processed objects sharing a batch
- * id, one per warehouse table) some of whose objects are applied and some not. The loader
- * applies a micro-batch in one transaction, so this must be empty at every moment.
- */
-export const partlyAppliedBatches = (processedKeys: ReadonlyArray<string>, appliedKeys: ReadonlySet<string>): ReadonlyArray<string> => {
-  const batches = new Map<string, { applied: number; pending: number }>()
-  for (const key of processedKeys) {
-    const batch = /\/([^/]+)\.parquet$/.exec(key)?.[1]
-    if (batch === undefined) continue
-    const entry = batches.get(batch) ?? { applied: 0, pending: 0 }
-    if (appliedKeys.has(key)) entry.applied += 1
-    else entry.pending += 1
-    batches.set(batch, entry)
-  }
-  return [...batches].filter(([, e]) => e.applied > 0 && e.pending > 0).map(([batch]) => batch)
 }
 
 export interface Watch {
