@@ -189,7 +189,7 @@ const applyResyncRow = (tx: PgSession, target: WarehouseTarget, table: Warehouse
   Effect.gen(function* () {
     const at = { lsn: String(row["_commit_lsn"]), idx: Number(row["_commit_idx"]) }
     yield* run(tx, applyResync(target, table, at))
-    yield* Effect.logInfo(`snapshot of ${table} at ${at.lsn} (object ${key}): ids it does not bring back are flagged deleted`)
+    yield* Effect.logDebug(`snapshot of ${table} at ${at.lsn} (object ${key}): ids it does not bring back are flagged deleted`)
   })
 
 /** Applies one decoded object inside `tx`. Answers false when its table became (or is) quarantined. */
