@@ -25,23 +25,8 @@ export interface S3Target {
   readonly bucket: string
 }
 
-/**
- * Every object key under `prefix` of `target.bucket`; a failed listing is tried again (up to
- * 20 times, 250 ms apart): s3rver answers InternalError when an object it is walking is
- * replaced under it, and the suite's own reads must not end a run the pipeline survives.
- */
-export const listKeys = async (target: S3Target, prefix = ""): Promise<ReadonlyArray<string>> => {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await listKeysOnce(target, prefix)
-    } catch (error) {
-      if (attempt >= 20) throw error
-      await sleep(250)
-    }
-  }
-}
-
-const listKeysOnce = async (target: S3Target, prefix: string): Promise<ReadonlyArray<string>> => {
+/** Every object key under `prefix` of `target.bucket` (ListObjectsV2: s3rver pages it only up to 1,000 keys, enough for `dlq/`). */
+const listKeys = async (target: S3Target, prefix: string): Promise<ReadonlyArray<string>> => {
   const client = new S3Client({
     endpoint: target.endpoint,
     region: target.region,

@@ -45,6 +45,7 @@ import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises
 import os, { tmpdir } from "node:os"
 import { join } from "node:path"
 import { parseArgs } from "node:util"
+import { runCli as runCliProcess } from "../e2e/CliProcess.ts"
 import { ROOT } from "../bench/Report.ts"
 import { makeRandom } from "../bench/FreshnessTraffic.ts"
 import { COMPONENTS, type Component, FAULT_KINDS, type FaultKind, parseKinds, planRounds, type Round } from "./ChaosPlan.ts"
@@ -126,16 +127,8 @@ const log = (line: string) => process.stderr.write(`[${new Date().toISOString().
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`
 
-/** Runs `totes-cdc args` to its end. */
-const runCli = (cliArgs: ReadonlyArray<string>, env: NodeJS.ProcessEnv) =>
-  new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [CLI_BIN, ...cliArgs], { env, stdio: ["ignore", "pipe", "pipe"] })
-    let stdout = ""
-    let stderr = ""
-    child.stdout?.on("data", (chunk: Buffer) => (stdout += chunk.toString()))
-    child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
-    child.once("exit", (code) => resolve({ code, stdout, stderr }))
-  })
+/** Runs `totes-cdc args` to its end (CliProcess.ts `runCli`). */
+const runCli = (cliArgs: ReadonlyArray<string>, env: NodeJS.ProcessEnv) => Effect.runPromise(runCliProcess(cliArgs, env))
 
 /** `totes-cdc verify --wait-for-lsn current --json` (`where`: the environment or a state file), summed over tables. */
 const verify = async (env: NodeJS.ProcessEnv, where: ReadonlyArray<string> = []): Promise<VerifyFigures> => {
