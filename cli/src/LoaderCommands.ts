@@ -75,7 +75,7 @@ export const loaderCommand = Command.make("loader", { stateFile: stateFileFlag }
   })
 ).pipe(
   Command.withDescription(
-    `Load the processed bucket's Parquet objects into the warehouse: catch up from its listing, then poll it — or, with LOADER_QUEUE_URL, load what its S3 notifications on that SQS queue announce, as the Lambda does on AWS. Environment: ${ENVIRONMENT}`
+    `Load the processed bucket's micro-batches into the warehouse, each whole in one transaction once its manifest is written: catch up from the bucket's manifests, then poll them — or, with LOADER_QUEUE_URL, load the micro-batches whose manifests its S3 notifications on that SQS queue announce, as the Lambda does on AWS. Environment: ${ENVIRONMENT}`
   ),
   Command.withSubcommands([release])
 )

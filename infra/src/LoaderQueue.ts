@@ -1,6 +1,7 @@
 /**
  * The loader's queue: the processed bucket's `s3:ObjectCreated:*` notifications for
- * `.parquet` objects, and its dead-letter queue. Part of the data stack (DataStack.ts): a
+ * micro-batch manifests (`manifests/…json`, written after the Parquet objects they list),
+ * and its dead-letter queue. Part of the data stack (DataStack.ts): a
  * notification waiting here when the pipeline is destroyed is loaded by the next one.
  *
  * Invariants:
@@ -12,6 +13,7 @@
  *    its batching window (AWS's advice for SQS event sources).
  *  - Both queues are encrypted (SQS-managed keys: no KMS permission needed) and TLS-only.
  */
+import { MANIFEST_PREFIX, MANIFEST_SUFFIX } from "@totes-cdc/core"
 import { Aws, Duration } from "aws-cdk-lib"
 import * as iam from "aws-cdk-lib/aws-iam"
 import type * as s3 from "aws-cdk-lib/aws-s3"
@@ -26,8 +28,8 @@ export const LOADER_QUEUE = {
   visibilityTimeout: Duration.seconds(6 * LOADER_FUNCTION.timeout.toSeconds() + LOADER_BATCHING.window.toSeconds())
 } as const
 
-/** Only these objects are announced to the loader. */
-export const PROCESSED_SUFFIX = ".parquet"
+/** Only these objects are announced to the loader: micro-batch manifests (core MicroBatchManifest.ts). */
+export const PROCESSED_NOTIFICATION_FILTER = { prefix: MANIFEST_PREFIX, suffix: MANIFEST_SUFFIX } as const
 
 export interface LoaderQueueProps {
   /** The processed bucket, created in the same stack. */
@@ -77,7 +79,14 @@ export class LoaderQueue extends Construct {
         {
           event: "s3:ObjectCreated:*",
           queue: this.queue.queueArn,
-          filter: { s3Key: { rules: [{ name: "suffix", value: PROCESSED_SUFFIX }] } }
+          filter: {
+            s3Key: {
+              rules: [
+                { name: "prefix", value: PROCESSED_NOTIFICATION_FILTER.prefix },
+                { name: "suffix", value: PROCESSED_NOTIFICATION_FILTER.suffix }
+              ]
+            }
+          }
         }
       ]
     }

@@ -175,7 +175,7 @@ export class Observability extends Construct {
         treatMissingData: notBreaching
       }),
       processorErrors: errorsAlarm("ProcessorErrors", "The processor failed an invocation or reported shards failed", "Processor errors", props.processor, { failedShards: processor("failedShards") }),
-      loaderErrors: errorsAlarm("LoaderErrors", "The loader failed an invocation or objects", "Loader errors", props.loader, { failedObjects: loader("failedObjects") }),
+      loaderErrors: errorsAlarm("LoaderErrors", "The loader failed an invocation or micro-batches", "Loader errors", props.loader, { failedBatches: loader("failedBatches") }),
       warehouseFreshness: alarm("WarehouseFreshness", "A warehouse table was loaded with changes committed more than 30 minutes before", {
         metric: loader("warehouseFreshnessSeconds", "Maximum"),
         threshold: ALARM_THRESHOLDS.warehouseFreshnessSeconds,
@@ -224,7 +224,7 @@ export class Observability extends Construct {
     this.dashboard.addWidgets(
       graph("Processor: errors, throttles; changes", [fn(props.processor, "Errors", "Sum"), fn(props.processor, "Throttles", "Sum"), processor("failedShards")], [processor("changesProcessed")]),
       graph("Processor: duration (ms)", [fn(props.processor, "Duration", "Maximum"), processor("microBatchDurationMs", "p99")]),
-      graph("Loader: errors, throttles; rows", [fn(props.loader, "Errors", "Sum"), fn(props.loader, "Throttles", "Sum"), loader("failedObjects")], [loader("rowsLoaded"), loader("objectsLoaded")])
+      graph("Loader: errors, throttles; rows", [fn(props.loader, "Errors", "Sum"), fn(props.loader, "Throttles", "Sum"), loader("failedBatches")], [loader("rowsLoaded"), loader("objectsLoaded")])
     )
     this.dashboard.addWidgets(
       graph("Loader: duration (ms); commit→warehouse latency (ms)", [fn(props.loader, "Duration", "Maximum")], [

@@ -26,7 +26,7 @@ import { deflateRawSync } from "node:zlib"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { expect, layer } from "@effect/vitest"
-import { type ChangeRecord, LOAD_ORDER, PRIMARY_KEY, quoteIdent, snapshotRecord, TOTESYS_TABLES } from "@totes-cdc/core"
+import { type ChangeRecord, LOAD_ORDER, MANIFEST_PREFIX, PRIMARY_KEY, quoteIdent, snapshotRecord, TOTESYS_TABLES } from "@totes-cdc/core"
 import type { SqsEvent } from "@totes-cdc/loader"
 import { createKinesisStream, createTotesysSchema, LocalStack, loadSeed } from "@totes-cdc/local-stack"
 import { freshBucket, freshDatabase, putChanges, TOTESYS_DUMP } from "@totes-cdc/local-stack/testing"
@@ -314,14 +314,16 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
         expect(yield* s3.listObjects(ingestionBucket, "dlq/")).toEqual([])
         expect((yield* s3.listObjects(ingestionBucket, DEFAULT_JOIN_STATE_KEY)).map((object) => object.key)).toEqual([DEFAULT_JOIN_STATE_KEY])
 
-        // 5. Every processed object's S3 notification, MESSAGES_PER_EVENT per SQS event, to the loader bundle in one container.
+        // 5. Every micro-batch manifest's S3 notification (the bucket announces nothing else), MESSAGES_PER_EVENT per SQS event, to the loader bundle in one container.
         const objects = (yield* s3.listObjects(processedBucket, "")).filter((object) => object.key.endsWith(".parquet"))
         const tables = new Set(objects.map((object) => object.key.split("/")[0]))
         expect([...tables].sort()).toEqual([
           "dim_counterparty", "dim_currency", "dim_date", "dim_design", "dim_location", "dim_payment_type", "dim_staff", "dim_transaction",
           "fact_payment", "fact_purchase_order", "fact_sales_order"
         ])
-        const messages = objects.map((object, n) => s3NotificationMessage(processedBucket, object.key, object.size, n))
+        const manifests = yield* s3.listObjects(processedBucket, MANIFEST_PREFIX)
+        expect(manifests.length).toBe(events.length)
+        const messages = manifests.map((object, n) => s3NotificationMessage(processedBucket, object.key, object.size, n))
         const sqsEvents: Array<SqsEvent> = chunks(messages, MESSAGES_PER_EVENT).map((Records) => ({ Records }))
         const warehouse = yield* freshDatabase("bundles_wh")
         const loader = yield* runContainer(
@@ -357,7 +359,7 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
             "Lambda bundles (esbuild with src/Bundling.ts settings: ESM, node24, minified):",
             `  processor: index.mjs ${processorBundle.bundleBytes} B (${kib(processorBundle.bundleBytes)}) + parquet_wasm_bg.wasm ${processorBundle.wasmBytes} B (${kib(processorBundle.wasmBytes)}) = ${kib(processorBundle.bundleBytes + processorBundle.wasmBytes)} unzipped; zip ${processorBundle.zipBytes} B (${kib(processorBundle.zipBytes)})`,
             `  loader:    index.mjs ${loaderBundle.bundleBytes} B (${kib(loaderBundle.bundleBytes)}) + parquet_wasm_bg.wasm ${loaderBundle.wasmBytes} B (${kib(loaderBundle.wasmBytes)}) = ${kib(loaderBundle.bundleBytes + loaderBundle.wasmBytes)} unzipped; zip ${loaderBundle.zipBytes} B (${kib(loaderBundle.zipBytes)})`,
-            `Input: ${changes.length} snapshot changes of 11 tables, ${written} Kinesis records (KPL aggregates of ${CHANGES_PER_AGGREGATE}) on ${SHARDS} shards, ${events.length} Kinesis events; ${objects.length} Parquet objects, ${sqsEvents.length} SQS events`,
+            `Input: ${changes.length} snapshot changes of 11 tables, ${written} Kinesis records (KPL aggregates of ${CHANGES_PER_AGGREGATE}) on ${SHARDS} shards, ${events.length} Kinesis events; ${objects.length} Parquet objects in ${manifests.length} micro-batch manifests, ${sqsEvents.length} SQS events`,
             `Cold start, processor: ${coldStart(processor)}; all ${events.length} invocations ${round(processor.invocations.reduce((sum, i) => sum + i.ms, 0))} ms`,
             `Cold start, loader:    ${coldStart(loader)}; all ${sqsEvents.length} invocations ${round(loader.invocations.reduce((sum, i) => sum + i.ms, 0))} ms`,
             `verify: ${report.rowsCompared} rows compared, no drift; test body ${round(performance.now() - started)} ms`

@@ -98,12 +98,12 @@ describe("the loader's Lambda entry", () => {
       1,
       now
     )
-    expect(report).toMatchObject({ rowsLoaded: 3, objectsLoaded: 2, failedObjects: 1, commitToWarehouseP50Ms: 298_000, commitToWarehouseMaxMs: 299_000 })
+    expect(report).toMatchObject({ rowsLoaded: 3, objectsLoaded: 2, failedBatches: 1, commitToWarehouseP50Ms: 298_000, commitToWarehouseMaxMs: 299_000 })
     const lines: Array<string> = []
     emitLoaderMetrics((line) => lines.push(line), () => now)(report)
     expect(lines).toHaveLength(3)
     const invocation = parseAndCheck(lines[0]!, "loader")
-    expect(invocation).toMatchObject({ rowsLoaded: 3, objectsLoaded: 2, failedObjects: 1, commitToWarehouseP99Ms: 299_000 })
+    expect(invocation).toMatchObject({ rowsLoaded: 3, objectsLoaded: 2, failedBatches: 1, commitToWarehouseP99Ms: 299_000 })
     const tables = lines.slice(1).map((line) => parseAndCheck(line, "loader"))
     expect(tables.map((root) => [root["Table"], root["warehouseFreshnessSeconds"]])).toEqual([
       ["dim_staff", 298],

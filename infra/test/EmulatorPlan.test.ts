@@ -47,12 +47,12 @@ describe("the emulator's resources, against the templates", () => {
     })
   })
 
-  it("the processed bucket's notification: every object created, .parquet only", () => {
+  it("the processed bucket's notification: every object created, micro-batch manifests only", () => {
     const notifications = propertiesOf(dataTemplate.findResources("AWS::S3::Bucket"))
       .map((bucket) => bucket["NotificationConfiguration"] as { QueueConfigurations?: Array<Record<string, unknown>> } | undefined)
       .flatMap((configuration) => configuration?.QueueConfigurations ?? [])
     expect(notifications.map((n) => ({ event: n["Event"], filter: n["Filter"] }))).toEqual(
-      PROCESSED_NOTIFICATION.events.map((event) => ({ event, filter: { S3Key: { Rules: [{ Name: "suffix", Value: PROCESSED_NOTIFICATION.suffix }] } } }))
+      PROCESSED_NOTIFICATION.events.map((event) => ({ event, filter: { S3Key: { Rules: [{ Name: "prefix", Value: "manifests/" }, { Name: "suffix", Value: ".json" }] } } }))
     )
   })
 })

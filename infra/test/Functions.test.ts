@@ -146,10 +146,10 @@ describe("loader function", () => {
     })
   })
 
-  it("the processed bucket announces its .parquet objects to the queue itself (no custom resource), after the queue policy lets it", () => {
+  it("the processed bucket announces its micro-batch manifests to the queue itself (no custom resource), after the queue policy lets it", () => {
     const bucket = dataTemplate.findResources("AWS::S3::Bucket")[logicalId(dataStack.storage.processedBucket)]!
     expect(bucket["Properties"].NotificationConfiguration).toEqual({
-      QueueConfigurations: [{ Event: "s3:ObjectCreated:*", Queue: arnOf(queueId), Filter: { S3Key: { Rules: [{ Name: "suffix", Value: ".parquet" }] } } }]
+      QueueConfigurations: [{ Event: "s3:ObjectCreated:*", Queue: arnOf(queueId), Filter: { S3Key: { Rules: [{ Name: "prefix", Value: "manifests/" }, { Name: "suffix", Value: ".json" }] } } }]
     })
     const policyId = logicalId(dataStack.loaderQueue.queue.node.findChild("Policy"))
     expect(bucket["DependsOn"]).toContain(policyId)

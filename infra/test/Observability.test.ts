@@ -113,7 +113,7 @@ describe("the alarms", () => {
       metrics: ["totes-cdc deadLetters", "totes-cdc deadLetters", "AWS/SQS ApproximateNumberOfMessagesVisible", "AWS/SQS ApproximateNumberOfMessagesVisible"]
     })
     expect(math("processorErrors")).toEqual({ expression: "FILL(errors, 0) + FILL(failedShards, 0)", metrics: ["AWS/Lambda Errors", "totes-cdc failedShards"] })
-    expect(math("loaderErrors")).toEqual({ expression: "FILL(errors, 0) + FILL(failedObjects, 0)", metrics: ["AWS/Lambda Errors", "totes-cdc failedObjects"] })
+    expect(math("loaderErrors")).toEqual({ expression: "FILL(errors, 0) + FILL(failedBatches, 0)", metrics: ["AWS/Lambda Errors", "totes-cdc failedBatches"] })
   })
 
   it("make a composite 'pipeline stalled' alarm: any stall signal in ALARM", () => {

@@ -1,18 +1,24 @@
 /**
  * The loader: processed Parquet objects (DESIGN.md §4) → the star-schema warehouse
- * (DESIGN.md §5), exactly once in effect. `applyObjects` applies a micro-batch's objects;
- * its steps and the truncate modes (README "Truncates"): loader/SPEC.md §1.
+ * (DESIGN.md §5), exactly once in effect. `applyObjects` applies a micro-batch's objects,
+ * `applyManifest` the micro-batch a manifest lists; its steps and the truncate modes
+ * (README "Truncates"): loader/SPEC.md §1.
  *
  * Invariants:
  *  - ONE warehouse transaction per call, under a per-target advisory lock; a failure
  *    anywhere rolls the whole call back: no half-loaded micro-batch.
+ *  - A micro-batch found in the bucket (`catchUp`, the SQS loader) is applied only through
+ *    its manifest (core MicroBatchManifest.ts), written after all its objects: never while
+ *    the processor is still writing it. Objects without a manifest are never applied.
+ *  - A call holding one whole micro-batch, none of it quarantined, records its manifest key
+ *    in `totes_cdc.applied_batches`; a catch-up skips those without reading them.
  *  - An object in `totes_cdc.applied_objects` is skipped (a re-delivery is a no-op).
  *  - Objects are downloaded and decoded before the transaction; a bad one fails the call.
  *  - Load order: dim_date, the other dimensions, then the facts (`WAREHOUSE_TABLES`).
  *  - A truncate is never silently dropped (a `totes_cdc.truncations` row and a warning);
  *    `quarantine` (default) holds the table's objects until `releaseQuarantine`.
  */
-import { compareLsn, parseProcessedKey, WAREHOUSE_TABLES, type WarehouseTable } from "@totes-cdc/core"
+import { compareLsn, decodeManifest, MANIFEST_PREFIX, manifestKeyOfObject, parseManifestKey, parseProcessedKey, WAREHOUSE_TABLES, type WarehouseTable } from "@totes-cdc/core"
 import { decodeParquet, type PgError, type PgPool, type PgSession, S3, type S3Error } from "@totes-cdc/platform"
 import { Clock, Effect, Option, Schema } from "effect"
 import { Readable } from "node:stream"
@@ -80,7 +86,13 @@ export interface Loader {
   readonly target: WarehouseTarget
   /** Applies `objects` in one transaction. Fails with LoaderError, PgError or S3Error; nothing is written on failure. */
   readonly applyObjects: (objects: ReadonlyArray<ObjectRef>) => Effect.Effect<LoadReport, LoaderError | PgError | S3Error>
-  /** Lists the processed bucket and applies every object not applied yet, batch by batch (objects sharing a batch id together). */
+  /**
+   * Reads the manifest at `key` (`manifests/YYYY/MM/DD/<batchId>.json`) and applies the
+   * objects it lists in one transaction. Fails with LoaderError (no such manifest, one that
+   * does not decode, a listed object missing or unreadable), PgError or S3Error.
+   */
+  readonly applyManifest: (key: string) => Effect.Effect<LoadReport, LoaderError | PgError | S3Error>
+  /** Lists the processed bucket's manifests and applies every micro-batch not applied whole yet (`applyManifest`), in key order. */
   readonly catchUp: Effect.Effect<LoadReport, LoaderError | PgError | S3Error>
 }
 
@@ -90,20 +102,11 @@ export const loadOrder = <O extends ObjectRef>(objects: ReadonlyArray<O>): Reado
   return [...objects].sort((a, b) => rank(a) - rank(b) || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
 }
 
-/**
- * Pure: pending objects grouped into micro-batches (same batch id and date folder), the
- * groups in key order of their date folder, then batch id. Keys that are not processed
- * objects are left out.
- */
-export const groupBatches = (keys: ReadonlyArray<string>): ReadonlyArray<ReadonlyArray<ObjectRef>> => {
-  const groups = new Map<string, Array<ObjectRef>>()
-  for (const key of keys) {
-    const parsed = parseProcessedKey(key)
-    if (parsed === undefined) continue
-    const id = `${parsed.folder}/${parsed.batchId}`
-    groups.set(id, [...(groups.get(id) ?? []), { key }])
-  }
-  return [...groups.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, objects]) => objects)
+/** Pure: the manifest key of the micro-batch `keys` belong to, or undefined when they are not all processed objects of one micro-batch. */
+export const manifestKeyOfBatch = (keys: ReadonlyArray<string>): string | undefined => {
+  const manifests = new Set(keys.map(manifestKeyOfObject))
+  const [only] = manifests
+  return manifests.size === 1 ? only : undefined
 }
 
 /** Pure: the source commit times (ms since the epoch) of the rows that have one (`_commit_ts`). */
@@ -318,23 +321,40 @@ export const makeLoader = (
               const newestCommitOfTable = commitTimes.length === 0 ? {} : { [object.table]: commitTimes.reduce((a, b) => Math.max(a, b)) }
               report = addReports(report, { ...EMPTY_REPORT, applied: 1, rows: object.rows.length, commitTimes, newestCommitOfTable })
             }
+            const manifest = manifestKeyOfBatch(keys)
+            if (manifest !== undefined && report.quarantined.length === 0) {
+              yield* tx.query("INSERT INTO totes_cdc.applied_batches (target_schema, manifest_key) VALUES ($1, $2) ON CONFLICT DO NOTHING", [schema, manifest])
+            }
             return report
           })
         )
       })
 
+    const applyManifest = (key: string) =>
+      Effect.gen(function* () {
+        const where = `s3://${config.processedBucket}/${key}`
+        const body = yield* s3.getObject(config.processedBucket, key)
+        if (Option.isNone(body)) return yield* new LoaderError({ message: `manifest ${where} does not exist: was the bucket emptied? replay from the archive (totes-cdc replay)` })
+        const manifest = yield* decodeManifest(key, new TextDecoder().decode(body.value)).pipe(
+          Effect.mapError((error) => new LoaderError({ message: `processed bucket ${config.processedBucket}: ${error.message}`, cause: error }))
+        )
+        return yield* applyObjects(manifest.objects.map((object) => ({ key: object.key })))
+      })
+
     const catchUp = Effect.gen(function* () {
-      const listed = yield* s3.listObjects(config.processedBucket, "")
+      const listed = (yield* s3.listObjects(config.processedBucket, MANIFEST_PREFIX)).map((o) => o.key).filter((key) => parseManifestKey(key) !== undefined)
+      if (listed.length === 0) return EMPTY_REPORT
       const applied = new Set(
-        (yield* pool.query("SELECT object_key FROM totes_cdc.applied_objects WHERE target_schema = $1", [schema])).map((row) => row.object_key!)
+        (yield* pool.query("SELECT manifest_key FROM totes_cdc.applied_batches WHERE target_schema = $1 AND manifest_key = ANY($2)", [schema, listed])).map(
+          (row) => row.manifest_key!
+        )
       )
-      const batches = groupBatches(listed.map((o) => o.key).filter((key) => !applied.has(key)))
       let report = EMPTY_REPORT
-      for (const batch of batches) report = addReports(report, yield* applyObjects(batch))
+      for (const key of listed.filter((key) => !applied.has(key)).sort()) report = addReports(report, yield* applyManifest(key))
       return report
     })
 
-    return { target, applyObjects, catchUp }
+    return { target, applyObjects, applyManifest, catchUp }
   })
 
 /**

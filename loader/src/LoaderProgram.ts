@@ -1,23 +1,26 @@
 /**
  * The loader's drivers: its settings from the environment, the long-running `totes-cdc
- * loader` (catches up from the processed bucket's listing, then polls it), and a Lambda
- * handler for an SQS queue fed by the processed bucket's `s3:ObjectCreated:*` notifications,
+ * loader` (catches up from the processed bucket's manifests, then polls them), and a Lambda
+ * handler for an SQS queue fed by the processed bucket's `s3:ObjectCreated:*` notifications
+ * of micro-batch manifests (`manifests/…json`),
  * whose batch logic (`loadSqsEvent`) the standalone loader's queue mode (QueueLoader.ts)
  * runs too. Details: loader/SPEC.md §3.
  *
  * Invariants:
  *  - The warehouse is migrated before anything loads (idempotent, `migrateWarehouse`).
- *  - SQS: an invocation's objects are grouped into micro-batches (`groupBatches`), each
- *    applied in one transaction; a failed group reports every message naming one of its
- *    objects in `batchItemFailures`, so only those are retried.
+ *  - SQS: each manifest an invocation names is one micro-batch applied in one transaction
+ *    (`Loader.applyManifest`); a failed one reports every message naming it in
+ *    `batchItemFailures`, so only those are retried. Other keys (a `.parquet` object, when
+ *    the bucket's notification still announces them) are not loaded by themselves: their
+ *    manifest brings them.
  *  - S3 test events are ignored; any other message that is not an S3 event fails the call.
  *  - Objects of another bucket than PROCESSED_BUCKET are refused, not loaded.
  */
-import { DEFAULTS, type WarehouseTable } from "@totes-cdc/core"
+import { DEFAULTS, parseManifestKey, type WarehouseTable } from "@totes-cdc/core"
 import { type AwsEndpoint, awsEndpointConfig, awsEndpointsConfig, cappedBackoff, type PgPool, S3, SecretsManager, WarehouseDb } from "@totes-cdc/platform"
 import { Cause, Clock, Config, Context, Effect, Exit, Layer, ManagedRuntime, Option, Schedule, Schema } from "effect"
 import { addLatencies, emptyLatencyWindow, latencyPercentiles } from "./LatencyWindow.ts"
-import { addReports, groupBatches, type Loader, type LoadReport, makeLoader } from "./Loader.ts"
+import { addReports, type Loader, type LoadReport, makeLoader } from "./Loader.ts"
 import { FOREIGN_KEY_CHECKS, type ForeignKeyChecks, TRUNCATE_MODES, type TruncateMode } from "./LoadPlan.ts"
 import { type WarehouseSettings, warehouseLayer, warehouseSettingsConfig } from "./WarehouseConnection.ts"
 import { migrateWarehouse } from "./WarehouseMigrations.ts"
@@ -140,26 +143,26 @@ const decodeNotification = Schema.decodeUnknownEffect(Schema.fromJsonString(S3Ev
 /** Pure: an S3 event key as the notification writes it (URL-encoded, `+` for space) → the object key. */
 export const decodeS3EventKey = (key: string): string => decodeURIComponent(key.replaceAll("+", " "))
 
-/** What one SQS batch did: the partial batch response, the reports of the micro-batches applied (with when), and the objects of those that failed. */
+/** What one SQS batch did: the partial batch response, the reports of the micro-batches applied (with when), and how many failed. */
 export interface SqsBatchOutcome {
   readonly response: SqsBatchResponse
   readonly reports: ReadonlyArray<{ readonly at: number; readonly report: LoadReport }>
-  readonly failedObjects: number
+  readonly failedBatches: number
 }
 
 /**
  * One batch of SQS messages through `loader`, as the Lambda handler (`makeSqsLoaderHandler`)
- * and the standalone loader's queue mode (QueueLoader.ts) both apply it: the S3
- * notifications' objects (ObjectCreated only; S3 test events ignored) grouped into
- * micro-batches (`groupBatches`), each applied in one transaction; a group that fails is
- * logged and every message naming one of its objects is in `batchItemFailures`. Dies (the
- * whole batch fails, every message stays) on a message that is not an S3 event
- * notification or names another bucket than `processedBucket`.
+ * and the standalone loader's queue mode (QueueLoader.ts) both apply it: each micro-batch
+ * manifest the S3 notifications name (ObjectCreated only; S3 test events ignored) is applied
+ * in one transaction (`Loader.applyManifest`); one that fails is logged and every message
+ * naming it is in `batchItemFailures`. Keys that are not manifests are skipped (logged at
+ * debug: their manifest brings them). Dies (the whole batch fails, every message stays) on
+ * a message that is not an S3 event notification or names another bucket than `processedBucket`.
  */
 export const loadSqsEvent = (loader: Loader, processedBucket: string, event: SqsEvent): Effect.Effect<SqsBatchOutcome> =>
   Effect.gen(function* () {
     const decoded = yield* decodeSqsEvent(event).pipe(Effect.orDie)
-    const messagesOfKey = new Map<string, Array<string>>()
+    const messagesOfManifest = new Map<string, Array<string>>()
     for (const message of decoded.Records) {
       const notification = yield* decodeNotification(message.body).pipe(Effect.orDie)
       for (const record of notification.Records ?? []) {
@@ -168,23 +171,27 @@ export const loadSqsEvent = (loader: Loader, processedBucket: string, event: Sqs
           return yield* Effect.die(new Error(`S3 notification for bucket ${record.s3.bucket.name}, not PROCESSED_BUCKET ${processedBucket}: fix the bucket notification or the setting`))
         }
         const key = decodeS3EventKey(record.s3.object.key)
-        messagesOfKey.set(key, [...(messagesOfKey.get(key) ?? []), message.messageId])
+        if (parseManifestKey(key) === undefined) {
+          yield* Effect.logDebug(`${key} is not a micro-batch manifest: its micro-batch is loaded when its manifest is announced`)
+          continue
+        }
+        messagesOfManifest.set(key, [...(messagesOfManifest.get(key) ?? []), message.messageId])
       }
     }
     const failed = new Set<string>()
     const reports: Array<{ at: number; report: LoadReport }> = []
-    let failedObjects = 0
-    for (const batch of groupBatches([...messagesOfKey.keys()])) {
-      const exit = yield* Effect.exit(loader.applyObjects(batch))
+    let failedBatches = 0
+    for (const [manifest, messages] of [...messagesOfManifest].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      const exit = yield* Effect.exit(loader.applyManifest(manifest))
       if (Exit.isFailure(exit)) {
-        yield* Effect.logError(`loading ${batch.length} objects failed; their messages will be retried`, Cause.pretty(exit.cause))
-        failedObjects += batch.length
-        for (const { key } of batch) for (const id of messagesOfKey.get(key) ?? []) failed.add(id)
+        yield* Effect.logError(`loading the micro-batch of ${manifest} failed; its messages will be retried`, Cause.pretty(exit.cause))
+        failedBatches += 1
+        for (const id of messages) failed.add(id)
       } else {
         reports.push({ at: yield* Clock.currentTimeMillis, report: exit.value })
       }
     }
-    return { response: { batchItemFailures: [...failed].map((itemIdentifier) => ({ itemIdentifier })) }, reports, failedObjects }
+    return { response: { batchItemFailures: [...failed].map((itemIdentifier) => ({ itemIdentifier })) }, reports, failedBatches }
   })
 
 /** The loader of a Lambda container. */
@@ -194,8 +201,8 @@ class LoaderService extends Context.Service<LoaderService, Loader>()("@totes-cdc
 export interface LoaderInvocationReport {
   readonly rowsLoaded: number
   readonly objectsLoaded: number
-  /** Objects of the micro-batches that failed (their messages are in `batchItemFailures`). */
-  readonly failedObjects: number
+  /** Micro-batches that failed (their messages are in `batchItemFailures`). */
+  readonly failedBatches: number
   /** Commit→warehouse latency of the rows loaded (nearest-rank p50, p99, max; ms), null when no row carries `_commit_ts`. */
   readonly commitToWarehouseP50Ms: number | null
   readonly commitToWarehouseP99Ms: number | null
@@ -211,8 +218,8 @@ export interface SqsLoaderOptions {
   readonly onInvocation?: (report: LoaderInvocationReport) => void
 }
 
-/** Pure: the report of micro-batch load reports ending at `now` (ms), with `failedObjects` objects not loaded. */
-export const loaderInvocationReport = (reports: ReadonlyArray<{ readonly at: number; readonly report: LoadReport }>, failedObjects: number, now: number, rejected = false): LoaderInvocationReport => {
+/** Pure: the report of micro-batch load reports ending at `now` (ms), with `failedBatches` micro-batches not loaded. */
+export const loaderInvocationReport = (reports: ReadonlyArray<{ readonly at: number; readonly report: LoadReport }>, failedBatches: number, now: number, rejected = false): LoaderInvocationReport => {
   let window = emptyLatencyWindow(Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER)
   let total: LoadReport = { applied: 0, alreadyApplied: 0, quarantined: [], rows: 0, commitTimes: [], newestCommitOfTable: {} }
   for (const { at, report } of reports) {
@@ -223,7 +230,7 @@ export const loaderInvocationReport = (reports: ReadonlyArray<{ readonly at: num
   return {
     rowsLoaded: total.rows,
     objectsLoaded: total.applied,
-    failedObjects,
+    failedBatches,
     commitToWarehouseP50Ms: p50 ?? null,
     commitToWarehouseP99Ms: p99 ?? null,
     commitToWarehouseMaxMs: max ?? null,
@@ -252,7 +259,7 @@ export const makeSqsLoaderHandler = (settings: LoaderSettings, options: SqsLoade
   const invocation = (event: SqsEvent) =>
     Effect.gen(function* () {
       const outcome = yield* loadSqsEvent(yield* LoaderService, settings.processedBucket, event)
-      if (options.onInvocation !== undefined) options.onInvocation(loaderInvocationReport(outcome.reports, outcome.failedObjects, yield* Clock.currentTimeMillis))
+      if (options.onInvocation !== undefined) options.onInvocation(loaderInvocationReport(outcome.reports, outcome.failedBatches, yield* Clock.currentTimeMillis))
       return outcome.response
     })
 

@@ -11,7 +11,7 @@
 import { DEFAULTS, quoteIdent } from "@totes-cdc/core"
 import type { PgError, PgPool, PgSession } from "@totes-cdc/platform"
 import { Effect } from "effect"
-import { APPLIED_OBJECT_LATENCY_SQL, BOOKKEEPING_SQL, FACT_VERSIONS_SQL } from "./migrations/Bookkeeping.ts"
+import { APPLIED_BATCHES_SQL, APPLIED_OBJECT_LATENCY_SQL, BOOKKEEPING_SQL, FACT_VERSIONS_SQL } from "./migrations/Bookkeeping.ts"
 import { factVersionKeys, latestViewSql, starSchemaSql } from "./migrations/StarSchema.ts"
 
 interface Migration {
@@ -91,7 +91,8 @@ const MIGRATIONS: ReadonlyArray<Migration> = [
     up: (tx, schema) => tx.query(FACT_VERSIONS_SQL).pipe(Effect.andThen(recordExistingFactVersions(tx, schema)), Effect.asVoid)
   },
   { id: 4, name: "fact_latest_views", up: (tx, schema) => createLatestViews(tx, schema).pipe(Effect.asVoid) },
-  { id: 5, name: "applied_object_latency", up: (tx) => tx.query(APPLIED_OBJECT_LATENCY_SQL).pipe(Effect.asVoid) }
+  { id: 5, name: "applied_object_latency", up: (tx) => tx.query(APPLIED_OBJECT_LATENCY_SQL).pipe(Effect.asVoid) },
+  { id: 6, name: "applied_batches", up: (tx) => tx.query(APPLIED_BATCHES_SQL).pipe(Effect.asVoid) }
 ]
 
 const LOCK_KEY = "totes-cdc:warehouse-migrations"

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
-import { groupBatches, loadOrder, newestCommit } from "../src/Loader.ts"
+import { loadOrder, manifestKeyOfBatch, newestCommit } from "../src/Loader.ts"
 import { copyField, copyText, type FactVersionRow, mergeFactVersions, splitAtTruncates } from "../src/LoadPlan.ts"
 import { alternativeSpellings, resolveTarget } from "../src/WarehouseTarget.ts"
 
@@ -34,15 +34,15 @@ describe("splitAtTruncates", () => {
 })
 
 describe("processed keys", () => {
-  it("load in table order (dim_date first, facts last) and group into micro-batches by folder and batch id", () => {
+  it("load in table order (dim_date first, facts last); a call's manifest is known only when every key is of one micro-batch", () => {
     const keys = ["fact_payment/2024/02/24/b.parquet", "dim_date/2024/02/23/a.parquet", "fact_payment/2024/02/23/a.parquet", "dim_currency/2024/02/23/a.parquet", "state/x.json"]
     expect(loadOrder(keys.slice(0, 4).map((key) => ({ key }))).map((o) => o.key)).toEqual([
       "dim_date/2024/02/23/a.parquet", "dim_currency/2024/02/23/a.parquet", "fact_payment/2024/02/23/a.parquet", "fact_payment/2024/02/24/b.parquet"
     ])
-    expect(groupBatches(keys).map((batch) => batch.map((o) => o.key))).toEqual([
-      ["dim_date/2024/02/23/a.parquet", "fact_payment/2024/02/23/a.parquet", "dim_currency/2024/02/23/a.parquet"],
-      ["fact_payment/2024/02/24/b.parquet"]
-    ])
+    expect(manifestKeyOfBatch([keys[1]!, keys[2]!, keys[3]!])).toBe("manifests/2024/02/23/a.json")
+    expect(manifestKeyOfBatch(keys.slice(0, 4))).toBeUndefined()
+    expect(manifestKeyOfBatch([keys[1]!, keys[4]!])).toBeUndefined()
+    expect(manifestKeyOfBatch([])).toBeUndefined()
   })
 
   it("newestCommit compares LSNs numerically, not as text", () => {

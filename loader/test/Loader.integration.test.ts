@@ -5,7 +5,7 @@
  * its own bucket and warehouse database.
  */
 import { expect, layer } from "@effect/vitest"
-import { processedColumns, type WarehouseTable } from "@totes-cdc/core"
+import { encodeManifest, makeManifest, manifestKeyOfObject, parseManifestKey, processedColumns, type WarehouseTable } from "@totes-cdc/core"
 import { LocalStack } from "@totes-cdc/local-stack"
 import { encodeParquet, makePgPool, type ParquetValue, type PgPool, S3 } from "@totes-cdc/platform"
 import { freshBucket, freshDatabase, seededRandom } from "@totes-cdc/local-stack/testing"
@@ -39,7 +39,16 @@ const putObject = (bucket: string, key: string, table: WarehouseTable, rows: Rea
     })
     const bytes = yield* encodeParquet(columns, full)
     yield* (yield* S3).putObject(bucket, key, bytes)
-    return { key }
+    return { key, table, rows: rows.length, commitLsns: rows.map((r) => positionOf(r.at).lsn) }
+  })
+
+/** Writes the manifest of the micro-batch `objects` (all of one batch) make up, as the processor does after them. */
+const putManifest = (bucket: string, objects: ReadonlyArray<Effect.Success<ReturnType<typeof putObject>>>) =>
+  Effect.gen(function* () {
+    const key = manifestKeyOfObject(objects[0]!.key)!
+    const manifest = makeManifest(parseManifestKey(key)!.batchId, objects, objects.flatMap((o) => o.commitLsns))
+    yield* (yield* S3).putObject(bucket, key, encodeManifest(manifest))
+    return key
   })
 
 // Rows of the 2024-02-23 dump, as the transform writes them (totesys/transform_rules.md).
@@ -348,6 +357,7 @@ layer(Layer.provideMerge(Layer.mergeAll(services, quiet), LocalStack.layer()), {
         ]),
         putObject(bucket, "dim_payment_type/2024/02/23/b2.parquet", "dim_payment_type", [row({ payment_type_id: 1, payment_type_name: "SALES_RECEIPT" }, "0/300/1")])
       ])
+      yield* putManifest(bucket, truncate)
       const first = yield* loader.applyObjects(truncate)
       expect(first.quarantined).toEqual([{ key: "dim_currency/2024/02/23/b2.parquet", table: "dim_currency" }])
       expect(first.applied).toBe(1)
@@ -355,11 +365,15 @@ layer(Layer.provideMerge(Layer.mergeAll(services, quiet), LocalStack.layer()), {
       expect(yield* select(pool, "SELECT payment_type_id FROM dim_payment_type ORDER BY 1")).toEqual([{ payment_type_id: "1" }, { payment_type_id: "3" }])
       // Later objects of the quarantined table wait too.
       const later = yield* putObject(bucket, "dim_currency/2024/02/23/b3.parquet", "dim_currency", [row({ ...currency2, currency_name: "Dollar" }, "0/400/0")])
-      expect((yield* loader.applyObjects([later])).quarantined).toHaveLength(1)
+      yield* putManifest(bucket, [later])
+      expect((yield* loader.catchUp).quarantined).toHaveLength(2)
+      // A micro-batch part of which waits is not recorded as applied whole: the catch-up after the release comes back to it.
+      expect(yield* select(pool, "SELECT count(*) AS n FROM totes_cdc.applied_batches")).toEqual([{ n: "1" }])
 
       expect(yield* releaseQuarantine(pool, "public", "dim_currency", "apply")).toBe(1)
       const caughtUp = yield* loader.catchUp
       expect(caughtUp.applied).toBe(2)
+      expect(caughtUp.alreadyApplied).toBe(1)
       // Applied: currency 1 (older, unreferenced) gone; 2 (referenced by a payment) kept and flagged, then updated at 0/400; 3 new.
       expect(yield* select(pool, "SELECT currency_id, currency_name FROM dim_currency ORDER BY 1")).toEqual([
         { currency_id: "2", currency_name: "Dollar" },
@@ -445,6 +459,43 @@ layer(Layer.provideMerge(Layer.mergeAll(services, quiet), LocalStack.layer()), {
     })
   )
 
+  it.effect("a catch-up applies a micro-batch only once its manifest is there, whole in one transaction, and never reads a manifest it recorded", () =>
+    Effect.gen(function* () {
+      const { pool, bucket, loader } = yield* setUp("loader_manifest")
+      const objects = yield* paymentBatch(bucket, "b1")
+      // The processor has written the objects, not yet the manifest: nothing of the micro-batch is applied.
+      expect(yield* loader.catchUp).toMatchObject({ applied: 0, alreadyApplied: 0 })
+      expect(yield* select(pool, "SELECT count(*) AS n FROM totes_cdc.applied_objects")).toEqual([{ n: "0" }])
+      const manifest = yield* putManifest(bucket, objects)
+      expect(yield* loader.catchUp).toMatchObject({ applied: 7, rows: 9 })
+      expect(yield* select(pool, "SELECT count(DISTINCT xmin::text) AS n FROM totes_cdc.applied_objects")).toEqual([{ n: "1" }])
+      expect(yield* select(pool, "SELECT manifest_key FROM totes_cdc.applied_batches")).toEqual([{ manifest_key: manifest }])
+      // Recorded: the next catch-up does not read it (a damaged copy would fail it).
+      yield* (yield* S3).putObject(bucket, manifest, "not a manifest")
+      expect(yield* loader.catchUp).toMatchObject({ applied: 0, alreadyApplied: 0 })
+    })
+  )
+
+  it.effect("a manifest that does not decode, or names an object that is missing, fails the catch-up naming it, and nothing is written", () =>
+    Effect.gen(function* () {
+      const { pool, bucket, loader } = yield* setUp("loader_bad_manifest")
+      const s3 = yield* S3
+      yield* s3.putObject(bucket, "manifests/2024/02/23/b0.json", "{")
+      const undecodable = yield* loader.catchUp.pipe(Effect.flip)
+      expect(undecodable.message).toMatch(/^processed bucket \S+: manifest manifests\/2024\/02\/23\/b0\.json is not a micro-batch manifest \(.+\): inspect it; delete it and run `totes-cdc replay`/)
+      yield* s3.deleteObject(bucket, "manifests/2024/02/23/b0.json")
+      const objects = yield* paymentBatch(bucket, "b1")
+      yield* putManifest(bucket, objects)
+      yield* s3.deleteObject(bucket, "fact_payment/2024/02/23/b1.parquet")
+      const missing = yield* loader.catchUp.pipe(Effect.flip)
+      expect(missing.message).toBe(
+        `processed object s3://${bucket}/fact_payment/2024/02/23/b1.parquet does not exist: was the bucket emptied? replay from the archive (totes-cdc replay)`
+      )
+      expect(yield* select(pool, "SELECT count(*) AS n FROM dim_currency")).toEqual([{ n: "0" }])
+      expect(yield* select(pool, "SELECT count(*) AS n FROM totes_cdc.applied_batches")).toEqual([{ n: "0" }])
+    })
+  )
+
   it.effect("writes nothing when an object of the batch cannot be read, and says which", () =>
     Effect.gen(function* () {
       const { pool, bucket, loader } = yield* setUp("loader_missing")
@@ -506,8 +557,9 @@ layer(Layer.provideMerge(Layer.mergeAll(services, quiet), LocalStack.layer()), {
       const { pool, bucket } = yield* setUp("loader_retry")
       const stack = yield* LocalStack
       // Batch b2's facts reference dates no dim_date row holds yet: its catch-up fails.
-      yield* paymentBatch(bucket, "b2")
+      const b2 = (yield* paymentBatch(bucket, "b2")).filter((object) => object.table !== "dim_date")
       yield* (yield* S3).deleteObject(bucket, "dim_date/2024/02/23/b2.parquet")
+      yield* putManifest(bucket, b2)
       const settings = {
         warehouse: { url: stack.postgres.url("loader_retry"), schema: "public", caFile: undefined, passwordSecretArn: undefined, region: stack.s3.region },
         processedBucket: bucket,
@@ -530,7 +582,7 @@ layer(Layer.provideMerge(Layer.mergeAll(services, quiet), LocalStack.layer()), {
       expect(warnings.find((w) => w.includes("loading failed"))).toMatch(/references no dim_date row/)
       expect(yield* select(pool, "SELECT count(*) AS n FROM totes_cdc.applied_objects")).toEqual([{ n: "0" }])
       // The dates arrive in another batch (b1, listed before b2): the next attempt loads both.
-      yield* putObject(bucket, "dim_date/2024/02/23/b1.parquet", "dim_date", [row(nov3, "0/99/0"), row(nov4, "0/99/0")])
+      yield* putManifest(bucket, [yield* putObject(bucket, "dim_date/2024/02/23/b1.parquet", "dim_date", [row(nov3, "0/99/0"), row(nov4, "0/99/0")])])
       yield* payments.pipe(Effect.repeat({ until: (n) => n === "1", schedule: Schedule.spaced("50 millis") }), Effect.timeout("60 seconds"))
       expect(fiber.pollUnsafe()).toBeUndefined()
       yield* Fiber.interrupt(fiber)

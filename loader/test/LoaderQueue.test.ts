@@ -17,6 +17,7 @@ const scriptedLoader = (failing: ReadonlySet<number>, gate: Deferred.Deferred<vo
   const loader: Loader = {
     target: undefined as never,
     catchUp: Effect.die("not used"),
+    applyManifest: () => Effect.die("not used"),
     applyObjects: (objects) =>
       Effect.gen(function* () {
         yield* Deferred.await(gate)

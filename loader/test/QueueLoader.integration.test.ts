@@ -1,13 +1,13 @@
 /**
  * The loader fed by SQS (QueueLoader.ts), as on AWS, with the real loader on s3rver +
- * PostgreSQL and the real AWS SDK on FakeSqs (no SQS emulator runs here): the processed
- * bucket's S3 notifications are loaded and deleted; a notification whose object cannot be
- * loaded stays on the queue and comes back; a notification that is no S3 event fails its
+ * PostgreSQL and the real AWS SDK on FakeSqs (no SQS emulator runs here): the micro-batches
+ * the processed bucket's manifest notifications name are loaded and their messages deleted;
+ * a notification whose micro-batch cannot be loaded stays on the queue and comes back; a notification that is no S3 event fails its
  * batch; and `totes-cdc loader` with LOADER_QUEUE_URL stops on SIGTERM with exit 130, and
  * on a queue URL naming no queue with one line and exit 1 — before touching the warehouse.
  */
 import { expect, layer } from "@effect/vitest"
-import { processedColumns, type WarehouseTable } from "@totes-cdc/core"
+import { encodeManifest, makeManifest, manifestKeyOfObject, parseProcessedKey, processedColumns, type WarehouseTable } from "@totes-cdc/core"
 import { LocalStack, untilExit } from "@totes-cdc/local-stack"
 import { CLI_BIN, emulatorEnvironment, type FakeSqs, freshBucket, freshDatabase, startFakeSqs } from "@totes-cdc/local-stack/testing"
 import { encodeParquet, type ParquetValue, S3 } from "@totes-cdc/platform"
@@ -52,7 +52,16 @@ const payment2 = {
   payment_type_id: 3, paid: false, payment_date: "2022-11-04"
 }
 
-/** One micro-batch's objects (batch `id`): a payment and everything it references. Answers their keys. */
+/** Writes the manifest of the micro-batch whose objects are `keys`, as the processor does after them. Answers its key. */
+const putManifest = (bucket: string, keys: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    const key = manifestKeyOfObject(keys[0]!)!
+    const objects = keys.map((object) => ({ key: object, table: parseProcessedKey(object)!.table, rows: 1 }))
+    yield* (yield* S3).putObject(bucket, key, encodeManifest(makeManifest(parseProcessedKey(keys[0]!)!.batchId, objects, ["0/100", "0/106"])))
+    return key
+  })
+
+/** One micro-batch (batch `id`): a payment and everything it references, then its manifest. Answers the objects' keys and the manifest's. */
 const paymentBatch = (bucket: string, id: string) =>
   Effect.all([
     putObject(bucket, `dim_date/2024/02/23/${id}.parquet`, "dim_date", [nov3, nov4], "0/100"),
@@ -62,7 +71,7 @@ const paymentBatch = (bucket: string, id: string) =>
     putObject(bucket, `dim_payment_type/2024/02/23/${id}.parquet`, "dim_payment_type", [paymentType3], "0/104"),
     putObject(bucket, `dim_transaction/2024/02/23/${id}.parquet`, "dim_transaction", [transaction2], "0/105"),
     putObject(bucket, `fact_payment/2024/02/23/${id}.parquet`, "fact_payment", [payment2], "0/106")
-  ])
+  ]).pipe(Effect.flatMap((keys) => putManifest(bucket, keys).pipe(Effect.map((manifest) => ({ keys, manifest })))))
 
 /** The body S3 sends to the queue for an object created in `bucket` at `key`. */
 const notification = (bucket: string, key: string) =>
@@ -105,15 +114,17 @@ layer(Layer.provideMerge(s3OfStack, LocalStack.layer()), { excludeTestServices: 
       return { pool, bucket, settings, queue }
     })
 
-  it.effect("loads the objects the notifications name and deletes their messages; one whose object cannot be loaded stays and comes back", () =>
+  it.effect("loads the micro-batches the manifest notifications name and deletes their messages; one whose manifest cannot be read stays and comes back", () =>
     Effect.scoped(
       Effect.gen(function* () {
         const fake = yield* startFakeSqs
         const { pool, bucket, settings, queue } = yield* setUp("queue_loader", fake)
-        const keys = yield* paymentBatch(bucket, "b1")
-        for (const key of keys) fake.send("queue_loader", notification(bucket, key))
-        // A micro-batch of its own whose object is not in the bucket: it fails, alone.
-        const missing = fake.send("queue_loader", notification(bucket, "fact_payment/2024/02/23/gone.parquet"))
+        const { keys, manifest } = yield* paymentBatch(bucket, "b1")
+        fake.send("queue_loader", notification(bucket, manifest))
+        // An object's own notification (a bucket still configured to announce .parquet objects): not loaded by itself, deleted.
+        fake.send("queue_loader", notification(bucket, keys[0]!))
+        // A micro-batch whose manifest is not in the bucket: it fails, alone.
+        const missing = fake.send("queue_loader", notification(bucket, "manifests/2024/02/23/gone.json"))
         // An S3 test event (sent when a notification is configured) is ignored and deleted.
         fake.send("queue_loader", JSON.stringify({ Service: "Amazon S3", Event: "s3:TestEvent", Bucket: bucket }))
         const fiber = yield* Effect.forkChild(runQueueLoaderProgram(settings, queue).pipe(Effect.provide(Logger.layer([]))))
@@ -132,8 +143,8 @@ layer(Layer.provideMerge(s3OfStack, LocalStack.layer()), { excludeTestServices: 
       Effect.gen(function* () {
         const fake = yield* startFakeSqs
         const { pool, bucket, settings, queue } = yield* setUp("queue_loader_bad", fake)
-        const keys = yield* paymentBatch(bucket, "b1")
-        fake.send("queue_loader_bad", notification(bucket, keys[0]!))
+        const { manifest } = yield* paymentBatch(bucket, "b1")
+        fake.send("queue_loader_bad", notification(bucket, manifest))
         fake.send("queue_loader_bad", "not json")
         const fiber = yield* Effect.forkChild(runQueueLoaderProgram(settings, queue).pipe(Effect.provide(Logger.layer([]))))
         yield* eventually(Effect.sync(() => fake.pending("queue_loader_bad").every((m) => m.receiveCount >= 2)))
@@ -169,7 +180,7 @@ layer(Layer.provideMerge(s3OfStack, LocalStack.layer()), { excludeTestServices: 
             }),
             ({ child }) => Effect.promise(() => (child.exitCode === null && child.signalCode === null ? (child.kill("SIGKILL"), untilExit(child)) : Promise.resolve()))
           )
-        for (const key of yield* paymentBatch(bucket, "b1")) fake.send("queue_loader_cli", notification(bucket, key))
+        fake.send("queue_loader_cli", notification(bucket, (yield* paymentBatch(bucket, "b1")).manifest))
         const loader = yield* start({})
         yield* eventually(Effect.sync(() => fake.pending("queue_loader_cli").length === 0)).pipe(
           Effect.tapError(() => Effect.sync(() => console.error(`the loader's output:\n${loader.stdout}\n${loader.stderr}`)))

@@ -7,7 +7,7 @@
  * next to the processor, delete the state object and restart the processor.
  */
 import { expect, layer } from "@effect/vitest"
-import { type ChangeRecord, decodeJoinState, emptyJoinState, encodeChangeRecord, encodeJoinState, pendingJoins, processedColumns, type RowImage } from "@totes-cdc/core"
+import { type ChangeRecord, decodeJoinState, decodeManifest, emptyJoinState, encodeChangeRecord, encodeJoinState, MANIFEST_PREFIX, manifestKeyOfObject, pendingJoins, processedColumns, type RowImage } from "@totes-cdc/core"
 import { createKinesisStream, LocalStack } from "@totes-cdc/local-stack"
 import { DeadLetters, decodeParquet, Kinesis, type ParquetValue, S3 } from "@totes-cdc/platform"
 import { freshBucket, putChanges } from "@totes-cdc/local-stack/testing"
@@ -122,12 +122,13 @@ interface Decoded {
   readonly rows: ReadonlyArray<Record<string, ParquetValue>>
 }
 
-/** Every object under `prefix` of `bucket`, decoded as Parquet, in key order. */
+/** Every processed object under `prefix` of `bucket` (not the manifests), decoded as Parquet, in key order. */
 const readParquet = (bucket: string, prefix: string) =>
   Effect.gen(function* () {
     const s3 = yield* S3
     const out: Array<Decoded> = []
     for (const summary of yield* s3.listObjects(bucket, prefix)) {
+      if (summary.key.startsWith(MANIFEST_PREFIX)) continue
       const body = yield* s3.getObject(bucket, summary.key)
       out.push({ key: summary.key, rows: (yield* decodeParquet(Option.getOrThrow(body))).rows })
     }
@@ -638,9 +639,16 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
 
       // One micro-batch holding a page of each shard: one object per table, all under one batch id.
       const s3 = yield* S3
-      const keys = (yield* s3.listObjects(processedBucket, "")).map((summary) => summary.key)
+      const listed = (yield* s3.listObjects(processedBucket, "")).map((summary) => summary.key)
+      const keys = listed.filter((key) => !key.startsWith(MANIFEST_PREFIX))
       const tables = ["dim_counterparty", "dim_date", "dim_location", "dim_staff", "fact_payment", "fact_sales_order"]
       expect(keys.map((key) => key.split("/")[0]).sort()).toEqual(tables)
+      // And its manifest, listing exactly those objects, with the LSN range of their rows.
+      const manifestKeys = listed.filter((key) => key.startsWith(MANIFEST_PREFIX))
+      expect(manifestKeys).toEqual([manifestKeyOfObject(keys[0]!)])
+      const manifest = yield* decodeManifest(manifestKeys[0]!, Buffer.from(Option.getOrThrow(yield* s3.getObject(processedBucket, manifestKeys[0]!))).toString("utf8"))
+      expect(manifest.objects.map((object) => object.key).sort()).toEqual([...keys].sort())
+      expect(manifest.objects.map((object) => object.rows)).toEqual(manifest.objects.map((object) => reported.find((o) => o.key === object.key)!.rows))
       expect(new Set(reported.map((o) => o.batchId)).size).toBe(1)
       expect(reported[0]!.batchId).toMatch(/^mb-[0-9a-f]{32}$/)
       expect(reported.map((o) => o.key).sort()).toEqual([...keys].sort())

@@ -52,7 +52,7 @@
 import { DeleteStreamCommand } from "@aws-sdk/client-kinesis"
 import { CreateBucketCommand, DeleteBucketCommand } from "@aws-sdk/client-s3"
 import { defaultProducerConfig, type ProducerItem, runProducer } from "@totes-cdc/cdc-reader"
-import { type ChangeRecord, emptyJoinState, isFactTable, processedColumns, processedRows, transformBatch } from "@totes-cdc/core"
+import { type ChangeRecord, emptyJoinState, isFactTable, parseProcessedKey, processedColumns, processedRows, transformBatch } from "@totes-cdc/core"
 import { createKinesisStream, type LocalStackEndpoints } from "@totes-cdc/local-stack"
 import { DeadLetters, decodeParquet, encodeParquet, Kinesis, makeKinesisClient, makeS3Client, S3 } from "@totes-cdc/platform"
 import {
@@ -413,7 +413,7 @@ const verifyOutput = (
     const problems: Array<string> = []
     const letters = yield* s3.listObjects(names.ingestion, "dlq/")
     if (letters.length > 0) problems.push(`${letters.length} dead letters (first: ${letters[0]!.key})`)
-    const listed = yield* s3.listObjects(names.processed, "")
+    const listed = (yield* s3.listObjects(names.processed, "")).filter((object) => parseProcessedKey(object.key) !== undefined)
     const reportedKeys = new Set(reported.map((object) => object.key))
     const unreported = listed.filter((object) => !reportedKeys.has(object.key))
     if (unreported.length > 0 || listed.length !== reportedKeys.size) {

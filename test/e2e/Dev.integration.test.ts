@@ -5,7 +5,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { readStateFile } from "@totes-cdc/cli"
 import { Kinesis, makePgPool } from "@totes-cdc/platform"
 import { TOTESYS_DUMP } from "@totes-cdc/local-stack/testing"
-import { Effect } from "effect"
+import { Effect, Schedule } from "effect"
 import { existsSync } from "node:fs"
 import { createConnection } from "node:net"
 import { join } from "node:path"
@@ -57,14 +57,13 @@ describe("totes-cdc dev", () => {
       expect(first).toBeGreaterThanOrEqual(6941)
       yield* eventually(salesOrders.pipe(Effect.map((n) => n > first)), "30 seconds")
 
-      // The reader snapshots the seeded rows into Kinesis, then streams from its slot.
-      yield* eventually(
-        source
-          .query("SELECT active FROM pg_replication_slots WHERE slot_name = 'totes_cdc'")
-          .pipe(Effect.map((rows) => rows[0]?.active === "t")),
-        "60 seconds"
+      // The reader snapshots the seeded rows into Kinesis, then streams from its slot. The slot is
+      // active during the snapshot too (the connection that created it), then inactive for a moment
+      // while the reader opens its streaming connection: `status` is asked until it shows it active.
+      const status = yield* runStatus(stateFile).pipe(
+        Effect.repeat({ until: (s) => s.code !== 0 || /^slot totes_cdc: active/m.test(s.stdout), schedule: Schedule.spaced("200 millis") }),
+        Effect.timeout("60 seconds")
       )
-      const status = yield* runStatus(stateFile)
       expect(status.code).toBe(0)
       expect(status.stdout).toMatch(/^slot totes_cdc: active, wal_status reserved/m)
       // Once the reader has reported, `status --check` finds nothing to act on.

@@ -53,7 +53,7 @@ export const loaderEmfLines = (report: LoaderInvocationReport, nowMs: number): R
       {
         rowsLoaded: report.rowsLoaded,
         objectsLoaded: report.objectsLoaded,
-        failedObjects: report.failedObjects,
+        failedBatches: report.failedBatches,
         commitToWarehouseP50Ms: report.commitToWarehouseP50Ms,
         commitToWarehouseP99Ms: report.commitToWarehouseP99Ms,
         commitToWarehouseMaxMs: report.commitToWarehouseMaxMs

@@ -10,6 +10,8 @@
  *  - freshness: per warehouse table, last source commit applied and last load time
  *  - row_versions: per warehouse row identity, the (commit LSN, index) of the newest change
  *    applied; `deleted`, and `inferred` (a late-arriving dimension's placeholder at 0/0)
+ *  - applied_batches: every micro-batch applied whole, by its manifest key (migration 6,
+ *    `APPLIED_BATCHES_SQL`): a catch-up skips it without reading its manifest
  *  - fact_versions: per fact row, the (commit LSN, index) of the change that last wrote it
  *    (migration 3, `FACT_VERSIONS_SQL`)
  *  - truncations: every source truncate seen, its mode and whether a quarantine is in force
@@ -79,4 +81,14 @@ export const APPLIED_OBJECT_LATENCY_SQL = `
 ALTER TABLE totes_cdc.applied_objects ADD COLUMN IF NOT EXISTS commit_lag_p50_ms bigint;
 ALTER TABLE totes_cdc.applied_objects ADD COLUMN IF NOT EXISTS commit_lag_p99_ms bigint;
 CREATE INDEX IF NOT EXISTS applied_objects_applied_at ON totes_cdc.applied_objects (target_schema, applied_at);
+`
+
+/** Migration 6: `totes_cdc.applied_batches` (see the header), one row per micro-batch manifest applied whole. */
+export const APPLIED_BATCHES_SQL = `
+CREATE TABLE IF NOT EXISTS totes_cdc.applied_batches (
+    target_schema   text        NOT NULL,
+    manifest_key    text        NOT NULL,
+    applied_at      timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (target_schema, manifest_key)
+);
 `

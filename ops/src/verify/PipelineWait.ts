@@ -9,15 +9,18 @@
  *  - (b) reads the first record after the processor's checkpoint, never moving it.
  *  - (c) is checked whenever a processed bucket is given — `dev` included: its processor
  *    checkpoints a micro-batch once offered to the in-process loader, not once loaded
- *    (loader/src/LoaderQueue.ts).
+ *    (loader/src/LoaderQueue.ts). It lists the bucket's manifests afresh at every poll and
+ *    waits for the micro-batches holding a change at or before the target: one written
+ *    after an earlier listing is not missed, and later ones (a live pipeline) are not waited for.
  *  - On timeout, the unmet condition of the last poll is the one line of the
  *    `PipelineWaitTimeout`; any other failure ends the wait at once.
  */
 import { loadReaderState, slotStatus } from "@totes-cdc/cdc-reader"
-import { Kinesis, type PgSession, S3 } from "@totes-cdc/platform"
+import { compareLsn, type MicroBatchManifest } from "@totes-cdc/core"
+import { Kinesis, type PgSession } from "@totes-cdc/platform"
 import { CheckpointStore, deaggregate, decodeChangeBytes, PROCESSOR_CONSUMER } from "@totes-cdc/stream-processors"
 import { Data, Effect, Option, Result, Schedule, Schema } from "effect"
-import { processedObjectKeys, unappliedObjects } from "./AppliedObjects.ts"
+import { unappliedBatchObjects } from "./AppliedObjects.ts"
 import { describeUnmet, effectiveTarget, type ShardObservation, shardPassed, slotPassed, type Unmet } from "./PipelineProgress.ts"
 
 /** Pause between two polls. */
@@ -37,7 +40,7 @@ export interface ReaderWatch {
 
 export interface PipelineWaitConfig {
   readonly streamName: string
-  /** Processed bucket: every object in it must be applied (condition c), in `dev` too. */
+  /** Processed bucket: every micro-batch in it holding a change at or before the target must be applied (condition c), in `dev` too. */
   readonly processedBucket: string
   /** Target schema of the warehouse (applied objects are recorded per schema). */
   readonly schema: string
@@ -86,12 +89,12 @@ const observeShard = (stream: string, shardId: string) =>
 export const waitForPipeline = (settings: PipelineWaitConfig, reader: ReaderWatch | undefined, warehouse: PgSession, target: string) =>
   Effect.gen(function* () {
     const kinesis = yield* Kinesis
-    const s3 = yield* S3
     let slotDone = false
     // Set once the reader's snapshot is complete (condition 0).
     let goal: string | undefined
     const passedShards = new Set<string>()
-    let objects: ReadonlyArray<string> | undefined
+    let shardsDone = false
+    const manifests = new Map<string, MicroBatchManifest>()
 
     /** Condition 0: the target once the reader's snapshot is complete. */
     const snapshotGoal = ({ source, slot, readerState }: ReaderWatch) =>
@@ -119,17 +122,17 @@ export const waitForPipeline = (settings: PipelineWaitConfig, reader: ReaderWatc
         if (!slotPassed(goal, slot)) return yield* new NotYet({ unmet: { _tag: "Slot", slot } })
         slotDone = true
       }
-      if (objects === undefined) {
+      if (!shardsDone) {
         for (const { shardId } of yield* kinesis.listShards(settings.streamName)) {
           if (passedShards.has(shardId)) continue
           const shard = yield* observeShard(settings.streamName, shardId)
           if (!shardPassed(goal, shard)) return yield* new NotYet({ unmet: { _tag: "Shard", shard } })
           passedShards.add(shardId)
         }
-        objects = processedObjectKeys((yield* s3.listObjects(settings.processedBucket, "")).map((object) => object.key))
+        shardsDone = true
       }
-      const pending = yield* unappliedObjects(warehouse, settings.schema, objects)
-      objects = pending
+      const reached = goal
+      const pending = yield* unappliedBatchObjects(warehouse, settings.schema, settings.processedBucket, (manifest) => compareLsn(manifest.firstCommitLsn, reached) <= 0, manifests)
       if (pending.length > 0) return yield* new NotYet({ unmet: { _tag: "Objects", pending } })
     })
 

@@ -106,7 +106,7 @@ export const METRIC_CATALOGUE = {
   loader: {
     rowsLoaded: { kind: "counter", unit: "Count", description: "Rows applied to the warehouse (CloudWatch: per invocation)", cloudWatch: COMPONENT },
     objectsLoaded: { kind: "counter", unit: "Count", description: "Processed objects applied (CloudWatch: per invocation)", cloudWatch: COMPONENT },
-    failedObjects: { kind: "counter", unit: "Count", description: "Objects that failed to load (their messages are retried, then dead-lettered)", cloudWatch: COMPONENT },
+    failedBatches: { kind: "counter", unit: "Count", description: "Micro-batches that failed to load (their messages are retried, then dead-lettered)", cloudWatch: COMPONENT },
     commitToWarehouseP50Ms: { kind: "gauge", unit: "Milliseconds", description: "Median ms from source commit to warehouse commit, latest load", cloudWatch: COMPONENT },
     commitToWarehouseP99Ms: { kind: "gauge", unit: "Milliseconds", description: "99th percentile ms from source commit to warehouse commit, latest load", cloudWatch: COMPONENT },
     commitToWarehouseMaxMs: { kind: "gauge", unit: "Milliseconds", description: "Largest ms from source commit to warehouse commit, latest load", cloudWatch: COMPONENT },

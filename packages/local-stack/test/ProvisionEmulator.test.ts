@@ -123,7 +123,7 @@ describe("runPlan", () => {
           expect(queue["VisibilityTimeout"]).toBe(String(LOADER_QUEUE_ATTRIBUTES.visibilityTimeoutSeconds))
           expect(JSON.parse(queue["RedrivePolicy"]!)).toEqual({ deadLetterTargetArn: "arn:aws:sqs:eu-west-2:000000000000:loader-dead-letters", maxReceiveCount: 5 })
           expect(fakeSqs.attributes("loader-dead-letters")!["MessageRetentionPeriod"]).toBe("1209600")
-          expect(notifications).toEqual([["processed", { queueArn: "arn:aws:sqs:eu-west-2:000000000000:loader", events: ["s3:ObjectCreated:*"], suffix: ".parquet" }]])
+          expect(notifications).toEqual([["processed", { queueArn: "arn:aws:sqs:eu-west-2:000000000000:loader", events: ["s3:ObjectCreated:*"], prefix: "manifests/", suffix: ".json" }]])
           expect(fakeFirehose.created.get("archive")).toEqual({
             DeliveryStreamName: "archive",
             DeliveryStreamType: "KinesisStreamAsSource",

@@ -3,7 +3,7 @@
  * notifications nor location constraints, so a local server records the requests): a
  * bucket outside us-east-1 is created with its region's LocationConstraint, one already
  * owned is not an error, and the processed bucket's notification names the queue, the
- * event and the `.parquet` suffix filter.
+ * event and the manifests' prefix and suffix filter.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { S3 } from "@totes-cdc/platform"
@@ -50,7 +50,7 @@ const recordingS3 = Effect.acquireRelease(
 )
 
 describe("S3 bucket calls", () => {
-  it.live("createBucket sends the region's location constraint and takes a bucket already owned; putBucketNotification names queue, event and suffix", () =>
+  it.live("createBucket sends the region's location constraint and takes a bucket already owned; putBucketNotification names queue, event, prefix and suffix", () =>
     Effect.scoped(
       Effect.gen(function* () {
         const server = yield* recordingS3
@@ -58,7 +58,7 @@ describe("S3 bucket calls", () => {
           const s3 = yield* S3
           yield* s3.createBucket("ingestion", "eu-west-2")
           yield* s3.createBucket("owned", "eu-west-2")
-          yield* s3.putBucketNotification("processed", { queueArn: "arn:aws:sqs:eu-west-2:000000000000:loader", events: ["s3:ObjectCreated:*"], suffix: ".parquet" })
+          yield* s3.putBucketNotification("processed", { queueArn: "arn:aws:sqs:eu-west-2:000000000000:loader", events: ["s3:ObjectCreated:*"], prefix: "manifests/", suffix: ".json" })
         }).pipe(Effect.provide(S3.layer({ region: "eu-west-2", endpoint: server.endpoint, accessKeyId: "test", secretAccessKey: "test" })))
         const [ingestion, owned, notification] = server.requests
         expect([ingestion?.method, ingestion?.url]).toEqual(["PUT", "/ingestion"])
@@ -67,7 +67,7 @@ describe("S3 bucket calls", () => {
         expect([notification?.method, notification?.url.replace(/=$/, "")]).toEqual(["PUT", "/processed?notification"])
         const xml = (notification?.body ?? "").replaceAll(/\s/g, "")
         expect(xml).toContain(
-          "<QueueConfiguration><Queue>arn:aws:sqs:eu-west-2:000000000000:loader</Queue><Event>s3:ObjectCreated:*</Event><Filter><S3Key><FilterRule><Name>suffix</Name><Value>.parquet</Value></FilterRule></S3Key></Filter></QueueConfiguration>"
+          "<QueueConfiguration><Queue>arn:aws:sqs:eu-west-2:000000000000:loader</Queue><Event>s3:ObjectCreated:*</Event><Filter><S3Key><FilterRule><Name>prefix</Name><Value>manifests/</Value></FilterRule><FilterRule><Name>suffix</Name><Value>.json</Value></FilterRule></S3Key></Filter></QueueConfiguration>"
         )
       })
     )

@@ -56,11 +56,12 @@ export class S3Error extends Schema.TaggedError<S3Error>()("S3Error", {
 
 /**
  * A bucket's event notifications to one SQS queue: `events` (e.g. `s3:ObjectCreated:*`) of
- * objects whose key ends with `suffix` go to the queue `queueArn`.
+ * objects whose key starts with `prefix` and ends with `suffix` go to the queue `queueArn`.
  */
 export interface QueueNotification {
   readonly queueArn: string
   readonly events: ReadonlyArray<string>
+  readonly prefix: string
   readonly suffix: string
 }
 
@@ -205,7 +206,14 @@ const make = (client: S3Client, endpoint: string): S3["Service"] => {
               {
                 QueueArn: notification.queueArn,
                 Events: [...notification.events] as Array<"s3:ObjectCreated:*">,
-                Filter: { Key: { FilterRules: [{ Name: "suffix", Value: notification.suffix }] } }
+                Filter: {
+                  Key: {
+                    FilterRules: [
+                      { Name: "prefix", Value: notification.prefix },
+                      { Name: "suffix", Value: notification.suffix }
+                    ]
+                  }
+                }
               }
             ]
           }

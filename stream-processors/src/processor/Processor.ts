@@ -7,14 +7,15 @@
  *
  * Invariants:
  *  - Every page is answered `Processed` only once the micro-batch's dead letters, Parquet
- *    objects (dimensions before facts) and join state (after its output) are stored.
+ *    objects (dimensions before facts), manifest (after its objects: a loader applies the
+ *    micro-batch whole) and join state (after its output) are stored.
  *  - A record that does not decode or transform is a dead letter; the micro-batch goes on.
  *  - Every key written is a function of the micro-batch's pages: a retry rewrites them.
  *  - Micro-batches are handled one at a time; the in-memory join state moves forward only
  *    once the state object is stored, and is read afresh for a micro-batch holding a
  *    joined table's change (only the joined tables' one shard writes it: SPEC.md §3).
  */
-import { type ChangeRecord, comparePosition, isJoinedSourceTable, decodeJoinState, emptyJoinState, encodeJoinState, INGESTION_LAYOUT, isFactTable, type JoinState, processedColumns, processedKey, processedRows, transformBatch } from "@totes-cdc/core"
+import { type ChangeRecord, comparePosition, isJoinedSourceTable, decodeJoinState, emptyJoinState, encodeJoinState, INGESTION_LAYOUT, type JoinState, processedColumns, processedRows, transformBatch } from "@totes-cdc/core"
 import { DeadLetters, encodeParquet, type Kinesis, S3, type S3Error } from "@totes-cdc/platform"
 import { Clock, Effect, Option, Ref, Result, Schema, Semaphore } from "effect"
 import type { CheckpointStore } from "../consumer/CheckpointStore.ts"
@@ -23,6 +24,7 @@ import type { MicroBatchWindow } from "../consumer/MicroBatchWindow.ts"
 import { defaultPollerConfig, type PollerConfig, type PollerError, runShardPoller } from "../consumer/ShardPoller.ts"
 import { decodeChangeBytes } from "./DecodeChange.ts"
 import { type ArchiveLocation, type JoinStateRebuildError, restoreJoinState } from "./JoinStateRebuild.ts"
+import { writeMicroBatch } from "./MicroBatchWriter.ts"
 import {
   microBatchDateOf,
   microBatchIdOf,
@@ -202,22 +204,15 @@ export const makeProcessorHandler = <E = never, R = never>(
       const encoded = yield* Effect.forEach(rowsByTable(result.rows), ([table, rows]) =>
         encodeParquet(processedColumns(table, { relaxed: true }), processedRows(table, rows, commitTimes)).pipe(
           Effect.mapError((error) => new ProcessorError({ message: `${table} rows of batch ${batchId} do not encode as Parquet: ${error.message}` })),
-          Effect.map((bytes) => ({ table, rows: rows.length, bytes, key: processedKey(table, date, batchId) }))
+          Effect.map((bytes) => ({ table, rows: rows.length, bytes }))
         )
       )
 
       // 3: dead letters.
       yield* Effect.forEach(letters, (letter) => putLetter(letter, date), { concurrency: 8, discard: true })
 
-      // 4: Parquet objects, dimensions (dim_date included) before facts: a crash mid-way leaves
-      // at most dimension objects without their facts, never a fact object without the rows it references.
-      const put = (objects: ReadonlyArray<(typeof encoded)[number]>) =>
-        Effect.forEach(objects, (object) => s3.putObject(config.processedBucket, object.key, object.bytes, "application/vnd.apache.parquet"), {
-          concurrency: 8,
-          discard: true
-        })
-      yield* put(encoded.filter((object) => !isFactTable(object.table)))
-      yield* put(encoded.filter((object) => isFactTable(object.table)))
+      // 4: Parquet objects (dimensions before facts), then the micro-batch's manifest (MicroBatchWriter.ts).
+      const objects = yield* writeMicroBatch(config.processedBucket, batchId, date, encoded, result.rows.map((row) => row.commitLsn)).pipe(Effect.provideService(S3, s3))
 
       // 5: join state, after its output.
       const next = encodeJoinState(result.state)
@@ -225,14 +220,6 @@ export const makeProcessorHandler = <E = never, R = never>(
       yield* Ref.set(current, Option.some({ state: result.state, stored: next }))
 
       // 6: tell the loader.
-      const objects: ReadonlyArray<ProcessedObject> = encoded.map((object) => ({
-        table: object.table,
-        bucket: config.processedBucket,
-        key: object.key,
-        rows: object.rows,
-        batchId,
-        body: object.bytes
-      }))
       yield* Effect.logDebug(
         `batch ${batchId}: ${pages.length} pages, ${sorted.length} changes → ${result.rows.length} rows in ${objects.length} objects, ${letters.length} dead letters`
       )

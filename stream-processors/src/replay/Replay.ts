@@ -15,7 +15,8 @@
  *  - Each micro-batch is ordered by (commitLsn, commitIdx) and transformed with the
  *    running join state (`transformBatch`, the live processor's rules); rows of tables
  *    outside `tables` are dropped; one Parquet object per table per micro-batch at
- *    `<table>/YYYY/MM/DD/replay-<id>.parquet` (date: the micro-batch's first commit), the
+ *    `<table>/YYYY/MM/DD/replay-<id>.parquet` (date: the micro-batch's first commit), then
+ *    its manifest (MicroBatchWriter.ts: a polling loader applies it whole), the
  *    id a function of `since`, `tables` and the archive positions the micro-batch covers —
  *    so the same replay rewrites the same objects, and the loader skips them.
  *  - A line that is not a change record is counted and skipped (the live processor
@@ -29,7 +30,6 @@ import {
   emptyJoinState,
   type JoinState,
   processedColumns,
-  processedKey,
   processedRows,
   transformBatch,
   type WarehouseTable
@@ -39,6 +39,7 @@ import { Clock, Effect, Result, Schema } from "effect"
 import { createHash } from "node:crypto"
 import { DEFAULT_ARCHIVE_PREFIX } from "../archiver/ArchiveBuffer.ts"
 import { decodeChangeBytes } from "../processor/DecodeChange.ts"
+import { writeMicroBatch } from "../processor/MicroBatchWriter.ts"
 import { type ProcessedObject, rowsByTable } from "../processor/ProcessedObjects.ts"
 import { archiveLines } from "../processor/JoinStateRebuild.ts"
 
@@ -127,15 +128,13 @@ export const replayArchive = <E, R>(
         const id = `replay-${createHash("sha1").update(`${config.since.toISOString()}|${tableFilter}|${pendingFrom}|${pendingThrough}`).digest("hex").slice(0, 32)}`
         const date = new Date(Date.parse(changes[0]!.commitTs))
         const commitTimes = new Map(changes.flatMap((c) => (c.source === "snapshot" ? [] : [[c.commitLsn, c.commitTs] as const])))
-        const objects: Array<ProcessedObject> = []
-        for (const [table, tableRows] of rowsByTable(rows)) {
-          const bytes = yield* encodeParquet(processedColumns(table, { relaxed: true }), processedRows(table, tableRows, commitTimes)).pipe(
-            Effect.mapError((error) => new ReplayError({ message: `${table} rows of replay batch ${id} do not encode as Parquet: ${error.message}` }))
+        const encoded = yield* Effect.forEach(rowsByTable(rows), ([table, tableRows]) =>
+          encodeParquet(processedColumns(table, { relaxed: true }), processedRows(table, tableRows, commitTimes)).pipe(
+            Effect.mapError((error) => new ReplayError({ message: `${table} rows of replay batch ${id} do not encode as Parquet: ${error.message}` })),
+            Effect.map((bytes) => ({ table, rows: tableRows.length, bytes }))
           )
-          const key = processedKey(table, date, id)
-          yield* s3.putObject(config.processedBucket, key, bytes, "application/vnd.apache.parquet")
-          objects.push({ table, bucket: config.processedBucket, key, rows: tableRows.length, batchId: id })
-        }
+        )
+        const objects = yield* writeMicroBatch(config.processedBucket, id, date, encoded, rows.map((row) => row.commitLsn))
         yield* onObjects(objects)
         report = {
           ...report,

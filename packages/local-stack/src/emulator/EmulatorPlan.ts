@@ -15,7 +15,7 @@
  *  - The loader's queue is named by the URL the loader will consume (its last two path
  *    segments: account and name); the dead-letter queue is `<name>-dead-letters`, as infra's.
  */
-import { DEFAULTS, INGESTION_LAYOUT } from "@totes-cdc/core"
+import { DEFAULTS, INGESTION_LAYOUT, MANIFEST_PREFIX, MANIFEST_SUFFIX } from "@totes-cdc/core"
 import { type AwsEndpoint, awsEndpointConfig } from "@totes-cdc/platform"
 import { Config, Option, Result, Schema } from "effect"
 
@@ -39,8 +39,8 @@ export const LOADER_QUEUE_ATTRIBUTES = {
   visibilityTimeoutSeconds: 6 * 120 + 1
 } as const
 
-/** The processed bucket's notification to the loader's queue (LoaderQueue.ts): every created `.parquet` object. */
-export const PROCESSED_NOTIFICATION = { events: ["s3:ObjectCreated:*"], suffix: ".parquet" } as const
+/** The processed bucket's notification to the loader's queue (LoaderQueue.ts): every created micro-batch manifest (core MicroBatchManifest.ts). */
+export const PROCESSED_NOTIFICATION = { events: ["s3:ObjectCreated:*"], prefix: MANIFEST_PREFIX, suffix: MANIFEST_SUFFIX } as const
 
 /** Suffix of the dead-letter queue's name (infra: `<stackName>-loader-dead-letters`). */
 export const DEAD_LETTER_SUFFIX = "-dead-letters"

@@ -73,8 +73,8 @@ export const runPlan = Effect.fn("runPlan")(function* (plan: EmulatorPlan, regio
     }
     yield* Effect.logInfo(`SQS queue ${planned.name}: ready, dead letters after ${LOADER_QUEUE_ATTRIBUTES.maxReceiveCount} receives to ${planned.deadLetterName}`)
     const processed = plan.buckets.processed
-    yield* s3.putBucketNotification(processed, { queueArn: queue.arn, events: PROCESSED_NOTIFICATION.events, suffix: PROCESSED_NOTIFICATION.suffix })
-    yield* Effect.logInfo(`S3 bucket ${processed}: ${PROCESSED_NOTIFICATION.events.join(", ")} of *${PROCESSED_NOTIFICATION.suffix} notified to ${planned.name}`)
+    yield* s3.putBucketNotification(processed, { queueArn: queue.arn, events: PROCESSED_NOTIFICATION.events, prefix: PROCESSED_NOTIFICATION.prefix, suffix: PROCESSED_NOTIFICATION.suffix })
+    yield* Effect.logInfo(`S3 bucket ${processed}: ${PROCESSED_NOTIFICATION.events.join(", ")} of ${PROCESSED_NOTIFICATION.prefix}*${PROCESSED_NOTIFICATION.suffix} notified to ${planned.name}`)
     queueUrl = queue.url
     deadLetterQueueUrl = deadLetters.url
   }
