@@ -84,7 +84,12 @@ export interface LoadReport {
 
 export interface Loader {
   readonly target: WarehouseTarget
-  /** Applies `objects` in one transaction. Fails with LoaderError, PgError or S3Error; nothing is written on failure. */
+  /**
+   * Applies `objects` in one transaction. When they are all of one micro-batch they must be
+   * all of it (the processor's hand-off, `replay`, a manifest): the micro-batch is then
+   * recorded as applied whole (`totes_cdc.applied_batches`) unless part of it waits for a
+   * quarantine. Fails with LoaderError, PgError or S3Error; nothing is written on failure.
+   */
   readonly applyObjects: (objects: ReadonlyArray<ObjectRef>) => Effect.Effect<LoadReport, LoaderError | PgError | S3Error>
   /**
    * Reads the manifest at `key` (`manifests/YYYY/MM/DD/<batchId>.json`) and applies the
