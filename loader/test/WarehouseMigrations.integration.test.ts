@@ -32,7 +32,7 @@ layer(LocalStack.layer(), { excludeTestServices: true })("warehouse migrations",
       const reference = yield* introspect(referenceDb, "public", TABLES)
 
       const ours = yield* freshDatabase("our_warehouse")
-      expect(yield* migrateWarehouse(ours)).toEqual(["star_schema", "bookkeeping", "fact_versions", "fact_latest_views", "applied_object_latency"])
+      expect(yield* migrateWarehouse(ours)).toEqual(["star_schema", "bookkeeping", "fact_versions", "fact_latest_views", "applied_object_latency", "applied_batches"])
       const facts = yield* introspect(ours, "public", TABLES)
 
       expect(new Set(reference.columns.map((c) => c.table_name)).size).toBe(11)
@@ -70,7 +70,7 @@ layer(LocalStack.layer(), { excludeTestServices: true })("warehouse migrations",
       const results = yield* Effect.all([migrateWarehouse(db), migrateWarehouse(db), migrateWarehouse(db)], {
         concurrency: "unbounded"
       })
-      expect(results.flat().sort()).toEqual(["applied_object_latency", "bookkeeping", "fact_latest_views", "fact_versions", "star_schema"])
+      expect(results.flat().sort()).toEqual(["applied_batches", "applied_object_latency", "bookkeeping", "fact_latest_views", "fact_versions", "star_schema"])
     })
   )
 
