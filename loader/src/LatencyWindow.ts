@@ -7,23 +7,44 @@
  * Invariants:
  *  - Samples older than `windowMs` before the newest `now` are dropped; memory is
  *    bounded by the rows loaded within one window (at most `maxSamples`, oldest dropped).
+ *  - Adding a load costs O(its rows + the loads in the window), never O(samples held).
  *  - Percentiles are nearest-rank over the samples in the window; none → null.
  */
+/** The latencies (ms) of the rows of one load, loaded at `at` (ms since the epoch). */
+export interface LatencyChunk {
+  readonly at: number
+  readonly latencies: Float64Array
+}
+
 export interface LatencyWindow {
   readonly windowMs: number
   readonly maxSamples: number
-  /** (time loaded ms, latency ms), oldest first. */
-  readonly samples: ReadonlyArray<readonly [number, number]>
+  /** One chunk per load, oldest first: adding a load costs its own rows, not the window's. */
+  readonly samples: ReadonlyArray<LatencyChunk>
+  /** Latencies held, over all chunks. */
+  readonly size: number
 }
 
-export const emptyLatencyWindow = (windowMs = 60_000, maxSamples = 200_000): LatencyWindow => ({ windowMs, maxSamples, samples: [] })
+export const emptyLatencyWindow = (windowMs = 60_000, maxSamples = 200_000): LatencyWindow => ({ windowMs, maxSamples, samples: [], size: 0 })
 
 /** The window with rows committed at `commitTimes` (ms since the epoch) loaded at `now`. */
 export const addLatencies = (window: LatencyWindow, now: number, commitTimes: ReadonlyArray<number>): LatencyWindow => {
-  const kept = window.samples.filter(([at]) => at > now - window.windowMs)
-  const added = commitTimes.map((ts) => [now, Math.max(0, now - ts)] as const)
-  const all = [...kept, ...added]
-  return { ...window, samples: all.length > window.maxSamples ? all.slice(all.length - window.maxSamples) : all }
+  const chunks = window.samples.filter((chunk) => chunk.at > now - window.windowMs)
+  if (commitTimes.length > 0) chunks.push({ at: now, latencies: Float64Array.from(commitTimes, (ts) => Math.max(0, now - ts)) })
+  let size = chunks.reduce((sum, chunk) => sum + chunk.latencies.length, 0)
+  // Over the cap: the oldest latencies go (a chunk in part when it straddles the cut).
+  while (size > window.maxSamples) {
+    const oldest = chunks[0]!
+    const drop = size - window.maxSamples
+    if (oldest.latencies.length <= drop) {
+      chunks.shift()
+      size -= oldest.latencies.length
+    } else {
+      chunks[0] = { at: oldest.at, latencies: oldest.latencies.subarray(drop) }
+      size -= drop
+    }
+  }
+  return { ...window, samples: chunks, size }
 }
 
 /** Nearest-rank percentiles `ps` (each 0–100) of `sorted` (ascending), in the order of `ps`; null when empty. */
@@ -35,9 +56,13 @@ const nearestRank = (sorted: Float64Array, ps: ReadonlyArray<number>): ReadonlyA
 /** Nearest-rank percentiles `ps` (each 0–100) of the latencies loaded within the window before `now`, ms, in the order of `ps`; null when none. One sort for all. */
 export const latencyPercentiles = (window: LatencyWindow, now: number, ps: ReadonlyArray<number>): ReadonlyArray<number | null> => {
   const from = now - window.windowMs
-  const values = new Float64Array(window.samples.length)
+  const values = new Float64Array(window.size)
   let n = 0
-  for (const [at, latency] of window.samples) if (at > from) values[n++] = latency
+  for (const chunk of window.samples) {
+    if (chunk.at <= from) continue
+    values.set(chunk.latencies, n)
+    n += chunk.latencies.length
+  }
   return nearestRank(values.subarray(0, n).sort(), ps)
 }
 

@@ -22,7 +22,12 @@ describe("LatencyWindow", () => {
 
   it("keeps at most maxSamples, the newest", () => {
     const window = addLatencies(emptyLatencyWindow(60_000, 3), 100, [99, 98, 97, 96])
-    expect(window.samples.map(([, latency]) => latency)).toEqual([2, 3, 4])
+    expect(window.samples.flatMap((chunk) => [...chunk.latencies])).toEqual([2, 3, 4])
+    // Across loads: the oldest load goes first, then part of the next.
+    const later = addLatencies(addLatencies(emptyLatencyWindow(60_000, 3), 100, [99, 98]), 200, [199, 198])
+    expect(later.samples.flatMap((chunk) => [...chunk.latencies])).toEqual([2, 1, 2])
+    expect(later.size).toBe(3)
+    expect(latencyPercentiles(later, 200, [0, 100])).toEqual([1, 2])
   })
 
   it("commitLagPercentiles: nearest-rank p50/p99 of one load's rows (a clock ahead of the load counts as 0)", () => {

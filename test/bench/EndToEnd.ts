@@ -1,7 +1,7 @@
 /**
  * Benchmark "end-to-end" (issue 6, items 2–5): the whole pipeline as a user runs it —
  * `totes-cdc dev` as a child process (source → reader → kinesalite → processor → Parquet
- * in s3rver → loader → warehouse, one Node process; kinesalite in its own child process).
+ * in s3rver → loader → warehouse, one Node process; kinesalite and s3rver in child processes of their own).
  *
  * Parts, each repetition on a fresh `dev`:
  *  - drain (+ the real data set + COPY baseline): `dev --seed <real dump> --simulate 0`;

@@ -79,7 +79,9 @@ export interface EndToEndEntry extends Omit<EntryBase, "config"> {
   readonly results: EndToEndResults
 }
 
-const totalCpu = (r: DrainResult) => CPU_GROUPS.reduce((sum, g) => sum + r.cpuSeconds[g], 0)
+/** A group's CPU seconds; 0 for a group a recorded run did not have yet (s3rver ran in dev's process before its own). */
+const cpuOf = (r: DrainResult, g: CpuGroup) => r.cpuSeconds[g] ?? 0
+const totalCpu = (r: DrainResult) => CPU_GROUPS.reduce((sum, g) => sum + cpuOf(r, g), 0)
 const microsPerChange = (r: DrainResult, seconds: number) => (seconds * 1e6) / r.changes
 
 const over = <T>(xs: ReadonlyArray<T>, f: (x: T) => number | null, digits = 3): Summary | null => {
@@ -138,7 +140,7 @@ export const makeEntry = (options: {
     snapshotSeconds: over(snapshot, (r) => r.slotToLoadedSeconds, 1),
     snapshotPeakRssMB: over(snapshot, (r) => r.memory.peakRssMB, 0),
     cpuMicrosPerChange: {
-      ...(Object.fromEntries(CPU_GROUPS.map((g) => [g, over(drain, (r) => microsPerChange(r, r.cpuSeconds[g]), 1)])) as Record<CpuGroup, Summary | null>),
+      ...(Object.fromEntries(CPU_GROUPS.map((g) => [g, over(drain, (r) => microsPerChange(r, cpuOf(r, g)), 1)])) as Record<CpuGroup, Summary | null>),
       total: over(drain, (r) => microsPerChange(r, totalCpu(r)), 1)
     },
     coresBusy: over(drain, (r) => totalCpu(r) / r.warehouseSeconds, 2),
@@ -306,8 +308,8 @@ const entrySection = (heading: string, e: EndToEndEntry) =>
 const METHOD = `## End to end (issue 6: throughput, snapshot, memory, COPY baseline)
 
 - Each repetition starts its own \`totes-cdc dev --seed <real dump> --simulate 0 --state-file …\` as
-  a child process (one Node process runs reader, archiver, processor and loader; kinesalite runs in
-  its own child process and its RSS is reported apart). "npm start → verified" = spawn →
+  a child process (one Node process runs reader, archiver, processor and loader; kinesalite and
+  s3rver run in child processes of their own: kinesalite's RSS and both emulators' CPU are reported apart). "npm start → verified" = spawn →
   \`totes-cdc verify --state-file … --wait-for-lsn current\` exits 0.
 - Drain: N changes executed as fast as the source takes them — transactions of 700
   \`sales_order\` inserts + 300 \`payment\` updates (one multi-row statement each, one
@@ -343,7 +345,7 @@ export const E2E_CATEGORIES: ReadonlyArray<readonly [string, (module: string) =>
   ["reader (pgoutput, change records, Kinesis PutRecords)", (m) => m.startsWith("cdc-reader/") || m === "pg-logical-replication"],
   ["archiver (raw NDJSON to S3)", (m) => m.startsWith("stream-processors/src/archiver")],
   ["processor (de-aggregation, transform, Arrow + Parquet, S3 PutObject)", (m) => m.startsWith("stream-processors/") || m.startsWith("packages/core/src/star/") || m === "parquet-wasm" || m === "apache-arrow"],
-  ["s3rver (emulator, in-process)", (m) => ["s3rver", "koa", "koa-compose", "@koa/router", "busboy", "fast-xml-parser", "fs-extra", "winston"].includes(m) || m === "node:_http_server"],
+  ["s3rver (emulator, when it runs in the profiled process)", (m) => ["s3rver", "koa", "koa-compose", "@koa/router", "busboy", "fast-xml-parser", "fs-extra", "winston"].includes(m) || m === "node:_http_server"],
   ["dev (cli and ops: the composition root, the status line, the loader hook's glue)", (m) => m.startsWith("cli/") || m.startsWith("ops/")],
   ["AWS SDK (unattributed)", (m) => m.startsWith("@smithy/") || m.startsWith("@aws-sdk/")],
   ["pg driver (unattributed)", (m) => m === "pg" || m === "pg-protocol" || m === "pg-pool"],

@@ -6,6 +6,7 @@ describe("ProcessCpu", () => {
   it("groups dev's process tree by command line", () => {
     expect(groupOf(10, 10, "node\0totes-cdc.js\0dev")).toBe("dev")
     expect(groupOf(11, 10, "/usr/bin/node\0/work/packages/local-stack/src/KinesaliteServer.ts\0")).toBe("kinesalite")
+    expect(groupOf(12, 10, "/usr/bin/node\0/work/packages/local-stack/src/S3rverServer.ts\0/tmp/s3\0" + "0\0a,b\0")).toBe("s3rver")
     expect(groupOf(12, 10, "postgres: walsender postgres totesys 127.0.0.1(34000) START_REPLICATION")).toBe("walsender")
     expect(groupOf(13, 10, "postgres: postgres totesys 127.0.0.1(52084) idle")).toBe("source backends")
     expect(groupOf(14, 10, "postgres: postgres warehouse 127.0.0.1(48698) COPY")).toBe("warehouse backends")

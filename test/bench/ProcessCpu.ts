@@ -4,8 +4,8 @@
  * the machine's cores could sustain at that cost.
  *
  * Groups (a process tree rooted at dev's pid, classified by command line):
- *  - dev: the `totes-cdc dev` Node process (reader, archiver, processor, loader, s3rver);
- *  - kinesalite: its child process;
+ *  - dev: the `totes-cdc dev` Node process (reader, archiver, processor, loader);
+ *  - kinesalite, s3rver: the emulators' child processes;
  *  - source backends / walsender / warehouse backends / postgres other: PostgreSQL's
  *    processes by their title (`postgres: <user> <database> …`, `walsender …`);
  *    the benchmark's own workload connection is a source backend (the source executing
@@ -23,7 +23,7 @@
 import { readdirSync, readFileSync } from "node:fs"
 import { CLK_TCK, parseStat } from "./Profiling.ts"
 
-export const CPU_GROUPS = ["dev", "kinesalite", "source backends", "walsender", "warehouse backends", "postgres other", "other"] as const
+export const CPU_GROUPS = ["dev", "kinesalite", "s3rver", "source backends", "walsender", "warehouse backends", "postgres other", "other"] as const
 export type CpuGroup = (typeof CPU_GROUPS)[number]
 
 /** Pure: the group of a process under dev, from its command line (NUL-separated as in /proc). */
@@ -31,6 +31,7 @@ export const groupOf = (pid: number, devPid: number, cmdline: string): CpuGroup 
   if (pid === devPid) return "dev"
   const text = cmdline.replaceAll("\0", " ")
   if (text.includes("KinesaliteServer")) return "kinesalite"
+  if (text.includes("S3rverServer")) return "s3rver"
   if (text.startsWith("postgres: walsender")) return "walsender"
   if (/^postgres: \S+ totesys /.test(text)) return "source backends"
   if (/^postgres: \S+ warehouse /.test(text)) return "warehouse backends"

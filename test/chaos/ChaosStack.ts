@@ -83,7 +83,7 @@ export const startChaosStack = async (): Promise<ChaosStack> => {
     dir,
     postgres: pg.value,
     kinesisEndpoint,
-    s3Endpoint: s3.value,
+    s3Endpoint: s3.value.endpoint,
     aws: CREDENTIALS,
     kinesalitePid: () => kinesis.value.pid,
     restartPostgres: async (mode, downMs) => {

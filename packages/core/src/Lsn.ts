@@ -24,10 +24,23 @@ export const parseLsn = (lsn: string): bigint => {
 export const formatLsn = (position: bigint): string =>
   `${(position >> 32n).toString(16).toUpperCase()}/${(position & 0xffffffffn).toString(16).toUpperCase()}`
 
-/** Negative, zero or positive as `a` is before, at or after `b`. */
+/** The high (`16` of "16/B374D848") or low half of a valid LSN as a number (each half < 2^32, exact). Throws on a malformed LSN. */
+const halfOf = (lsn: string, high: boolean): number => {
+  if (!LSN_PATTERN.test(lsn)) throw new Error(`not an LSN: ${lsn}`)
+  const slash = lsn.indexOf("/")
+  return Number.parseInt(high ? lsn.slice(0, slash) : lsn.slice(slash + 1), 16)
+}
+
+/**
+ * Negative, zero or positive as `a` is before, at or after `b` (-1, 0, 1). Throws on a
+ * malformed LSN. Compares the two 32-bit halves as numbers: no bigint and no array per call
+ * (it orders every micro-batch's changes; the same order as `parseLsn(a) - parseLsn(b)`).
+ */
 export const compareLsn = (a: string, b: string): number => {
-  const d = parseLsn(a) - parseLsn(b)
-  return d < 0n ? -1 : d > 0n ? 1 : 0
+  const high = halfOf(a, true) - halfOf(b, true)
+  if (high !== 0) return high < 0 ? -1 : 1
+  const low = halfOf(a, false) - halfOf(b, false)
+  return low < 0 ? -1 : low > 0 ? 1 : 0
 }
 
 /** The later of two LSNs. */

@@ -201,10 +201,12 @@ export const makeLocalStack = (options: LocalStackOptions = {}): Effect.Effect<L
     }
     yield* createKinesisStream(kinesis, kinesis.streamName, kinesis.shards)
 
-    const s3Endpoint = yield* startS3rver({
+    const s3rver = yield* startS3rver({
       directory: join(dir, "s3"),
       buckets: [LOCAL_NAMES.ingestionBucket, LOCAL_NAMES.processedBucket]
     })
+    if (lock !== undefined) yield* lock.addHelper(s3rver.pid)
+    const s3Endpoint = s3rver.endpoint
     return {
       dataDir: dir,
       postgres,

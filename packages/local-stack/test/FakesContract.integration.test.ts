@@ -62,7 +62,7 @@ const real = Layer.unwrap(
       (dir) => Effect.promise(() => removeTree(dir))
     )
     const kinesalite = yield* startKinesalite({})
-    const s3Endpoint = yield* startS3rver({ directory: dir, buckets: BUCKETS })
+    const s3Endpoint = (yield* startS3rver({ directory: dir, buckets: BUCKETS })).endpoint
     const kinesis = { region: REGION, endpoint: kinesalite.endpoint, ...CREDENTIALS }
     for (const [name, shards] of Object.entries(STREAMS)) yield* createKinesisStream(kinesis, name, shards)
     emulated = { kinesisEndpoint: kinesalite.endpoint, s3Endpoint }
