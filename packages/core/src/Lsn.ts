@@ -31,6 +31,9 @@ const halfOf = (lsn: string, high: boolean): number => {
   return Number.parseInt(high ? lsn.slice(0, slash) : lsn.slice(slash + 1), 16)
 }
 
+/** The two 32-bit halves of `lsn` ("16/B374D848" → 0x16, 0xB374D848) as numbers, to sort many positions by numbers alone. Throws on a malformed LSN. */
+export const lsnHalves = (lsn: string): { readonly high: number; readonly low: number } => ({ high: halfOf(lsn, true), low: halfOf(lsn, false) })
+
 /**
  * Negative, zero or positive as `a` is before, at or after `b` (-1, 0, 1). Throws on a
  * malformed LSN. Compares the two 32-bit halves as numbers: no bigint and no array per call

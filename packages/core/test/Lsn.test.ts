@@ -1,7 +1,7 @@
 /** LSN order (Lsn.ts): `compareLsn` agrees with the bigint positions `parseLsn` defines, for any pair, and refuses what is not an LSN. */
 import { describe, expect, it } from "@effect/vitest"
 import fc from "fast-check"
-import { compareLsn, formatLsn, parseLsn } from "../src/Lsn.ts"
+import { compareLsn, formatLsn, lsnHalves, parseLsn } from "../src/Lsn.ts"
 
 const half = fc.oneof(fc.constantFrom(0, 1, 0x7fffffff, 0x80000000, 0xffffffff), fc.nat({ max: 0xffffffff }))
 /** A half as LSN text: hex in either case, with leading zeros up to 8 digits or none. */
@@ -35,5 +35,17 @@ describe("compareLsn", () => {
       expect(() => compareLsn(bad, "0/0"), bad).toThrow(`not an LSN: ${bad}`)
       expect(() => compareLsn("0/0", bad), bad).toThrow(`not an LSN: ${bad}`)
     }
+  })
+
+  it("lsnHalves: ordering by (high, low) as numbers is compareLsn's order", () => {
+    fc.assert(
+      fc.property(lsn, lsn, (a, b) => {
+        const [x, y] = [lsnHalves(a), lsnHalves(b)]
+        expect(Math.sign(x.high - y.high || x.low - y.low)).toBe(compareLsn(a, b))
+      }),
+      { numRuns: 2_000 }
+    )
+    expect(lsnHalves("16/B374D848")).toEqual({ high: 0x16, low: 0xb374d848 })
+    expect(() => lsnHalves("16")).toThrow("not an LSN: 16")
   })
 })

@@ -15,7 +15,7 @@
  *    once the state object is stored, and is read afresh for a micro-batch holding a
  *    joined table's change (only the joined tables' one shard writes it: SPEC.md §3).
  */
-import { type ChangeRecord, comparePosition, isJoinedSourceTable, decodeJoinState, emptyJoinState, encodeJoinState, INGESTION_LAYOUT, type JoinState, processedColumns, processedRows, transformBatch } from "@totes-cdc/core"
+import { type ChangeRecord, isJoinedSourceTable, lsnHalves, decodeJoinState, emptyJoinState, encodeJoinState, INGESTION_LAYOUT, type JoinState, processedColumns, processedRows, transformBatch } from "@totes-cdc/core"
 import { DeadLetters, encodeParquet, type Kinesis, S3, type S3Error } from "@totes-cdc/platform"
 import { Clock, Effect, Option, Ref, Result, Schema, Semaphore } from "effect"
 import type { CheckpointStore } from "../consumer/CheckpointStore.ts"
@@ -179,10 +179,11 @@ export const makeProcessorHandler = <E = never, R = never>(
       // 1–2: decode, order, transform.
       const decoded = ordered.map(decodePage)
       const letters = decoded.flatMap((page) => page.letters)
+      // In commit order (comparePosition), ties in arrival order; each LSN parsed once, not per comparison.
       const sorted = decoded
         .flatMap((page) => page.changes)
-        .map((entry, index) => ({ ...entry, index }))
-        .sort((a, b) => comparePosition(a.change, b.change) || a.index - b.index)
+        .map((entry, index) => ({ ...entry, index, at: lsnHalves(entry.change.commitLsn) }))
+        .sort((a, b) => a.at.high - b.at.high || a.at.low - b.at.low || a.change.commitIdx - b.change.commitIdx || a.index - b.index)
       const { state, stored } = yield* loadState(sorted.some((entry) => isJoinedSourceTable(entry.change.table)))
       const origins = new Map(sorted.map((entry) => [entry.change, entry.origin] as const))
       const result = transformBatch(
