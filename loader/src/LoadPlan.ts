@@ -112,16 +112,22 @@ export const copyField = (value: ParquetValue): string => {
   if (value === null) return "\\N"
   if (typeof value === "boolean") return value ? "t" : "f"
   if (typeof value === "number") return String(value)
-  return value.replace(/[\\\n\r\t]/g, (c) => ESCAPES[c]!)
+  return NEEDS_ESCAPE.test(value) ? value.replace(ESCAPED, (c) => ESCAPES[c]!) : value
 }
 
-/** The COPY text of `rows` for the staging table of `table` (one line each, `_ord` = index). */
+const NEEDS_ESCAPE = /[\\\n\r\t]/
+const ESCAPED = /[\\\n\r\t]/g
+
+/** The COPY text of `rows` for the staging table of `table` (one line each, `_ord` = index), built field by field into one string. */
 export const copyText = (table: WarehouseTable, rows: ReadonlyArray<LoadRow>): string => {
-  const names = starNames(table)
-  const lines = rows.map((row, ord) =>
-    [...names.map((name) => row[name] ?? null), ...PIPELINE_COLUMNS.map((column) => row[column.name] ?? null), ord].map(copyField).join("\t")
-  )
-  return lines.length === 0 ? "" : `${lines.join("\n")}\n`
+  const names = [...starNames(table), ...PIPELINE_COLUMNS.map((column) => column.name)]
+  let text = ""
+  for (let ord = 0; ord < rows.length; ord++) {
+    const row = rows[ord]!
+    for (const name of names) text += `${copyField(row[name] ?? null)}\t`
+    text += `${ord}\n`
+  }
+  return text
 }
 
 /** A processed object's rows cut at its truncates and resyncs: segments of upserts/deletes, each followed by the truncate or resync row that ends it (if any). */
