@@ -3,13 +3,15 @@
  * and `replay` alike: its Parquet objects, then its manifest (core MicroBatchManifest.ts).
  *
  * Invariants:
- *  - Dimension objects (dim_date included) before fact objects: a crash mid-way leaves at
- *    most dimension objects without their facts, never a fact without the rows it references.
  *  - The manifest last, only once every object it lists is stored: a loader applies a
- *    micro-batch whole or not at all. No objects, no manifest.
+ *    micro-batch whole or not at all, so the objects themselves are written all at once, in
+ *    no order (a crash mid-way leaves objects no manifest lists, which no loader applies).
+ *    No objects, no manifest.
+ *  - `alongsideManifest` (the processor's join state) starts only once every object is
+ *    stored, and runs concurrently with the manifest's put: neither waits for the other.
  *  - Keys and bytes are functions of the micro-batch: writing it again overwrites.
  */
-import { isFactTable, makeManifest, manifestKey, encodeManifest, processedKey, type WarehouseTable } from "@totes-cdc/core"
+import { encodeManifest, makeManifest, manifestKey, processedKey, type WarehouseTable } from "@totes-cdc/core"
 import { S3, type S3Error } from "@totes-cdc/platform"
 import { Effect } from "effect"
 import type { ProcessedObject } from "./ProcessedObjects.ts"
@@ -25,27 +27,26 @@ export interface EncodedObject {
  * Writes `encoded` (one entry per table) as micro-batch `batchId` filed under `date`
  * (`<table>/YYYY/MM/DD/<batchId>.parquet`, then `manifests/YYYY/MM/DD/<batchId>.json`);
  * `commitLsns`: the commit LSNs of its rows. Answers the objects written, bytes included,
- * in the order written. Fails with `S3Error`; what was written before stays (a retry overwrites it).
+ * in `encoded`'s order. Fails with `S3Error` or `alongsideManifest`'s error; what was
+ * written before stays (a retry overwrites it).
  */
-export const writeMicroBatch = (
+export const writeMicroBatch = <E = never>(
   bucket: string,
   batchId: string,
   date: Date,
   encoded: ReadonlyArray<EncodedObject>,
-  commitLsns: Iterable<string>
-): Effect.Effect<ReadonlyArray<ProcessedObject>, S3Error, S3> =>
+  commitLsns: Iterable<string>,
+  alongsideManifest: Effect.Effect<void, E> = Effect.void
+): Effect.Effect<ReadonlyArray<ProcessedObject>, S3Error | E, S3> =>
   Effect.gen(function* () {
-    if (encoded.length === 0) return []
+    if (encoded.length === 0) {
+      yield* alongsideManifest
+      return []
+    }
     const s3 = yield* S3
-    const objectOf = ({ table, rows, bytes }: EncodedObject): ProcessedObject => ({ table, bucket, key: processedKey(table, date, batchId), rows, batchId, body: bytes })
-    const dimensions = encoded.filter((o) => !isFactTable(o.table)).map(objectOf)
-    const facts = encoded.filter((o) => isFactTable(o.table)).map(objectOf)
-    const put = (group: ReadonlyArray<ProcessedObject>) =>
-      Effect.forEach(group, (object) => s3.putObject(bucket, object.key, object.body!, "application/vnd.apache.parquet"), { concurrency: 8, discard: true })
-    yield* put(dimensions)
-    yield* put(facts)
-    const objects = [...dimensions, ...facts]
-    const manifest = makeManifest(batchId, objects, commitLsns)
-    yield* s3.putObject(bucket, manifestKey(date, batchId), encodeManifest(manifest), "application/json")
+    const objects: ReadonlyArray<ProcessedObject> = encoded.map(({ table, rows, bytes }) => ({ table, bucket, key: processedKey(table, date, batchId), rows, batchId, body: bytes }))
+    yield* Effect.forEach(objects, (object) => s3.putObject(bucket, object.key, object.body!, "application/vnd.apache.parquet"), { concurrency: 12, discard: true })
+    const manifest = encodeManifest(makeManifest(batchId, objects, commitLsns))
+    yield* Effect.all([s3.putObject(bucket, manifestKey(date, batchId), manifest, "application/json"), alongsideManifest], { concurrency: 2, discard: true })
     return objects
   })

@@ -7,8 +7,8 @@
  *
  * Invariants:
  *  - Every page is answered `Processed` only once the micro-batch's dead letters, Parquet
- *    objects (dimensions before facts), manifest (after its objects: a loader applies the
- *    micro-batch whole) and join state (after its output) are stored.
+ *    objects, manifest (after its objects: a loader applies the micro-batch whole) and join
+ *    state (after its objects, alongside the manifest) are stored.
  *  - A record that does not decode or transform is a dead letter; the micro-batch goes on.
  *  - Every key written is a function of the micro-batch's pages: a retry rewrites them.
  *  - Micro-batches are handled one at a time; the in-memory join state moves forward only
@@ -212,12 +212,13 @@ export const makeProcessorHandler = <E = never, R = never>(
       // 3: dead letters.
       yield* Effect.forEach(letters, (letter) => putLetter(letter, date), { concurrency: 8, discard: true })
 
-      // 4: Parquet objects (dimensions before facts), then the micro-batch's manifest (MicroBatchWriter.ts).
-      const objects = yield* writeMicroBatch(config.processedBucket, batchId, date, encoded, result.rows.map((row) => row.commitLsn)).pipe(Effect.provideService(S3, s3))
-
-      // 5: join state, after its output.
+      // 4–5: Parquet objects, then the micro-batch's manifest and — alongside it, after its
+      // output — the join state (MicroBatchWriter.ts).
       const next = encodeJoinState(result.state)
-      if (next !== stored) yield* s3.putObject(stateBucket, config.stateKey, next, "application/json")
+      const saveState = next === stored ? Effect.void : s3.putObject(stateBucket, config.stateKey, next, "application/json")
+      const objects = yield* writeMicroBatch(config.processedBucket, batchId, date, encoded, result.rows.map((row) => row.commitLsn), saveState).pipe(
+        Effect.provideService(S3, s3)
+      )
       yield* Ref.set(current, Option.some({ state: result.state, stored: next }))
 
       // 6: tell the loader.
