@@ -7,6 +7,7 @@
  */
 import kinesalite from "kinesalite"
 import type { AddressInfo } from "node:net"
+import { runAsEmulatorChild } from "./EmulatorChild.ts"
 
 const dataDir = process.argv[2]
 const port = Number(process.argv[3] ?? 0)
@@ -18,12 +19,4 @@ const server = kinesalite({
   shardLimit: 100
 })
 server.listen(port, "127.0.0.1", () => process.stdout.write(`${(server.address() as AddressInfo).port}\n`))
-const parent = process.ppid
-setInterval(() => {
-  try {
-    process.kill(parent, 0)
-  } catch {
-    process.exit(0)
-  }
-}, 1_000).unref()
-process.on("SIGTERM", () => server.close(() => process.exit(0)))
+runAsEmulatorChild(() => new Promise<void>((resolve) => server.close(() => resolve())))

@@ -10,6 +10,7 @@
  */
 import S3rver from "s3rver"
 import { AtomicFilesystemStore } from "./AtomicFilesystemStore.ts"
+import { runAsEmulatorChild } from "./EmulatorChild.ts"
 
 const [directory = "", port = "0", buckets = ""] = process.argv.slice(2)
 const server = new S3rver({
@@ -28,12 +29,4 @@ server.store = server.context.store = new AtomicFilesystemStore(directory)
 server.logger.close = () => server.logger
 const address = await server.run()
 process.stdout.write(`${address.port}\n`)
-const parent = process.ppid
-setInterval(() => {
-  try {
-    process.kill(parent, 0)
-  } catch {
-    process.exit(0)
-  }
-}, 1_000).unref()
-process.on("SIGTERM", () => void server.close().finally(() => process.exit(0)))
+runAsEmulatorChild(() => server.close())
