@@ -1,6 +1,7 @@
 /**
- * Stores one encoded micro-batch in the processed bucket (DESIGN.md §4), for the processor
- * and `replay` alike: its Parquet objects, then its manifest (core MicroBatchManifest.ts).
+ * Encodes and stores one micro-batch in the processed bucket (DESIGN.md §4), for the
+ * processor and `replay` alike: its Parquet objects, then its manifest (core
+ * MicroBatchManifest.ts).
  *
  * Invariants:
  *  - The manifest last, only once every object it lists is stored: a loader applies a
@@ -11,16 +12,37 @@
  *    stored, and runs concurrently with the manifest's put: neither waits for the other.
  *  - Keys and bytes are functions of the micro-batch: writing it again overwrites.
  */
-import { encodeManifest, makeManifest, manifestKey, processedKey, type WarehouseTable } from "@totes-cdc/core"
-import { S3, type S3Error } from "@totes-cdc/platform"
+import { type ChangeRecord, encodeManifest, makeManifest, manifestKey, processedColumns, processedKey, processedRows, type StarRow, type WarehouseTable } from "@totes-cdc/core"
+import { encodeParquet, S3, type S3Error } from "@totes-cdc/platform"
 import { Effect } from "effect"
-import type { ProcessedObject } from "./ProcessedObjects.ts"
+import { type ProcessedObject, rowsByTable } from "./ProcessedObjects.ts"
 
 /** One table's rows of a micro-batch, encoded as Parquet. */
 export interface EncodedObject {
   readonly table: WarehouseTable
   readonly rows: number
   readonly bytes: Uint8Array
+}
+
+/**
+ * Encodes a micro-batch's star `rows` as one Parquet object per table (`rowsByTable` order),
+ * before anything is written: an encoding failure writes nothing. `_commit_ts` comes from
+ * `changes`' commit times — none for snapshot rows, which have no commit of their own (their
+ * commitTs is the snapshot's start). Fails with `failure(table, message)` for a table whose
+ * rows do not encode.
+ */
+export const encodeMicroBatch = <E>(
+  rows: ReadonlyArray<StarRow>,
+  changes: ReadonlyArray<ChangeRecord>,
+  failure: (table: WarehouseTable, message: string) => E
+): Effect.Effect<ReadonlyArray<EncodedObject>, E> => {
+  const commitTimes = new Map(changes.flatMap((change) => (change.source === "snapshot" ? [] : [[change.commitLsn, change.commitTs] as const])))
+  return Effect.forEach(rowsByTable(rows), ([table, tableRows]) =>
+    encodeParquet(processedColumns(table, { relaxed: true }), processedRows(table, tableRows, commitTimes)).pipe(
+      Effect.mapError((error) => failure(table, error.message)),
+      Effect.map((bytes) => ({ table, rows: tableRows.length, bytes }))
+    )
+  )
 }
 
 /**

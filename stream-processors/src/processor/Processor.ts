@@ -15,8 +15,8 @@
  *    once the state object is stored, and is read afresh for a micro-batch holding a
  *    joined table's change (only the joined tables' one shard writes it: SPEC.md §3).
  */
-import { type ChangeRecord, isJoinedSourceTable, lsnHalves, decodeJoinState, emptyJoinState, encodeJoinState, INGESTION_LAYOUT, type JoinState, processedColumns, processedRows, transformBatch } from "@totes-cdc/core"
-import { DeadLetters, encodeParquet, type Kinesis, S3, type S3Error } from "@totes-cdc/platform"
+import { type ChangeRecord, isJoinedSourceTable, lsnHalves, decodeJoinState, emptyJoinState, encodeJoinState, INGESTION_LAYOUT, type JoinState, transformBatch } from "@totes-cdc/core"
+import { DeadLetters, type Kinesis, S3, type S3Error } from "@totes-cdc/platform"
 import { Clock, Effect, Option, Ref, Result, Schema, Semaphore } from "effect"
 import type { CheckpointStore } from "../consumer/CheckpointStore.ts"
 import { deaggregate, type MicroBatch, type MicroBatchHandler, processed, type ShardPage } from "../consumer/MicroBatch.ts"
@@ -24,14 +24,13 @@ import type { MicroBatchWindow } from "../consumer/MicroBatchWindow.ts"
 import { defaultPollerConfig, type PollerConfig, type PollerError, runShardPoller } from "../consumer/ShardPoller.ts"
 import { decodeChangeBytes } from "./DecodeChange.ts"
 import { type ArchiveLocation, type JoinStateRebuildError, restoreJoinState } from "./JoinStateRebuild.ts"
-import { writeMicroBatch } from "./MicroBatchWriter.ts"
+import { encodeMicroBatch, writeMicroBatch } from "./MicroBatchWriter.ts"
 import {
   microBatchDateOf,
   microBatchIdOf,
   orderPages,
   PROCESSOR_STAGE,
-  type ProcessedObject,
-  rowsByTable
+  type ProcessedObject
 } from "./ProcessedObjects.ts"
 
 /** Where the processor reads and writes, and whom it tells about new objects. */
@@ -199,14 +198,10 @@ export const makeProcessorHandler = <E = never, R = never>(
         })
       }
 
-      // Encode every object before writing anything: an encoding failure writes nothing.
-      // Snapshot rows have no commit of their own (their commitTs is the snapshot's start): no `_commit_ts`.
-      const commitTimes = new Map(sorted.flatMap(({ change }) => (change.source === "snapshot" ? [] : [[change.commitLsn, change.commitTs] as const])))
-      const encoded = yield* Effect.forEach(rowsByTable(result.rows), ([table, rows]) =>
-        encodeParquet(processedColumns(table, { relaxed: true }), processedRows(table, rows, commitTimes)).pipe(
-          Effect.mapError((error) => new ProcessorError({ message: `${table} rows of batch ${batchId} do not encode as Parquet: ${error.message}` })),
-          Effect.map((bytes) => ({ table, rows: rows.length, bytes }))
-        )
+      const encoded = yield* encodeMicroBatch(
+        result.rows,
+        sorted.map((entry) => entry.change),
+        (table, message) => new ProcessorError({ message: `${table} rows of batch ${batchId} do not encode as Parquet: ${message}` })
       )
 
       // 3: dead letters.

@@ -29,18 +29,16 @@ import {
   comparePosition,
   emptyJoinState,
   type JoinState,
-  processedColumns,
-  processedRows,
   transformBatch,
   type WarehouseTable
 } from "@totes-cdc/core"
-import { encodeParquet, S3, type S3Error } from "@totes-cdc/platform"
+import { S3, type S3Error } from "@totes-cdc/platform"
 import { Clock, Effect, Result, Schema } from "effect"
 import { createHash } from "node:crypto"
 import { DEFAULT_ARCHIVE_PREFIX } from "../archiver/ArchiveBuffer.ts"
 import { decodeChangeBytes } from "../processor/DecodeChange.ts"
-import { writeMicroBatch } from "../processor/MicroBatchWriter.ts"
-import { type ProcessedObject, rowsByTable } from "../processor/ProcessedObjects.ts"
+import { encodeMicroBatch, writeMicroBatch } from "../processor/MicroBatchWriter.ts"
+import type { ProcessedObject } from "../processor/ProcessedObjects.ts"
 import { archiveLines } from "../processor/JoinStateRebuild.ts"
 
 export class ReplayError extends Schema.TaggedError<ReplayError>()("ReplayError", { message: Schema.String }) {}
@@ -127,12 +125,10 @@ export const replayArchive = <E, R>(
         const rows = result.rows.filter((row) => config.tables === undefined || config.tables.has(row.table))
         const id = `replay-${createHash("sha1").update(`${config.since.toISOString()}|${tableFilter}|${pendingFrom}|${pendingThrough}`).digest("hex").slice(0, 32)}`
         const date = new Date(Date.parse(changes[0]!.commitTs))
-        const commitTimes = new Map(changes.flatMap((c) => (c.source === "snapshot" ? [] : [[c.commitLsn, c.commitTs] as const])))
-        const encoded = yield* Effect.forEach(rowsByTable(rows), ([table, tableRows]) =>
-          encodeParquet(processedColumns(table, { relaxed: true }), processedRows(table, tableRows, commitTimes)).pipe(
-            Effect.mapError((error) => new ReplayError({ message: `${table} rows of replay batch ${id} do not encode as Parquet: ${error.message}` })),
-            Effect.map((bytes) => ({ table, rows: tableRows.length, bytes }))
-          )
+        const encoded = yield* encodeMicroBatch(
+          rows,
+          changes,
+          (table, message) => new ReplayError({ message: `${table} rows of replay batch ${id} do not encode as Parquet: ${message}` })
         )
         const objects = yield* writeMicroBatch(config.processedBucket, id, date, encoded, rows.map((row) => row.commitLsn))
         yield* onObjects(objects)
