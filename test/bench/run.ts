@@ -45,7 +45,7 @@ import { BENCHMARKS_FILE, RESULTS_FILE, commandLine, entryKey, machineFacts, mer
 import { TOTESYS_DUMP } from "@totes-cdc/local-stack/testing"
 
 const USAGE = `usage: npm run bench -- [--quick] [--only reader|processor|freshness|e2e|soak] [--rows N] [--reps N] [--warmup-rows N]
-                              [--rates R,R,…] [--rate N] [--seconds N] [--cpu-prof-dir DIR]
+                              [--parts drain,transaction,snapshot] [--rates R,R,…] [--rate N] [--seconds N] [--cpu-prof-dir DIR]
                               [--no-record] [--report]
   --quick             50,000 changes × 3 repetitions (reader, processor; default: 300,000 × 5);
                       freshness: 100/s × 10 s and 1,000/s × 15 s × 3 (default: 100, 1,000 and
@@ -57,7 +57,10 @@ const USAGE = `usage: npm run bench -- [--quick] [--only reader|processor|freshn
                       steady load for a long time, memory, slot lag and freshness sampled
                       every 10 s and judged flat or not; 1,000 changes/s × 1,800 s, quick:
                       × 120 s); default: the first four, in that order (soak only with --only)
-  --rows N            changes per repetition (≥ 1,000): the reader's backlog, the processor's stream
+  --rows N            changes per repetition (≥ 1,000): the reader's backlog, the processor's stream;
+                      e2e: the size of each part it runs (drain changes: a multiple of 1,000)
+  --parts P,P,…       e2e: run only these parts (drain, transaction, snapshot; default: all three,
+                      quick: drain)
   --reps N            repetitions (≥ 3)
   --rates R,R,…       freshness: the steady rates (changes/s), in order
   --rate N            soak: the steady rate, changes/s (1 to 50,000; default 1,000)
@@ -86,6 +89,7 @@ const parsed = (() => {
         rows: { type: "string" },
         reps: { type: "string" },
         "warmup-rows": { type: "string" },
+        parts: { type: "string" },
         rates: { type: "string" },
         rate: { type: "string" },
         seconds: { type: "string" },
@@ -125,8 +129,12 @@ if (only !== undefined && !(BENCHMARKS as ReadonlyArray<string>).includes(only))
 }
 const selected: ReadonlyArray<Benchmark> = only === undefined ? (parsed.report ? BENCHMARKS : ALL) : [only as Benchmark]
 
-if (only === "e2e" && (parsed.rows !== undefined || parsed["warmup-rows"] !== undefined)) {
-  process.stderr.write("bench: --rows and --warmup-rows apply to the reader and processor benchmarks; the e2e benchmark takes --reps (and --quick)\n")
+if (only === "e2e" && parsed["warmup-rows"] !== undefined) {
+  process.stderr.write("bench: --warmup-rows applies to the reader and processor benchmarks; the e2e benchmark takes --parts, --rows and --reps (and --quick)\n")
+  process.exit(2)
+}
+if (parsed.parts !== undefined && only !== "e2e") {
+  process.stderr.write("bench: --parts selects the e2e benchmark's parts: run it with --only e2e\n")
   process.exit(2)
 }
 if (only === "freshness" && (parsed.rows !== undefined || parsed["warmup-rows"] !== undefined || parsed["cpu-prof-dir"] !== undefined)) {
@@ -135,6 +143,17 @@ if (only === "freshness" && (parsed.rows !== undefined || parsed["warmup-rows"] 
 }
 
 const quick = parsed.quick
+const E2E_PARTS = ["drain", "transaction", "snapshot"] as const
+type E2EPart = (typeof E2E_PARTS)[number]
+const e2eParts: ReadonlyArray<E2EPart> = (() => {
+  if (parsed.parts === undefined) return quick ? ["drain"] : E2E_PARTS
+  const parts = parsed.parts.split(",").map((part) => part.trim())
+  if (parts.length === 0 || parts.some((part) => !(E2E_PARTS as ReadonlyArray<string>).includes(part))) {
+    process.stderr.write(`bench: --parts ${parsed.parts}: give parts of ${E2E_PARTS.join(", ")}, comma-separated\n`)
+    process.exit(2)
+  }
+  return parts as ReadonlyArray<E2EPart>
+})()
 const rows = wholeNumber("rows", parsed.rows, quick ? 50_000 : 300_000, 1_000)
 const reps = wholeNumber("reps", parsed.reps, quick ? 3 : 5, 3)
 const warmupRows = Math.min(wholeNumber("warmup-rows", parsed["warmup-rows"], 10_000, 0), rows)
@@ -346,11 +365,13 @@ const e2e = Effect.gen(function* () {
   const date = new Date().toISOString()
   const e2eStarted = performance.now()
   const loadAverage = os.loadavg()
-  const sizes = quick ? { drainChanges: 50_000, bigTransactionRows: 0, snapshotRows: 0 } : { drainChanges: 1_000_000, bigTransactionRows: 1_000_000, snapshotRows: 1_000_000 }
+  const size = parsed.rows === undefined ? (quick ? 50_000 : 1_000_000) : rows
+  const sizeOf = (part: E2EPart) => (e2eParts.includes(part) ? size : 0)
+  const sizes = { drainChanges: sizeOf("drain"), bigTransactionRows: sizeOf("transaction"), snapshotRows: sizeOf("snapshot") }
   const e2eReps = wholeNumber("reps", parsed.reps, 3, 3)
   log(`${E2E_BENCHMARK}: ${JSON.stringify(sizes)} × ${e2eReps} repetitions, each on a fresh totes-cdc dev`)
   const results = yield* runEndToEnd({ ...sizes, reps: e2eReps, drainOnOneDev: quick, log, ...(cpuProfileDir === undefined ? {} : { cpuProfileDir }) })
-  const name = entryKey(E2E_BENCHMARK, quick, parsed.reps !== undefined)
+  const name = entryKey(E2E_BENCHMARK, quick, parsed.reps !== undefined || parsed.rows !== undefined || parsed.parts !== undefined)
   const entry = E2EReport.makeEntry({
     name,
     command: commandLine(args),
