@@ -37,8 +37,8 @@ import {
   simulateHistory
 } from "@totes-cdc/local-stack"
 import { cappedBackoff, Kinesis, type PgPool, makePgPool, redactUrl, S3 } from "@totes-cdc/platform"
-import { CheckpointStore, type RecordingSummary } from "@totes-cdc/stream-processors"
-import { Clock, Console, Effect, Layer, Option, Ref } from "effect"
+import { CheckpointStore, type RecordingSummary, shareShardReads } from "@totes-cdc/stream-processors"
+import { Clock, Console, Context, Effect, Layer, Option, Ref } from "effect"
 import { resolve } from "node:path"
 import { UsageError } from "./Errors.ts"
 import { consumerSettingsFromState, readerSettingsFromState, statusOptionsFromState } from "./LocalSettings.ts"
@@ -159,15 +159,16 @@ const readerComponent = (state: StateFile): Component => ({
   run: runReaderProgram(readerSettingsFromState(state)).pipe(Effect.andThen(Effect.never))
 })
 
-const archiverComponent = (state: StateFile): Component => ({
+/** The archiver, reading through `kinesis` (shared with the processor). */
+const archiverComponent = (state: StateFile, kinesis: Layer.Layer<Kinesis>): Component => ({
   name: "archiver",
-  run: runArchiverProgram(consumerSettingsFromState(state))
+  run: runArchiverProgram(consumerSettingsFromState(state), kinesis)
 })
 
-/** The processor, handing each micro-batch's objects to the in-process loader. */
-const processorComponent = (state: StateFile, loads: LoaderQueue): Component => ({
+/** The processor, reading through `kinesis` (shared with the archiver), handing each micro-batch's objects to the in-process loader. */
+const processorComponent = (state: StateFile, loads: LoaderQueue, kinesis: Layer.Layer<Kinesis>): Component => ({
   name: "processor",
-  run: runProcessorProgram(consumerSettingsFromState(state), loads.offer)
+  run: runProcessorProgram(consumerSettingsFromState(state), loads.offer, kinesis)
 })
 
 /** The state file's content for a running stack. */
@@ -309,6 +310,9 @@ export const dev = (options: DevOptions) =>
             Effect.flatMap((now) => Ref.update(loadStats, (s) => ({ rows: s.rows + report.rows, latency: addLatencies(s.latency, now, report.commitTimes) })))
           )
       })
+      // The archiver and the processor read the same shards: one GetRecords serves both (SharedShardReads.ts).
+      const kinesis = Context.get(yield* Layer.build(Kinesis.layer(consumerSettingsFromState(state).kinesis)), Kinesis)
+      const sharedReads = Layer.succeed(Kinesis, yield* shareShardReads(kinesis))
       const components: Array<Component> = [
         {
           name: "status",
@@ -317,8 +321,8 @@ export const dev = (options: DevOptions) =>
           )
         },
         feed._tag === "Recording" ? replayComponent(state, options.stateFile, feed, warehouse) : readerComponent(state),
-        archiverComponent(state),
-        processorComponent(state, loads),
+        archiverComponent(state, sharedReads),
+        processorComponent(state, loads, sharedReads),
         { name: "loader", run: loads.run }
       ]
       if (feed._tag === "Source" && feed.simulate > 0) components.push(simulatorComponent(source, options, feed.simulate, stats))

@@ -36,20 +36,26 @@ export const consumerSettings: Config.Config<ConsumerSettings> = Config.all({
   aws: awsEndpointsConfig
 }).pipe(Config.map(({ aws, ...rest }) => ({ ...rest, ...aws })))
 
-/** Kinesis, S3, consumer checkpoints (in the ingestion bucket, `state/consumers/`) and dead letters (`dlq/`). */
-const consumerLayer = (settings: ConsumerSettings) =>
-  Layer.mergeAll(Kinesis.layer(settings.kinesis), CheckpointStore.layer({ bucket: settings.ingestionBucket }), DeadLetters.layer(settings.ingestionBucket)).pipe(
+/**
+ * Kinesis (`kinesis`, or a client of `settings.kinesis` of the program's own), S3, consumer
+ * checkpoints (in the ingestion bucket, `state/consumers/`) and dead letters (`dlq/`).
+ */
+const consumerLayer = (settings: ConsumerSettings, kinesis: Layer.Layer<Kinesis> = Kinesis.layer(settings.kinesis)) =>
+  Layer.mergeAll(kinesis, CheckpointStore.layer({ bucket: settings.ingestionBucket }), DeadLetters.layer(settings.ingestionBucket)).pipe(
     Layer.provideMerge(S3.layer(settings.s3))
   )
 
-/** The archiver until interrupted: the stream → raw NDJSON under `raw/` in the ingestion bucket. */
-export const runArchiverProgram = (settings: ConsumerSettings) =>
+/**
+ * The archiver until interrupted: the stream → raw NDJSON under `raw/` in the ingestion bucket.
+ * `kinesis`: the Kinesis service to read with (`dev`: one whose reads the processor shares, SharedShardReads.ts).
+ */
+export const runArchiverProgram = (settings: ConsumerSettings, kinesis?: Layer.Layer<Kinesis>) =>
   runArchiver({
     stream: settings.streamName,
     bucket: settings.ingestionBucket,
     bufferBytes: settings.archiveBufferBytes,
     bufferIntervalMs: settings.archiveBufferIntervalMs
-  }).pipe(Effect.provide(consumerLayer(settings)))
+  }).pipe(Effect.provide(consumerLayer(settings, kinesis)))
 
 /**
  * The processor until interrupted: the stream → Parquet per warehouse table in the
@@ -57,11 +63,12 @@ export const runArchiverProgram = (settings: ConsumerSettings) =>
  * state is rebuilt at start from the archiver's `raw/` there).
  * Changes of all shards are grouped in micro-batches closing after `processorWindowMs`
  * (or at the default change and byte limits). `onObjects` hears of each micro-batch's
- * objects once they are stored (the loader, in `dev`).
+ * objects once they are stored (the loader, in `dev`). `kinesis`: as the archiver's.
  */
 export const runProcessorProgram = <E = never, R = never>(
   settings: ConsumerSettings,
-  onObjects?: (objects: ReadonlyArray<ProcessedObject>) => Effect.Effect<void, E, R>
+  onObjects?: (objects: ReadonlyArray<ProcessedObject>) => Effect.Effect<void, E, R>,
+  kinesis?: Layer.Layer<Kinesis>
 ) =>
   runProcessor({
     stream: settings.streamName,
@@ -71,4 +78,4 @@ export const runProcessorProgram = <E = never, R = never>(
     archive: { bucket: settings.ingestionBucket },
     window: { maxWaitMs: settings.processorWindowMs },
     ...(onObjects === undefined ? {} : { onObjects })
-  }).pipe(Effect.provide(consumerLayer(settings)))
+  }).pipe(Effect.provide(consumerLayer(settings, kinesis)))

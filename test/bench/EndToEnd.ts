@@ -66,6 +66,8 @@ export interface EndToEndOptions {
   readonly log: (line: string) => void
   /** V8 CPU profile of dev in the first drain repetition (node --cpu-prof) into this directory. */
   readonly cpuProfileDir?: string
+  /** Environment variables set for every dev (diagnostics: e.g. HeapProbe.ts's NODE_OPTIONS preload). */
+  readonly devEnv?: Readonly<Record<string, string>>
 }
 
 export interface Samples {
@@ -146,10 +148,14 @@ const lsnDiff = (pool: PgPool, from: string, to: string) => num(pool, "SELECT ($
 const currentLsn = (pool: PgPool) => pool.query("SELECT pg_current_wal_lsn()::text AS lsn").pipe(Effect.map((rows) => rows[0]?.lsn ?? "0/0"))
 
 /** Starts dev and waits for its state file; answers dev, the state and spawn → state file (s). */
-const startDev = (dir: string, seed: string, watch: ReadonlyArray<string>, cpuProfileDir?: string) =>
+const startDev = (dir: string, seed: string, watch: ReadonlyArray<string>, env: EndToEndOptions["devEnv"], cpuProfileDir?: string) =>
   Effect.gen(function* () {
     const stateFile = join(dir, "state.json")
-    const dev = yield* spawnDev(["--seed", seed, "--simulate", "0", "--state-file", stateFile], { watch, ...(cpuProfileDir === undefined ? {} : { cpuProfileDir }) })
+    const dev = yield* spawnDev(["--seed", seed, "--simulate", "0", "--state-file", stateFile], {
+      watch,
+      ...(cpuProfileDir === undefined ? {} : { cpuProfileDir }),
+      ...(env === undefined ? {} : { env })
+    })
     yield* waitUntil(dev, "the state file", Effect.sync(() => existsSync(stateFile)), 50, 300_000)
     const stateFileSeconds = round((now() - dev.spawnedAt) / 1000, 2)
     const state = yield* readStateFile(stateFile).pipe(Effect.mapError((error) => fail(error.message)))
@@ -260,7 +266,7 @@ export const drainReps = (reps: ReadonlyArray<number>, options: EndToEndOptions)
     const dir = yield* tempDir
     const profileDir = reps[0] === 1 && options.cpuProfileDir !== undefined ? options.cpuProfileDir : undefined
     options.log(`${label}: starting totes-cdc dev --seed <real dump> --simulate 0${profileDir === undefined ? "" : ` (--cpu-prof into ${profileDir})`}`)
-    const { dev, state, stateFile, stateFileSeconds } = yield* startDev(dir, TOTESYS_DUMP, [], profileDir)
+    const { dev, state, stateFile, stateFileSeconds } = yield* startDev(dir, TOTESYS_DUMP, [], options.devEnv, profileDir)
     yield* verify(stateFile)
     const verifySeconds = round((now() - dev.spawnedAt) / 1000, 2)
     options.log(`${label}: state file after ${stateFileSeconds} s, verify exited 0 after ${verifySeconds} s`)
@@ -385,7 +391,7 @@ export const bigTransactionRep = (rep: number, options: EndToEndOptions) =>
   Effect.gen(function* () {
     const label = `big transaction rep ${rep}/${options.reps}`
     const dir = yield* tempDir
-    const { dev, state } = yield* startDev(dir, TOTESYS_DUMP, [])
+    const { dev, state } = yield* startDev(dir, TOTESYS_DUMP, [], options.devEnv)
     const source = yield* makePgPool(state.source.url, { max: 2, applicationName: "totes-cdc-bench-e2e" })
     const warehouse = yield* makePgPool(state.warehouse.url, { max: 2, applicationName: "totes-cdc-bench-e2e" })
     const schema = state.warehouse.schema
@@ -429,7 +435,7 @@ export const snapshotRep = (rep: number, seedFile: string, rows: number, options
     const label = `snapshot rep ${rep}/${options.reps}`
     const dir = yield* tempDir
     options.log(`${label}: starting totes-cdc dev --seed <dump + sales orders up to ${rows.toLocaleString("en-GB")}>`)
-    const { dev, state } = yield* startDev(dir, seedFile, [SLOT_CREATED])
+    const { dev, state } = yield* startDev(dir, seedFile, [SLOT_CREATED], options.devEnv)
     const source = yield* makePgPool(state.source.url, { max: 2, applicationName: "totes-cdc-bench-e2e" })
     const warehouse = yield* makePgPool(state.warehouse.url, { max: 2, applicationName: "totes-cdc-bench-e2e" })
     const sampler = yield* startSampler(dev, source)
