@@ -13,7 +13,7 @@
  *  - A fact's missing dimension row is first inserted as an inferred member at 0/0.
  *  - `ForeignKeyChecks`: `statement` = one anti-join per key; `row` = PostgreSQL's triggers.
  */
-import { compareLsn, isFactTable, PIPELINE_COLUMNS, quoteIdent, STAR_COLUMNS, STAR_KEY, type StarColumnType, type WarehouseTable } from "@totes-cdc/core"
+import { compareLsn, isFactTable, PIPELINE_COLUMNS, quoteIdent, quoteLiteral, STAR_COLUMNS, STAR_KEY, type StarColumnType, type WarehouseTable } from "@totes-cdc/core"
 import type { ParquetValue } from "@totes-cdc/platform"
 import type { WarehouseTarget } from "./WarehouseTarget.ts"
 
@@ -26,6 +26,62 @@ export interface Statement {
   readonly params: ReadonlyArray<unknown>
   /** A check: the statement must return no row; a row it returns is described by this, and the load fails. */
   readonly failsOnRow?: (row: Readonly<Record<string, string | null>>) => string
+}
+
+/** A parameter's SQL literal as PostgreSQL would read the parameter: `NULL`, or the value's text quoted (unknown-typed, as a text parameter is). */
+const literalOf = (value: unknown): string => {
+  if (value === null || value === undefined) return "NULL"
+  if (typeof value === "string") return quoteLiteral(value)
+  if (typeof value === "number" || typeof value === "boolean" || typeof value === "bigint") return quoteLiteral(String(value))
+  throw new RangeError(`a statement parameter of type ${typeof value} cannot be written inline`)
+}
+
+/**
+ * Pure: `statement` with its `$n` parameters written inline as literals (`literalOf`), so it
+ * can run in a script (`PgSession.script`). `$n` inside a quoted literal or identifier is
+ * left alone; a `$n` without a parameter is a defect (RangeError).
+ */
+export const inlineStatement = ({ sql, params }: Statement): string => {
+  let out = ""
+  let i = 0
+  while (i < sql.length) {
+    const c = sql[i]!
+    if (c === "'" || c === '"') {
+      const end = sql.indexOf(c, i + 1)
+      const stop = end < 0 ? sql.length : end + 1
+      out += sql.slice(i, stop)
+      i = stop
+    } else if (c === "$" && /[0-9]/.test(sql[i + 1] ?? "")) {
+      let j = i + 1
+      while (j < sql.length && /[0-9]/.test(sql[j]!)) j++
+      const n = Number(sql.slice(i + 1, j))
+      if (n < 1 || n > params.length) throw new RangeError(`statement parameter $${n} has no value (${params.length} given)`)
+      out += literalOf(params[n - 1])
+      i = j
+    } else {
+      out += c
+      i++
+    }
+  }
+  return out
+}
+
+/**
+ * Pure: `statements` cut into the round trips that run them in order — a script of the
+ * consecutive statements without a check (inlined), or one check (`failsOnRow`) by itself,
+ * whose rows are needed.
+ */
+export const roundTrips = (statements: ReadonlyArray<Statement>): ReadonlyArray<{ readonly _tag: "Script"; readonly sqls: ReadonlyArray<string> } | { readonly _tag: "Check"; readonly statement: Statement }> => {
+  const out: Array<{ _tag: "Script"; sqls: Array<string> } | { _tag: "Check"; statement: Statement }> = []
+  for (const statement of statements) {
+    if (statement.failsOnRow !== undefined) out.push({ _tag: "Check", statement })
+    else {
+      const last = out.at(-1)
+      if (last?._tag === "Script") last.sqls.push(inlineStatement(statement))
+      else out.push({ _tag: "Script", sqls: [inlineStatement(statement)] })
+    }
+  }
+  return out
 }
 
 /** How a source truncate is handled (README "Truncates"). */

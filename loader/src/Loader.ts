@@ -31,6 +31,7 @@ import {
   type ForeignKeyChecks,
   type LoadRow,
   prepareStage,
+  roundTrips,
   splitAtTruncates,
   type Statement,
   type TruncateMode
@@ -153,14 +154,20 @@ export const addReports = (a: LoadReport, b: LoadReport): LoadReport => ({
   newestCommitOfTable: newerCommits(a.newestCommitOfTable, b.newestCommitOfTable)
 })
 
-/** Runs `statements` in order; a check (`failsOnRow`) that returns a row fails with LoaderError. */
+/**
+ * Runs `statements` in order, in as few round trips as their checks allow (`roundTrips`:
+ * the statements between two checks in one script); a check (`failsOnRow`) that returns a
+ * row fails with LoaderError.
+ */
 const run = (tx: PgSession, statements: ReadonlyArray<Statement>) =>
   Effect.forEach(
-    statements,
-    ({ sql, params, failsOnRow }) =>
-      tx.query(sql, params).pipe(
-        Effect.flatMap((rows) => (failsOnRow === undefined || rows.length === 0 ? Effect.void : Effect.fail(new LoaderError({ message: failsOnRow(rows[0]!) }))))
-      ),
+    roundTrips(statements),
+    (trip) =>
+      trip._tag === "Script"
+        ? tx.script(trip.sqls)
+        : tx.query(trip.statement.sql, trip.statement.params).pipe(
+            Effect.flatMap((rows) => (rows.length === 0 ? Effect.void : Effect.fail(new LoaderError({ message: trip.statement.failsOnRow!(rows[0]!) }))))
+          ),
     { discard: true }
   )
 
@@ -211,31 +218,38 @@ const applyObject = (
   foreignKeyChecks: ForeignKeyChecks
 ) =>
   Effect.gen(function* () {
-    for (const segment of splitAtTruncates(rows)) {
-      if (segment.rows.length > 0) {
-        yield* Effect.forEach(prepareStage(table), (sql) => tx.query(sql), { discard: true })
-        yield* tx.copyIn(copyStageSql(table), Readable.from([copyText(table, segment.rows)]))
-        yield* run(tx, applySegment(target, table, foreignKeyChecks, segment.rows.length))
-      }
-      if (segment.truncate?.["_op"] === "resync") yield* applyResyncRow(tx, target, table, key, segment.truncate)
-      else if (segment.truncate !== undefined && !(yield* handleTruncate(tx, target, table, key, segment.truncate, mode))) return false
-    }
+    const segments = splitAtTruncates(rows)
     const newest = newestCommit(rows)
     const [p50 = null, p99 = null] = commitLagPercentiles(yield* Clock.currentTimeMillis, commitTimesOf(rows), [50, 99])
-    yield* tx.query(
-      `INSERT INTO totes_cdc.applied_objects (target_schema, object_key, warehouse_table, row_count, commit_lag_p50_ms, commit_lag_p99_ms)
+    // The object's bookkeeping rides in the round trip of its last segment's statements when that segment ends without a truncate.
+    const bookkeeping: ReadonlyArray<Statement> = [
+      {
+        sql: `INSERT INTO totes_cdc.applied_objects (target_schema, object_key, warehouse_table, row_count, commit_lag_p50_ms, commit_lag_p99_ms)
        VALUES ($1, $2, $3, $4, $5, $6)`,
-      [target.schema, key, table, rows.length, p50 === null ? null : Math.round(p50), p99 === null ? null : Math.round(p99)]
-    )
-    yield* tx.query(
-      `INSERT INTO totes_cdc.freshness AS f (target_schema, warehouse_table, last_commit_lsn, last_commit_ts, last_loaded_at)
+        params: [target.schema, key, table, rows.length, p50 === null ? null : Math.round(p50), p99 === null ? null : Math.round(p99)]
+      },
+      {
+        sql: `INSERT INTO totes_cdc.freshness AS f (target_schema, warehouse_table, last_commit_lsn, last_commit_ts, last_loaded_at)
        VALUES ($1, $2, $3, $4, clock_timestamp())
        ON CONFLICT (target_schema, warehouse_table) DO UPDATE SET
          last_commit_lsn = greatest(f.last_commit_lsn, EXCLUDED.last_commit_lsn),
          last_commit_ts = greatest(f.last_commit_ts, EXCLUDED.last_commit_ts),
          last_loaded_at = EXCLUDED.last_loaded_at`,
-      [target.schema, table, newest.lsn, newest.ts]
-    )
+        params: [target.schema, table, newest.lsn, newest.ts]
+      }
+    ]
+    let booked = false
+    for (const [index, segment] of segments.entries()) {
+      if (segment.rows.length > 0) {
+        yield* tx.script(prepareStage(table))
+        yield* tx.copyIn(copyStageSql(table), Readable.from([copyText(table, segment.rows)]))
+        booked = index === segments.length - 1 && segment.truncate === undefined
+        yield* run(tx, [...applySegment(target, table, foreignKeyChecks, segment.rows.length), ...(booked ? bookkeeping : [])])
+      }
+      if (segment.truncate?.["_op"] === "resync") yield* applyResyncRow(tx, target, table, key, segment.truncate)
+      else if (segment.truncate !== undefined && !(yield* handleTruncate(tx, target, table, key, segment.truncate, mode))) return false
+    }
+    if (!booked) yield* run(tx, bookkeeping)
     return true
   })
 

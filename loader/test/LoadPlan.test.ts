@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
 import { loadOrder, manifestKeyOfBatch, newestCommit } from "../src/Loader.ts"
-import { copyField, copyText, type FactVersionRow, mergeFactVersions, splitAtTruncates } from "../src/LoadPlan.ts"
+import { copyField, copyText, type FactVersionRow, inlineStatement, mergeFactVersions, roundTrips, splitAtTruncates } from "../src/LoadPlan.ts"
 import { alternativeSpellings, resolveTarget } from "../src/WarehouseTarget.ts"
 
 describe("COPY text", () => {
@@ -19,6 +19,33 @@ describe("COPY text", () => {
       { currency_id: 1, currency_code: "GBP", currency_name: "British pound", _commit_lsn: "0/10", _commit_idx: 3, _op: "upsert", _commit_ts: null }
     ])
     expect(text).toBe("1\tGBP\tBritish pound\t0/10\t3\tupsert\t\\N\t0\n")
+  })
+})
+
+describe("statements in round trips", () => {
+  it("writes parameters inline as the quoted text PostgreSQL reads a parameter as, NULL for null, and leaves $n in quotes alone", () => {
+    expect(
+      inlineStatement({
+        sql: `UPDATE t SET a = $1, b = $2::int, c = $3, d = $10 WHERE e = '$1' AND "$2" = $4`,
+        params: ["it's", 42, null, true, 5, 6, 7, 8, 9, "tenth"]
+      })
+    ).toBe(`UPDATE t SET a = 'it''s', b = '42'::int, c = NULL, d = 'tenth' WHERE e = '$1' AND "$2" = 'true'`)
+    expect(() => inlineStatement({ sql: "SELECT $2", params: ["one"] })).toThrow(/\$2 has no value/)
+  })
+
+  it("puts the statements between two checks in one script, in order, and each check in a round trip of its own", () => {
+    const check = { sql: "SELECT 1 WHERE $1 = 'x'", params: ["x"], failsOnRow: () => "bad" }
+    const trips = roundTrips([
+      { sql: "ANALYZE s", params: [] },
+      { sql: "INSERT INTO t VALUES ($1)", params: [1] },
+      check,
+      { sql: "DELETE FROM t WHERE a = $1", params: ["z"] }
+    ])
+    expect(trips).toEqual([
+      { _tag: "Script", sqls: ["ANALYZE s", "INSERT INTO t VALUES ('1')"] },
+      { _tag: "Check", statement: check },
+      { _tag: "Script", sqls: ["DELETE FROM t WHERE a = 'z'"] }
+    ])
   })
 })
 

@@ -47,6 +47,12 @@ export interface PgSession {
    * Returns the number of rows copied. Fails with `PgError`.
    */
   readonly copyIn: (sql: string, source: Readable | AsyncIterable<string | Buffer>) => Effect.Effect<number, PgError>
+  /**
+   * Runs parameterless `statements` in order in ONE round trip (the simple query protocol),
+   * discarding their rows: outside a transaction they run as one implicit transaction. Fails
+   * with the `PgError` of the first statement that fails (the later ones do not run).
+   */
+  readonly script: (statements: ReadonlyArray<string>) => Effect.Effect<void, PgError>
 }
 
 export interface PgPool extends PgSession {
@@ -154,6 +160,10 @@ const makeSession = (
 ): PgSession => ({
   query: (sql, params) =>
     run(async (client) => (await client.query({ text: sql, values: params ? [...params] : [] })).rows as Array<Row>).pipe(Effect.withSpan("Postgres.query")),
+  script: (statements) =>
+    statements.length === 0
+      ? Effect.void
+      : run(async (client) => void (await client.query(statements.join(";\n")))).pipe(Effect.withSpan("Postgres.script", { attributes: { statements: statements.length } })),
   copyIn: (sql, source) =>
     acquireClient(async (client) => {
       const sink = client.query(copyFromStdin(sql))
