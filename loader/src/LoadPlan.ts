@@ -148,14 +148,15 @@ const starNames = (table: WarehouseTable): ReadonlyArray<string> => STAR_COLUMNS
 /** The staging table's columns, in COPY order. */
 export const stageColumns = (table: WarehouseTable): ReadonlyArray<string> => [...starNames(table), ...PIPELINE.map(([name]) => name)]
 
-/** Creates (once per transaction) and empties the staging table of `table`. */
-export const prepareStage = (table: WarehouseTable): ReadonlyArray<string> => [
+/** Creates the staging table of `table` for the transaction (dropped at commit), empty; nothing when it exists. */
+export const createStage = (table: WarehouseTable): string =>
   `CREATE TEMP TABLE IF NOT EXISTS ${stageName(table)} (${[
     ...STAR_COLUMNS[table].map((c) => `${quoteIdent(c.name)} ${SQL_TYPE[c.type]}`),
     ...PIPELINE.map(([name, type]) => `${quoteIdent(name)} ${type}`)
-  ].join(", ")}) ON COMMIT DROP`,
-  `TRUNCATE ${stageName(table)}`
-]
+  ].join(", ")}) ON COMMIT DROP`
+
+/** Empties the staging table of `table` once its segment is applied, so the next segment (or object) of the table finds it empty. */
+export const clearStage = (table: WarehouseTable): Statement => ({ sql: `TRUNCATE ${stageName(table)}`, params: [] })
 
 /** `COPY _stage_<table> (…) FROM STDIN` (text format). */
 export const copyStageSql = (table: WarehouseTable): string =>

@@ -30,7 +30,9 @@ import {
   copyText,
   type ForeignKeyChecks,
   type LoadRow,
-  prepareStage,
+  clearStage,
+  createStage,
+  inlineStatement,
   roundTrips,
   splitAtTruncates,
   type Statement,
@@ -207,7 +209,10 @@ const applyResyncRow = (tx: PgSession, target: WarehouseTarget, table: Warehouse
     yield* Effect.logDebug(`snapshot of ${table} at ${at.lsn} (object ${key}): ids it does not bring back are flagged deleted`)
   })
 
-/** Applies one decoded object inside `tx`. Answers false when its table became (or is) quarantined. */
+/**
+ * Applies one decoded object inside `tx`, whose staging table of `table` exists and is empty
+ * (`createStage`); leaves it empty. Answers false when its table became (or is) quarantined.
+ */
 const applyObject = (
   tx: PgSession,
   target: WarehouseTarget,
@@ -241,10 +246,9 @@ const applyObject = (
     let booked = false
     for (const [index, segment] of segments.entries()) {
       if (segment.rows.length > 0) {
-        yield* tx.script(prepareStage(table))
         yield* tx.copyIn(copyStageSql(table), Readable.from([copyText(table, segment.rows)]))
         booked = index === segments.length - 1 && segment.truncate === undefined
-        yield* run(tx, [...applySegment(target, table, foreignKeyChecks, segment.rows.length), ...(booked ? bookkeeping : [])])
+        yield* run(tx, [...applySegment(target, table, foreignKeyChecks, segment.rows.length), ...(booked ? bookkeeping : []), clearStage(table)])
       }
       if (segment.truncate?.["_op"] === "resync") yield* applyResyncRow(tx, target, table, key, segment.truncate)
       else if (segment.truncate !== undefined && !(yield* handleTruncate(tx, target, table, key, segment.truncate, mode))) return false
@@ -317,7 +321,11 @@ export const makeLoader = (
         )
         return yield* pool.transaction((tx) =>
           Effect.gen(function* () {
-            yield* tx.query("SELECT pg_advisory_xact_lock(hashtext('totes-cdc:loader:' || $1))", [schema])
+            // One round trip: the loaders' lock on the target, and the (empty) staging tables applyObject copies into.
+            yield* tx.script([
+              inlineStatement({ sql: "SELECT pg_advisory_xact_lock(hashtext('totes-cdc:loader:' || $1))", params: [schema] }),
+              ...[...new Set(loaded.map((object) => object.table))].map(createStage)
+            ])
             const applied = yield* appliedAmong(tx, keys)
             const quarantinedTables = new Set(
               (yield* tx.query("SELECT DISTINCT warehouse_table FROM totes_cdc.truncations WHERE target_schema = $1 AND in_force", [schema])).map(
