@@ -28,12 +28,19 @@ export interface Statement {
   readonly failsOnRow?: (row: Readonly<Record<string, string | null>>) => string
 }
 
-/** A parameter's SQL literal as PostgreSQL would read the parameter: `NULL`, or the value's text quoted (unknown-typed, as a text parameter is). */
+/**
+ * A parameter's SQL literal as PostgreSQL would read the parameter: `NULL`, or the value's
+ * text quoted (unknown-typed, as a text parameter is). Text holding a backslash is written as
+ * an escape string (`E'…'`, backslashes doubled): read the same whatever the server's
+ * `standard_conforming_strings`.
+ */
 const literalOf = (value: unknown): string => {
   if (value === null || value === undefined) return "NULL"
-  if (typeof value === "string") return quoteLiteral(value)
-  if (typeof value === "number" || typeof value === "boolean" || typeof value === "bigint") return quoteLiteral(String(value))
-  throw new RangeError(`a statement parameter of type ${typeof value} cannot be written inline`)
+  if (typeof value !== "string" && typeof value !== "number" && typeof value !== "boolean" && typeof value !== "bigint") {
+    throw new RangeError(`a statement parameter of type ${typeof value} cannot be written inline`)
+  }
+  const text = String(value)
+  return text.includes("\\") ? `E${quoteLiteral(text.replaceAll("\\", "\\\\"))}` : quoteLiteral(text)
 }
 
 /**

@@ -31,6 +31,8 @@ describe("statements in round trips", () => {
       })
     ).toBe(`UPDATE t SET a = 'it''s', b = '42'::int, c = NULL, d = 'tenth' WHERE e = '$1' AND "$2" = 'true'`)
     expect(() => inlineStatement({ sql: "SELECT $2", params: ["one"] })).toThrow(/\$2 has no value/)
+    // A backslash: an escape string, read the same with standard_conforming_strings on or off.
+    expect(inlineStatement({ sql: "SELECT $1", params: ["a\\b'c"] })).toBe("SELECT E'a\\\\b''c'")
   })
 
   it("puts the statements between two checks in one script, in order, and each check in a round trip of its own", () => {
