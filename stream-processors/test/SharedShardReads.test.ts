@@ -13,13 +13,17 @@ import { decodePosition, encodePosition, ShardRun, shareShardReads } from "../sr
 
 const STREAM = "shared-reads"
 
-/** The fake Kinesis, counting its GetRecords calls. */
-const countingKinesis = Effect.gen(function* () {
-  const kinesis = yield* Kinesis
-  const calls = { getRecords: 0 }
-  const counted = Kinesis.of({ ...kinesis, getRecords: (iterator, limit) => Effect.suspend(() => ((calls.getRecords += 1), kinesis.getRecords(iterator, limit))) })
-  return { kinesis: counted, calls }
-})
+/** The fake Kinesis, counting its GetRecords calls, and the shared-reads service over it (`maxBytesPerShard` as given). */
+const sharedOverFake = (maxBytesPerShard?: number) =>
+  Effect.gen(function* () {
+    const fake = yield* Kinesis
+    const calls = { getRecords: 0 }
+    const kinesis = Kinesis.of({ ...fake, getRecords: (iterator, limit) => Effect.suspend(() => ((calls.getRecords += 1), fake.getRecords(iterator, limit))) })
+    return { kinesis, calls, shared: yield* shareShardReads(kinesis, maxBytesPerShard) }
+  })
+
+/** One fresh one-shard stream per test. */
+const ONE_SHARD = Kinesis.layerTest({ streams: { [STREAM]: 1 } })
 
 /** Puts `n` records (1 KiB each, partition key "k": one shard) numbered from `from`; answers their shard. */
 const put = (kinesis: Kinesis["Service"], from: number, n: number) =>
@@ -55,8 +59,7 @@ const range = (from: number, n: number) => Array.from({ length: n }, (_, i) => f
 describe("shareShardReads", () => {
   it.effect("two consumers read every record once, in order, with one GetRecords for both", () =>
     Effect.gen(function* () {
-      const { kinesis, calls } = yield* countingKinesis
-      const shared = yield* shareShardReads(kinesis)
+      const { kinesis, calls, shared } = yield* sharedOverFake()
       const shardId = yield* put(kinesis, 0, 30)
       const a = yield* consumer(shared, shardId, 10)
       const b = yield* consumer(shared, shardId, 25)
@@ -73,13 +76,12 @@ describe("shareShardReads", () => {
       expect(a.seen).toEqual(range(0, 35))
       expect(b.seen).toEqual(range(0, 35))
       expect(calls.getRecords).toBe(4)
-    }).pipe(Effect.provide(Kinesis.layerTest({ streams: { [STREAM]: 1 } })))
+    }).pipe(Effect.provide(ONE_SHARD))
   )
 
   it.effect("two consumers at the end of the run at once cause one GetRecords", () =>
     Effect.gen(function* () {
-      const { kinesis, calls } = yield* countingKinesis
-      const shared = yield* shareShardReads(kinesis)
+      const { kinesis, calls, shared } = yield* sharedOverFake()
       const shardId = yield* put(kinesis, 0, 8)
       const a = yield* consumer(shared, shardId, 100)
       const b = yield* consumer(shared, shardId, 100)
@@ -88,14 +90,13 @@ describe("shareShardReads", () => {
       expect(a.seen).toEqual(range(0, 8))
       expect(b.seen).toEqual(range(0, 8))
       expect(calls.getRecords).toBe(1)
-    }).pipe(Effect.provide(Kinesis.layerTest({ streams: { [STREAM]: 1 } })))
+    }).pipe(Effect.provide(ONE_SHARD))
   )
 
   it.effect("a consumer behind the kept run reads Kinesis itself, then joins the run, and misses nothing", () =>
     Effect.gen(function* () {
-      const { kinesis } = yield* countingKinesis
       // 8 KiB per shard: the run keeps 8 of the 1 KiB records.
-      const shared = yield* shareShardReads(kinesis, 8 * 1024)
+      const { kinesis, shared } = yield* sharedOverFake(8 * 1024)
       const shardId = yield* put(kinesis, 0, 40)
       const a = yield* consumer(shared, shardId, 10)
       const b = yield* consumer(shared, shardId, 7)
@@ -103,13 +104,12 @@ describe("shareShardReads", () => {
       while (b.seen.length < 40) yield* b.read
       expect(a.seen).toEqual(range(0, 40))
       expect(b.seen).toEqual(range(0, 40))
-    }).pipe(Effect.provide(Kinesis.layerTest({ streams: { [STREAM]: 1 } })))
+    }).pipe(Effect.provide(ONE_SHARD))
   )
 
   it.effect("a run whose Kinesis iterator expired reads on from a fresh one", () =>
     Effect.gen(function* () {
-      const { kinesis } = yield* countingKinesis
-      const shared = yield* shareShardReads(kinesis)
+      const { kinesis, shared } = yield* sharedOverFake()
       const shardId = yield* put(kinesis, 0, 3)
       const a = yield* consumer(shared, shardId, 100)
       yield* a.read
@@ -118,13 +118,12 @@ describe("shareShardReads", () => {
       yield* put(kinesis, 3, 2)
       yield* a.read
       expect(a.seen).toEqual(range(0, 5))
-    }).pipe(Effect.provide(Kinesis.layerTest({ streams: { [STREAM]: 1 } })))
+    }).pipe(Effect.provide(ONE_SHARD))
   )
 
   it.effect("an empty read at the end says the consumer is not behind, and its next read starts where it was", () =>
     Effect.gen(function* () {
-      const { kinesis } = yield* countingKinesis
-      const shared = yield* shareShardReads(kinesis)
+      const { kinesis, shared } = yield* sharedOverFake()
       const shardId = yield* put(kinesis, 0, 2)
       const a = yield* consumer(shared, shardId, 100)
       const first = yield* a.read
@@ -134,7 +133,7 @@ describe("shareShardReads", () => {
       expect(decodePosition(empty.nextIterator!)?.after).toBe(first.records[1]!.sequenceNumber)
       expect(decodePosition("AAAA-a-kinesis-iterator")).toBeUndefined()
       expect(decodePosition(encodePosition({ stream: STREAM, shardId, after: null, real: "x" }))).toEqual({ stream: STREAM, shardId, after: null, real: "x" })
-    }).pipe(Effect.provide(Kinesis.layerTest({ streams: { [STREAM]: 1 } })))
+    }).pipe(Effect.provide(ONE_SHARD))
   )
 })
 

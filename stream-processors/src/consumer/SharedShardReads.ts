@@ -24,7 +24,7 @@
  *    last (approximate: the consumers use it for the iterator-age metric and to decide
  *    whether to wait before reading again).
  */
-import { Kinesis, type KinesisRecord, type RecordsPage } from "@totes-cdc/platform"
+import { Kinesis, type KinesisError, type KinesisRecord, type RecordsPage } from "@totes-cdc/platform"
 import { Effect, Semaphore } from "effect"
 
 /** A token of this service: where a read starts. */
@@ -184,7 +184,7 @@ export const shareShardReads = (kinesis: Kinesis["Service"], maxBytesPerShard = 
         })
       )
 
-    const getRecords = (iterator: string, limit = 10_000): Effect.Effect<RecordsPage, Effect.Error<ReturnType<Kinesis["Service"]["getRecords"]>>> =>
+    const getRecords = (iterator: string, limit = 10_000): Effect.Effect<RecordsPage, KinesisError> =>
       Effect.gen(function* () {
         const from = decodePosition(iterator)
         if (from === undefined) return yield* kinesis.getRecords(iterator, limit)
