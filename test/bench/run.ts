@@ -158,6 +158,10 @@ const rows = wholeNumber("rows", parsed.rows, quick ? 50_000 : 300_000, 1_000)
 const reps = wholeNumber("reps", parsed.reps, quick ? 3 : 5, 3)
 const warmupRows = Math.min(wholeNumber("warmup-rows", parsed["warmup-rows"], 10_000, 0), rows)
 const custom = parsed.rows !== undefined || parsed.reps !== undefined || parsed["warmup-rows"] !== undefined
+if (only === "e2e" && e2eParts.includes("drain") && parsed.rows !== undefined && rows % 1_000 !== 0) {
+  process.stderr.write(`bench: --rows ${parsed.rows}: the e2e drain runs 1,000-change transactions; give a multiple of 1,000\n`)
+  process.exit(2)
+}
 
 if (
   only === "soak" &&
