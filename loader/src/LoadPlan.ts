@@ -24,9 +24,13 @@ export type LoadRow = Readonly<Record<string, ParquetValue>>
 export interface Statement {
   readonly sql: string
   readonly params: ReadonlyArray<unknown>
-  /** A check: the statement must return no row; a row it returns is described by this, and the load fails. */
-  readonly failsOnRow?: (row: Readonly<Record<string, string | null>>) => string
 }
+
+/**
+ * The SQLSTATE a load check raises (`danglingReferences`): its error's message is the whole
+ * one-line description of what failed, and the micro-batch is rolled back.
+ */
+export const LOAD_CHECK_SQLSTATE = "TC001"
 
 /**
  * A parameter's SQL literal as PostgreSQL would read the parameter: `NULL`, or the value's
@@ -73,23 +77,9 @@ export const inlineStatement = ({ sql, params }: Statement): string => {
   return out
 }
 
-/**
- * Pure: `statements` cut into the round trips that run them in order — a script of the
- * consecutive statements without a check (inlined), or one check (`failsOnRow`) by itself,
- * whose rows are needed.
- */
-export const roundTrips = (statements: ReadonlyArray<Statement>): ReadonlyArray<{ readonly _tag: "Script"; readonly sqls: ReadonlyArray<string> } | { readonly _tag: "Check"; readonly statement: Statement }> => {
-  const out: Array<{ _tag: "Script"; sqls: Array<string> } | { _tag: "Check"; statement: Statement }> = []
-  for (const statement of statements) {
-    if (statement.failsOnRow !== undefined) out.push({ _tag: "Check", statement })
-    else {
-      const last = out.at(-1)
-      if (last?._tag === "Script") last.sqls.push(inlineStatement(statement))
-      else out.push({ _tag: "Script", sqls: [inlineStatement(statement)] })
-    }
-  }
-  return out
-}
+/** Pure: `statements` as a script (`PgSession.script`): each inlined (`inlineStatement`), in order. */
+export const scriptOf = (statements: ReadonlyArray<Statement>): ReadonlyArray<string> =>
+  statements.map((statement) => (statement.params.length === 0 ? statement.sql : inlineStatement(statement)))
 
 /** How a source truncate is handled (README "Truncates"). */
 export type TruncateMode = "apply" | "quarantine" | "ignore"
@@ -141,10 +131,10 @@ const PIPELINE: ReadonlyArray<readonly [name: string, sqlType: PipelineSqlType]>
   ["_ord", "integer"]
 ]
 
-/** `_stage_<table>` (quoted): a temporary table, dropped at commit. */
+/** `_stage_<table>` (quoted): a temporary table of the session, emptied at every commit. */
 export const stageName = (table: WarehouseTable): string => quoteIdent(`_stage_${table}`)
 
-/** `_apply_<table>` (quoted): the rows of a staged segment that apply, a temporary table dropped at commit. */
+/** `_apply_<table>` (quoted): the rows of a staged segment that apply, a temporary table of the session emptied at every commit. */
 const applyName = (table: WarehouseTable): string => quoteIdent(`_apply_${table}`)
 
 /** A table alias of the statements below. */
@@ -155,15 +145,55 @@ const starNames = (table: WarehouseTable): ReadonlyArray<string> => STAR_COLUMNS
 /** The staging table's columns, in COPY order. */
 export const stageColumns = (table: WarehouseTable): ReadonlyArray<string> => [...starNames(table), ...PIPELINE.map(([name]) => name)]
 
-/** Creates the staging table of `table` for the transaction (dropped at commit), empty; nothing when it exists. */
-export const createStage = (table: WarehouseTable): string =>
-  `CREATE TEMP TABLE IF NOT EXISTS ${stageName(table)} (${[
-    ...STAR_COLUMNS[table].map((c) => `${quoteIdent(c.name)} ${SQL_TYPE[c.type]}`),
-    ...PIPELINE.map(([name, type]) => `${quoteIdent(name)} ${type}`)
-  ].join(", ")}) ON COMMIT DROP`
+/** The staging table's column definitions, in COPY order. */
+const stageDefinitions = (table: WarehouseTable): ReadonlyArray<string> => [
+  ...STAR_COLUMNS[table].map((c) => `${quoteIdent(c.name)} ${SQL_TYPE[c.type]}`),
+  ...PIPELINE.map(([name, type]) => `${quoteIdent(name)} ${type}`)
+]
 
-/** Empties the staging table of `table` once its segment is applied, so the next segment (or object) of the table finds it empty. */
-export const clearStage = (table: WarehouseTable): Statement => ({ sql: `TRUNCATE ${stageName(table)}`, params: [] })
+/**
+ * Creates the temporary tables the segments of `table` are applied through, unless the
+ * session has them: the staging table and, but for dim_date, `_apply_<table>` (the staging
+ * columns, and a fact's `_record_id`). They live as long as the connection and are emptied
+ * at every commit (`ON COMMIT DELETE ROWS`): no catalog rows are written and dropped per
+ * micro-batch. A rolled-back transaction leaves them as empty as it found them.
+ */
+export const createTempTables = (table: WarehouseTable): ReadonlyArray<string> => [
+  `CREATE TEMP TABLE IF NOT EXISTS ${stageName(table)} (${stageDefinitions(table).join(", ")}) ON COMMIT DELETE ROWS`,
+  ...(table === "dim_date"
+    ? []
+    : [
+        `CREATE TEMP TABLE IF NOT EXISTS ${applyName(table)} (${[...stageDefinitions(table), ...(isFactTable(table) ? [`"_record_id" bigint`] : [])].join(", ")}) ON COMMIT DELETE ROWS`
+      ])
+]
+
+/**
+ * Empties the temporary tables of `table` once a segment of `rows` rows is applied, so the
+ * next segment (or object) of the table in the transaction finds them empty: `DELETE` for
+ * small segments (no catalog write; the dead rows go at commit), `TRUNCATE` from
+ * `ANALYZE_STAGE_ROWS` rows.
+ */
+export const clearTempTables = (table: WarehouseTable, rows: number): ReadonlyArray<Statement> =>
+  [stageName(table), ...(table === "dim_date" ? [] : [applyName(table)])].map((name) => ({
+    sql: rows >= ANALYZE_STAGE_ROWS ? `TRUNCATE ${name}` : `DELETE FROM ${name}`,
+    params: []
+  }))
+
+/**
+ * Segments of fewer rows are staged by an `INSERT … VALUES` in the micro-batch's script
+ * (`insertStage`), larger ones by `COPY` (a round trip of its own, but far less SQL to parse).
+ */
+export const INLINE_STAGE_ROWS = 1_000
+
+/**
+ * `INSERT INTO _stage_<table> … VALUES …` of `rows` (`_ord` = index): each value as the
+ * quoted literal of its text (read as COPY reads it; INSERT coerces it to the column's type).
+ */
+export const insertStage = (table: WarehouseTable, rows: ReadonlyArray<LoadRow>): Statement => {
+  const names = [...starNames(table), ...PIPELINE_COLUMNS.map((column) => column.name)]
+  const values = rows.map((row, ord) => `(${names.map((name) => literalOf(row[name] ?? null)).join(", ")}, ${ord})`)
+  return { sql: `INSERT INTO ${stageName(table)} (${stageColumns(table).map(quoteIdent).join(", ")}) VALUES ${values.join(",\n")}`, params: [] }
+}
 
 /** `COPY _stage_<table> (…) FROM STDIN` (text format). */
 export const copyStageSql = (table: WarehouseTable): string =>
@@ -256,8 +286,7 @@ const applyDimension = (t: WarehouseTarget, table: WarehouseTable): ReadonlyArra
   const names = starNames(table)
   const targetKey = col(t, table, STAR_KEY[table])
   return [
-    `DROP TABLE IF EXISTS ${apply}`,
-    `CREATE TEMP TABLE ${apply} ON COMMIT DROP AS
+    `INSERT INTO ${apply}
 SELECT l.* FROM (
   SELECT DISTINCT ON (s.${key}) s.* FROM ${stageName(table)} s WHERE s._op <> 'truncate'
    ORDER BY s.${key}, s._commit_lsn DESC, s._commit_idx DESC, s._ord DESC) l
@@ -312,15 +341,16 @@ SELECT $1, $2, id::text, '0/0', -1, false, true FROM inserted
     })
 
 /**
- * Foreign-key checks `statement`: the first staged row per foreign key of fact `table`
- * (rows the append would consider: upserts not older than an applied truncate) whose key
- * matches no row of the referenced table — none when every key holds. Run after the
- * inferred members and dim_date are in.
+ * Foreign-key checks `statement`: a check (a `DO` block) that looks for the first staged row
+ * per foreign key of fact `table` (rows the append would consider: upserts not older than an
+ * applied truncate) whose key matches no row of the referenced table, and raises
+ * `LOAD_CHECK_SQLSTATE` naming it when there is one. Run after the inferred members and
+ * dim_date are in; it runs inside the micro-batch's script, so a failure rolls it all back.
  */
 export const danglingReferences = (t: WarehouseTarget, table: WarehouseTable): ReadonlyArray<Statement> => {
   const fks = stagedForeignKeys(t, table)
   if (fks.length === 0) return []
-  const sql = fks
+  const candidates = fks
     .map(
       (fk, i) => `(SELECT ${i} AS fk, s.${q(fk.star)}::text AS value FROM ${stageName(table)} s
    WHERE s._op = 'upsert' AND s.${q(fk.star)} IS NOT NULL AND ${notTruncated("s")}
@@ -328,14 +358,30 @@ export const danglingReferences = (t: WarehouseTarget, table: WarehouseTable): R
    LIMIT 1)`
     )
     .join("\nUNION ALL\n")
+  const messages = fks
+    .map(
+      (fk, i) =>
+        `WHEN ${i} THEN ${quoteLiteral(
+          `${table}.${fk.column} = %s references no ${fk.references} row (foreign key to ${fk.references}.${fk.referencedColumn}); nothing of this micro-batch was written — run \`totes-cdc verify\` and report it: the loader inserts every dimension row a fact needs first`.replaceAll(
+            /%(?!s)/g,
+            "%%"
+          )
+        )}`
+    )
+    .join(" ")
   return [
-    {
-      ...statement(sql, [t.schema, table]),
-      failsOnRow: (row) => {
-        const fk = fks[Number(row["fk"])]!
-        return `${table}.${fk.column} = ${row["value"]} references no ${fk.references} row (foreign key to ${fk.references}.${fk.referencedColumn}); nothing of this micro-batch was written — run \`totes-cdc verify\` and report it: the loader inserts every dimension row a fact needs first`
-      }
-    }
+    statement(
+      `DO $check$
+DECLARE dangling record;
+BEGIN
+  SELECT * INTO dangling FROM (${candidates}) c LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION USING ERRCODE = '${LOAD_CHECK_SQLSTATE}', MESSAGE = format(CASE dangling.fk ${messages} END, dangling.value);
+  END IF;
+END
+$check$`,
+      [t.schema, table]
+    )
   ]
 }
 
@@ -363,8 +409,7 @@ const applyFact = (t: WarehouseTarget, table: WarehouseTable) => {
   const staged = version.map((v) => `s.${q(v)}`).join(", ")
   return {
     prepare: [
-      `DROP TABLE IF EXISTS ${apply}`,
-      `CREATE TEMP TABLE ${apply} ON COMMIT DROP AS
+      `INSERT INTO ${apply}
 SELECT l.*, f.${sk}::bigint AS _record_id FROM (
   SELECT DISTINCT ON (${staged}) s.* FROM ${stageName(table)} s
    WHERE s._op = 'upsert' AND ${notTruncated("s")}

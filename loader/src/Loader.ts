@@ -18,7 +18,7 @@
  *  - A truncate is never silently dropped (a `totes_cdc.truncations` row and a warning);
  *    `quarantine` (default) holds the table's objects until `releaseQuarantine`.
  */
-import { compareLsn, decodeManifest, MANIFEST_PREFIX, manifestKeyOfObject, parseManifestKey, parseProcessedKey, WAREHOUSE_TABLES, type WarehouseTable } from "@totes-cdc/core"
+import { compareLsn, decodeManifest, quoteLiteral, MANIFEST_PREFIX, manifestKeyOfObject, parseManifestKey, parseProcessedKey, WAREHOUSE_TABLES, type WarehouseTable } from "@totes-cdc/core"
 import { decodeParquet, type PgError, type PgPool, type PgSession, S3, type S3Error } from "@totes-cdc/platform"
 import { Clock, Effect, Option, Schema } from "effect"
 import { Readable } from "node:stream"
@@ -26,14 +26,17 @@ import {
   applySegment,
   applyResync,
   applyTruncate,
+  clearTempTables,
   copyStageSql,
   copyText,
+  createTempTables,
   type ForeignKeyChecks,
-  type LoadRow,
-  clearStage,
-  createStage,
+  INLINE_STAGE_ROWS,
   inlineStatement,
-  roundTrips,
+  insertStage,
+  LOAD_CHECK_SQLSTATE,
+  type LoadRow,
+  scriptOf,
   splitAtTruncates,
   type Statement,
   type TruncateMode
@@ -156,22 +159,27 @@ export const addReports = (a: LoadReport, b: LoadReport): LoadReport => ({
   newestCommitOfTable: newerCommits(a.newestCommitOfTable, b.newestCommitOfTable)
 })
 
+/** Runs `statements` in order in one round trip (a script, their parameters inlined). */
+const run = (tx: PgSession, statements: ReadonlyArray<Statement>) => tx.script(scriptOf(statements))
+
 /**
- * Runs `statements` in order, in as few round trips as their checks allow (`roundTrips`:
- * the statements between two checks in one script); a check (`failsOnRow`) that returns a
- * row fails with LoaderError.
+ * The statements of a transaction not sent yet: `add` holds them, `flush` sends them all as
+ * one script (before a COPY, a truncate's queries, and at the end). Most micro-batches are
+ * one script. A failed check in it (`LOAD_CHECK_SQLSTATE`) fails with LoaderError.
  */
-const run = (tx: PgSession, statements: ReadonlyArray<Statement>) =>
-  Effect.forEach(
-    roundTrips(statements),
-    (trip) =>
-      trip._tag === "Script"
-        ? tx.script(trip.sqls)
-        : tx.query(trip.statement.sql, trip.statement.params).pipe(
-            Effect.flatMap((rows) => (rows.length === 0 ? Effect.void : Effect.fail(new LoaderError({ message: trip.statement.failsOnRow!(rows[0]!) }))))
-          ),
-    { discard: true }
-  )
+const pendingScript = (tx: PgSession) => {
+  const held: Array<Statement> = []
+  return {
+    add: (statements: ReadonlyArray<Statement>) => void held.push(...statements),
+    flush: Effect.suspend(() => run(tx, held.splice(0))).pipe(
+      Effect.catchIf(
+        (error) => error.code === LOAD_CHECK_SQLSTATE,
+        (error) => Effect.fail(new LoaderError({ message: error.message.replace(` (SQLSTATE ${LOAD_CHECK_SQLSTATE})`, "") }))
+      )
+    )
+  }
+}
+type PendingScript = ReturnType<typeof pendingScript>
 
 /**
  * Handles a truncate of `table` in `key` (module header). Answers whether loading the
@@ -210,11 +218,14 @@ const applyResyncRow = (tx: PgSession, target: WarehouseTarget, table: Warehouse
   })
 
 /**
- * Applies one decoded object inside `tx`, whose staging table of `table` exists and is empty
- * (`createStage`); leaves it empty. Answers false when its table became (or is) quarantined.
+ * Applies one decoded object inside `tx`, whose temporary tables of `table` exist and are
+ * empty (`createTempTables`); leaves them empty. Its statements go to `script`, sent when a
+ * COPY (a segment of `INLINE_STAGE_ROWS` rows or more) or a truncate needs the warehouse.
+ * Answers false when its table became (or is) quarantined.
  */
 const applyObject = (
   tx: PgSession,
+  script: PendingScript,
   target: WarehouseTarget,
   table: WarehouseTable,
   key: string,
@@ -226,7 +237,6 @@ const applyObject = (
     const segments = splitAtTruncates(rows)
     const newest = newestCommit(rows)
     const [p50 = null, p99 = null] = commitLagPercentiles(yield* Clock.currentTimeMillis, commitTimesOf(rows), [50, 99])
-    // The object's bookkeeping rides in the round trip of its last segment's statements when that segment ends without a truncate.
     const bookkeeping: ReadonlyArray<Statement> = [
       {
         sql: `INSERT INTO totes_cdc.applied_objects (target_schema, object_key, warehouse_table, row_count, commit_lag_p50_ms, commit_lag_p99_ms)
@@ -243,17 +253,21 @@ const applyObject = (
         params: [target.schema, table, newest.lsn, newest.ts]
       }
     ]
-    let booked = false
-    for (const [index, segment] of segments.entries()) {
+    for (const segment of segments) {
       if (segment.rows.length > 0) {
-        yield* tx.copyIn(copyStageSql(table), Readable.from([copyText(table, segment.rows)]))
-        booked = index === segments.length - 1 && segment.truncate === undefined
-        yield* run(tx, [...applySegment(target, table, foreignKeyChecks, segment.rows.length), ...(booked ? bookkeeping : []), clearStage(table)])
+        if (segment.rows.length < INLINE_STAGE_ROWS) script.add([insertStage(table, segment.rows)])
+        else {
+          yield* script.flush
+          yield* tx.copyIn(copyStageSql(table), Readable.from([copyText(table, segment.rows)]))
+        }
+        script.add([...applySegment(target, table, foreignKeyChecks, segment.rows.length), ...clearTempTables(table, segment.rows.length)])
       }
-      if (segment.truncate?.["_op"] === "resync") yield* applyResyncRow(tx, target, table, key, segment.truncate)
-      else if (segment.truncate !== undefined && !(yield* handleTruncate(tx, target, table, key, segment.truncate, mode))) return false
+      if (segment.truncate === undefined) continue
+      yield* script.flush
+      if (segment.truncate["_op"] === "resync") yield* applyResyncRow(tx, target, table, key, segment.truncate)
+      else if (!(yield* handleTruncate(tx, target, table, key, segment.truncate, mode))) return false
     }
-    if (!booked) yield* run(tx, bookkeeping)
+    script.add(bookkeeping)
     return true
   })
 
@@ -313,7 +327,8 @@ export const makeLoader = (
       Effect.gen(function* () {
         if (objects.length === 0) return EMPTY_REPORT
         const keys = objects.map((o) => o.key)
-        const known = yield* appliedAmong(pool, keys)
+        // Objects applied before are not downloaded again; with every body given there is nothing to save.
+        const known = objects.every((o) => o.body !== undefined) ? new Set<string>() : yield* appliedAmong(pool, keys)
         const loaded = yield* Effect.forEach(
           loadOrder(objects.filter((o) => !known.has(o.key))),
           download,
@@ -321,24 +336,26 @@ export const makeLoader = (
         )
         return yield* pool.transaction((tx) =>
           Effect.gen(function* () {
-            // One round trip: the loaders' lock on the target, and the (empty) staging tables applyObject copies into.
-            yield* tx.script([
+            // One round trip: the loaders' lock on the target, the temporary tables applyObject stages
+            // through, and which objects were applied meanwhile and which tables are quarantined.
+            const found = yield* tx.script([
               inlineStatement({ sql: "SELECT pg_advisory_xact_lock(hashtext('totes-cdc:loader:' || $1))", params: [schema] }),
-              ...[...new Set(loaded.map((object) => object.table))].map(createStage)
+              ...[...new Set(loaded.map((object) => object.table))].flatMap(createTempTables),
+              `SELECT 'applied' AS kind, object_key AS name FROM totes_cdc.applied_objects
+                WHERE target_schema = ${quoteLiteral(schema)} AND object_key IN (${keys.map(quoteLiteral).join(", ")})
+               UNION ALL
+               SELECT DISTINCT 'quarantined', warehouse_table FROM totes_cdc.truncations WHERE target_schema = ${quoteLiteral(schema)} AND in_force`
             ])
-            const applied = yield* appliedAmong(tx, keys)
-            const quarantinedTables = new Set(
-              (yield* tx.query("SELECT DISTINCT warehouse_table FROM totes_cdc.truncations WHERE target_schema = $1 AND in_force", [schema])).map(
-                (row) => row.warehouse_table!
-              )
-            )
+            const applied = new Set(found.filter((row) => row.kind === "applied").map((row) => row.name!))
+            const quarantinedTables = new Set(found.filter((row) => row.kind === "quarantined").map((row) => row.name!))
+            const script = pendingScript(tx)
             let report: LoadReport = { ...EMPTY_REPORT, alreadyApplied: objects.length - loaded.length }
             for (const object of loaded) {
               if (applied.has(object.key)) {
                 report = { ...report, alreadyApplied: report.alreadyApplied + 1 }
                 continue
               }
-              const goesOn = !quarantinedTables.has(object.table) && (yield* applyObject(tx, target, object.table, object.key, object.rows, config.truncateMode, foreignKeyChecks))
+              const goesOn = !quarantinedTables.has(object.table) && (yield* applyObject(tx, script, target, object.table, object.key, object.rows, config.truncateMode, foreignKeyChecks))
               if (!goesOn) {
                 quarantinedTables.add(object.table)
                 report = { ...report, quarantined: [...report.quarantined, { key: object.key, table: object.table }] }
@@ -350,8 +367,9 @@ export const makeLoader = (
             }
             const manifest = manifestKeyOfBatch(keys)
             if (manifest !== undefined && report.quarantined.length === 0) {
-              yield* tx.query("INSERT INTO totes_cdc.applied_batches (target_schema, manifest_key) VALUES ($1, $2) ON CONFLICT DO NOTHING", [schema, manifest])
+              script.add([{ sql: "INSERT INTO totes_cdc.applied_batches (target_schema, manifest_key) VALUES ($1, $2) ON CONFLICT DO NOTHING", params: [schema, manifest] }])
             }
+            yield* script.flush
             return report
           })
         )

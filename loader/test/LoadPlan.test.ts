@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
 import { loadOrder, manifestKeyOfBatch, newestCommit } from "../src/Loader.ts"
-import { copyField, copyText, type FactVersionRow, inlineStatement, mergeFactVersions, roundTrips, splitAtTruncates } from "../src/LoadPlan.ts"
+import { copyField, copyText, type FactVersionRow, inlineStatement, insertStage, mergeFactVersions, scriptOf, splitAtTruncates } from "../src/LoadPlan.ts"
 import { alternativeSpellings, resolveTarget } from "../src/WarehouseTarget.ts"
 
 describe("COPY text", () => {
@@ -35,19 +35,28 @@ describe("statements in round trips", () => {
     expect(inlineStatement({ sql: "SELECT $1", params: ["a\\b'c"] })).toBe("SELECT E'a\\\\b''c'")
   })
 
-  it("puts the statements between two checks in one script, in order, and each check in a round trip of its own", () => {
-    const check = { sql: "SELECT 1 WHERE $1 = 'x'", params: ["x"], failsOnRow: () => "bad" }
-    const trips = roundTrips([
-      { sql: "ANALYZE s", params: [] },
-      { sql: "INSERT INTO t VALUES ($1)", params: [1] },
-      check,
-      { sql: "DELETE FROM t WHERE a = $1", params: ["z"] }
-    ])
-    expect(trips).toEqual([
-      { _tag: "Script", sqls: ["ANALYZE s", "INSERT INTO t VALUES ('1')"] },
-      { _tag: "Check", statement: check },
-      { _tag: "Script", sqls: ["DELETE FROM t WHERE a = 'z'"] }
-    ])
+  it("writes a script's statements in order, inlining those with parameters and leaving the others as they are", () => {
+    expect(
+      scriptOf([
+        { sql: "ANALYZE s", params: [] },
+        { sql: "INSERT INTO t VALUES ($1)", params: [1] },
+        { sql: "SELECT '$1'", params: [] }
+      ])
+    ).toEqual(["ANALYZE s", "INSERT INTO t VALUES ('1')", "SELECT '$1'"])
+  })
+
+  it("stages a small segment by INSERT … VALUES: the columns in COPY order, each value as the quoted literal of its text, then the row index", () => {
+    const rows = [
+      { currency_id: 1, currency_code: "GBP", currency_name: "it's", _commit_lsn: "0/10", _commit_idx: 3, _op: "upsert", _commit_ts: null },
+      { currency_id: 2, currency_code: "EUR", currency_name: "a\\b", _commit_lsn: "0/11", _commit_idx: 0, _op: "delete", _commit_ts: "2024-02-23T10:00:00.000Z" }
+    ]
+    const { sql, params } = insertStage("dim_currency", rows)
+    expect(params).toEqual([])
+    expect(sql).toBe(
+      `INSERT INTO "_stage_dim_currency" ("currency_id", "currency_code", "currency_name", "_commit_lsn", "_commit_idx", "_op", "_commit_ts", "_ord") VALUES ` +
+        `('1', 'GBP', 'it''s', '0/10', '3', 'upsert', NULL, 0),\n` +
+        `('2', 'EUR', E'a\\\\b', '0/11', '0', 'delete', '2024-02-23T10:00:00.000Z', 1)`
+    )
   })
 })
 

@@ -40,7 +40,7 @@ const fakePool = () => {
   const copied: Record<string, Array<string>> = {}
   const session: PgSession = {
     query: (sql) => Effect.succeed(sql.includes("count(*)") ? [Object.fromEntries(TOTESYS_TABLES.map((t) => [t, "0"]))] : []),
-    script: () => Effect.void,
+    script: () => Effect.succeed([]),
     copyIn: (sql, source) =>
       Effect.tryPromise({
         try: async () => {

@@ -48,11 +48,12 @@ export interface PgSession {
    */
   readonly copyIn: (sql: string, source: Readable | AsyncIterable<string | Buffer>) => Effect.Effect<number, PgError>
   /**
-   * Runs parameterless `statements` in order in ONE round trip (the simple query protocol),
-   * discarding their rows: outside a transaction they run as one implicit transaction. Fails
-   * with the `PgError` of the first statement that fails (the later ones do not run).
+   * Runs parameterless `statements` in order in ONE round trip (the simple query protocol)
+   * and answers the rows of the last one (values as text), the others' discarded: outside a
+   * transaction they run as one implicit transaction. Fails with the `PgError` of the first
+   * statement that fails (the later ones do not run).
    */
-  readonly script: (statements: ReadonlyArray<string>) => Effect.Effect<void, PgError>
+  readonly script: (statements: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<Row>, PgError>
 }
 
 export interface PgPool extends PgSession {
@@ -162,8 +163,12 @@ const makeSession = (
     run(async (client) => (await client.query({ text: sql, values: params ? [...params] : [] })).rows as Array<Row>).pipe(Effect.withSpan("Postgres.query")),
   script: (statements) =>
     statements.length === 0
-      ? Effect.void
-      : run(async (client) => void (await client.query(statements.join(";\n")))).pipe(Effect.withSpan("Postgres.script", { attributes: { statements: statements.length } })),
+      ? Effect.succeed([])
+      : run(async (client) => {
+          // One result per statement when there are several (pg's typings know only one).
+          const results: pg.QueryResult | Array<pg.QueryResult> = await client.query(statements.join(";\n"))
+          return ((Array.isArray(results) ? results.at(-1) : results)?.rows ?? []) as Array<Row>
+        }).pipe(Effect.withSpan("Postgres.script", { attributes: { statements: statements.length } })),
   copyIn: (sql, source) =>
     acquireClient(async (client) => {
       const sink = client.query(copyFromStdin(sql))
