@@ -5,7 +5,8 @@
  * Semantics in detail: stream-processors/SPEC.md §1.
  *
  * Invariants:
- *  - Each shard's fiber reads pages (one read ahead) and offers each to one window; the
+ *  - Each shard's fiber reads pages (one read ahead while the shard is behind) and offers
+ *    each to one window, and tells the window when it read nothing new; the
  *    windows are cut by `Stream.aggregateWithin` (MicroBatchWindow.ts) and handled one at a
  *    time; a page is checkpointed only after the handler answered it, and a shard offers
  *    its next page only after that, so a shard's pages are handled in order, once each
@@ -18,7 +19,7 @@ import { Metrics } from "@totes-cdc/core"
 import { cappedBackoff, Kinesis, type KinesisError, type KinesisShard, retryableBackoff, type S3Error } from "@totes-cdc/platform"
 import { Cause, Deferred, Effect, Exit, Fiber, FiberSet, Metric, Option, Queue, Schedule, Schema, Sink, Stream } from "effect"
 import type { KinesisBatchRecord, MicroBatchHandler, PageResult, ShardPage } from "./MicroBatch.ts"
-import { emptyWindow, IMMEDIATE_WINDOW, joinWindow, type MicroBatchWindow, type OpenWindow, windowIsDue } from "./MicroBatchWindow.ts"
+import { emptyWindow, IMMEDIATE_WINDOW, joinIdle, joinWindow, type MicroBatchWindow, type OpenWindow, windowIsDue } from "./MicroBatchWindow.ts"
 import { type Checkpoint, type CheckpointError, CheckpointStore } from "./CheckpointStore.ts"
 
 /** What the poller consumes and how. Durations in milliseconds. */
@@ -198,7 +199,8 @@ export const runShardPoller = <E, R>(
           })
         ).pipe(Effect.withSpan("ShardPoller.microBatch", { attributes: { consumer, pages: offers.length } }))
 
-      const inbox = yield* Queue.unbounded<Offer<E>>()
+      /** Pages offered, and shards telling the window they read nothing new (`idle`). */
+      const inbox = yield* Queue.unbounded<Offer<E> | { readonly idle: string }>()
       const running = new Set<string>()
 
       /**
@@ -242,8 +244,8 @@ export const runShardPoller = <E, R>(
 
       /**
        * Reads `shardId` from `start` to its end (forever while it is open). Read-ahead: while a
-       * non-empty page is handed over, the shard's next page is already being read (one page
-       * ahead at most), so the handler's work and Kinesis' overlap; the prefetched page is
+       * full page (the shard is behind) is handed over, the shard's next page is already being
+       * read (one page ahead at most), so the handler's work and Kinesis' overlap; the prefetched page is
        * used only after the current one is fully processed and checkpointed (`deliver`
        * returns only then, or fails the poller — interrupting the read-ahead with it).
        */
@@ -268,7 +270,9 @@ export const runShardPoller = <E, R>(
             const endsShard = page.nextIterator === undefined
             if (page.records.length > 0) {
               const last = page.records.at(-1)!.sequenceNumber
-              if (page.nextIterator !== undefined) ahead = { fiber: yield* Effect.forkChild(readPage(shardId, page.nextIterator, last, limit)), limit }
+              // Read ahead only while the shard is behind: a shard that is caught up would read an empty page now, then sleep `idleMs` with records arriving.
+              const behind = page.records.length >= asked || (page.millisBehindLatest ?? 0) > 0
+              if (page.nextIterator !== undefined && behind) ahead = { fiber: yield* Effect.forkChild(readPage(shardId, page.nextIterator, last, limit)), limit }
               yield* deliver(
                 shardId,
                 page.records.map((record) => ({ shardId, ...record })),
@@ -281,7 +285,11 @@ export const runShardPoller = <E, R>(
             }
             if (page.nextIterator === undefined) break
             iterator = page.nextIterator
-            if (page.records.length === 0 && (page.millisBehindLatest ?? 0) === 0) yield* Effect.sleep(config.idleMs)
+            if (page.records.length === 0 && (page.millisBehindLatest ?? 0) === 0) {
+              // Nothing new: the open window need not wait for this shard.
+              yield* Queue.offer(inbox, { idle: shardId })
+              yield* Effect.sleep(config.idleMs)
+            }
           }
           yield* Effect.logDebug("shard ended and fully processed")
         }).pipe(Effect.annotateLogs({ consumer, shard: shardId }), Effect.withSpan("ShardPoller.consumeShard", { attributes: { consumer, shardId } }))
@@ -326,10 +334,12 @@ export const runShardPoller = <E, R>(
             Sink.fold(
               () => emptyWindow<Offer<E>>(),
               (window: OpenWindow<Offer<E>>) => !windowIsDue(window, limits, running.size),
-              (window, offer: Offer<E>) => Effect.succeed(joinWindow(window, offer, offer.bytes, offer.full))
+              (window, offer: Offer<E> | { readonly idle: string }) =>
+                Effect.succeed("idle" in offer ? joinIdle(window, offer.idle) : joinWindow(window, offer.page.shardId, offer, offer.bytes, offer.full))
             ),
             Schedule.spaced(limits.maxWaitMs)
           ),
+          Stream.filter((window) => window.pages.length > 0),
           Stream.runForEach((window) => handleWindow(window.pages))
         )
       )
