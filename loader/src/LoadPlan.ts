@@ -1,5 +1,5 @@
 /**
- * The loader's SQL, pure: staging tables, `COPY` text, and the statements that apply one
+ * The loader's SQL, pure: staging tables, `COPY` text or `INSERT … VALUES`, and the statements that apply one
  * staged segment of a processed object (DESIGN.md §5; README "Warehouse semantics").
  * Loader.ts runs them in one transaction per micro-batch. Details: loader/SPEC.md §2.
  *
@@ -145,11 +145,9 @@ const starNames = (table: WarehouseTable): ReadonlyArray<string> => STAR_COLUMNS
 /** The staging table's columns, in COPY order. */
 export const stageColumns = (table: WarehouseTable): ReadonlyArray<string> => [...starNames(table), ...PIPELINE.map(([name]) => name)]
 
-/** The staging table's column definitions, in COPY order. */
-const stageDefinitions = (table: WarehouseTable): ReadonlyArray<string> => [
-  ...STAR_COLUMNS[table].map((c) => `${quoteIdent(c.name)} ${SQL_TYPE[c.type]}`),
-  ...PIPELINE.map(([name, type]) => `${quoteIdent(name)} ${type}`)
-]
+/** The staging table's column definitions, in COPY order (SQL: `"a" integer, "b" text, …`). */
+const stageDefinitions = (table: WarehouseTable): string =>
+  [...STAR_COLUMNS[table].map((c) => `${quoteIdent(c.name)} ${SQL_TYPE[c.type]}`), ...PIPELINE.map(([name, type]) => `${quoteIdent(name)} ${type}`)].join(", ")
 
 /**
  * Creates the temporary tables the segments of `table` are applied through, unless the
@@ -159,12 +157,10 @@ const stageDefinitions = (table: WarehouseTable): ReadonlyArray<string> => [
  * micro-batch. A rolled-back transaction leaves them as empty as it found them.
  */
 export const createTempTables = (table: WarehouseTable): ReadonlyArray<string> => [
-  `CREATE TEMP TABLE IF NOT EXISTS ${stageName(table)} (${stageDefinitions(table).join(", ")}) ON COMMIT DELETE ROWS`,
+  `CREATE TEMP TABLE IF NOT EXISTS ${stageName(table)} (${stageDefinitions(table)}) ON COMMIT DELETE ROWS`,
   ...(table === "dim_date"
     ? []
-    : [
-        `CREATE TEMP TABLE IF NOT EXISTS ${applyName(table)} (${[...stageDefinitions(table), ...(isFactTable(table) ? [`"_record_id" bigint`] : [])].join(", ")}) ON COMMIT DELETE ROWS`
-      ])
+    : [`CREATE TEMP TABLE IF NOT EXISTS ${applyName(table)} (${stageDefinitions(table)}${isFactTable(table) ? `, ${quoteIdent("_record_id")} bigint` : ""}) ON COMMIT DELETE ROWS`])
 ]
 
 /**
@@ -173,11 +169,13 @@ export const createTempTables = (table: WarehouseTable): ReadonlyArray<string> =
  * small segments (no catalog write; the dead rows go at commit), `TRUNCATE` from
  * `ANALYZE_STAGE_ROWS` rows.
  */
-export const clearTempTables = (table: WarehouseTable, rows: number): ReadonlyArray<Statement> =>
-  [stageName(table), ...(table === "dim_date" ? [] : [applyName(table)])].map((name) => ({
-    sql: rows >= ANALYZE_STAGE_ROWS ? `TRUNCATE ${name}` : `DELETE FROM ${name}`,
-    params: []
-  }))
+export const clearTempTables = (table: WarehouseTable, rows: number): ReadonlyArray<Statement> => {
+  const empty = rows >= ANALYZE_STAGE_ROWS ? "TRUNCATE" : "DELETE FROM"
+  return [
+    { sql: `${empty} ${stageName(table)}`, params: [] },
+    ...(table === "dim_date" ? [] : [{ sql: `${empty} ${applyName(table)}`, params: [] }])
+  ]
+}
 
 /**
  * Segments of fewer rows are staged by an `INSERT … VALUES` in the micro-batch's script
@@ -186,13 +184,19 @@ export const clearTempTables = (table: WarehouseTable, rows: number): ReadonlyAr
 export const INLINE_STAGE_ROWS = 1_000
 
 /**
- * `INSERT INTO _stage_<table> … VALUES …` of `rows` (`_ord` = index): each value as the
- * quoted literal of its text (read as COPY reads it; INSERT coerces it to the column's type).
+ * `INSERT INTO _stage_<table> … VALUES …` of `rows` (`_ord` = index), one `$n` per value (in a
+ * script each is written inline, `inlineStatement`: the quoted literal of its text, which
+ * INSERT coerces to the column's type as COPY reads the text).
  */
 export const insertStage = (table: WarehouseTable, rows: ReadonlyArray<LoadRow>): Statement => {
   const names = [...starNames(table), ...PIPELINE_COLUMNS.map((column) => column.name)]
-  const values = rows.map((row, ord) => `(${names.map((name) => literalOf(row[name] ?? null)).join(", ")}, ${ord})`)
-  return { sql: `INSERT INTO ${stageName(table)} (${stageColumns(table).map(quoteIdent).join(", ")}) VALUES ${values.join(",\n")}`, params: [] }
+  const width = names.length
+  return {
+    sql: `INSERT INTO ${stageName(table)} (${stageColumns(table).map(quoteIdent).join(", ")}) VALUES ${rows
+      .map((_, ord) => `(${names.map((_, column) => `$${ord * width + column + 1}`).join(", ")}, ${ord})`)
+      .join(",\n")}`,
+    params: rows.flatMap((row) => names.map((name) => row[name] ?? null))
+  }
 }
 
 /** `COPY _stage_<table> (…) FROM STDIN` (text format). */

@@ -18,7 +18,7 @@
  *  - A truncate is never silently dropped (a `totes_cdc.truncations` row and a warning);
  *    `quarantine` (default) holds the table's objects until `releaseQuarantine`.
  */
-import { compareLsn, decodeManifest, quoteLiteral, MANIFEST_PREFIX, manifestKeyOfObject, parseManifestKey, parseProcessedKey, WAREHOUSE_TABLES, type WarehouseTable } from "@totes-cdc/core"
+import { compareLsn, decodeManifest, MANIFEST_PREFIX, manifestKeyOfObject, parseManifestKey, parseProcessedKey, WAREHOUSE_TABLES, type WarehouseTable } from "@totes-cdc/core"
 import { decodeParquet, type PgError, type PgPool, type PgSession, S3, type S3Error } from "@totes-cdc/platform"
 import { Clock, Effect, Option, Schema } from "effect"
 import { Readable } from "node:stream"
@@ -341,10 +341,13 @@ export const makeLoader = (
             const found = yield* tx.script([
               inlineStatement({ sql: "SELECT pg_advisory_xact_lock(hashtext('totes-cdc:loader:' || $1))", params: [schema] }),
               ...[...new Set(loaded.map((object) => object.table))].flatMap(createTempTables),
-              `SELECT 'applied' AS kind, object_key AS name FROM totes_cdc.applied_objects
-                WHERE target_schema = ${quoteLiteral(schema)} AND object_key IN (${keys.map(quoteLiteral).join(", ")})
-               UNION ALL
-               SELECT DISTINCT 'quarantined', warehouse_table FROM totes_cdc.truncations WHERE target_schema = ${quoteLiteral(schema)} AND in_force`
+              inlineStatement({
+                sql: `SELECT 'applied' AS kind, object_key AS name FROM totes_cdc.applied_objects
+                       WHERE target_schema = $1 AND object_key IN (SELECT jsonb_array_elements_text($2::jsonb))
+                      UNION ALL
+                      SELECT DISTINCT 'quarantined', warehouse_table FROM totes_cdc.truncations WHERE target_schema = $1 AND in_force`,
+                params: [schema, JSON.stringify(keys)]
+              })
             ])
             const applied = new Set(found.filter((row) => row.kind === "applied").map((row) => row.name!))
             const quarantinedTables = new Set(found.filter((row) => row.kind === "quarantined").map((row) => row.name!))
