@@ -15,7 +15,6 @@ import {
   CheckpointStore,
   defaultPollerConfig,
   emptyWindow,
-  joinIdle,
   joinWindow,
   type MicroBatchWindow,
   type OpenWindow,
@@ -234,28 +233,6 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
     })
   )
 
-  it.effect("does not wait for a shard that has nothing new: records of one shard of two are handed over at once, not after the ten-minute wait", () =>
-    Effect.gen(function* () {
-      const name = "window-idle"
-      yield* createStream(name, 2)
-      const kinesis = yield* Kinesis
-      // One partition key: every record on one shard; the other has nothing.
-      const results = yield* kinesis.putRecords(
-        name,
-        Array.from({ length: 10 }, (_, n) => ({ partitionKey: "key-0", data: new TextEncoder().encode(JSON.stringify({ n })) }))
-      )
-      const shards = new Set(results.map((result) => (result._tag === "Written" ? result.shardId : "not written")))
-      expect(shards.size).toBe(1)
-      const calls: Array<Call> = []
-      const window = { maxBytes: Number.POSITIVE_INFINITY, maxWaitMs: 600_000, closeWhenEveryShard: true, closeOnFullPage: false }
-      const fiber = yield* Effect.forkChild(runShardPoller(config(name, { window, batchSize: 100 }), recording(calls)))
-      yield* waitUntil(Effect.sync(() => countOf(calls) >= 10), fiber)
-      yield* Fiber.interrupt(fiber)
-      expect(calls.map((call) => call.shardId)).toEqual([...shards])
-      expect(calls.flatMap((call) => call.ns)).toEqual(Array.from({ length: 10 }, (_, n) => n))
-    })
-  )
-
   it.effect("hands every record over exactly once, in shard order, in batches of at most batchSize, and checkpoints each shard's last record", () =>
     Effect.gen(function* () {
       const name = "once-in-order"
@@ -361,6 +338,26 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
       // Each batch after the first starts with the previous batch's last record checkpointed.
       expect(seen.map((s) => s.checkpointAtStart)).toEqual([undefined, ...calls.slice(0, -1).map((call) => call.sequenceNumbers.at(-1))])
       expect(deliveredByShard(calls).get(calls[0]!.shardId)).toEqual(written.map((w) => w.n))
+    })
+  )
+
+  it.effect("reads a caught-up shard again as soon as its page is answered: records put while the page was handled come without waiting idleMs", () =>
+    Effect.gen(function* () {
+      const name = "caught-up"
+      yield* createStream(name, 1)
+      yield* writeRecords(name, 0, 5)
+      const calls: Array<Call> = []
+      const fiber = yield* Effect.forkChild(
+        runShardPoller(
+          // Pages of up to 100 records (the first is not full: the shard is caught up), and ten minutes
+          // between reads of a shard that had nothing: only a read right after the answer delivers the rest in time.
+          config(name, { batchSize: 100, idleMs: 600_000 }),
+          recording(calls, () => (calls.length === 1 ? writeRecords(name, 5, 5).pipe(Effect.as(processed)) : Effect.succeed(processed)))
+        )
+      )
+      yield* waitUntil(Effect.sync(() => countOf(calls) >= 10), fiber)
+      yield* Fiber.interrupt(fiber)
+      expect(calls.flatMap((call) => call.ns)).toEqual(Array.from({ length: 10 }, (_, n) => n))
     })
   )
 
@@ -555,28 +552,17 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
 describe("windowIsDue", () => {
   const limits: MicroBatchWindow = { maxBytes: 100, maxWaitMs: 1_000, closeWhenEveryShard: true, closeOnFullPage: true }
   const of = (...pages: Array<{ bytes: number; full?: boolean }>): OpenWindow<string> =>
-    pages.reduce<OpenWindow<string>>((window, page, i) => joinWindow(window, `shard-${i}`, `page-${i}`, page.bytes, page.full ?? false), emptyWindow<string>())
-  it("closes on bytes, on a full page, or once every shard is heard from; otherwise waits for its time", () => {
+    pages.reduce<OpenWindow<string>>((window, page, i) => joinWindow(window, `page-${i}`, page.bytes, page.full ?? false), emptyWindow<string>())
+  it("closes on bytes, on a full page, or once it holds a page of every shard; otherwise waits for its time", () => {
     expect(windowIsDue(of({ bytes: 10 }), limits, 3)).toBe(false)
     expect(windowIsDue(of({ bytes: 60 }, { bytes: 40 }), limits, 3)).toBe(true)
     expect(windowIsDue(of({ bytes: 10, full: true }), limits, 3)).toBe(true)
     expect(windowIsDue(of({ bytes: 10, full: true }), { ...limits, closeOnFullPage: false }, 3)).toBe(false)
     expect(windowIsDue(of({ bytes: 10 }, { bytes: 10 }, { bytes: 10 }), limits, 3)).toBe(true)
     expect(windowIsDue(of({ bytes: 10 }, { bytes: 10 }, { bytes: 10 }), { ...limits, closeWhenEveryShard: false }, 3)).toBe(false)
-    // Heard from: two shards with a page, the third read nothing new.
-    expect(windowIsDue(joinIdle(of({ bytes: 10 }, { bytes: 10 }), "shard-2"), limits, 3)).toBe(true)
-    // A shard heard from twice counts once.
-    expect(windowIsDue(joinIdle(of({ bytes: 10 }), "shard-0"), limits, 2)).toBe(false)
-    // Nothing to hand over: never due, however many shards read nothing.
-    expect(windowIsDue(joinIdle(joinIdle(emptyWindow<string>(), "shard-0"), "shard-1"), limits, 2)).toBe(false)
   })
   it("joins pages in order and sums their bytes", () => {
-    expect(of({ bytes: 7 }, { bytes: 5, full: true }, { bytes: 1 })).toEqual({
-      pages: ["page-0", "page-1", "page-2"],
-      bytes: 13,
-      full: true,
-      heard: new Set(["shard-0", "shard-1", "shard-2"])
-    })
+    expect(of({ bytes: 7 }, { bytes: 5, full: true }, { bytes: 1 })).toEqual({ pages: ["page-0", "page-1", "page-2"], bytes: 13, full: true })
   })
 })
 

@@ -6,10 +6,7 @@
  * Invariants:
  *  - A window closes with the page that makes it due; a page is never split.
  *  - A window holds at most one page per shard (a shard offers its next page only once the
- *    previous one is answered).
- *  - A shard is heard from when a page of its joined the window or it read nothing new
- *    (`joinIdle`): "every shard" counts both, so a window never waits for a shard that has
- *    nothing to give; a window without pages is never due (nothing to hand over).
+ *    previous one is answered), so "a page of every shard" can be counted in pages.
  */
 
 /** When a window closes: whichever comes first. Bytes are Kinesis record data; durations in ms. */
@@ -18,7 +15,7 @@ export interface MicroBatchWindow {
   readonly maxBytes: number
   /** This long after the window's first page joined it (0: the pages waiting now). */
   readonly maxWaitMs: number
-  /** Every shard being consumed is heard from: a page of it joined (it cannot add another before the window is handled), or it read nothing new. */
+  /** It holds a page of every shard being consumed (no shard can add another before it is handled). */
   readonly closeWhenEveryShard: boolean
   /** A page came back as full as it was asked for: its shard is behind, waiting only slows the catch-up. */
   readonly closeOnFullPage: boolean
@@ -32,25 +29,18 @@ export interface OpenWindow<P> {
   readonly pages: ReadonlyArray<P>
   readonly bytes: number
   readonly full: boolean
-  /** The shards heard from since the window opened (a page joined, or nothing new read). */
-  readonly heard: ReadonlySet<string>
 }
 
 /** The empty window. */
-export const emptyWindow = <P>(): OpenWindow<P> => ({ pages: [], bytes: 0, full: false, heard: new Set() })
+export const emptyWindow = <P>(): OpenWindow<P> => ({ pages: [], bytes: 0, full: false })
 
-/** `window` with `page` of `shardId` (of `bytes` bytes; `full`: as many records as were asked for) joined. */
-export const joinWindow = <P>(window: OpenWindow<P>, shardId: string, page: P, bytes: number, full: boolean): OpenWindow<P> => ({
+/** `window` with `page` (of `bytes` bytes; `full`: as many records as were asked for) joined. */
+export const joinWindow = <P>(window: OpenWindow<P>, page: P, bytes: number, full: boolean): OpenWindow<P> => ({
   pages: [...window.pages, page],
   bytes: window.bytes + bytes,
-  full: window.full || full,
-  heard: new Set([...window.heard, shardId])
+  full: window.full || full
 })
-
-/** `window` knowing that `shardId` read nothing new. */
-export const joinIdle = <P>(window: OpenWindow<P>, shardId: string): OpenWindow<P> => ({ ...window, heard: new Set([...window.heard, shardId]) })
 
 /** Whether `window` must close now (by everything but time), with `shards` shards being consumed. */
 export const windowIsDue = <P>(window: OpenWindow<P>, limits: MicroBatchWindow, shards: number): boolean =>
-  window.pages.length > 0 &&
-  (window.bytes >= limits.maxBytes || (limits.closeOnFullPage && window.full) || (limits.closeWhenEveryShard && window.heard.size >= shards))
+  window.bytes >= limits.maxBytes || (limits.closeOnFullPage && window.full) || (limits.closeWhenEveryShard && window.pages.length >= shards)

@@ -6,7 +6,7 @@
  *
  * Invariants:
  *  - Each shard's fiber reads pages (one read ahead while the shard is behind) and offers
- *    each to one window, and tells the window when it read nothing new; the
+ *    each to one window; the
  *    windows are cut by `Stream.aggregateWithin` (MicroBatchWindow.ts) and handled one at a
  *    time; a page is checkpointed only after the handler answered it, and a shard offers
  *    its next page only after that, so a shard's pages are handled in order, once each
@@ -19,7 +19,7 @@ import { Metrics } from "@totes-cdc/core"
 import { cappedBackoff, Kinesis, type KinesisError, type KinesisShard, retryableBackoff, type S3Error } from "@totes-cdc/platform"
 import { Cause, Deferred, Effect, Exit, Fiber, FiberSet, Metric, Option, Queue, Schedule, Schema, Sink, Stream } from "effect"
 import type { KinesisBatchRecord, MicroBatchHandler, PageResult, ShardPage } from "./MicroBatch.ts"
-import { emptyWindow, IMMEDIATE_WINDOW, joinIdle, joinWindow, type MicroBatchWindow, type OpenWindow, windowIsDue } from "./MicroBatchWindow.ts"
+import { emptyWindow, IMMEDIATE_WINDOW, joinWindow, type MicroBatchWindow, type OpenWindow, windowIsDue } from "./MicroBatchWindow.ts"
 import { type Checkpoint, type CheckpointError, CheckpointStore } from "./CheckpointStore.ts"
 
 /** What the poller consumes and how. Durations in milliseconds. */
@@ -199,8 +199,7 @@ export const runShardPoller = <E, R>(
           })
         ).pipe(Effect.withSpan("ShardPoller.microBatch", { attributes: { consumer, pages: offers.length } }))
 
-      /** Pages offered, and shards telling the window they read nothing new (`idle`). */
-      const inbox = yield* Queue.unbounded<Offer<E> | { readonly idle: string }>()
+      const inbox = yield* Queue.unbounded<Offer<E>>()
       const running = new Set<string>()
 
       /**
@@ -285,11 +284,7 @@ export const runShardPoller = <E, R>(
             }
             if (page.nextIterator === undefined) break
             iterator = page.nextIterator
-            if (page.records.length === 0 && (page.millisBehindLatest ?? 0) === 0) {
-              // Nothing new: the open window need not wait for this shard.
-              yield* Queue.offer(inbox, { idle: shardId })
-              yield* Effect.sleep(config.idleMs)
-            }
+            if (page.records.length === 0 && (page.millisBehindLatest ?? 0) === 0) yield* Effect.sleep(config.idleMs)
           }
           yield* Effect.logDebug("shard ended and fully processed")
         }).pipe(Effect.annotateLogs({ consumer, shard: shardId }), Effect.withSpan("ShardPoller.consumeShard", { attributes: { consumer, shardId } }))
@@ -334,12 +329,10 @@ export const runShardPoller = <E, R>(
             Sink.fold(
               () => emptyWindow<Offer<E>>(),
               (window: OpenWindow<Offer<E>>) => !windowIsDue(window, limits, running.size),
-              (window, offer: Offer<E> | { readonly idle: string }) =>
-                Effect.succeed("idle" in offer ? joinIdle(window, offer.idle) : joinWindow(window, offer.page.shardId, offer, offer.bytes, offer.full))
+              (window, offer: Offer<E>) => Effect.succeed(joinWindow(window, offer, offer.bytes, offer.full))
             ),
             Schedule.spaced(limits.maxWaitMs)
           ),
-          Stream.filter((window) => window.pages.length > 0),
           Stream.runForEach((window) => handleWindow(window.pages))
         )
       )
