@@ -6,11 +6,10 @@
  *
  * Invariants:
  *  - Each shard's fiber reads pages (one read ahead while the shard is behind) and offers
- *    each to one window; the
- *    windows are cut by `Stream.aggregateWithin` (MicroBatchWindow.ts) and handled one at a
- *    time; a page is checkpointed only after the handler answered it, and a shard offers
- *    its next page only after that, so a shard's pages are handled in order, once each
- *    unless a hand-over failed.
+ *    each to one window; the windows are cut by `Stream.aggregateWithin`
+ *    (MicroBatchWindow.ts) and handled one at a time; a page is checkpointed only after the
+ *    handler answered it, and a shard offers its next page only after that, so a shard's
+ *    pages are handled in order, once each unless a hand-over failed.
  *  - A handler call that completed has its checkpoints written even while stopping.
  *  - A failed page is handed over again after a backoff, never skipped; a handler defect
  *    stops the poller. A child shard starts once its listed parents have ended.
@@ -244,9 +243,10 @@ export const runShardPoller = <E, R>(
       /**
        * Reads `shardId` from `start` to its end (forever while it is open). Read-ahead: while a
        * full page (the shard is behind) is handed over, the shard's next page is already being
-       * read (one page ahead at most), so the handler's work and Kinesis' overlap; the prefetched page is
-       * used only after the current one is fully processed and checkpointed (`deliver`
-       * returns only then, or fails the poller — interrupting the read-ahead with it).
+       * read (one page ahead at most), so the handler's work and Kinesis' overlap; a shard that
+       * is caught up is read again once its page is answered. The prefetched page is used only
+       * after the current one is fully processed and checkpointed (`deliver` returns only
+       * then, or fails the poller — interrupting the read-ahead with it).
        */
       const consumeShard = (shardId: string, start: Option.Option<Checkpoint>) =>
         Effect.gen(function* () {
