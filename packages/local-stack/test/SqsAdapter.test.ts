@@ -143,6 +143,9 @@ describe("Sqs on a fake SQS", () => {
         const started = Date.now()
         yield* Fiber.interrupt(fiber)
         expect(Date.now() - started).toBeLessThan(2_000)
+        // The fake hears of the aborted long poll when its connection closes (in this process, a few turns later):
+        // once it has, a message sent must stay on the queue.
+        yield* until(() => fake.receiving() === 0)
         fake.send("q", "late")
         yield* Effect.sleep("300 millis")
         expect(receives()).toBe(1)

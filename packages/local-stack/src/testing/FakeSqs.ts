@@ -61,6 +61,8 @@ export interface FakeSqs extends AwsJsonServer {
   readonly pending: (name: string) => ReadonlyArray<PendingMessage>
   /** Queue `name`'s attributes (the live record: a test may change them), or undefined when it does not exist. */
   readonly attributes: (name: string) => Record<string, string> | undefined
+  /** ReceiveMessage calls being answered now (a long poll counts until it answers or its client goes away). */
+  readonly receiving: () => number
 }
 
 const md5 = (text: string) => createHash("md5").update(text, "utf8").digest("hex")
@@ -105,7 +107,17 @@ export const startFakeSqs: Effect.Effect<FakeSqs, never, Scope.Scope> = Effect.g
     return queue.messages.filter((m) => m.visibleAt <= now)
   }
 
+  let receiving = 0
   const receive = async (body: Record<string, unknown>, signal: AbortSignal) => {
+    receiving += 1
+    try {
+      return await receiveNow(body, signal)
+    } finally {
+      receiving -= 1
+    }
+  }
+
+  const receiveNow = async (body: Record<string, unknown>, signal: AbortSignal) => {
     const queue = byUrl(body["QueueUrl"])
     const max = Number(body["MaxNumberOfMessages"] ?? 1)
     const waitMs = Number(body["WaitTimeSeconds"] ?? 0) * 1000
@@ -208,6 +220,7 @@ export const startFakeSqs: Effect.Effect<FakeSqs, never, Scope.Scope> = Effect.g
       return id
     },
     pending: (name) => (queues.get(name)?.messages ?? []).map(({ id, body, receiveCount }) => ({ id, body, receiveCount })),
-    attributes: (name) => queues.get(name)?.attributes
+    attributes: (name) => queues.get(name)?.attributes,
+    receiving: () => receiving
   }
 })
