@@ -145,6 +145,9 @@ const starNames = (table: WarehouseTable): ReadonlyArray<string> => STAR_COLUMNS
 /** The staging table's columns, in COPY order. */
 export const stageColumns = (table: WarehouseTable): ReadonlyArray<string> => [...starNames(table), ...PIPELINE.map(([name]) => name)]
 
+/** A processed row's columns, in staging order before `_ord`: the transform's, then the contract's pipeline columns. */
+const rowColumns = (table: WarehouseTable): ReadonlyArray<string> => [...starNames(table), ...PIPELINE_COLUMNS.map((column) => column.name)]
+
 /** The staging table's column definitions, in COPY order (SQL: `"a" integer, "b" text, …`). */
 const stageDefinitions = (table: WarehouseTable): string =>
   [...STAR_COLUMNS[table].map((c) => `${quoteIdent(c.name)} ${SQL_TYPE[c.type]}`), ...PIPELINE.map(([name, type]) => `${quoteIdent(name)} ${type}`)].join(", ")
@@ -189,7 +192,7 @@ export const INLINE_STAGE_ROWS = 1_000
  * INSERT coerces to the column's type as COPY reads the text).
  */
 export const insertStage = (table: WarehouseTable, rows: ReadonlyArray<LoadRow>): Statement => {
-  const names = [...starNames(table), ...PIPELINE_COLUMNS.map((column) => column.name)]
+  const names = rowColumns(table)
   const width = names.length
   return {
     sql: `INSERT INTO ${stageName(table)} (${stageColumns(table).map(quoteIdent).join(", ")}) VALUES ${rows
@@ -218,7 +221,7 @@ const ESCAPED = /[\\\n\r\t]/g
 
 /** The COPY text of `rows` for the staging table of `table` (one line each, `_ord` = index), built field by field into one string. */
 export const copyText = (table: WarehouseTable, rows: ReadonlyArray<LoadRow>): string => {
-  const names = [...starNames(table), ...PIPELINE_COLUMNS.map((column) => column.name)]
+  const names = rowColumns(table)
   let text = ""
   for (let ord = 0; ord < rows.length; ord++) {
     const row = rows[ord]!
