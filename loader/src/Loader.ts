@@ -23,20 +23,23 @@ import { decodeParquet, type PgError, type PgPool, type PgSession, S3, type S3Er
 import { Clock, Effect, Option, Schema } from "effect"
 import { Readable } from "node:stream"
 import {
-  applySegment,
   applyResync,
   applyTruncate,
-  clearTempTables,
   copyStageSql,
   copyText,
   createTempTables,
+  ANALYZE_STAGE_ROWS,
   type ForeignKeyChecks,
   INLINE_STAGE_ROWS,
   inlineStatement,
   insertStage,
   LOAD_CHECK_SQLSTATE,
   type LoadRow,
+  REPLICA_SESSION,
   scriptOf,
+  SEGMENT_FUNCTION_PREFIX,
+  type SegmentFunction,
+  segmentFunction,
   splitAtTruncates,
   type Statement,
   type TruncateMode
@@ -165,12 +168,22 @@ const run = (tx: PgSession, statements: ReadonlyArray<Statement>) => tx.script(s
 /**
  * The statements of a transaction not sent yet: `add` holds them, `flush` sends them all as
  * one script (before a COPY, a truncate's queries, and at the end). Most micro-batches are
- * one script. A failed check in it (`LOAD_CHECK_SQLSTATE`) fails with LoaderError.
+ * one script. `apply` adds the call of a segment's function, its `CREATE` first when the
+ * connection does not have it yet (`functions`: the names it has, kept up to date). A failed
+ * check in the script (`LOAD_CHECK_SQLSTATE`) fails with LoaderError.
  */
-const pendingScript = (tx: PgSession) => {
+const pendingScript = (tx: PgSession, functions: Set<string>) => {
   const held: Array<Statement> = []
+  const add = (statements: ReadonlyArray<Statement>) => void held.push(...statements)
   return {
-    add: (statements: ReadonlyArray<Statement>) => void held.push(...statements),
+    add,
+    apply: (fn: SegmentFunction) => {
+      if (!functions.has(fn.name)) {
+        add([{ sql: fn.create, params: [] }])
+        functions.add(fn.name)
+      }
+      add([{ sql: fn.call, params: [] }])
+    },
     flush: Effect.suspend(() => run(tx, held.splice(0))).pipe(
       Effect.catchIf(
         (error) => error.code === LOAD_CHECK_SQLSTATE,
@@ -219,7 +232,8 @@ const applyResyncRow = (tx: PgSession, target: WarehouseTarget, table: Warehouse
 
 /**
  * Applies one decoded object inside `tx`, whose temporary tables of `table` exist and are
- * empty (`createTempTables`); leaves them empty. Its statements go to `script`, sent when a
+ * empty (`createTempTables`); leaves them empty. Each segment is applied by its function
+ * (`functionOf`, LoadPlan.ts `segmentFunction`). Its statements go to `script`, sent when a
  * COPY (a segment of `INLINE_STAGE_ROWS` rows or more) or a truncate needs the warehouse.
  * Answers false when its table became (or is) quarantined.
  */
@@ -231,7 +245,7 @@ const applyObject = (
   key: string,
   rows: ReadonlyArray<LoadRow>,
   mode: TruncateMode,
-  foreignKeyChecks: ForeignKeyChecks
+  functionOf: (table: WarehouseTable, rows: number) => SegmentFunction
 ) =>
   Effect.gen(function* () {
     const segments = splitAtTruncates(rows)
@@ -260,7 +274,7 @@ const applyObject = (
           yield* script.flush
           yield* tx.copyIn(copyStageSql(table), Readable.from([copyText(table, segment.rows)]))
         }
-        script.add([...applySegment(target, table, foreignKeyChecks, segment.rows.length), ...clearTempTables(table, segment.rows.length)])
+        script.apply(functionOf(table, segment.rows.length))
       }
       if (segment.truncate === undefined) continue
       yield* script.flush
@@ -301,6 +315,16 @@ export const makeLoader = (
     const s3 = yield* S3
     const target = yield* introspectTarget(pool, schema)
     const foreignKeyChecks = yield* usableForeignKeyChecks(pool, config.foreignKeyChecks ?? "statement")
+    // Two variants per table (below and from ANALYZE_STAGE_ROWS), each built once.
+    const functions = new Map<string, SegmentFunction>()
+    const functionOf = (table: WarehouseTable, rows: number) => {
+      const key = `${table}:${rows >= ANALYZE_STAGE_ROWS}`
+      const known = functions.get(key)
+      if (known !== undefined) return known
+      const made = segmentFunction(target, table, foreignKeyChecks, rows)
+      functions.set(key, made)
+      return made
+    }
 
     const appliedAmong = (session: PgSession, keys: ReadonlyArray<string>) =>
       session
@@ -336,29 +360,33 @@ export const makeLoader = (
         )
         return yield* pool.transaction((tx) =>
           Effect.gen(function* () {
-            // One round trip: the loaders' lock on the target, the temporary tables applyObject stages
-            // through, and which objects were applied meanwhile and which tables are quarantined.
+            // One round trip: the session's replication role (LoadPlan.ts ForeignKeyChecks), the loaders' lock on the target, the temporary tables applyObject stages
+            // through, which objects were applied meanwhile, which tables are quarantined and which
+            // segment functions this connection already has.
             const found = yield* tx.script([
+              ...(foreignKeyChecks === "statement" ? [REPLICA_SESSION] : []),
               inlineStatement({ sql: "SELECT pg_advisory_xact_lock(hashtext('totes-cdc:loader:' || $1))", params: [schema] }),
               ...[...new Set(loaded.map((object) => object.table))].flatMap(createTempTables),
               inlineStatement({
                 sql: `SELECT 'applied' AS kind, object_key AS name FROM totes_cdc.applied_objects
                        WHERE target_schema = $1 AND object_key IN (SELECT jsonb_array_elements_text($2::jsonb))
                       UNION ALL
-                      SELECT DISTINCT 'quarantined', warehouse_table FROM totes_cdc.truncations WHERE target_schema = $1 AND in_force`,
-                params: [schema, JSON.stringify(keys)]
+                      SELECT DISTINCT 'quarantined', warehouse_table FROM totes_cdc.truncations WHERE target_schema = $1 AND in_force
+                      UNION ALL
+                      SELECT 'function', proname FROM pg_proc WHERE pronamespace = pg_my_temp_schema() AND starts_with(proname, $3)`,
+                params: [schema, JSON.stringify(keys), SEGMENT_FUNCTION_PREFIX]
               })
             ])
             const applied = new Set(found.filter((row) => row.kind === "applied").map((row) => row.name!))
             const quarantinedTables = new Set(found.filter((row) => row.kind === "quarantined").map((row) => row.name!))
-            const script = pendingScript(tx)
+            const script = pendingScript(tx, new Set(found.filter((row) => row.kind === "function").map((row) => row.name!)))
             let report: LoadReport = { ...EMPTY_REPORT, alreadyApplied: objects.length - loaded.length }
             for (const object of loaded) {
               if (applied.has(object.key)) {
                 report = { ...report, alreadyApplied: report.alreadyApplied + 1 }
                 continue
               }
-              const goesOn = !quarantinedTables.has(object.table) && (yield* applyObject(tx, script, target, object.table, object.key, object.rows, config.truncateMode, foreignKeyChecks))
+              const goesOn = !quarantinedTables.has(object.table) && (yield* applyObject(tx, script, target, object.table, object.key, object.rows, config.truncateMode, functionOf))
               if (!goesOn) {
                 quarantinedTables.add(object.table)
                 report = { ...report, quarantined: [...report.quarantined, { key: object.key, table: object.table }] }

@@ -1,8 +1,21 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
 import { loadOrder, manifestKeyOfBatch, newestCommit } from "../src/Loader.ts"
-import { copyField, copyText, type FactVersionRow, inlineStatement, insertStage, mergeFactVersions, scriptOf, splitAtTruncates } from "../src/LoadPlan.ts"
-import { alternativeSpellings, resolveTarget } from "../src/WarehouseTarget.ts"
+import { STAR_COLUMNS, WAREHOUSE_TABLES } from "@totes-cdc/core"
+import {
+  ANALYZE_STAGE_ROWS,
+  copyField,
+  copyText,
+  type FactVersionRow,
+  inlineStatement,
+  insertStage,
+  LOAD_CHECK_SQLSTATE,
+  mergeFactVersions,
+  scriptOf,
+  segmentFunction,
+  splitAtTruncates
+} from "../src/LoadPlan.ts"
+import { alternativeSpellings, resolveTarget, type WarehouseTarget } from "../src/WarehouseTarget.ts"
 
 describe("COPY text", () => {
   it("escapes backslash, newline, carriage return and tab, writes \\N for null and t/f for booleans", () => {
@@ -56,6 +69,50 @@ describe("statements in round trips", () => {
         `('2', 'EUR', E'a\\\\b', '0/11', '0', 'delete', '2024-02-23T10:00:00.000Z', 1)`
     ])
   })
+})
+
+/** The totes-cdc warehouse in schema `schema`: every column as the transform names it, one foreign key of fact_payment. */
+const targetIn = (schema: string): Effect.Effect<WarehouseTarget, unknown> =>
+  resolveTarget(schema, {
+    columns: new Map(WAREHOUSE_TABLES.map((table) => [table, STAR_COLUMNS[table].map((c) => c.name)])),
+    primaryKeys: new Map([["fact_sales_order", ["sales_record_id"]], ["fact_purchase_order", ["purchase_record_id"]], ["fact_payment", ["payment_record_id"]]]),
+    foreignKeys: [{ table: "fact_payment", column: "currency_id", references: "dim_currency", referencedColumn: "currency_id" }]
+  })
+
+describe("segment functions", () => {
+  it.effect("name a function by its definition: the same target and size class give the same one, another schema, table, size class or check mode another", () =>
+    Effect.gen(function* () {
+      const target = yield* targetIn("public")
+      const small = segmentFunction(target, "fact_payment", "statement", 1)
+      expect(small.name).toMatch(/^totes_cdc_apply_[0-9a-f]{16}$/)
+      expect(segmentFunction(target, "fact_payment", "statement", ANALYZE_STAGE_ROWS - 1)).toEqual(small)
+      const others = [
+        segmentFunction(yield* targetIn("analytics"), "fact_payment", "statement", 1),
+        segmentFunction(target, "fact_sales_order", "statement", 1),
+        segmentFunction(target, "fact_payment", "statement", ANALYZE_STAGE_ROWS),
+        segmentFunction(target, "fact_payment", "row", 1)
+      ]
+      expect(new Set([small.name, ...others.map((f) => f.name)]).size).toBe(5)
+      expect(small.call).toBe(`SELECT pg_temp."${small.name}"()`)
+    })
+  )
+
+  it.effect("define a PL/pgSQL function of the session holding the segment's statements with their parameters written inline, the check raising its SQLSTATE", () =>
+    Effect.gen(function* () {
+      const fn = segmentFunction(yield* targetIn("public"), "fact_payment", "statement", 1)
+      expect(fn.create.startsWith(`CREATE FUNCTION pg_temp."${fn.name}"() RETURNS void LANGUAGE plpgsql AS $totes_cdc_body$`)).toBe(true)
+      expect(fn.create).not.toMatch(/\$\d/)
+      expect(fn.create).toContain("target_schema = 'public' AND tr.warehouse_table = 'fact_payment'")
+      expect(fn.create).toContain(`RAISE EXCEPTION USING ERRCODE = '${LOAD_CHECK_SQLSTATE}'`)
+      // The large variant ANALYZEs the stage first and empties the tables with TRUNCATE; the small one with DELETE.
+      expect(fn.create).toContain('DELETE FROM "_stage_fact_payment"')
+      const large = segmentFunction(yield* targetIn("public"), "fact_payment", "statement", ANALYZE_STAGE_ROWS).create
+      expect(large).toContain('ANALYZE "_stage_fact_payment"')
+      expect(large).toContain('TRUNCATE "_stage_fact_payment"')
+      // With PostgreSQL's triggers checking the keys, no check of its own.
+      expect(segmentFunction(yield* targetIn("public"), "fact_payment", "row", 1).create).not.toContain("RAISE EXCEPTION")
+    })
+  )
 })
 
 describe("splitAtTruncates", () => {

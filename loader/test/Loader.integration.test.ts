@@ -528,6 +528,39 @@ layer(Layer.provideMerge(Layer.mergeAll(services, quiet), LocalStack.layer()), {
     })
   )
 
+  it.effect("keeps each segment's function on its connection: a micro-batch rolled back takes the functions it made with it, the next one makes them again, and later ones reuse them", () =>
+    Effect.gen(function* () {
+      const { bucket } = yield* setUp("loader_session_functions")
+      // One connection, so every micro-batch and query below runs on the same session.
+      const one = yield* makePgPool((yield* LocalStack).postgres.url("loader_session_functions"), { max: 1 })
+      const loader = yield* makeLoader(one, "public", { processedBucket: bucket, truncateMode: "quarantine" })
+      const session = Effect.map(
+        one.query(
+          `SELECT (SELECT count(*) FROM pg_proc WHERE pronamespace = pg_my_temp_schema() AND proname LIKE 'totes\\_cdc\\_apply\\_%') AS functions,
+                  current_setting('session_replication_role') AS role`
+        ),
+        (rows) => rows[0]
+      )
+      const b1 = yield* paymentBatch(bucket, "b1")
+      // Without dim_date the facts' check fails: the transaction, its functions and its setting roll back.
+      expect((yield* loader.applyObjects(b1.filter((o) => o.table !== "dim_date")).pipe(Effect.flip))._tag).toBe("LoaderError")
+      expect(yield* session).toEqual({ functions: "0", role: "origin" })
+      // One function per table of the batch (7 tables, every segment below ANALYZE_STAGE_ROWS rows).
+      expect((yield* loader.applyObjects(b1)).applied).toBe(7)
+      expect(yield* session).toEqual({ functions: "7", role: "replica" })
+      // A second micro-batch finds them: creating one again would fail ("already exists").
+      const paid = { ...payment2, paid: true, last_updated_date: "2022-11-04", last_updated_time: "09:30:00.000" }
+      const b2 = yield* Effect.all([
+        putObject(bucket, "dim_currency/2024/02/23/b2.parquet", "dim_currency", [row({ ...currency1, currency_name: "Sterling" }, "0/200/0")]),
+        putObject(bucket, "fact_payment/2024/02/23/b2.parquet", "fact_payment", [row(paid, "0/200/1")])
+      ])
+      expect((yield* loader.applyObjects(b2)).applied).toBe(2)
+      expect(yield* session).toEqual({ functions: "7", role: "replica" })
+      expect(yield* select(one, "SELECT currency_name FROM dim_currency WHERE currency_id = 1")).toEqual([{ currency_name: "Sterling" }])
+      expect(yield* select(one, "SELECT count(*) AS versions FROM fact_payment WHERE payment_id = 2")).toEqual([{ versions: "2" }])
+    })
+  )
+
   it.effect("falls back to PostgreSQL's per-row foreign-key triggers when the role may not set session_replication_role", () =>
     Effect.gen(function* () {
       const { pool, bucket } = yield* setUp("loader_fk_role")
