@@ -108,6 +108,8 @@ export interface FreshnessOptions {
   readonly maxDrainSeconds: number
   /** Progress lines (stderr). */
   readonly log: (line: string) => void
+  /** V8 CPU profiles of every repetition's dev (node --cpu-prof) into this directory (diagnostics). */
+  readonly cpuProfileDir?: string
 }
 
 /** Source connections of the load generator at `rate` changes/s: 2 up to 500/s, then one per 250 changes/s, at most 16. */
@@ -470,9 +472,13 @@ const runPhase = (ctx: RepContext, state: StateFile, phase: Phase, warmup: boole
  * Step 1's first half: a temporary directory (removed when the scope closes), then
  * `totes-cdc dev --seed <dump> --simulate 0 --state-file <dir>/state.json` (stopped when
  * the scope closes), awaited until its state file exists. `spawn` adds to spawnDev's
- * options (an environment). Answers dev, its state, the directory and spawn → state file (s).
+ * options (an environment, a CPU profile directory). Answers dev, its state, the directory and spawn → state file (s).
  */
-export const bootDev = (label: string, log: (line: string) => void, spawn: { readonly env?: Readonly<Record<string, string>> } = {}) =>
+export const bootDev = (
+  label: string,
+  log: (line: string) => void,
+  spawn: { readonly env?: Readonly<Record<string, string>>; readonly cpuProfileDir?: string } = {}
+) =>
   Effect.gen(function* () {
     const dir = yield* Effect.acquireRelease(
       Effect.promise(() => mkdtemp(join(tmpdir(), "totes-cdc-freshness-"))),
@@ -515,7 +521,11 @@ export const freshnessRep = (rep: number, options: FreshnessOptions) =>
   Effect.gen(function* () {
     const wallStart = now()
     const label = `rep ${rep}/${options.reps}`
-    const { dev, state, stateFileSeconds } = yield* bootDev(label, options.log)
+    const { dev, state, stateFileSeconds } = yield* bootDev(
+      label,
+      options.log,
+      options.cpuProfileDir === undefined ? {} : { cpuProfileDir: options.cpuProfileDir }
+    )
 
     const measured = yield* Effect.scoped(
       Effect.gen(function* () {

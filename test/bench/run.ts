@@ -67,8 +67,9 @@ const USAGE = `usage: npm run bench -- [--quick] [--only reader|processor|freshn
   --seconds N         freshness: seconds of load per rate (≥ 5); soak: seconds of load (≥ 60)
   --warmup-rows N     changes of the unmeasured warm-up repetition (default 10,000; 0 = none)
   --cpu-prof-dir DIR  write a V8 CPU profile of every measured phase (reader: bare and reader
-                      drains; processor: processor and baseline) into DIR; the results are
-                      printed, not recorded (profiling slows them down)
+                      drains; processor: processor and baseline; freshness: each
+                      repetition's dev) into DIR; the results are printed, not recorded
+                      (profiling slows them down)
   --no-record         print the results only (bench/results.json and BENCHMARKS.md untouched)
   --report            run nothing: regenerate the BENCHMARKS.md sections from bench/results.json`
 
@@ -137,8 +138,8 @@ if (parsed.parts !== undefined && only !== "e2e") {
   process.stderr.write("bench: --parts selects the e2e benchmark's parts: run it with --only e2e\n")
   process.exit(2)
 }
-if (only === "freshness" && (parsed.rows !== undefined || parsed["warmup-rows"] !== undefined || parsed["cpu-prof-dir"] !== undefined)) {
-  process.stderr.write("bench: --rows, --warmup-rows and --cpu-prof-dir apply to the reader and processor benchmarks; the freshness benchmark takes --rates, --seconds and --reps\n")
+if (only === "freshness" && (parsed.rows !== undefined || parsed["warmup-rows"] !== undefined)) {
+  process.stderr.write("bench: --rows and --warmup-rows apply to the reader and processor benchmarks; the freshness benchmark takes --rates, --seconds and --reps\n")
   process.exit(2)
 }
 
@@ -334,7 +335,7 @@ const freshness = Effect.gen(function* () {
     `${FRESHNESS_BENCHMARK}: ${freshnessPhases.map((p) => `${p.rate.toLocaleString("en-GB")}/s × ${p.seconds} s`).join(", ")} × ${freshnessReps} repetitions, each on a fresh totes-cdc dev`
   )
   const settings = { phases: freshnessPhases, reps: freshnessReps, warmup: FRESHNESS_WARMUP, pollMs: 25, graceSeconds: 120, maxDrainSeconds: 600 }
-  const results = yield* runFreshness({ ...settings, log })
+  const results = yield* runFreshness({ ...settings, log, ...(cpuProfileDir === undefined ? {} : { cpuProfileDir }) })
   const name = entryKey(FRESHNESS_BENCHMARK, quick, freshnessCustom)
   const entry = FreshnessReport.makeEntry({
     name,
