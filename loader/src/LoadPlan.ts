@@ -362,7 +362,7 @@ SELECT $1, $2, id::text, '0/0', -1, false, true FROM inserted
  * naming it when there is one. Run after the inferred members and dim_date are in; it runs
  * inside the micro-batch's transaction, so a failure rolls it all back.
  */
-export const danglingReferences = (t: WarehouseTarget, table: WarehouseTable): ReadonlyArray<Statement> => {
+const danglingReferences = (t: WarehouseTarget, table: WarehouseTable): ReadonlyArray<Statement> => {
   const fks = stagedForeignKeys(t, table)
   if (fks.length === 0) return []
   const candidates = fks
@@ -507,7 +507,7 @@ export const REPLICA_SESSION = "SET session_replication_role = replica"
  * `copyStageSql`), of `rows` rows: the body of its `segmentFunction` (a fact's foreign-key
  * check is PL/pgSQL, `danglingReferences`).
  */
-export const applySegment = (t: WarehouseTarget, table: WarehouseTable, foreignKeyChecks: ForeignKeyChecks, rows: number): ReadonlyArray<Statement> => {
+const applySegment = (t: WarehouseTarget, table: WarehouseTable, foreignKeyChecks: ForeignKeyChecks, rows: number): ReadonlyArray<Statement> => {
   const own = (sqls: ReadonlyArray<string>) => sqls.map((sql) => statement(sql, [t.schema, table]))
   const analyze = (name: string): ReadonlyArray<Statement> => (rows >= ANALYZE_STAGE_ROWS ? [{ sql: `ANALYZE ${name}`, params: [] }] : [])
   if (table === "dim_date") {

@@ -23,12 +23,12 @@ import { decodeParquet, type PgError, type PgPool, type PgSession, S3, type S3Er
 import { Clock, Effect, Option, Schema } from "effect"
 import { Readable } from "node:stream"
 import {
+  ANALYZE_STAGE_ROWS,
   applyResync,
   applyTruncate,
   copyStageSql,
   copyText,
   createTempTables,
-  ANALYZE_STAGE_ROWS,
   type ForeignKeyChecks,
   INLINE_STAGE_ROWS,
   inlineStatement,
@@ -360,9 +360,10 @@ export const makeLoader = (
         )
         return yield* pool.transaction((tx) =>
           Effect.gen(function* () {
-            // One round trip: the session's replication role (LoadPlan.ts ForeignKeyChecks), the loaders' lock on the target, the temporary tables applyObject stages
-            // through, which objects were applied meanwhile, which tables are quarantined and which
-            // segment functions this connection already has.
+            // One round trip: the session's replication role (LoadPlan.ts ForeignKeyChecks), the
+            // loaders' lock on the target, the temporary tables applyObject stages through, which
+            // objects were applied meanwhile, which tables are quarantined and which segment
+            // functions this connection already has.
             const found = yield* tx.script([
               ...(foreignKeyChecks === "statement" ? [REPLICA_SESSION] : []),
               inlineStatement({ sql: "SELECT pg_advisory_xact_lock(hashtext('totes-cdc:loader:' || $1))", params: [schema] }),
