@@ -253,23 +253,6 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
     })
   )
 
-  it.effect("with checkpointIntervalMs, writes no checkpoint before the interval is up, and a stop writes each shard's last answered page", () =>
-    Effect.gen(function* () {
-      const name = "coalesced"
-      yield* createStream(name, 2)
-      const written = yield* writeRecords(name, 0, 200)
-      const calls: Array<Call> = []
-      const cfg = config(name, { checkpointIntervalMs: 600_000 })
-      const fiber = yield* Effect.forkChild(runShardPoller(cfg, recording(calls)))
-      yield* waitUntil(Effect.sync(() => countOf(calls) >= written.length), fiber)
-      // Every page answered (8 batches of at most 25 records), none written within the ten minutes.
-      expect(calls.length).toBeGreaterThanOrEqual(8)
-      expect(yield* checkpointedSequences(cfg.consumer, name)).toEqual(new Map())
-      yield* Fiber.interrupt(fiber)
-      expect(yield* checkpointedSequences(cfg.consumer, name)).toEqual(lastWritten(written))
-    })
-  )
-
   it.effect("a poller restarted mid-stream resumes after its checkpoints: no checkpointed batch is skipped or handed over again", () =>
     Effect.gen(function* () {
       const name = "restart"

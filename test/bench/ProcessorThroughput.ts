@@ -295,9 +295,7 @@ const timedProcessor = (stack: LocalStackEndpoints, names: RepNames, lastSequenc
     const kinesaliteCpu = procCpuSeconds(kinesalitePid)
     const cpu = process.cpuUsage()
     const started = performance.now()
-    // The configuration runProcessorProgram gives runProcessor (Programs.ts), default window and poller,
-    // except checkpoints: after every micro-batch (as the Lambda event source mapping), since the
-    // timed phase ends at the last one — coalesced, it would end up to a checkpoint interval late.
+    // The configuration runProcessorProgram gives runProcessor (Programs.ts), default window and poller.
     const processor = yield* Effect.forkChild(
       runProcessor({
         stream: names.stream,
@@ -305,7 +303,6 @@ const timedProcessor = (stack: LocalStackEndpoints, names: RepNames, lastSequenc
         stateBucket: names.ingestion,
         stateKey: DEFAULT_JOIN_STATE_KEY,
         archive: { bucket: names.ingestion },
-        poller: { checkpointIntervalMs: 0 },
         onObjects: (objects) => Effect.sync(() => void reported.push(...objects))
       }).pipe(
         Effect.provide(Layer.mergeAll(kinesis, checkpoints, DeadLetters.layer(names.ingestion)).pipe(Layer.provideMerge(s3))),

@@ -9,8 +9,7 @@
  *    each to one window; the windows are cut by `Stream.aggregateWithin`
  *    (MicroBatchWindow.ts) and handled one at a time; a page is checkpointed only after the
  *    handler answered it, and a shard offers its next page only after that, so a shard's
- *    pages are handled in order, once each unless a hand-over failed or the poller died
- *    before writing its checkpoints (`checkpointIntervalMs`: coalesced, CheckpointWriter.ts).
+ *    pages are handled in order, once each unless a hand-over failed.
  *  - A handler call that completed has its checkpoints written even while stopping.
  *  - A failed page is handed over again after a backoff, never skipped; a handler defect
  *    stops the poller. A child shard starts once its listed parents have ended.
@@ -21,7 +20,6 @@ import { Cause, Deferred, Effect, Exit, Fiber, FiberSet, Metric, Option, Queue, 
 import type { KinesisBatchRecord, MicroBatchHandler, PageResult, ShardPage } from "./MicroBatch.ts"
 import { emptyWindow, IMMEDIATE_WINDOW, joinWindow, type MicroBatchWindow, type OpenWindow, windowIsDue } from "./MicroBatchWindow.ts"
 import { type Checkpoint, type CheckpointError, CheckpointStore } from "./CheckpointStore.ts"
-import { makeCheckpointWriter } from "./CheckpointWriter.ts"
 
 /** What the poller consumes and how. Durations in milliseconds. */
 export interface PollerConfig {
@@ -48,12 +46,6 @@ export interface PollerConfig {
   readonly maxPageRetries?: number
   /** When a micro-batch window closes. Default `IMMEDIATE_WINDOW` (each window: the pages already read). */
   readonly window?: MicroBatchWindow
-  /**
-   * Write each shard's checkpoint at most once per this many ms (CheckpointWriter.ts): the
-   * newest answered page's, and at once when the shard ends or the poller stops. Default 0:
-   * after every answered page, as the Lambda event source mapping does.
-   */
-  readonly checkpointIntervalMs?: number
 }
 
 /** The defaults above for `consumer` on `stream`. */
@@ -150,14 +142,6 @@ export const runShardPoller = <E, R>(
       const limits = config.window ?? IMMEDIATE_WINDOW
       const retrySchedule = config.maxPageRetries === undefined ? pageRetrySchedule : pageRetrySchedule.pipe(Schedule.upTo({ times: config.maxPageRetries }))
       const metric = <I, S>(m: Metric.Metric<I, S>, shardId: string) => Metric.withAttributes(m, Metrics.consumerAttributes(consumer, shardId))
-      const checkpointIntervalMs = config.checkpointIntervalMs ?? 0
-      const checkpoints = yield* makeCheckpointWriter(store, consumer, checkpointIntervalMs)
-      // Added before the fibers' scope, so it runs once they are stopped: the answers recorded last are written.
-      yield* Effect.addFinalizer(() =>
-        checkpoints.flush.pipe(
-          Effect.catch((error) => Effect.logWarning(`the last checkpoints were not written (${error.message}): their pages are handed over again on restart`))
-        )
-      )
 
       const iteratorAfter = (shardId: string, position: string | null) =>
         kinesis
@@ -178,7 +162,7 @@ export const runShardPoller = <E, R>(
           )
         )
 
-      /** Records the checkpoint of what `result` says of `offer`'s page was processed (`checkpoints` writes it). */
+      /** Checkpoints what `result` says of `offer`'s page was processed. */
       const checkpoint = (offer: Offer<E>, result: PageResult<E>) => {
         const { records, shardId } = offer.page
         const upTo =
@@ -188,8 +172,8 @@ export const runShardPoller = <E, R>(
               ? Math.max(0, records.findIndex((record) => record.sequenceNumber === result.firstFailedSequenceNumber))
               : 0
         if (upTo === 0) return Effect.void
-        return checkpoints
-          .record(shardId, { sequenceNumber: records[upTo - 1]!.sequenceNumber, shardEnded: offer.endsShard && upTo === records.length })
+        return store
+          .put(consumer, shardId, { sequenceNumber: records[upTo - 1]!.sequenceNumber, shardEnded: offer.endsShard && upTo === records.length })
           .pipe(Effect.andThen(Metric.update(metric(Metrics.consumerRecordsProcessed, shardId), upTo)))
       }
 
@@ -296,7 +280,7 @@ export const runShardPoller = <E, R>(
               )
               position = last
             } else if (endsShard) {
-              yield* checkpoints.record(shardId, { sequenceNumber: position, shardEnded: true })
+              yield* store.put(consumer, shardId, { sequenceNumber: position, shardEnded: true })
             }
             if (page.nextIterator === undefined) break
             iterator = page.nextIterator
@@ -352,7 +336,6 @@ export const runShardPoller = <E, R>(
           Stream.runForEach((window) => handleWindow(window.pages))
         )
       )
-      if (checkpointIntervalMs > 0) yield* FiberSet.run(fibers, Effect.forever(Effect.sleep(checkpointIntervalMs).pipe(Effect.andThen(checkpoints.flush))))
       yield* FiberSet.run(
         fibers,
         Effect.forever(refresh.pipe(Effect.andThen(Effect.raceFirst(Queue.take(wake), Effect.sleep(config.shardRefreshMs)))))

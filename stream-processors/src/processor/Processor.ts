@@ -64,14 +64,6 @@ export interface MicroBatchSummary {
  */
 export const DEFAULT_MICRO_BATCH_WINDOW: MicroBatchWindow = { maxBytes: 16 * 1024 * 1024, maxWaitMs: 1_000, closeWhenEveryShard: true, closeOnFullPage: false }
 
-/**
- * How often `runProcessor` writes each shard's checkpoint (`PollerConfig.checkpointIntervalMs`):
- * 1 s. Written after every micro-batch they were a quarter of the local stack's S3 puts at
- * 1,000 changes/s; a crash now hands over again at most the last second's pages, which the
- * processor and the loader already take (SPEC.md §3 step 5, "At-least-once caveats").
- */
-export const PROCESSOR_CHECKPOINT_INTERVAL_MS = 1_000
-
 /** The conventional join state key. */
 export const DEFAULT_JOIN_STATE_KEY = INGESTION_LAYOUT.joinStateKey
 
@@ -271,7 +263,6 @@ export const runProcessor = <E = never, R = never>(
     const poller: PollerConfig = {
       ...defaultPollerConfig(PROCESSOR_CONSUMER, config.stream),
       batchSize: 10_000,
-      checkpointIntervalMs: PROCESSOR_CHECKPOINT_INTERVAL_MS,
       ...config.poller,
       consumer: PROCESSOR_CONSUMER,
       stream: config.stream,
