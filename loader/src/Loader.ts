@@ -68,11 +68,13 @@ export interface LoaderConfig {
 /**
  * A processed object to load: its key (the table is its first path segment), and its
  * bytes when the caller has them (the in-process loader of `dev`): then the object is not
- * read back from S3.
+ * read back from S3; with its `values` too (the rows the bytes were encoded from,
+ * stream-processors ProcessedObject), it is not decoded either.
  */
 export interface ObjectRef {
   readonly key: string
   readonly body?: Uint8Array
+  readonly values?: ReadonlyArray<LoadRow>
 }
 
 /** What one `applyObjects` call did. */
@@ -331,12 +333,13 @@ export const makeLoader = (
         .query("SELECT object_key FROM totes_cdc.applied_objects WHERE target_schema = $1 AND object_key = ANY($2)", [schema, keys])
         .pipe(Effect.map((rows) => new Set(rows.map((row) => row.object_key!))))
 
-    const download = ({ key, body: given }: ObjectRef) =>
+    const download = ({ key, body: given, values }: ObjectRef) =>
       Effect.gen(function* () {
         const table = parseProcessedKey(key)?.table
         if (table === undefined) {
           return yield* new LoaderError({ message: `s3://${config.processedBucket}/${key} is not a processed object (<warehouse_table>/YYYY/MM/DD/<batchId>.parquet)` })
         }
+        if (given !== undefined && values !== undefined) return { key, table, rows: values }
         const body = given === undefined ? yield* s3.getObject(config.processedBucket, key) : Option.some(given)
         if (Option.isNone(body)) {
           return yield* new LoaderError({ message: `processed object s3://${config.processedBucket}/${key} does not exist: was the bucket emptied? replay from the archive (totes-cdc replay)` })

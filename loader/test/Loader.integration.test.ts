@@ -447,7 +447,7 @@ layer(Layer.provideMerge(Layer.mergeAll(services, quiet), LocalStack.layer()), {
     })
   )
 
-  it.effect("loads an object from the bytes its caller hands over, without reading it from S3", () =>
+  it.effect("loads an object from the bytes its caller hands over, without reading it from S3, and from the rows they were encoded from without decoding them", () =>
     Effect.gen(function* () {
       const { pool, loader } = yield* setUp("loader_body")
       const columns = processedColumns("dim_currency", { relaxed: true })
@@ -456,6 +456,11 @@ layer(Layer.provideMerge(Layer.mergeAll(services, quiet), LocalStack.layer()), {
       const report = yield* loader.applyObjects([{ key: "dim_currency/2024/02/23/in-memory.parquet", body }])
       expect(report.applied).toBe(1)
       expect(yield* select(pool, "SELECT currency_id, currency_code FROM dim_currency")).toEqual([{ currency_id: "1", currency_code: "GBP" }])
+      // With the rows the bytes were encoded from, the bytes are not decoded: these are not Parquet at all.
+      const values = [{ ...currency1, currency_name: "Pound sterling", _commit_lsn: "0/200", _commit_idx: 0, _op: "upsert", _commit_ts: null }]
+      const fromValues = yield* loader.applyObjects([{ key: "dim_currency/2024/02/23/in-memory-2.parquet", body: new Uint8Array([1, 2, 3]), values }])
+      expect(fromValues.applied).toBe(1)
+      expect(yield* select(pool, "SELECT currency_name FROM dim_currency WHERE currency_id = 1")).toEqual([{ currency_name: "Pound sterling" }])
     })
   )
 

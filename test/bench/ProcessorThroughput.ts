@@ -303,7 +303,8 @@ const timedProcessor = (stack: LocalStackEndpoints, names: RepNames, lastSequenc
         stateBucket: names.ingestion,
         stateKey: DEFAULT_JOIN_STATE_KEY,
         archive: { bucket: names.ingestion },
-        onObjects: (objects) => Effect.sync(() => void reported.push(...objects))
+        // Keys and counts only: the bytes and values would stay alive for the whole run.
+        onObjects: (objects) => Effect.sync(() => void reported.push(...objects.map(({ table, bucket, key, rows, batchId }) => ({ table, bucket, key, rows, batchId }))))
       }).pipe(
         Effect.provide(Layer.mergeAll(kinesis, checkpoints, DeadLetters.layer(names.ingestion)).pipe(Layer.provideMerge(s3))),
         Effect.provide(Logger.layer([collectingLogger])),

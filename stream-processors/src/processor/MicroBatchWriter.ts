@@ -13,15 +13,16 @@
  *  - Keys and bytes are functions of the micro-batch: writing it again overwrites.
  */
 import { type ChangeRecord, encodeManifest, makeManifest, manifestKey, processedColumns, processedKey, processedRows, type StarRow, type WarehouseTable } from "@totes-cdc/core"
-import { encodeParquet, S3, type S3Error } from "@totes-cdc/platform"
+import { encodeParquet, type ParquetValue, S3, type S3Error } from "@totes-cdc/platform"
 import { Effect } from "effect"
 import { type ProcessedObject, rowsByTable } from "./ProcessedObjects.ts"
 
-/** One table's rows of a micro-batch, encoded as Parquet. */
+/** One table's rows of a micro-batch, encoded as Parquet: `bytes`, from `values` (`processedRows`). */
 export interface EncodedObject {
   readonly table: WarehouseTable
   readonly rows: number
   readonly bytes: Uint8Array
+  readonly values: ReadonlyArray<Readonly<Record<string, ParquetValue>>>
 }
 
 /**
@@ -37,19 +38,20 @@ export const encodeMicroBatch = <E>(
   failure: (table: WarehouseTable, message: string) => E
 ): Effect.Effect<ReadonlyArray<EncodedObject>, E> => {
   const commitTimes = new Map(changes.flatMap((change) => (change.source === "snapshot" ? [] : [[change.commitLsn, change.commitTs] as const])))
-  return Effect.forEach(rowsByTable(rows), ([table, tableRows]) =>
-    encodeParquet(processedColumns(table, { relaxed: true }), processedRows(table, tableRows, commitTimes)).pipe(
+  return Effect.forEach(rowsByTable(rows), ([table, tableRows]) => {
+    const values = processedRows(table, tableRows, commitTimes)
+    return encodeParquet(processedColumns(table, { relaxed: true }), values).pipe(
       Effect.mapError((error) => failure(table, error.message)),
-      Effect.map((bytes) => ({ table, rows: tableRows.length, bytes }))
+      Effect.map((bytes) => ({ table, rows: tableRows.length, bytes, values }))
     )
-  )
+  })
 }
 
 /**
  * Writes `encoded` (one entry per table) as micro-batch `batchId` filed under `date`
  * (`<table>/YYYY/MM/DD/<batchId>.parquet`, then `manifests/YYYY/MM/DD/<batchId>.json`);
- * `commitLsns`: the commit LSNs of its rows. Answers the objects written, bytes included,
- * in `encoded`'s order. Fails with `S3Error` or `alongsideManifest`'s error; what was
+ * `commitLsns`: the commit LSNs of its rows. Answers the objects written, bytes and values
+ * included, in `encoded`'s order. Fails with `S3Error` or `alongsideManifest`'s error; what was
  * written before stays (a retry overwrites it).
  */
 export const writeMicroBatch = <E = never>(
@@ -66,7 +68,7 @@ export const writeMicroBatch = <E = never>(
       return []
     }
     const s3 = yield* S3
-    const objects: ReadonlyArray<ProcessedObject> = encoded.map(({ table, rows, bytes }) => ({ table, bucket, key: processedKey(table, date, batchId), rows, batchId, body: bytes }))
+    const objects: ReadonlyArray<ProcessedObject> = encoded.map(({ table, rows, bytes, values }) => ({ table, bucket, key: processedKey(table, date, batchId), rows, batchId, body: bytes, values }))
     yield* Effect.forEach(objects, (object) => s3.putObject(bucket, object.key, object.body!, "application/vnd.apache.parquet"), { concurrency: 12, discard: true })
     const manifest = encodeManifest(makeManifest(batchId, objects, commitLsns))
     yield* Effect.all([s3.putObject(bucket, manifestKey(date, batchId), manifest, "application/json"), alongsideManifest], { concurrency: 2, discard: true })

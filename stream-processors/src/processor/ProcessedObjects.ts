@@ -14,6 +14,7 @@
  *    stored), the driver's clock only when no page's first record carries one.
  */
 import { type StarRow, WAREHOUSE_TABLES, type WarehouseTable } from "@totes-cdc/core"
+import type { ParquetValue } from "@totes-cdc/platform"
 import { createHash } from "node:crypto"
 import type { ShardPage } from "../consumer/MicroBatch.ts"
 
@@ -30,6 +31,12 @@ export interface ProcessedObject {
   readonly batchId: string
   /** The object's bytes as written (so an in-process loader need not read them back). */
   readonly body?: Uint8Array
+  /**
+   * The rows `body` was encoded from, in `encodeParquet`'s value forms (so an in-process
+   * loader need not decode it either): the same values as decoding gives, a decimal or time
+   * perhaps written shorter ('2.4' for '2.40'), which the warehouse reads alike.
+   */
+  readonly values?: ReadonlyArray<Readonly<Record<string, ParquetValue>>>
 }
 
 /** `<shardId>-<firstSequenceNumber>-<lastSequenceNumber>`: the same for every hand-over of the same records. */
