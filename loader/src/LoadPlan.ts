@@ -354,6 +354,16 @@ SELECT $1, $2, id::text, '0/0', -1, false, true FROM inserted
       }
     })
 
+/** `LOAD_CHECK_SQLSTATE` as a SQL literal. */
+const LOAD_CHECK_ERRCODE = `'${LOAD_CHECK_SQLSTATE}'`
+
+/** The check's message for a dangling `fk` of `table`, a `format` pattern (`%s`: the value). */
+const danglingMessage = (table: WarehouseTable, fk: { readonly column: string; readonly references: WarehouseTable; readonly referencedColumn: string }) =>
+  `${table}.${fk.column} = %s references no ${fk.references} row (foreign key to ${fk.references}.${fk.referencedColumn}); nothing of this micro-batch was written — run \`totes-cdc verify\` and report it: the loader inserts every dimension row a fact needs first`.replaceAll(
+    /%(?!s)/g,
+    "%%"
+  )
+
 /**
  * Foreign-key checks `statement`: a check (PL/pgSQL, a step of `segmentFunction`'s body,
  * which declares `dangling`) that looks for the first staged row per foreign key of fact
@@ -373,22 +383,12 @@ const danglingReferences = (t: WarehouseTarget, table: WarehouseTable): Readonly
    LIMIT 1)`
     )
     .join("\nUNION ALL\n")
-  const messages = fks
-    .map(
-      (fk, i) =>
-        `WHEN ${i} THEN ${quoteLiteral(
-          `${table}.${fk.column} = %s references no ${fk.references} row (foreign key to ${fk.references}.${fk.referencedColumn}); nothing of this micro-batch was written — run \`totes-cdc verify\` and report it: the loader inserts every dimension row a fact needs first`.replaceAll(
-            /%(?!s)/g,
-            "%%"
-          )
-        )}`
-    )
-    .join(" ")
+  const messages = fks.map((fk, i) => `WHEN ${i} THEN ${quoteLiteral(danglingMessage(table, fk))}`).join(" ")
   return [
     statement(
       `SELECT * INTO dangling FROM (${candidates}) c LIMIT 1;
 IF FOUND THEN
-  RAISE EXCEPTION USING ERRCODE = '${LOAD_CHECK_SQLSTATE}', MESSAGE = format(CASE dangling.fk ${messages} END, dangling.value);
+  RAISE EXCEPTION USING ERRCODE = ${LOAD_CHECK_ERRCODE}, MESSAGE = format(CASE dangling.fk ${messages} END, dangling.value);
 END IF`,
       [t.schema, table]
     )

@@ -472,7 +472,8 @@ const runPhase = (ctx: RepContext, state: StateFile, phase: Phase, warmup: boole
  * Step 1's first half: a temporary directory (removed when the scope closes), then
  * `totes-cdc dev --seed <dump> --simulate 0 --state-file <dir>/state.json` (stopped when
  * the scope closes), awaited until its state file exists. `spawn` adds to spawnDev's
- * options (an environment, a CPU profile directory). Answers dev, its state, the directory and spawn → state file (s).
+ * options (an environment, a CPU profile directory). Answers dev, its state, the directory
+ * and spawn → state file (s).
  */
 export const bootDev = (
   label: string,
