@@ -17,11 +17,11 @@
  */
 import { createHash } from "node:crypto"
 import { compareLsn, isFactTable, PIPELINE_COLUMNS, quoteIdent, quoteLiteral, STAR_COLUMNS, STAR_KEY, type StarColumnType, type WarehouseTable } from "@totes-cdc/core"
-import type { ParquetValue } from "@totes-cdc/platform"
+import type { ParquetRow, ParquetValue } from "@totes-cdc/platform"
 import type { WarehouseTarget } from "./WarehouseTarget.ts"
 
 /** A decoded processed row: transform column → value, plus `_commit_lsn`, `_commit_idx`, `_op`, `_commit_ts`. */
-export type LoadRow = Readonly<Record<string, ParquetValue>>
+export type LoadRow = ParquetRow
 
 /** One statement and its parameters. */
 export interface Statement {

@@ -95,7 +95,8 @@ export interface DecodedParquet {
   readonly rows: ReadonlyArray<Record<string, ParquetValue>>
 }
 
-type Row = Readonly<Record<string, ParquetValue>>
+/** One row: column name → value (`ParquetValue`), as `encodeParquet` takes it. */
+export type ParquetRow = Readonly<Record<string, ParquetValue>>
 
 // ---------------------------------------------------------------------------------
 // Value checks and conversions (pure)
@@ -307,7 +308,7 @@ const arrowTypeOf = (type: ParquetColumnType): DataType => {
 }
 
 /** Builds one column's Arrow data, or the first row whose value does not fit. */
-const buildColumn = (column: ParquetColumnSpec, type: DataType, rows: ReadonlyArray<Row>): Data | ColumnFault => {
+const buildColumn = (column: ParquetColumnSpec, type: DataType, rows: ReadonlyArray<ParquetRow>): Data | ColumnFault => {
   const n = rows.length
   const validity = new Uint8Array((n + 7) >> 3)
   let nullCount = 0
@@ -425,7 +426,7 @@ const buildColumn = (column: ParquetColumnSpec, type: DataType, rows: ReadonlyAr
  */
 export const arrowTable = (
   columns: ReadonlyArray<ParquetColumnSpec>,
-  rows: ReadonlyArray<Row>
+  rows: ReadonlyArray<ParquetRow>
 ): Result.Result<Table, ParquetError> => {
   const fail = (message: string) => Result.fail(new ParquetError({ message }))
   if (columns.length === 0) return fail("a Parquet file needs at least one column")
@@ -481,7 +482,7 @@ export const tableToParquet = (table: Table): Effect.Effect<Uint8Array, ParquetE
  */
 export const encodeParquet = (
   columns: ReadonlyArray<ParquetColumnSpec>,
-  rows: ReadonlyArray<Row>
+  rows: ReadonlyArray<ParquetRow>
 ): Effect.Effect<Uint8Array, ParquetError> =>
   Effect.flatMap(
     Effect.suspend(() => Effect.fromResult(arrowTable(columns, rows))),

@@ -13,7 +13,7 @@
  *  - Keys and bytes are functions of the micro-batch: writing it again overwrites.
  */
 import { type ChangeRecord, encodeManifest, makeManifest, manifestKey, processedColumns, processedKey, processedRows, type StarRow, type WarehouseTable } from "@totes-cdc/core"
-import { encodeParquet, type ParquetValue, S3, type S3Error } from "@totes-cdc/platform"
+import { encodeParquet, type ParquetRow, S3, type S3Error } from "@totes-cdc/platform"
 import { Effect } from "effect"
 import { type ProcessedObject, rowsByTable } from "./ProcessedObjects.ts"
 
@@ -22,7 +22,7 @@ export interface EncodedObject {
   readonly table: WarehouseTable
   readonly rows: number
   readonly bytes: Uint8Array
-  readonly values: ReadonlyArray<Readonly<Record<string, ParquetValue>>>
+  readonly values: ReadonlyArray<ParquetRow>
 }
 
 /**

@@ -14,7 +14,7 @@
  *    stored), the driver's clock only when no page's first record carries one.
  */
 import { type StarRow, WAREHOUSE_TABLES, type WarehouseTable } from "@totes-cdc/core"
-import type { ParquetValue } from "@totes-cdc/platform"
+import type { ParquetRow } from "@totes-cdc/platform"
 import { createHash } from "node:crypto"
 import type { ShardPage } from "../consumer/MicroBatch.ts"
 
@@ -36,7 +36,7 @@ export interface ProcessedObject {
    * loader need not decode it either): the same values as decoding gives, a decimal or time
    * perhaps written shorter ('2.4' for '2.40'), which the warehouse reads alike.
    */
-  readonly values?: ReadonlyArray<Readonly<Record<string, ParquetValue>>>
+  readonly values?: ReadonlyArray<ParquetRow>
 }
 
 /** `<shardId>-<firstSequenceNumber>-<lastSequenceNumber>`: the same for every hand-over of the same records. */
