@@ -11,23 +11,6 @@ if (major < 22 || (major === 22 && minor < 18)) {
   )
   process.exit(2)
 }
-// The heap budget (cli/src/HeapBudget.ts): V8's old-generation cap is read only at start-up,
-// so the launcher replaces itself (process.execve: same pid, stdio and signals) with a node
-// started with it, before anything else is loaded. Where execve is unavailable (Windows,
-// Node < 23.11), the process goes on with V8's own sizing.
-const { heapBudget } = await import("../src/HeapBudget.ts")
-const budget = heapBudget(process)
-if (budget._tag === "Invalid") {
-  process.stderr.write(`totes-cdc: ${budget.message}\n`)
-  process.exit(2)
-}
-if (budget._tag === "Exec" && typeof process.execve === "function") {
-  try {
-    process.execve(process.execPath, budget.argv, process.env)
-  } catch {
-    // not supported on this platform: V8's own sizing
-  }
-}
 // Loading the program takes a moment; a Ctrl-C or SIGTERM meanwhile must not kill it by
 // the signal's default action (no exit code of ours): it is held, and the program then
 // ends at once with 130 (interrupted) before it starts anything.

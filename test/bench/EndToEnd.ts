@@ -468,12 +468,7 @@ export const snapshotRep = (rep: number, seedFile: string, rows: number, options
 /** The newest `.cpuprofile` of process `pid` in `dir` (node --cpu-prof names them CPU.<date>.<time>.<pid>.<tid>.<n>.cpuprofile). */
 const profileOf = (dir: string, pid: number): string | null => {
   try {
-    // The launcher re-executes itself (cli/src/HeapBudget.ts) under the same pid: its first
-    // stage leaves a small profile of its own, older than dev's.
-    const file = readdirSync(dir)
-      .filter((name) => name.endsWith(".cpuprofile") && name.split(".")[3] === String(pid))
-      .sort()
-      .at(-1)
+    const file = readdirSync(dir).find((name) => name.endsWith(".cpuprofile") && name.split(".")[3] === String(pid))
     return file === undefined ? null : join(dir, file)
   } catch {
     return null

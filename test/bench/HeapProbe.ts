@@ -14,8 +14,6 @@
  *
  * Invariants:
  *  - Without TOTES_CDC_HEAP_PROBE_FILE it does nothing at all.
- *  - A process the totes-cdc launcher is about to replace (cli/src/HeapBudget.ts: `Exec`)
- *    does nothing and keeps the variables: the replacement, under the same pid, probes.
  *  - Only the process that was started with it probes: on load it removes the variable
  *    and its own `--import` from process.env, so what dev spawns (kinesalite, the
  *    watchdog — Node processes inheriting process.env — and PostgreSQL, which ignores
@@ -27,7 +25,6 @@
  */
 import { appendFileSync } from "node:fs"
 import { GCProfiler } from "node:v8"
-import { heapBudget } from "../../cli/src/HeapBudget.ts"
 
 /** The environment variable naming the output file (the probe is off without it). */
 export const HEAP_PROBE_FILE_VARIABLE = "TOTES_CDC_HEAP_PROBE_FILE"
@@ -57,10 +54,7 @@ export const withoutProbe = (nodeOptions: string): string =>
     .trim()
 
 const file = process.env[HEAP_PROBE_FILE_VARIABLE]
-// The totes-cdc launcher first replaces its process with one started with a heap cap
-// (cli/src/HeapBudget.ts), under the same pid: the probe waits for that one, keeping its
-// variables for it.
-if (file !== undefined && file !== "" && heapBudget(process)._tag !== "Exec") {
+if (file !== undefined && file !== "") {
   const everyMs = Math.max(100, Number(process.env[HEAP_PROBE_MS_VARIABLE] ?? 10_000) || 10_000)
   delete process.env[HEAP_PROBE_FILE_VARIABLE]
   delete process.env[HEAP_PROBE_MS_VARIABLE]
