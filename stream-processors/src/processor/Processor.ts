@@ -11,6 +11,9 @@
  *    state (after its objects, alongside the manifest) are stored.
  *  - A record that does not decode or transform is a dead letter; the micro-batch goes on.
  *  - Every key written is a function of the micro-batch's pages: a retry rewrites them.
+ *  - Memory: a micro-batch's change records and star rows are garbage once it is encoded
+ *    (`buildMicroBatch`); while its objects are put and `onObjects` waits (dev's loader hand-off)
+ *    it holds only the encoded objects (bytes and values) and its dead letters.
  *  - Micro-batches are handled one at a time; the in-memory join state moves forward only
  *    once the state object is stored, and is read afresh for a micro-batch holding a
  *    joined table's change (only the joined tables' one shard writes it: SPEC.md §3).
@@ -169,13 +172,12 @@ export const makeProcessorHandler = <E = never, R = never>(
         .pipe(Effect.tap((key) => Effect.logWarning(`dead-lettered ${position} at ${key}: ${letter.error}`)))
     }
 
-    /** Transforms and stores one micro-batch (SPEC.md §3 steps 1–6). Run under `lock`. */
-    const processMicroBatch = Effect.fn("Processor.microBatch")(function* (pages: MicroBatch) {
-      const ordered = orderPages(pages)
-      const batchId = microBatchIdOf(ordered)
-      const date = microBatchDateOf(ordered, new Date(yield* Clock.currentTimeMillis))
-
-      // 1–2: decode, order, transform.
+    /**
+     * Steps 1–2 of a micro-batch: decode, order, transform, encode. Answers only what storing
+     * it needs, so that the change records, their origins and the star rows are garbage once it
+     * returns — not held while the objects are put and the loader is waited for (`onObjects`).
+     */
+    const buildMicroBatch = Effect.fnUntraced(function* (ordered: MicroBatch, batchId: string) {
       const decoded = ordered.map(decodePage)
       const letters = decoded.flatMap((page) => page.letters)
       // In commit order (comparePosition), ties in arrival order; each LSN parsed once, not per comparison.
@@ -185,10 +187,8 @@ export const makeProcessorHandler = <E = never, R = never>(
         .sort((a, b) => a.at.high - b.at.high || a.at.low - b.at.low || a.change.commitIdx - b.change.commitIdx || a.index - b.index)
       const { state, stored } = yield* loadState(sorted.some((entry) => isJoinedSourceTable(entry.change.table)))
       const origins = new Map(sorted.map((entry) => [entry.change, entry.origin] as const))
-      const result = transformBatch(
-        state,
-        sorted.map((entry) => entry.change)
-      )
+      const changes = sorted.map((entry) => entry.change)
+      const result = transformBatch(state, changes)
       for (const problem of result.problems) {
         const origin = origins.get(problem.change)
         if (origin === undefined) return yield* Effect.die(new Error(`transform problem for a change not in the batch: ${problem.error}`))
@@ -197,32 +197,45 @@ export const makeProcessorHandler = <E = never, R = never>(
           error: `${problem.change.table} ${problem.change.op} at ${problem.change.commitLsn}/${problem.change.commitIdx}: ${problem.error}`
         })
       }
+      const encoded = yield* encodeMicroBatch(result.rows, changes, (table, message) => new ProcessorError({ message: `${table} rows of batch ${batchId} do not encode as Parquet: ${message}` }))
+      return {
+        letters,
+        encoded,
+        commitLsns: new Set(result.rows.map((row) => row.commitLsn)),
+        state: result.state,
+        stored,
+        changes: changes.length,
+        rows: result.rows.length
+      }
+    })
 
-      const encoded = yield* encodeMicroBatch(
-        result.rows,
-        sorted.map((entry) => entry.change),
-        (table, message) => new ProcessorError({ message: `${table} rows of batch ${batchId} do not encode as Parquet: ${message}` })
-      )
+    /** Transforms and stores one micro-batch (SPEC.md §3 steps 1–6). Run under `lock`. */
+    const processMicroBatch = Effect.fn("Processor.microBatch")(function* (pages: MicroBatch) {
+      const ordered = orderPages(pages)
+      const batchId = microBatchIdOf(ordered)
+      const date = microBatchDateOf(ordered, new Date(yield* Clock.currentTimeMillis))
+
+      // 1–2: decode, order, transform, encode.
+      const built = yield* buildMicroBatch(ordered, batchId)
+      const { letters, encoded } = built
 
       // 3: dead letters.
       yield* Effect.forEach(letters, (letter) => putLetter(letter, date), { concurrency: 8, discard: true })
 
       // 4–5: Parquet objects, then the micro-batch's manifest and — alongside it, after its
       // output — the join state (MicroBatchWriter.ts).
-      const next = encodeJoinState(result.state)
-      const saveState = next === stored ? Effect.void : s3.putObject(stateBucket, config.stateKey, next, "application/json")
-      const objects = yield* writeMicroBatch(config.processedBucket, batchId, date, encoded, result.rows.map((row) => row.commitLsn), saveState).pipe(
-        Effect.provideService(S3, s3)
-      )
-      yield* Ref.set(current, Option.some({ state: result.state, stored: next }))
+      const next = encodeJoinState(built.state)
+      const saveState = next === built.stored ? Effect.void : s3.putObject(stateBucket, config.stateKey, next, "application/json")
+      const objects = yield* writeMicroBatch(config.processedBucket, batchId, date, encoded, built.commitLsns, saveState).pipe(Effect.provideService(S3, s3))
+      yield* Ref.set(current, Option.some({ state: built.state, stored: next }))
 
       // 6: tell the loader.
       yield* Effect.logDebug(
-        `batch ${batchId}: ${pages.length} pages, ${sorted.length} changes → ${result.rows.length} rows in ${objects.length} objects, ${letters.length} dead letters`
+        `batch ${batchId}: ${pages.length} pages, ${built.changes} changes → ${built.rows} rows in ${objects.length} objects, ${letters.length} dead letters`
       )
       if (config.onObjects !== undefined) yield* config.onObjects(objects)
       if (config.onMicroBatch !== undefined) {
-        yield* config.onMicroBatch({ changes: sorted.length, deadLetters: letters.length, rows: result.rows.length, objects: objects.length })
+        yield* config.onMicroBatch({ changes: built.changes, deadLetters: letters.length, rows: built.rows, objects: objects.length })
       }
     })
 
