@@ -92,10 +92,10 @@ export interface ParquetColumnSpec {
 /** A decoded file: its columns (name, Arrow type as Arrow JS prints it) and rows. */
 export interface DecodedParquet {
   readonly columns: ReadonlyArray<{ readonly name: string; readonly arrowType: string }>
-  readonly rows: ReadonlyArray<Record<string, ParquetValue>>
+  readonly rows: ReadonlyArray<ParquetRow>
 }
 
-/** One row: column name → value (`ParquetValue`), as `encodeParquet` takes it. */
+/** One row: column name → value (`ParquetValue`), as `encodeParquet` takes it and `decodeParquet` gives it. */
 export type ParquetRow = Readonly<Record<string, ParquetValue>>
 
 // ---------------------------------------------------------------------------------

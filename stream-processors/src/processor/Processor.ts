@@ -216,26 +216,25 @@ export const makeProcessorHandler = <E = never, R = never>(
       const date = microBatchDateOf(ordered, new Date(yield* Clock.currentTimeMillis))
 
       // 1–2: decode, order, transform, encode.
-      const built = yield* buildMicroBatch(ordered, batchId)
-      const { letters, encoded } = built
+      const { letters, encoded, commitLsns, state, stored, changes, rows } = yield* buildMicroBatch(ordered, batchId)
 
       // 3: dead letters.
       yield* Effect.forEach(letters, (letter) => putLetter(letter, date), { concurrency: 8, discard: true })
 
       // 4–5: Parquet objects, then the micro-batch's manifest and — alongside it, after its
       // output — the join state (MicroBatchWriter.ts).
-      const next = encodeJoinState(built.state)
-      const saveState = next === built.stored ? Effect.void : s3.putObject(stateBucket, config.stateKey, next, "application/json")
-      const objects = yield* writeMicroBatch(config.processedBucket, batchId, date, encoded, built.commitLsns, saveState).pipe(Effect.provideService(S3, s3))
-      yield* Ref.set(current, Option.some({ state: built.state, stored: next }))
+      const next = encodeJoinState(state)
+      const saveState = next === stored ? Effect.void : s3.putObject(stateBucket, config.stateKey, next, "application/json")
+      const objects = yield* writeMicroBatch(config.processedBucket, batchId, date, encoded, commitLsns, saveState).pipe(Effect.provideService(S3, s3))
+      yield* Ref.set(current, Option.some({ state, stored: next }))
 
       // 6: tell the loader.
       yield* Effect.logDebug(
-        `batch ${batchId}: ${pages.length} pages, ${built.changes} changes → ${built.rows} rows in ${objects.length} objects, ${letters.length} dead letters`
+        `batch ${batchId}: ${pages.length} pages, ${changes} changes → ${rows} rows in ${objects.length} objects, ${letters.length} dead letters`
       )
       if (config.onObjects !== undefined) yield* config.onObjects(objects)
       if (config.onMicroBatch !== undefined) {
-        yield* config.onMicroBatch({ changes: built.changes, deadLetters: letters.length, rows: built.rows, objects: objects.length })
+        yield* config.onMicroBatch({ changes, deadLetters: letters.length, rows, objects: objects.length })
       }
     })
 
