@@ -21,7 +21,7 @@ import { PRIMARY_KEY, type RowImage, formatLsn, isTotesysTable, parseLsn } from 
 import type { Pgoutput, ReplicationMessage } from "@totes-cdc/platform"
 import { Effect, Result, Schema, Stream } from "effect"
 
-import type { ProducerItem } from "./ProducerPlan.ts"
+import type { SourceItem } from "./ProducerPlan.ts"
 
 /** The transaction being decoded, if any. */
 export interface DecoderState {
@@ -43,7 +43,7 @@ export class DecodeError extends Schema.TaggedError<DecodeError>()("DecodeError"
 }) {}
 
 /** The decoder's state after a message, and the items (change records, markers) the message produced, in order. */
-export type DecodeStep = readonly [state: DecoderState, items: ReadonlyArray<ProducerItem>]
+export type DecodeStep = readonly [state: DecoderState, items: ReadonlyArray<SourceItem>]
 
 const stripZeros = (hex: string): string => {
   let i = 0
@@ -144,7 +144,7 @@ const change = (
   before: RowImage | null,
   after: RowImage | null,
   unchangedToast: ReadonlyArray<string>
-): ProducerItem => ({
+): SourceItem => ({
   _tag: "Change",
   record: {
     v: 1,
@@ -163,7 +163,7 @@ const change = (
 })
 
 /** The items of a step that emits nothing (shared, frozen). */
-const NO_ITEMS: ReadonlyArray<ProducerItem> = Object.freeze([])
+const NO_ITEMS: ReadonlyArray<SourceItem> = Object.freeze([])
 
 /** The WAL position of a failed message, canonical when it has PostgreSQL's form (never throws). */
 const positionOf = (lsn: string): string => (lsn.includes("/") ? canonicalLsn(lsn) : lsn)
@@ -225,7 +225,7 @@ export const decode = (state: DecoderState, { lsn, message }: ReplicationMessage
  */
 export const decodeMessages = (state: DecoderState, messages: ReadonlyArray<ReplicationMessage>): Result.Result<DecodeStep, DecodeError> => {
   let current = state
-  const out: Array<ProducerItem> = []
+  const out: Array<SourceItem> = []
   for (let i = 0; i < messages.length; i++) {
     const step = decode(current, messages[i]!)
     if (Result.isFailure(step)) return step
@@ -242,13 +242,13 @@ export const decodeMessages = (state: DecoderState, messages: ReadonlyArray<Repl
  * error `E`, or with `DecodeError` — a typed failure, never a defect — at the first
  * message that does not decode.
  */
-export const decodeStream = <E, R>(messages: Stream.Stream<ReplicationMessage, E, R>): Stream.Stream<ProducerItem, E | DecodeError, R> =>
+export const decodeStream = <E, R>(messages: Stream.Stream<ReplicationMessage, E, R>): Stream.Stream<SourceItem, E | DecodeError, R> =>
   Stream.mapAccumArrayEffect(messages, (): DecoderState => initialDecoderState, (state, chunk) => Effect.fromResult(decodeMessages(state, chunk)))
 
 const changesOf = (
   txn: NonNullable<DecoderState["txn"]>,
   message: Pgoutput.MessageInsert | Pgoutput.MessageUpdate | Pgoutput.MessageDelete | Pgoutput.MessageTruncate
-): ReadonlyArray<ProducerItem> => {
+): ReadonlyArray<SourceItem> => {
   const idx = txn.nextIdx
   switch (message.tag) {
     case "insert":

@@ -19,6 +19,7 @@ import {
   type BatchPlan,
   type MicroBatch,
   filedAtOf,
+  isChunk,
   packCalls,
   planBatch,
   positionOf,
@@ -142,7 +143,7 @@ const commitMillis = (commitTs: string): number | undefined => {
 const lastReplicationChange = (changes: ReadonlyArray<PreparedChange>): ChangeRecord | undefined => {
   for (let i = changes.length - 1; i >= 0; i--) {
     const record = changes[i]!.record
-    if (record.source === "replication") return record
+    if (!isChunk(record) && record.source === "replication") return record
   }
   return undefined
 }
@@ -277,7 +278,7 @@ export const runProducer = <E, R, E2 = never, R2 = never>(
           Effect.tap(() => Metric.update(Metrics.readerDeadLetters, 1)),
           Effect.tap(() =>
             Effect.logWarning(`parked an oversize change record in the dead letters: ${positionOf(change.record)}`).pipe(
-              Effect.annotateLogs({ table: change.record.table, commitLsn: change.record.commitLsn })
+              Effect.annotateLogs(isChunk(change.record) ? { table: change.record.snapshotChunk.table } : { table: change.record.table, commitLsn: change.record.commitLsn })
             )
           )
         )

@@ -22,14 +22,16 @@ import {
   hashKeyOf,
   type NoShardForHashKey,
   partitionKeyOf,
+  encodeSnapshotChunk,
   type ShardEntry,
   type ShardRange,
-  shardFor
+  shardFor,
+  type SnapshotChunk
 } from "@totes-cdc/core"
 import { Result } from "effect"
 
-/** What flows into the producer, in source order. */
-export type ProducerItem =
+/** What a source (the decoder, the poll reader) produces, in source order: changes and markers. */
+export type SourceItem =
   | { readonly _tag: "Change"; readonly record: ChangeRecord }
   /**
    * Every Change before this marker in the stream must be durable before `lsn` is
@@ -37,10 +39,19 @@ export type ProducerItem =
    */
   | { readonly _tag: "Durable"; readonly lsn: string }
 
-/** A change encoded once: its JSON text and byte length, partition key and hash key. */
+/** What flows into the producer, in source order: a source's items, and a snapshot's chunk pointers. */
+export type ProducerItem =
+  | SourceItem
+  /** A snapshot chunk's pointer (core's SnapshotChunk.ts), its object already stored: sent as one record. */
+  | { readonly _tag: "Chunk"; readonly pointer: SnapshotChunk }
+
+/** A change (or a chunk's pointer) encoded once: its JSON text and byte length, partition key and hash key. */
 export interface PreparedChange extends AggregateInput {
-  readonly record: ChangeRecord
+  readonly record: ChangeRecord | SnapshotChunk
 }
+
+/** Whether a prepared record is a snapshot chunk's pointer rather than a change. */
+export const isChunk = (record: ChangeRecord | SnapshotChunk): record is SnapshotChunk => "snapshotChunk" in record
 
 /** A group of items, bounded in bytes, written as one unit. */
 export interface MicroBatch {
@@ -65,16 +76,18 @@ export interface BatchPlan {
  * length, its partition key (`partitionKeyOf`) and the key's hash key. The JSON is turned
  * into bytes only where it is sent: inside its aggregate's buffer (`aggregateShard`).
  */
-export const prepareChange = (record: ChangeRecord): PreparedChange => {
-  const json = encodeChangeRecord(record)
-  const partitionKey = partitionKeyOf(record)
+export const prepareChange = (record: ChangeRecord | SnapshotChunk): PreparedChange => {
+  const json = isChunk(record) ? encodeSnapshotChunk(record) : encodeChangeRecord(record)
+  // A chunk's rows are all of one table outside the joined ones: any shard will do, so chunks spread over them.
+  const partitionKey = isChunk(record) ? `${record.snapshotChunk.table}:chunk:${record.snapshotChunk.firstCommitIdx}` : partitionKeyOf(record)
   return {
     record,
     json,
     dataBytes: Buffer.byteLength(json, "utf8"),
     partitionKey,
     partitionKeyBytes: Buffer.byteLength(partitionKey, "utf8"),
-    hashKey: hashKeyOf(partitionKey)
+    hashKey: hashKeyOf(partitionKey),
+    ...(isChunk(record) ? { changes: record.snapshotChunk.records, alone: true } : {})
   }
 }
 
@@ -93,7 +106,7 @@ export const splitIntoBatches = (items: ReadonlyArray<ProducerItem>, maxBatchByt
       durableLsn = item.lsn
       continue
     }
-    const change = prepareChange(item.record)
+    const change = prepareChange(item._tag === "Change" ? item.record : item.pointer)
     const size = change.dataBytes + change.partitionKeyBytes
     if (changes.length > 0 && bytes + size > maxBatchBytes) {
       batches.push({ changes, bytes, durableLsn })
@@ -169,12 +182,15 @@ export const packCalls = <T extends { readonly bytes: number }>(
   return calls
 }
 
-/** Where a change sits in the source, for dead letters and logs: `table {key} at commitLsn#commitIdx`. */
-export const positionOf = (record: ChangeRecord): string =>
-  `${record.table} ${JSON.stringify(record.key)} at ${record.commitLsn}#${record.commitIdx}`
+/** Where a change sits in the source, for dead letters and logs: `table {key} at commitLsn#commitIdx` (a chunk: `table chunk s3://… at commitLsn#first-last`). */
+export const positionOf = (record: ChangeRecord | SnapshotChunk): string => {
+  if (!isChunk(record)) return `${record.table} ${JSON.stringify(record.key)} at ${record.commitLsn}#${record.commitIdx}`
+  const c = record.snapshotChunk
+  return `${c.table} chunk s3://${c.bucket}/${c.key} at ${c.commitLsn}#${c.firstCommitIdx}-${c.lastCommitIdx}`
+}
 
 /**
  * Pure: the date a parked change's letter is filed under: its commit time (a snapshot row's
- * is the snapshot's), so a restarted reader parking it again overwrites the same letter.
+ * or chunk's is the snapshot's), so a restarted reader parking it again overwrites the same letter.
  */
-export const filedAtOf = (record: ChangeRecord): Date => new Date(record.commitTs)
+export const filedAtOf = (record: ChangeRecord | SnapshotChunk): Date => new Date(isChunk(record) ? record.snapshotChunk.commitTs : record.commitTs)

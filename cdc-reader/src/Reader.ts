@@ -6,12 +6,13 @@
  *  - The slot is confirmed only up to the last LSN whose every change is durably in
  *    Kinesis (the producer's `onDurable`), never further.
  *  - The snapshot is recorded complete (reader state in S3) only once all its rows are
- *    durable; a start that finds it incomplete drops the slot and snapshots again.
+ *    durable (a chunk's once its object is stored and its pointer is in Kinesis); a start
+ *    that finds it incomplete drops the slot and snapshots again.
  *  - Blocking preflight findings stop the reader before it touches anything.
  *  - Heartbeats keep an idle source's slot moving.
  */
-import { type TotesysTable, compareLsn } from "@totes-cdc/core"
-import { type PgError, type PgPool, Replication, ReplicationError, SourceDb } from "@totes-cdc/platform"
+import { compareLsn, INGESTION_LAYOUT, type TotesysTable } from "@totes-cdc/core"
+import { type PgError, type PgPool, Replication, ReplicationError, type S3, type S3Error, SourceDb } from "@totes-cdc/platform"
 import { Clock, Effect, Ref, Schedule, Schema, Stream } from "effect"
 import { decodeStream } from "./Decoder.ts"
 import { type ProducerConfig, type ProducerItem, runProducer } from "./KinesisProducer.ts"
@@ -115,7 +116,7 @@ export const runReader = (config: ReaderConfig) =>
     // The running snapshot's latest progress, for the metrics report (the dashboard); cleared once durable.
     const progressRef = yield* Ref.make<SnapshotProgress | null>(null)
     let pendingSnapshot: { consistentPoint: string; startedAt: string; rows: number } | undefined
-    let snapshot: Stream.Stream<ProducerItem, ReplicationError | PgError, Replication> = Stream.empty
+    let snapshot: Stream.Stream<ProducerItem, ReplicationError | PgError | S3Error, Replication | S3> = Stream.empty
     if (plan._tag !== "Resume") {
       const startedAt = new Date(yield* Clock.currentTimeMillis).toISOString()
       yield* saveReaderState(config.state, { version: 1, slot: config.slot, snapshot: { status: "in-progress", startedAt } })
@@ -126,6 +127,8 @@ export const runReader = (config: ReaderConfig) =>
           Effect.sync(() => {
             if (pendingSnapshot !== undefined) pendingSnapshot.rows = p.totalRows
           }).pipe(Effect.andThen(Ref.set(progressRef, p)), Effect.andThen(logProgress(p))),
+        // The snapshot's chunks go to the raw archive of the ingestion bucket the reader's state is in.
+        chunks: { bucket: config.state.bucket, prefix: INGESTION_LAYOUT.rawPrefix },
         onSlotCreated: (consistentPoint) =>
           Effect.sync(() => {
             pendingSnapshot = { consistentPoint, startedAt, rows: 0 }
@@ -145,7 +148,7 @@ export const runReader = (config: ReaderConfig) =>
             snapshot: { status: "complete", startedAt: done.startedAt, completedAt, consistentPoint: done.consistentPoint, rows: done.rows }
           })
           yield* Ref.set(progressRef, null)
-          yield* Effect.logInfo(`snapshot complete: ${done.rows.toLocaleString("en-GB")} rows durable in Kinesis`)
+          yield* Effect.logInfo(`snapshot complete: ${done.rows.toLocaleString("en-GB")} rows durable (in Kinesis and the archive's snapshot chunks)`)
         }
         const confirm = yield* Ref.get(confirmRef)
         yield* confirm(lsn)

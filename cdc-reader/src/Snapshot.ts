@@ -14,16 +14,31 @@
  *    slot existed does not survive a re-snapshot.
  *  - Rows stream through a server-side cursor in pages, so memory is bounded by the
  *    page size whatever the table size.
+ *  - A page of a table outside the joined source tables is a snapshot chunk (core's
+ *    SnapshotChunk.ts, cdc-reader/SPEC.md §4): stored in the raw archive first, then only
+ *    its pointer goes to the producer. The joined tables' rows go as records (their
+ *    changes keep to their one shard, and the join state is rebuilt from them).
  *  - The exporting replication connection stays open (idle) until the last table has
  *    been read: the snapshot is valid only that long.
  *  - The stream ends with one `Durable` marker at the consistent point.
  */
-import { PRIMARY_KEY, type TotesysTable, quoteIdent, quoteLiteral, snapshotRecord, snapshotStartRecord } from "@totes-cdc/core"
-import { type PgError, type PgPool, Replication, type ReplicationError } from "@totes-cdc/platform"
+import {
+  isJoinedSourceTable,
+  makeSnapshotChunk,
+  PRIMARY_KEY,
+  type RowImage,
+  snapshotChunkKey,
+  snapshotRecord,
+  snapshotStartRecord,
+  type TotesysTable,
+  quoteIdent,
+  quoteLiteral
+} from "@totes-cdc/core"
+import { type PgError, type PgPool, Replication, type ReplicationError, S3, type S3Error } from "@totes-cdc/platform"
 import { Clock, Effect, Option, Stream } from "effect"
 import type { ProducerItem } from "./ProducerPlan.ts"
 
-/** Rows fetched per round trip from a table's cursor. */
+/** Rows fetched per round trip from a table's cursor: also the rows of a snapshot chunk (~2–3 MB of totesys change JSON). */
 const PAGE_ROWS = 5_000
 
 /** Progress of a running snapshot: rows read so far, per table. */
@@ -43,10 +58,12 @@ export interface SnapshotOptions {
   readonly onProgress: (progress: SnapshotProgress) => Effect.Effect<void>
   /** Called once the slot exists, with its consistent point (before any row is read). */
   readonly onSlotCreated: (consistentPoint: string) => Effect.Effect<void>
+  /** Where snapshot chunks are stored: the ingestion bucket and its raw archive's prefix (core's `INGESTION_LAYOUT.rawPrefix`). */
+  readonly chunks: { readonly bucket: string; readonly prefix: string }
 }
 
-/** The rows of `table` as of `snapshotName`, page by page, on one reserved connection. */
-const tableRows = (pool: PgPool, snapshotName: string, table: TotesysTable) =>
+/** The rows of `table` as of `snapshotName`, one element per page of at most `PAGE_ROWS`, on one reserved connection. */
+const tablePages = (pool: PgPool, snapshotName: string, table: TotesysTable): Stream.Stream<ReadonlyArray<RowImage>, PgError> =>
   Stream.unwrap(
     Effect.gen(function* () {
       const session = yield* pool.reserve
@@ -60,20 +77,22 @@ const tableRows = (pool: PgPool, snapshotName: string, table: TotesysTable) =>
       return Stream.paginate(undefined, () =>
         session
           .query(`FETCH ${PAGE_ROWS} FROM snapshot_rows`)
-          .pipe(Effect.map((rows) => [rows, rows.length < PAGE_ROWS ? Option.none() : Option.some(undefined)] as const))
+          .pipe(Effect.map((rows) => [rows.length === 0 ? [] : [rows], rows.length < PAGE_ROWS ? Option.none() : Option.some(undefined)] as const))
       )
     })
   )
 
 /**
  * Creates slot `options.slot` and streams every row of `options.tables` as of its
- * exported snapshot, then a `Durable` marker at the consistent point.
- * Fails with `ReplicationError` (slot creation) or `PgError` (reading).
+ * exported snapshot — the joined tables' rows as change records, every other table's as
+ * chunk pointers (each chunk stored in `options.chunks` first) — then a `Durable` marker at
+ * the consistent point. Fails with `ReplicationError` (slot creation), `PgError` (reading)
+ * or `S3Error` (storing a chunk, after the S3 service's retries).
  */
 export const snapshotStream = (
   pool: PgPool,
   options: SnapshotOptions
-): Stream.Stream<ProducerItem, ReplicationError | PgError, Replication> =>
+): Stream.Stream<ProducerItem, ReplicationError | PgError | S3Error, Replication | S3> =>
   Stream.unwrap(
     Effect.gen(function* () {
       const { consistentPoint, snapshotName } = yield* (yield* Replication).createSlotWithSnapshot(options.slot)
@@ -92,18 +111,29 @@ export const snapshotStream = (
         })
       /** The next record's index in the snapshot (markers and rows; `total` counts rows only). */
       let index = 0
+      const s3 = yield* S3
       const perTable = (table: TotesysTable) => {
         let count = 0
+        let chunk = 0
         // The table's resync marker first: rows the snapshot does not bring back are gone (snapshotStartRecord).
         const start = Stream.sync((): ProducerItem => ({ _tag: "Change", record: snapshotStartRecord(table, { commitLsn: consistentPoint, commitIdx: index++ }, commitTs) }))
-        const rows = tableRows(pool, snapshotName, table).pipe(
-          Stream.map((row): ProducerItem => {
-            const record = snapshotRecord(table, row, { commitLsn: consistentPoint, commitIdx: index++ }, commitTs)
-            total++
-            count++
-            return { _tag: "Change", record }
-          }),
-          Stream.tap(() => report(table, count, false)),
+        const records = (page: ReadonlyArray<RowImage>) => {
+          total += page.length
+          count += page.length
+          return page.map((row) => snapshotRecord(table, row, { commitLsn: consistentPoint, commitIdx: index++ }, commitTs))
+        }
+        const items = isJoinedSourceTable(table)
+          ? (page: ReadonlyArray<RowImage>) => Effect.succeed(records(page).map((record): ProducerItem => ({ _tag: "Change", record })))
+          : (page: ReadonlyArray<RowImage>) =>
+              Effect.gen(function* () {
+                const key = snapshotChunkKey(options.chunks.prefix, new Date(started), options.slot, consistentPoint, table, chunk++)
+                const { body, pointer } = makeSnapshotChunk(options.chunks.bucket, key, records(page))
+                yield* s3.putObject(options.chunks.bucket, key, body, "application/x-ndjson")
+                return [{ _tag: "Chunk", pointer } satisfies ProducerItem]
+              })
+        const rows = tablePages(pool, snapshotName, table).pipe(
+          Stream.mapEffect((page) => Effect.tap(items(page), () => report(table, count, false))),
+          Stream.flattenIterable,
           Stream.onEnd(Effect.suspend(() => report(table, count, true)))
         )
         return Stream.concat(start, rows)

@@ -2,7 +2,7 @@ import { type Pgoutput, parseXLogData, type ReplicationMessage, TextPgoutputPlug
 import { Cause, Effect, Exit, Option, Result, Stream } from "effect"
 import { describe, expect, it } from "vitest"
 import { DecodeError, type DecoderState, canonicalLsn, decode, decodeMessages, decodeStream, initialDecoderState, isoFromMicros } from "../src/Decoder.ts"
-import type { ProducerItem } from "../src/ProducerPlan.ts"
+import type { SourceItem } from "../src/ProducerPlan.ts"
 import { beginMessage, commitMessage, insertMessage, relationMessage, truncateMessage, updateMessage } from "./PgoutputWire.ts"
 
 const relation = (name: string, columns: ReadonlyArray<string>, keyColumns: ReadonlyArray<string>): Pgoutput.MessageRelation => ({
@@ -21,9 +21,9 @@ const design = relation("design", ["design_id", "design_name", "file_name"], ["d
 // 2024-02-23T10:01:02.345678Z in microseconds since the Unix epoch
 const COMMIT_TIME = 1708682462345678n
 
-const run = (messages: ReadonlyArray<Pgoutput.Message>): ReadonlyArray<ProducerItem> => {
+const run = (messages: ReadonlyArray<Pgoutput.Message>): ReadonlyArray<SourceItem> => {
   let state: DecoderState = initialDecoderState
-  const out: Array<ProducerItem> = []
+  const out: Array<SourceItem> = []
   for (const message of messages) {
     const [next, items] = Result.getOrThrow(decode(state, { lsn: "0/0", message }))
     state = next
@@ -199,7 +199,7 @@ describe("decode, found by fuzzing", () => {
   const decodeAll = (payloads: ReadonlyArray<Buffer>) => {
     const plugin = new TextPgoutputPlugin(options)
     let state: DecoderState = initialDecoderState
-    const items: Array<ProducerItem> = []
+    const items: Array<SourceItem> = []
     for (const [i, bytes] of payloads.entries()) {
       const step = decode(state, Result.getOrThrow(parseXLogData(plugin, `16/B374D8${40 + i}`, bytes)))
       if (Result.isFailure(step)) return { items, error: step.failure }
@@ -208,7 +208,7 @@ describe("decode, found by fuzzing", () => {
     }
     return { items, error: undefined }
   }
-  const changes = (items: ReadonlyArray<ProducerItem>) => items.flatMap((item) => (item._tag === "Change" ? [item.record] : []))
+  const changes = (items: ReadonlyArray<SourceItem>) => items.flatMap((item) => (item._tag === "Change" ? [item.record] : []))
   const BEGIN = beginMessage(0x16b374d848n, COMMIT_TIME, 901)
 
   it("a truncate of a relation no Relation message described is a DecodeError naming its LSN (it threw a TypeError)", () => {

@@ -22,7 +22,7 @@ import fc from "fast-check"
 import { PgoutputPlugin } from "pg-logical-replication"
 import { describe, expect, it } from "vitest"
 import { DecodeError, type DecoderState, decode, decodeStream, initialDecoderState } from "../src/Decoder.ts"
-import type { ProducerItem } from "../src/ProducerPlan.ts"
+import type { SourceItem } from "../src/ProducerPlan.ts"
 import {
   beginMessage,
   commitMessage,
@@ -227,7 +227,7 @@ const expected = (txn: Transaction): ReadonlyArray<string> => {
   return out
 }
 
-const show = (item: ProducerItem) => (item._tag === "Change" ? encodeChangeRecord(item.record) : `Durable ${item.lsn}`)
+const show = (item: SourceItem) => (item._tag === "Change" ? encodeChangeRecord(item.record) : `Durable ${item.lsn}`)
 
 /** A WAL position per payload, as the library reports an XLogData's start: upper-case hex, no padding. */
 const lsnOf = (txn: Transaction, i: number) => lsnText(txn.finalLsn + BigInt(i))

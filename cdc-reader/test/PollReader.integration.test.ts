@@ -120,7 +120,7 @@ const caughtUp = (pool: PgPool, settings: ReaderSettings) =>
 const readChanges = (settings: ReaderSettings) =>
   readAllChanges(settings.streamName).pipe(
     Effect.map((changes) => changes.map((c) => c.record)),
-    Effect.provide(Kinesis.layer(settings.kinesis))
+    Effect.provide([Kinesis.layer(settings.kinesis), S3.layer(settings.s3)])
   )
 
 const byPosition = (a: ChangeRecord, b: ChangeRecord) => compareLsn(a.commitLsn, b.commitLsn) || a.commitIdx - b.commitIdx

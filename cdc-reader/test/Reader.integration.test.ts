@@ -5,7 +5,7 @@
 import { expect, layer } from "@effect/vitest"
 import { type ChangeRecord, PRIMARY_KEY, TOTESYS_TABLES, type TotesysTable, compareLsn, quoteIdent } from "@totes-cdc/core"
 import { LocalStack, type SimulatorStats, createKinesisStream, loadSeed, runSimulator } from "@totes-cdc/local-stack"
-import { Kinesis, type PgPool } from "@totes-cdc/platform"
+import { Kinesis, type PgPool, S3 } from "@totes-cdc/platform"
 import { emptyTotesys, readAllChanges, TOTESYS_DUMP, CLI_BIN, quietly } from "@totes-cdc/local-stack/testing"
 import { Effect, Fiber, Ref, Schedule } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
@@ -72,7 +72,7 @@ const caughtUp = (pool: PgPool, slot: string, reader?: Fiber.Fiber<unknown, unkn
   })
 
 const readChanges = (settings: ReaderSettings) =>
-  readAllChanges(settings.streamName).pipe(Effect.provide(Kinesis.layer(settings.kinesis)))
+  readAllChanges(settings.streamName).pipe(Effect.provide([Kinesis.layer(settings.kinesis), S3.layer(settings.s3)]))
 
 const sourceRows = (pool: PgPool, table: TotesysTable) => pool.query(`SELECT * FROM public.${quoteIdent(table)}`)
 

@@ -15,11 +15,13 @@
  *    (the joined tables share one partition key, so their changes stay in order on one
  *    shard; stream-processors/SPEC.md §3).
  *  - The role may read the stream (the mapping's grant) and send to its failure queue; on
- *    S3: Get/Put of the join state, Put of its dead letters (`dlq/processor/`), ListBucket
+ *    S3: Get/Put of the join state, Put of its dead letters (`dlq/processor/`), Get of the
+ *    snapshot chunks its pointers name (`raw/…/totes-cdc-snapshot-…`), ListBucket
  *    on the ingestion bucket (a missing join state is a 404, not a 403), Put into the
  *    processed bucket.
  */
 import { DEAD_LETTER_PREFIX, INGESTION_LAYOUT } from "@totes-cdc/core"
+import { SNAPSHOT_CHUNK_OBJECTS } from "./Storage.ts"
 import { Duration } from "aws-cdk-lib"
 import * as lambda from "aws-cdk-lib/aws-lambda"
 import { KinesisEventSource, SqsDlq } from "aws-cdk-lib/aws-lambda-event-sources"
@@ -84,6 +86,7 @@ export class ProcessorFunction extends Construct {
 
     allow(role, ["s3:GetObject", "s3:PutObject"], [ingestionBucket.arnForObjects(INGESTION_LAYOUT.joinStateKey)])
     allow(role, ["s3:PutObject"], [ingestionBucket.arnForObjects(`${DEAD_LETTER_PREFIX}processor/*`)])
+    allow(role, ["s3:GetObject"], [ingestionBucket.arnForObjects(SNAPSHOT_CHUNK_OBJECTS)])
     allow(role, ["s3:ListBucket"], [ingestionBucket.bucketArn])
     allow(role, ["s3:PutObject"], [processedBucket.arnForObjects("*")])
 

@@ -17,11 +17,13 @@
  *  - TLS to the source: `sslmode=verify-full` against the RDS CA bundle the image carries.
  *  - The task role may do what the reader calls, on its own keys: ListShards and PutRecords
  *    on the stream; Get/Put/Delete of its state and metrics report (`state/cdc-reader/`),
- *    Put of its dead letters (`dlq/reader/`), and ListBucket (so a missing state object is
+ *    Put of its dead letters (`dlq/reader/`) and of its snapshot chunks (`raw/…/totes-cdc-snapshot-…`,
+ *    core's SnapshotChunk.ts: nothing else of the archive), and ListBucket (so a missing state object is
  *    a 404, not a 403). The execution role pulls the image, writes the log group and reads
  *    the one secret (GetSecretValue only).
  */
 import { DEAD_LETTER_PREFIX, INGESTION_LAYOUT } from "@totes-cdc/core"
+import { SNAPSHOT_CHUNK_OBJECTS } from "./Storage.ts"
 import { Duration, Stack } from "aws-cdk-lib"
 import * as ecs from "aws-cdk-lib/aws-ecs"
 import { Platform } from "aws-cdk-lib/aws-ecr-assets"
@@ -101,6 +103,7 @@ export class ReaderService extends Construct {
     allow(role, ["kinesis:ListShards", "kinesis:PutRecords"], [stream.streamArn])
     allow(role, ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], [ingestionBucket.arnForObjects(`${statePrefix}*`)])
     allow(role, ["s3:PutObject"], [ingestionBucket.arnForObjects(`${DEAD_LETTER_PREFIX}reader/*`)])
+    allow(role, ["s3:PutObject"], [ingestionBucket.arnForObjects(SNAPSHOT_CHUNK_OBJECTS)])
     allow(role, ["s3:ListBucket"], [ingestionBucket.bucketArn])
 
     this.service = new ecs.FargateService(this, "Service", {

@@ -16,12 +16,16 @@
  *    objects to cheaper classes that are still read in milliseconds (replay reads them
  *    like any object), and expire old versions (infra/README.md "Lifecycle" gives the reasons).
  */
+import { SNAPSHOT_CHUNK_NAME } from "@totes-cdc/core"
 import { Duration, RemovalPolicy } from "aws-cdk-lib"
 import * as s3 from "aws-cdk-lib/aws-s3"
 import { Construct } from "constructs"
 
 /** Prefixes of the ingestion bucket (core's `INGESTION_LAYOUT`, the dead letters' `dlq/`, Firehose's error output). */
 export const INGESTION_PREFIXES = { raw: "raw/", errors: "errors/", state: "state/", deadLetters: "dlq/" } as const
+
+/** The keys of the reader's snapshot chunks in the raw archive (core's `snapshotChunkKey`), as an IAM object pattern. */
+export const SNAPSHOT_CHUNK_OBJECTS = `${INGESTION_PREFIXES.raw}*/${SNAPSHOT_CHUNK_NAME}*`
 
 /** Days after which lifecycle rules act (infra/README.md "Lifecycle"). */
 export const LIFECYCLE_DAYS = {

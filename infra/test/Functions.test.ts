@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest"
 import { Match } from "aws-cdk-lib/assertions"
+import { PROCESSOR_CHUNK_BUDGET_MS } from "../src/lambda/ProcessorEnvironment.ts"
 import { bucketArn, INGESTION_BUCKET, logicalId, PROCESSED_BUCKET, permissionPairs, ref, statementsOfRole, synthesize } from "./Fixtures.ts"
 
 const { stack, template, dataStack, dataTemplate } = synthesize()
@@ -45,6 +46,10 @@ describe("processor function", () => {
   it("gets its buckets from the environment", () => {
     expect(processor.Timeout).toBe(60)
     expect(processor.Environment.Variables).toEqual({ INGESTION_BUCKET, PROCESSED_BUCKET })
+  })
+
+  it("leaves at least 15 s of its timeout after the chunk budget, for the snapshot chunk under way and the answer", () => {
+    expect(processor.Timeout * 1000 - PROCESSOR_CHUNK_BUDGET_MS).toBeGreaterThanOrEqual(15_000)
   })
 
   it("reads the stream through an event source mapping: 1 s micro-batches, partial batch responses, bisect, bounded retries and record age, an on-failure queue", () => {
@@ -101,6 +106,7 @@ describe("processor function", () => {
         `s3:GetObject ${JSON.stringify(objects(INGESTION_BUCKET, "state/processor/join-state.json"))}`,
         `s3:PutObject ${JSON.stringify(objects(INGESTION_BUCKET, "state/processor/join-state.json"))}`,
         `s3:PutObject ${JSON.stringify(objects(INGESTION_BUCKET, "dlq/processor/*"))}`,
+        `s3:GetObject ${JSON.stringify(objects(INGESTION_BUCKET, "raw/*/totes-cdc-snapshot-*"))}`,
         `s3:ListBucket ${JSON.stringify(bucketArn(INGESTION_BUCKET))}`,
         `s3:PutObject ${JSON.stringify(objects(PROCESSED_BUCKET, "*"))}`
       ].sort()

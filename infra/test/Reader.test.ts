@@ -88,7 +88,7 @@ describe("reader service", () => {
     expect(template.findResources("AWS::Logs::LogGroup")[logGroupId]!["Properties"]).toEqual({ RetentionInDays: 30 })
   })
 
-  it("task role: ListShards and PutRecords on the stream; its state, metrics report and dead letters in the ingestion bucket; nothing else", () => {
+  it("task role: ListShards and PutRecords on the stream; its state, metrics report, dead letters and snapshot chunks in the ingestion bucket; nothing else", () => {
     const roleId = logicalId(stack.reader.taskDefinition.taskRole)
     const stream = { "Fn::GetAtt": [logicalId(stack.changeStream.stream), "Arn"] }
     const bucket = bucketArn(INGESTION_BUCKET)
@@ -101,6 +101,7 @@ describe("reader service", () => {
         `s3:PutObject ${JSON.stringify(objects("state/cdc-reader/*"))}`,
         `s3:DeleteObject ${JSON.stringify(objects("state/cdc-reader/*"))}`,
         `s3:PutObject ${JSON.stringify(objects("dlq/reader/*"))}`,
+        `s3:PutObject ${JSON.stringify(objects("raw/*/totes-cdc-snapshot-*"))}`,
         `s3:ListBucket ${JSON.stringify(bucket)}`
       ].sort()
     )

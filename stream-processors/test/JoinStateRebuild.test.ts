@@ -6,11 +6,10 @@
  * on the local stack (real archiver and processor) is tested in Processor.integration.test.ts.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { type ChangeRecord, emptyJoinState, encodeChangeRecord, type JoinState, type RowImage } from "@totes-cdc/core"
+import { type ChangeRecord, emptyJoinState, encodeChangeRecord, encodeSnapshotChunk, type JoinState, makeSnapshotChunk, type RowImage } from "@totes-cdc/core"
 import { Effect, Option } from "effect"
-import { archiveLines, decodeArchiveObject, foldJoinState, raiseEmitted, rewinds, rowsPerTable } from "../src/processor/JoinStateRebuild.ts"
+import { decodeArchiveObject, foldJoinState, raiseEmitted, rewinds, rowsPerTable } from "../src/processor/JoinStateRebuild.ts"
 
-const text = (lines: ReadonlyArray<Uint8Array>) => lines.map((line) => new TextDecoder().decode(line))
 const bytes = (s: string) => new TextEncoder().encode(s)
 
 const change = (
@@ -46,16 +45,6 @@ const counterparty1: RowImage = {
   delivery_contact: null, created_at: "2022-11-03 14:20:51.563", last_updated: "2022-11-03 14:20:51.563"
 }
 
-describe("archiveLines", () => {
-  it("splits at every newline; the final newline ends the last line", () => {
-    expect(text(archiveLines(bytes("a\nbb\n")))).toEqual(["a", "bb"])
-    expect(text(archiveLines(bytes("a\nbb")))).toEqual(["a", "bb"])
-    expect(text(archiveLines(bytes("a\n\nb\n")))).toEqual(["a", "", "b"])
-    expect(text(archiveLines(bytes("\n")))).toEqual([""])
-    expect(archiveLines(new Uint8Array())).toEqual([])
-  })
-})
-
 describe("decodeArchiveObject", () => {
   it.effect("keeps the joined tables' changes, counts every line, and names each line that is not a change record", () =>
     Effect.gen(function* () {
@@ -72,6 +61,16 @@ describe("decodeArchiveObject", () => {
       expect(decoded.skipped[0]?.line).toBe(3)
       expect(decoded.skipped[0]?.error).toMatch(/^not a change record: /)
       expect(decoded.skipped[1]).toEqual({ line: 4, error: "not a change record: 2 bytes that are not UTF-8" })
+    })
+  )
+
+  it.effect("passes over a snapshot chunk's pointer line: a chunk holds no joined table's rows, and the pointer is no bad line", () =>
+    Effect.gen(function* () {
+      const address = change("address", "insert", { address_id: "15" }, address15, "0/10")
+      const order = change("sales_order", "read", { sales_order_id: "1" }, { sales_order_id: "1" }, "0/11")
+      const { pointer } = makeSnapshotChunk("ingestion", "raw/2024/02/23/10/totes-cdc-snapshot-x.ndjson", [order])
+      const decoded = yield* decodeArchiveObject(bytes(`${encodeSnapshotChunk(pointer)}\n${encodeChangeRecord(address)}\n`))
+      expect(decoded).toEqual({ joined: [address], lines: 2, skipped: [] })
     })
   )
 })

@@ -7,12 +7,27 @@
  * next to the processor, delete the state object and restart the processor.
  */
 import { expect, layer } from "@effect/vitest"
-import { type ChangeRecord, decodeJoinState, decodeManifest, emptyJoinState, encodeChangeRecord, encodeJoinState, MANIFEST_PREFIX, manifestKeyOfObject, pendingJoins, processedColumns, type RowImage } from "@totes-cdc/core"
+import {
+  type ChangeRecord,
+  decodeJoinState,
+  decodeManifest,
+  emptyJoinState,
+  encodeChangeRecord,
+  encodeJoinState,
+  encodeSnapshotChunk,
+  MANIFEST_PREFIX,
+  makeSnapshotChunk,
+  manifestKeyOfObject,
+  pendingJoins,
+  processedColumns,
+  type RowImage,
+  snapshotChunkKey
+} from "@totes-cdc/core"
 import { createKinesisStream, LocalStack } from "@totes-cdc/local-stack"
 import { DeadLetters, decodeParquet, Kinesis, type ParquetValue, S3 } from "@totes-cdc/platform"
 import { freshBucket, putChanges } from "@totes-cdc/local-stack/testing"
 import { Effect, Fiber, Layer, Logger, Option, Schedule } from "effect"
-import { CheckpointStore, type KinesisStreamEvent, makeProcessorHandler, makeProcessorLambdaHandler, microBatchIdOf, type ProcessedObject, processed, runArchiver, runProcessor, type ShardPage } from "../src/index.ts"
+import { CheckpointStore, chunkBatchIdOf, type KinesisStreamEvent, makeProcessorHandler, partiallyFailed, makeProcessorLambdaHandler, microBatchIdOf, type ProcessedObject, processed, runArchiver, runProcessor, type ShardPage } from "../src/index.ts"
 import { restoreJoinState } from "../src/processor/JoinStateRebuild.ts"
 
 // ---------------------------------------------------------------------------------------
@@ -486,6 +501,113 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
       const restarted = yield* makeProcessorHandler({ processedBucket, stateBucket: deadLetterBucket, stateKey: "state/processor/retry.json" }).pipe(Effect.provide(DeadLetters.layer(deadLetterBucket)))
       expect(yield* restarted([batch])).toEqual([processed])
       expect(processedOnly(yield* snapshotOf)).toEqual(processedOnly(first))
+    })
+  )
+
+  it.effect("resolves snapshot chunk pointers: each chunk's rows become a micro-batch of their own (the same keys on a retry); a joined table's line is a dead letter; a missing or altered chunk fails the micro-batch", () =>
+    Effect.gen(function* () {
+      const processedBucket = yield* createBucket("processed-chunks")
+      const ingestionBucket = yield* createBucket("ingestion-chunks")
+      const s3 = yield* S3
+      const encoder = new TextEncoder()
+      const startedAt = new Date("2024-02-23T10:00:00.000Z")
+      const chunkOf = (table: string, records: ReadonlyArray<ChangeRecord>) => {
+        const key = snapshotChunkKey("raw/", startedAt, "totes_cdc", "0/1000", table, 0)
+        return { key, ...makeSnapshotChunk(ingestionBucket, key, records) }
+      }
+      const sales = chunkOf("sales_order", [change("sales_order", "read", { sales_order_id: "1" }, salesOrder1, "0/1000", 5)])
+      const addresses = chunkOf("address", [change("address", "read", { address_id: "15" }, address15, "0/1000", 1)])
+      for (const chunk of [sales, addresses]) yield* s3.putObject(ingestionBucket, chunk.key, chunk.body)
+      const shardId = "shardId-000000000003"
+      const record = (sequenceNumber: string, partitionKey: string, json: string) => ({
+        shardId, sequenceNumber, partitionKey, data: encoder.encode(json), approximateArrivalTimestamp: new Date("2024-02-23T10:00:01.000Z")
+      })
+      const page: ShardPage = {
+        shardId,
+        records: [
+          record("100", "payment:2", encodeChangeRecord(change("payment", "read", { payment_id: "2" }, payment2, "0/1000", 6))),
+          record("101", "sales_order:chunk:5", encodeSnapshotChunk(sales.pointer)),
+          record("102", "address:chunk:1", encodeSnapshotChunk(addresses.pointer))
+        ]
+      }
+      const reported: Array<ProcessedObject> = []
+      const handler = yield* makeProcessorHandler({
+        processedBucket,
+        stateBucket: ingestionBucket,
+        stateKey: "state/processor/chunks.json",
+        onObjects: (objects) => Effect.sync(() => void reported.push(...objects))
+      }).pipe(Effect.provide(DeadLetters.layer(ingestionBucket)))
+
+      expect(yield* handler([page])).toEqual([processed])
+      const chunkBatch = chunkBatchIdOf(sales.pointer)
+      expect(chunkBatch).toMatch(/^snapshot-[0-9a-f]{32}$/)
+      // The page's own change first, then the chunk's rows under the chunk's id, filed under the snapshot's date.
+      expect(reported.map((o) => o.key)).toEqual([
+        "dim_date/2024/02/23/shardId-000000000003-100-102.parquet",
+        "fact_payment/2024/02/23/shardId-000000000003-100-102.parquet",
+        `dim_date/2024/02/23/${chunkBatch}.parquet`,
+        `fact_sales_order/2024/02/23/${chunkBatch}.parquet`
+      ])
+      const facts = yield* readParquet(processedBucket, "fact_sales_order/")
+      expect(facts.flatMap((o) => o.rows.map((row) => stripPipeline(row)))).toEqual([
+        { values: factSalesOrder1, position: { lsn: "0/1000", idx: 5, op: "upsert", ts: null } }
+      ])
+      const letters = yield* readLetters(ingestionBucket)
+      expect(letters.map((l) => [l.position, l.error, l.bytes])).toEqual([
+        [`${shardId}/102/0#1`, "a snapshot chunk cannot carry address rows: the joined tables' changes keep to their one shard", encodeChangeRecord(change("address", "read", { address_id: "15" }, address15, "0/1000", 1))]
+      ])
+      const manifests = (yield* s3.listObjects(processedBucket, MANIFEST_PREFIX)).map((o) => o.key).sort()
+      expect(manifests).toEqual([`manifests/2024/02/23/${chunkBatch}.json`, "manifests/2024/02/23/shardId-000000000003-100-102.json"].sort())
+
+      // A retry rewrites the same objects.
+      const before = reported.splice(0)
+      expect(yield* handler([page])).toEqual([processed])
+      expect(reported.map((o) => [o.key, o.body])).toEqual(before.map((o) => [o.key, o.body]))
+
+      // A chunk altered or gone fails the micro-batch, naming the chunk, its pointer and the fix.
+      yield* s3.putObject(ingestionBucket, sales.key, encoder.encode(new TextDecoder().decode(sales.body).replace("84754", "84755")))
+      const altered = yield* Effect.flip(handler([page]))
+      expect(altered.message).toMatch(new RegExp(`^snapshot chunk s3://${ingestionBucket}/${sales.key.replaceAll(".", "\\.")} has SHA-256 [0-9a-f]{64}, its pointer says [0-9a-f]{64} \\(pointed at by ${shardId}/101/0\\): restore the object into the archive, or take a new snapshot`))
+      yield* s3.deleteObject(ingestionBucket, sales.key)
+      const gone = yield* Effect.flip(handler([page]))
+      expect(gone.message).toContain(`snapshot chunk s3://${ingestionBucket}/${sales.key} does not exist (pointed at by ${shardId}/101/0)`)
+    })
+  )
+
+  it.effect("past its chunk budget a micro-batch starts no further chunk: each page with chunks left is answered PartiallyFailed at its first pointer left", () =>
+    Effect.gen(function* () {
+      const processedBucket = yield* createBucket("processed-chunk-budget")
+      const ingestionBucket = yield* createBucket("ingestion-chunk-budget")
+      const s3 = yield* S3
+      const encoder = new TextEncoder()
+      const startedAt = new Date("2024-02-23T10:00:00.000Z")
+      const chunks = [5, 6, 7].map((idx, n) => {
+        const key = snapshotChunkKey("raw/", startedAt, "totes_cdc", "0/1000", "sales_order", n)
+        return makeSnapshotChunk(ingestionBucket, key, [change("sales_order", "read", { sales_order_id: String(idx) }, { ...salesOrder1, sales_order_id: String(idx) }, "0/1000", idx)])
+      })
+      for (const chunk of chunks) yield* s3.putObject(ingestionBucket, chunk.pointer.snapshotChunk.key, chunk.body)
+      const pageOfPointers = (shardId: string, from: number, pointers: ReadonlyArray<(typeof chunks)[number]>): ShardPage => ({
+        shardId,
+        records: pointers.map((chunk, i) => ({ shardId, sequenceNumber: String(from + i), partitionKey: "p", data: encoder.encode(encodeSnapshotChunk(chunk.pointer)) }))
+      })
+      const pageA = pageOfPointers("shardId-000000000000", 10, [chunks[0]!, chunks[1]!])
+      const pageB = pageOfPointers("shardId-000000000001", 20, [chunks[2]!])
+      const reported: Array<ProcessedObject> = []
+      const handler = yield* makeProcessorHandler({
+        processedBucket,
+        stateBucket: ingestionBucket,
+        stateKey: "state/processor/chunk-budget.json",
+        chunkBudgetMs: 0,
+        onObjects: (objects) => Effect.sync(() => void reported.push(...objects))
+      }).pipe(Effect.provide(DeadLetters.layer(ingestionBucket)))
+
+      // Budget 0: the first chunk only, whatever the budget; both pages have chunks left.
+      expect(yield* handler([pageA, pageB])).toEqual([partiallyFailed("11"), partiallyFailed("20")])
+      expect(reported.filter((o) => o.table === "fact_sales_order").map((o) => o.batchId)).toEqual([chunkBatchIdOf(chunks[0]!.pointer)])
+      // Handed over again from there, one chunk per call, until every page is processed.
+      expect(yield* handler([{ ...pageA, records: pageA.records.slice(1) }, pageB])).toEqual([processed, partiallyFailed("20")])
+      expect(yield* handler([pageB])).toEqual([processed])
+      expect(reported.filter((o) => o.table === "fact_sales_order").map((o) => o.batchId)).toEqual(chunks.map((chunk) => chunkBatchIdOf(chunk.pointer)))
     })
   )
 

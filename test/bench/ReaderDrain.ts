@@ -254,7 +254,7 @@ const readerDrain = (pool: PgPool, settings: ReaderSettings, backlog: Backlog, t
 const verifyStream = (stack: LocalStackEndpoints, stream: string, backlog: Backlog) =>
   Effect.gen(function* () {
     const changes = yield* readAllChanges(stream).pipe(
-      Effect.provide(Kinesis.layer(stack.kinesis)),
+      Effect.provide([Kinesis.layer(stack.kinesis), S3.layer(stack.s3)]),
       Effect.mapError((error) => new BenchError({ message: `cannot read back stream ${stream}: ${error.message}` }))
     )
     const positions = new Set<string>()

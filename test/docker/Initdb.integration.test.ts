@@ -23,7 +23,7 @@ import { expect, layer } from "@effect/vitest"
 import { createTotesysSchema, loadSeed, LocalStack, startPostgres, untilExit } from "@totes-cdc/local-stack"
 import { CLI_BIN, emulatorEnvironment, quietly, readAllChanges, TOTESYS_DUMP } from "@totes-cdc/local-stack/testing"
 import { migrateWarehouse } from "@totes-cdc/loader"
-import { Kinesis, makePgPool } from "@totes-cdc/platform"
+import { Kinesis, makePgPool, S3 } from "@totes-cdc/platform"
 import getPort from "get-port"
 import { Effect, Schedule } from "effect"
 import { spawn, spawnSync } from "node:child_process"
@@ -150,7 +150,7 @@ layer(LocalStack.layer(), { excludeTestServices: true })("docker/initdb on a fre
             check.pipe(Effect.repeat({ until: (done) => done, schedule: Schedule.spaced("100 millis") }), Effect.timeout(limit))
           const reader = yield* startReader
           yield* poll(Effect.sync(() => reader.output.includes("snapshot complete") || reader.child.exitCode !== null), "120 seconds")
-          expect(reader.output).toContain("snapshot complete: 30,106 rows durable in Kinesis")
+          expect(reader.output).toContain("snapshot complete: 30,106 rows durable (in Kinesis and the archive's snapshot chunks)")
           expect(reader.output).not.toContain("created publication")
 
           // ... then streams: an insert, an update and a delete (as the tables' owner), each durable once the slot confirms past it.
@@ -169,7 +169,7 @@ layer(LocalStack.layer(), { excludeTestServices: true })("docker/initdb on a fre
           expect(reader.child.exitCode, reader.output).toBeNull()
           reader.child.kill("SIGTERM")
           expect(yield* Effect.promise(() => reader.exit)).toBe(130)
-          const changes = yield* readAllChanges(stack.kinesis.streamName).pipe(Effect.provide(Kinesis.layer(stack.kinesis)))
+          const changes = yield* readAllChanges(stack.kinesis.streamName).pipe(Effect.provide([Kinesis.layer(stack.kinesis), S3.layer(stack.s3)]))
           const streamed = changes.filter(({ record }) => record.table === "department" && record.source === "replication" && record.key["department_id"] === id)
           expect(streamed.map(({ record }) => [record.op, record.after?.["location"] ?? null])).toEqual([
             ["insert", "Leeds"],

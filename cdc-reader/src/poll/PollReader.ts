@@ -15,7 +15,7 @@
 import { type TotesysTable, compareLsn } from "@totes-cdc/core"
 import type { PgPool, PgSession } from "@totes-cdc/platform"
 import { Clock, Effect, Option, Result, Schedule, Stream } from "effect"
-import type { ProducerItem } from "../ProducerPlan.ts"
+import type { SourceItem } from "../ProducerPlan.ts"
 import { type ProducerConfig, runProducer } from "../KinesisProducer.ts"
 import { ReaderError } from "../Reader.ts"
 import type { ReaderStateLocation } from "../ReaderStateStore.ts"
@@ -122,18 +122,18 @@ export const runPollReader = (pool: PgPool, config: PollReaderConfig) =>
                 Effect.map((rows) => {
                   const { state, fresh } = admit(tables.get(table) ?? emptyTableState, rows, config.overlapMs)
                   tables.set(table, state)
-                  const items = fresh.map((row): ProducerItem => ({ _tag: "Change", record: toChangeRecord(table, row, lsn, idx++) }))
+                  const items = fresh.map((row): SourceItem => ({ _tag: "Change", record: toChangeRecord(table, row, lsn, idx++) }))
                   const last = rows.at(-1)
                   return [items, rows.length < config.pageRows || last === undefined ? Option.none() : Option.some(nextPosition(last))] as const
                 })
               )
             )
-          const marker: Stream.Stream<ProducerItem> = Stream.unwrap(
+          const marker: Stream.Stream<SourceItem> = Stream.unwrap(
             Effect.gen(function* () {
               yield* Effect.logDebug(`poll cycle ${lsn}: ${idx} changes`)
               if (idx === 0) return Stream.empty
               pending.push({ lsn, tables: new Map(tables) })
-              const durable: ProducerItem = { _tag: "Durable", lsn }
+              const durable: SourceItem = { _tag: "Durable", lsn }
               return Stream.make(durable)
             })
           )

@@ -16,7 +16,7 @@
  *    `PipelineWaitTimeout`; any other failure ends the wait at once.
  */
 import { loadReaderState, slotStatus } from "@totes-cdc/cdc-reader"
-import { compareLsn, type MicroBatchManifest } from "@totes-cdc/core"
+import { compareLsn, decodeSnapshotChunk, type MicroBatchManifest } from "@totes-cdc/core"
 import { Kinesis, type PgSession } from "@totes-cdc/platform"
 import { CheckpointStore, deaggregate, decodeChangeBytes, PROCESSOR_CONSUMER } from "@totes-cdc/stream-processors"
 import { Data, Effect, Option, Result, Schedule, Schema } from "effect"
@@ -70,6 +70,9 @@ const observeShard = (stream: string, shardId: string) =>
         const users = deaggregate({ shardId, ...first })
         const user = Result.isSuccess(users) ? users.success[0] : undefined
         if (user === undefined) return undecodable
+        // A snapshot chunk's pointer stands for its rows, all at one position.
+        const chunk = decodeSnapshotChunk(user.data)
+        if (chunk !== undefined) return Result.isSuccess(chunk) ? ({ shardId, _tag: "Next", commitLsn: chunk.success.snapshotChunk.commitLsn } as const) : undecodable
         const change = decodeChangeBytes(user.data)
         return Result.isSuccess(change) ? ({ shardId, _tag: "Next", commitLsn: change.success.commitLsn } as const) : undecodable
       }

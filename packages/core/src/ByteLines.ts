@@ -1,6 +1,6 @@
 /**
- * Lines of a byte stream as bytes, for readers of line-based files (recordings, pg_dump
- * seeds): split at "\n" (0x0A) and nowhere else.
+ * Lines of a byte stream or of one object as bytes, for readers of line-based files
+ * (recordings, pg_dump seeds, archive objects): split at "\n" (0x0A) and nowhere else.
  *
  * Invariants:
  *  - A line is the bytes between two "\n"s, a last one without "\n" included; an empty last
@@ -27,4 +27,20 @@ export async function* byteLines(chunks: AsyncIterable<Uint8Array>): AsyncGenera
     if (start < chunk.length) pending.push(chunk.subarray(start))
   }
   if (pending.length > 0) yield pending.length === 1 ? pending[0]! : Buffer.concat(pending)
+}
+
+/**
+ * Pure: the lines of an NDJSON archive object, without their `\n`. The newline after the
+ * last line ends it (no empty line after it); an object not ending in `\n` still yields
+ * its last line. Views into `body`, not copies.
+ */
+export const archiveLines = (body: Uint8Array): ReadonlyArray<Uint8Array> => {
+  const lines: Array<Uint8Array> = []
+  let start = 0
+  for (let at = body.indexOf(0x0a); at >= 0; at = body.indexOf(0x0a, start)) {
+    lines.push(body.subarray(start, at))
+    start = at + 1
+  }
+  if (start < body.byteLength) lines.push(body.subarray(start))
+  return lines
 }

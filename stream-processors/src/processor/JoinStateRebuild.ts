@@ -13,10 +13,13 @@
  *    row of each id is applied by the loader.
  */
 import {
+  archiveLines,
   type ChangeRecord,
   comparePosition,
   emptyJoinState,
   encodeJoinState,
+  isSnapshotChunkBytes,
+  isSnapshotChunkKey,
   JOINED_SOURCE_TABLES,
   type JoinedSourceTable,
   type JoinState,
@@ -42,21 +45,6 @@ const JOINED: ReadonlySet<string> = new Set(JOINED_SOURCE_TABLES)
 // ---------------------------------------------------------------------------------------
 // Pure.
 
-/**
- * Pure: the lines of an NDJSON archive object, without their `\n`. The newline after the
- * last line ends it (no empty line after it); an object not ending in `\n` still yields
- * its last line. Views into `body`, not copies.
- */
-export const archiveLines = (body: Uint8Array): ReadonlyArray<Uint8Array> => {
-  const lines: Array<Uint8Array> = []
-  let start = 0
-  for (let at = body.indexOf(0x0a); at >= 0; at = body.indexOf(0x0a, start)) {
-    lines.push(body.subarray(start, at))
-    start = at + 1
-  }
-  if (start < body.byteLength) lines.push(body.subarray(start))
-  return lines
-}
 
 /** A line of an archive object that is not a change record. `line`: 1-based. */
 export interface SkippedLine {
@@ -73,13 +61,18 @@ export interface ArchiveObjectChanges {
   readonly skipped: ReadonlyArray<SkippedLine>
 }
 
-/** Pure: decodes every line of an archive object (`decodeChangeBytes`) and keeps the changes of the joined tables. */
+/**
+ * Pure: decodes every line of an archive object (`decodeChangeBytes`) and keeps the changes
+ * of the joined tables. A snapshot chunk's pointer line is passed over: a chunk never holds
+ * the joined tables' rows (core's SnapshotChunk.ts).
+ */
 export const decodeArchiveObject = (body: Uint8Array): Effect.Effect<ArchiveObjectChanges> =>
   Effect.sync(() => {
     const lines = archiveLines(body)
     const joined: Array<ChangeRecord> = []
     const skipped: Array<SkippedLine> = []
     for (const [index, line] of lines.entries()) {
+      if (isSnapshotChunkBytes(line)) continue
       const decoded = decodeChangeBytes(line)
       if (Result.isFailure(decoded)) skipped.push({ line: index + 1, error: decoded.failure })
       else if (JOINED.has(decoded.success.table)) joined.push(decoded.success)
@@ -255,7 +248,8 @@ export const restoreJoinState = Effect.fn("JoinStateRebuild.restore")(function* 
   // 3. Every archive object, in key order.
   const prefix = config.archive.prefix ?? DEFAULT_ARCHIVE_PREFIX
   const archiveWhere = `s3://${config.archive.bucket}/${prefix}`
-  const listed = yield* s3.listObjects(config.archive.bucket, prefix)
+  // Snapshot chunks hold no joined table's row: not read.
+  const listed = (yield* s3.listObjects(config.archive.bucket, prefix)).filter((object) => !isSnapshotChunkKey(object.key))
   const read = yield* Effect.forEach(
     listed,
     (object) =>

@@ -17,12 +17,33 @@
  *  - Micro-batches are handled one at a time; the in-memory join state moves forward only
  *    once the state object is stored, and is read afresh for a micro-batch holding a
  *    joined table's change (only the joined tables' one shard writes it: SPEC.md §3).
+ *  - A snapshot chunk's pointer (core's SnapshotChunk.ts) is resolved after the rest of its
+ *    micro-batch is stored: the chunk is read from S3, checked against its pointer, and
+ *    stored as a micro-batch of its own (`snapshot-<hash of its key>`, filed under the
+ *    snapshot's date): keys that depend on the chunk alone, memory of one chunk at a time.
+ *    A chunk that is missing or not the one its pointer names fails the micro-batch (it is
+ *    retried; nothing is skipped). A chunk's line of a joined table is a dead letter. Past
+ *    `chunkBudgetMs` the chunks left are answered `PartiallyFailed` at their pointers.
  */
-import { type ChangeRecord, isJoinedSourceTable, lsnHalves, decodeJoinState, emptyJoinState, encodeJoinState, INGESTION_LAYOUT, type JoinState, transformBatch } from "@totes-cdc/core"
+import {
+  type ChangeRecord,
+  chunkLines,
+  decodeJoinState,
+  decodeSnapshotChunk,
+  emptyJoinState,
+  encodeJoinState,
+  INGESTION_LAYOUT,
+  isJoinedSourceTable,
+  type JoinState,
+  lsnHalves,
+  type SnapshotChunk,
+  transformBatch
+} from "@totes-cdc/core"
 import { DeadLetters, type Kinesis, S3, type S3Error } from "@totes-cdc/platform"
 import { Clock, Effect, Option, Ref, Result, Schema, Semaphore } from "effect"
+import { createHash } from "node:crypto"
 import type { CheckpointStore } from "../consumer/CheckpointStore.ts"
-import { deaggregate, type MicroBatch, type MicroBatchHandler, processed, type ShardPage } from "../consumer/MicroBatch.ts"
+import { deaggregate, type MicroBatch, type MicroBatchHandler, type PageResult, partiallyFailed, processed, type ShardPage } from "../consumer/MicroBatch.ts"
 import type { MicroBatchWindow } from "../consumer/MicroBatchWindow.ts"
 import { defaultPollerConfig, type PollerConfig, type PollerError, runShardPoller } from "../consumer/ShardPoller.ts"
 import { decodeChangeBytes } from "./DecodeChange.ts"
@@ -48,6 +69,12 @@ export interface ProcessorConfig<E = never, R = never> {
   readonly onObjects?: (objects: ReadonlyArray<ProcessedObject>) => Effect.Effect<void, E, R>
   /** Told what each stored micro-batch did, after `onObjects` (the Lambda entry's metrics, CloudWatchMetrics.ts in core). */
   readonly onMicroBatch?: (summary: MicroBatchSummary) => Effect.Effect<void>
+  /**
+   * Time after a micro-batch's start (ms) past which it starts no further snapshot chunk:
+   * the page of each chunk left is answered `PartiallyFailed` at the chunk pointer's record,
+   * to be handed over again (a Lambda's timeout; the first chunk always runs). Default: no limit.
+   */
+  readonly chunkBudgetMs?: number
 }
 
 /** What one micro-batch did: change records transformed, records dead-lettered, rows and objects written. */
@@ -82,6 +109,8 @@ interface Origin {
   readonly sequenceNumber: string
   /** `null`: the Kinesis record itself (not a valid aggregate). */
   readonly subSequenceNumber: number | null
+  /** A line of the snapshot chunk the user record points at (1-based). */
+  readonly chunkLine?: number
 }
 
 interface Letter {
@@ -89,15 +118,62 @@ interface Letter {
   readonly error: string
 }
 
-const positionText = (origin: Origin) => `${origin.shardId}/${origin.sequenceNumber}/${origin.subSequenceNumber ?? "-"}`
+const positionText = (origin: Origin) =>
+  `${origin.shardId}/${origin.sequenceNumber}/${origin.subSequenceNumber ?? "-"}${origin.chunkLine === undefined ? "" : `#${origin.chunkLine}`}`
+
+/** A change with where it came from. */
+interface Decoded {
+  readonly change: ChangeRecord
+  readonly origin: Origin
+}
+
+/** A snapshot chunk's pointer with the user record that carried it. */
+interface ChunkPointer {
+  readonly pointer: SnapshotChunk
+  readonly origin: Origin
+}
+
+/** Pure: the id of a snapshot chunk's micro-batch: `snapshot-<32 hex>`, the SHA-1 of its bucket and key. */
+export const chunkBatchIdOf = (pointer: SnapshotChunk): string =>
+  `snapshot-${createHash("sha1").update(`${pointer.snapshotChunk.bucket}/${pointer.snapshotChunk.key}`, "utf8").digest("hex").slice(0, 32)}`
+
+/**
+ * Pure: the changes of a snapshot chunk's `lines` (read for the pointer carried at `origin`),
+ * and the letters of the lines that are not changes or belong to a joined table.
+ */
+export const decodeChunkLines = (lines: ReadonlyArray<Uint8Array>, origin: Origin): { readonly changes: ReadonlyArray<Decoded>; readonly letters: ReadonlyArray<Letter> } => {
+  const changes: Array<Decoded> = []
+  const letters: Array<Letter> = []
+  lines.forEach((bytes, index) => {
+    const at: Origin = { ...origin, bytes, chunkLine: index + 1 }
+    const decoded = decodeChangeBytes(bytes)
+    if (Result.isFailure(decoded)) letters.push({ origin: at, error: decoded.failure })
+    else if (isJoinedSourceTable(decoded.success.table)) {
+      letters.push({ origin: at, error: `a snapshot chunk cannot carry ${decoded.success.table} rows: the joined tables' changes keep to their one shard` })
+    } else changes.push({ change: decoded.success, origin: at })
+  })
+  return { changes, letters }
+}
 
 const firstLine = (text: string) => (text.split("\n")[0] ?? "").trim()
 
-/** Step 1: every change of the page with its origin, and the letters of the records that are not changes. Pure. */
+/**
+ * Pure: each page's result once a micro-batch is stored but for the snapshot chunks `left`
+ * (in page order): `Processed`, or `PartiallyFailed` at the record carrying the page's first
+ * chunk left — a retry hands that record and the page's later ones over again.
+ */
+export const pageResults = (pages: ReadonlyArray<ShardPage>, left: ReadonlyArray<ChunkPointer>): ReadonlyArray<PageResult<never>> =>
+  pages.map((page) => {
+    const first = left.find((chunk) => chunk.origin.shardId === page.shardId && page.records.some((record) => record.sequenceNumber === chunk.origin.sequenceNumber))
+    return first === undefined ? processed : partiallyFailed(first.origin.sequenceNumber)
+  })
+
+/** Step 1: every change of the page with its origin, its snapshot chunks' pointers, and the letters of the records that are neither. Pure. */
 export const decodePage = (
   page: ShardPage
-): { readonly changes: ReadonlyArray<{ readonly change: ChangeRecord; readonly origin: Origin }>; readonly letters: ReadonlyArray<Letter> } => {
-  const changes: Array<{ change: ChangeRecord; origin: Origin }> = []
+): { readonly changes: ReadonlyArray<Decoded>; readonly chunks: ReadonlyArray<ChunkPointer>; readonly letters: ReadonlyArray<Letter> } => {
+  const changes: Array<Decoded> = []
+  const chunks: Array<ChunkPointer> = []
   const letters: Array<Letter> = []
   for (const record of page.records) {
     const users = deaggregate(record)
@@ -110,12 +186,18 @@ export const decodePage = (
     }
     for (const user of users.success) {
       const origin: Origin = { bytes: user.data, shardId: page.shardId, sequenceNumber: user.sequenceNumber, subSequenceNumber: user.subSequenceNumber }
+      const chunk = decodeSnapshotChunk(user.data)
+      if (chunk !== undefined) {
+        if (Result.isFailure(chunk)) letters.push({ origin, error: chunk.failure })
+        else chunks.push({ pointer: chunk.success, origin })
+        continue
+      }
       const decoded = decodeChangeBytes(user.data)
       if (Result.isFailure(decoded)) letters.push({ origin, error: decoded.failure })
       else changes.push({ change: decoded.success, origin })
     }
   }
-  return { changes, letters }
+  return { changes, chunks, letters }
 }
 
 /**
@@ -173,22 +255,17 @@ export const makeProcessorHandler = <E = never, R = never>(
     }
 
     /**
-     * Steps 1–2 of a micro-batch: decode, order, transform, encode. Answers only what storing
-     * it needs, so that the change records, their origins and the star rows are garbage once it
-     * returns — not held while the objects are put and the loader is waited for (`onObjects`).
+     * Step 2 for changes in commit order (with their origins): transform with `state`,
+     * encode. Answers only what storing them needs — not the change records or star rows,
+     * which are garbage once it returns (not held while the objects are put and `onObjects`
+     * waits): the transform's problems as letters, the encoded objects, the commit LSNs (a
+     * set), the next join state, counts.
      */
-    const buildMicroBatch = Effect.fnUntraced(function* (ordered: MicroBatch, batchId: string) {
-      const decoded = ordered.map(decodePage)
-      const letters = decoded.flatMap((page) => page.letters)
-      // In commit order (comparePosition), ties in arrival order; each LSN parsed once, not per comparison.
-      const sorted = decoded
-        .flatMap((page) => page.changes)
-        .map((entry, index) => ({ ...entry, index, at: lsnHalves(entry.change.commitLsn) }))
-        .sort((a, b) => a.at.high - b.at.high || a.at.low - b.at.low || a.change.commitIdx - b.change.commitIdx || a.index - b.index)
-      const { state, stored } = yield* loadState(sorted.some((entry) => isJoinedSourceTable(entry.change.table)))
-      const origins = new Map(sorted.map((entry) => [entry.change, entry.origin] as const))
-      const changes = sorted.map((entry) => entry.change)
+    const transformEncode = Effect.fnUntraced(function* (entries: ReadonlyArray<Decoded>, state: JoinState, batchId: string) {
+      const origins = new Map(entries.map((entry) => [entry.change, entry.origin] as const))
+      const changes = entries.map((entry) => entry.change)
       const result = transformBatch(state, changes)
+      const letters: Array<Letter> = []
       for (const problem of result.problems) {
         const origin = origins.get(problem.change)
         if (origin === undefined) return yield* Effect.die(new Error(`transform problem for a change not in the batch: ${problem.error}`))
@@ -198,47 +275,84 @@ export const makeProcessorHandler = <E = never, R = never>(
         })
       }
       const encoded = yield* encodeMicroBatch(result.rows, changes, (table, message) => new ProcessorError({ message: `${table} rows of batch ${batchId} do not encode as Parquet: ${message}` }))
-      return {
-        letters,
-        encoded,
-        commitLsns: new Set(result.rows.map((row) => row.commitLsn)),
-        state: result.state,
-        stored,
-        changes: changes.length,
-        rows: result.rows.length
+      return { letters, encoded, commitLsns: new Set(result.rows.map((row) => row.commitLsn)), state: result.state, changes: changes.length, rows: result.rows.length }
+    })
+
+    /** Steps 1–2 of a micro-batch: decode, order, transform, encode (`transformEncode`); its chunks' pointers are only collected. */
+    const buildMicroBatch = Effect.fnUntraced(function* (ordered: MicroBatch, batchId: string) {
+      const decoded = ordered.map(decodePage)
+      // In commit order (comparePosition), ties in arrival order; each LSN parsed once, not per comparison.
+      const sorted = decoded
+        .flatMap((page) => page.changes)
+        .map((entry, index) => ({ ...entry, index, at: lsnHalves(entry.change.commitLsn) }))
+        .sort((a, b) => a.at.high - b.at.high || a.at.low - b.at.low || a.change.commitIdx - b.change.commitIdx || a.index - b.index)
+      const { state, stored } = yield* loadState(sorted.some((entry) => isJoinedSourceTable(entry.change.table)))
+      const built = yield* transformEncode(sorted, state, batchId)
+      return { ...built, letters: [...decoded.flatMap((page) => page.letters), ...built.letters], stored, chunks: decoded.flatMap((page) => page.chunks) }
+    })
+
+    /** Steps 3–6 for built micro-batch `batchId` filed under `date`: dead letters, objects and manifest (with `saveState` alongside), the loader. */
+    const store = Effect.fnUntraced(function* (
+      batchId: string,
+      date: Date,
+      built: Effect.Success<ReturnType<typeof transformEncode>>,
+      saveState: Effect.Effect<void, S3Error>
+    ) {
+      // 3: dead letters.
+      yield* Effect.forEach(built.letters, (letter) => putLetter(letter, date), { concurrency: 8, discard: true })
+      // 4–5: Parquet objects, then the micro-batch's manifest and — alongside it, after its output — the join state (MicroBatchWriter.ts).
+      const objects = yield* writeMicroBatch(config.processedBucket, batchId, date, built.encoded, built.commitLsns, saveState).pipe(Effect.provideService(S3, s3))
+      // 6: tell the loader.
+      yield* Effect.logDebug(`batch ${batchId}: ${built.changes} changes → ${built.rows} rows in ${objects.length} objects, ${built.letters.length} dead letters`)
+      if (config.onObjects !== undefined) yield* config.onObjects(objects)
+      if (config.onMicroBatch !== undefined) {
+        yield* config.onMicroBatch({ changes: built.changes, deadLetters: built.letters.length, rows: built.rows, objects: objects.length })
       }
     })
 
-    /** Transforms and stores one micro-batch (SPEC.md §3 steps 1–6). Run under `lock`. */
+    /**
+     * A snapshot chunk (its pointer carried at `origin`) as a micro-batch of its own: read,
+     * checked against the pointer, decoded, transformed with the join state in memory (a chunk
+     * holds no joined table: it leaves the state as it is), stored. Fails with `ProcessorError`
+     * when the chunk is missing or is not the one its pointer names.
+     */
+    const processChunk = Effect.fn("Processor.snapshotChunk")(function* ({ pointer, origin }: ChunkPointer) {
+      const { bucket, key, commitTs } = pointer.snapshotChunk
+      const fix = `(pointed at by ${positionText(origin)}): restore the object into the archive, or take a new snapshot (\`totes-cdc reader slot drop\`, then start the reader)`
+      const body = yield* s3.getObject(bucket, key)
+      if (Option.isNone(body)) return yield* new ProcessorError({ message: `snapshot chunk s3://${bucket}/${key} does not exist ${fix}` })
+      const lines = chunkLines(pointer, body.value)
+      if (Result.isFailure(lines)) return yield* new ProcessorError({ message: `${lines.failure} ${fix}` })
+      const decoded = decodeChunkLines(lines.success, origin)
+      const batchId = chunkBatchIdOf(pointer)
+      const built = yield* transformEncode(decoded.changes, (yield* loadState(false)).state, batchId)
+      yield* store(batchId, new Date(commitTs), { ...built, letters: [...decoded.letters, ...built.letters] }, Effect.void)
+    })
+
+    /**
+     * Transforms and stores one micro-batch (SPEC.md §3 steps 1–6), then its snapshot chunks
+     * one by one, within `chunkBudgetMs`; answers the pages' results, in `pages`' order. Run
+     * under `lock`.
+     */
     const processMicroBatch = Effect.fn("Processor.microBatch")(function* (pages: MicroBatch) {
+      const started = yield* Clock.currentTimeMillis
       const ordered = orderPages(pages)
       const batchId = microBatchIdOf(ordered)
       const date = microBatchDateOf(ordered, new Date(yield* Clock.currentTimeMillis))
-
-      // 1–2: decode, order, transform, encode.
-      const { letters, encoded, commitLsns, state, stored, changes, rows } = yield* buildMicroBatch(ordered, batchId)
-
-      // 3: dead letters.
-      yield* Effect.forEach(letters, (letter) => putLetter(letter, date), { concurrency: 8, discard: true })
-
-      // 4–5: Parquet objects, then the micro-batch's manifest and — alongside it, after its
-      // output — the join state (MicroBatchWriter.ts).
-      const next = encodeJoinState(state)
-      const saveState = next === stored ? Effect.void : s3.putObject(stateBucket, config.stateKey, next, "application/json")
-      const objects = yield* writeMicroBatch(config.processedBucket, batchId, date, encoded, commitLsns, saveState).pipe(Effect.provideService(S3, s3))
-      yield* Ref.set(current, Option.some({ state, stored: next }))
-
-      // 6: tell the loader.
-      yield* Effect.logDebug(
-        `batch ${batchId}: ${pages.length} pages, ${changes} changes → ${rows} rows in ${objects.length} objects, ${letters.length} dead letters`
-      )
-      if (config.onObjects !== undefined) yield* config.onObjects(objects)
-      if (config.onMicroBatch !== undefined) {
-        yield* config.onMicroBatch({ changes, deadLetters: letters.length, rows, objects: objects.length })
+      const { stored, chunks, ...built } = yield* buildMicroBatch(ordered, batchId)
+      const next = encodeJoinState(built.state)
+      yield* store(batchId, date, built, next === stored ? Effect.void : s3.putObject(stateBucket, config.stateKey, next, "application/json"))
+      yield* Ref.set(current, Option.some({ state: built.state, stored: next }))
+      let done = 0
+      for (const chunk of chunks) {
+        if (done > 0 && config.chunkBudgetMs !== undefined && (yield* Clock.currentTimeMillis) - started >= config.chunkBudgetMs) break
+        yield* processChunk(chunk)
+        done++
       }
+      return pageResults(pages, chunks.slice(done))
     })
 
-    return (pages: MicroBatch) => lock.withPermit(processMicroBatch(pages)).pipe(Effect.as(pages.map(() => processed)))
+    return (pages: MicroBatch) => lock.withPermit(processMicroBatch(pages))
   })
 
 /** The processor's consumer name under `runProcessor` (its checkpoints are `state/consumers/processor/<shard>.json`). */

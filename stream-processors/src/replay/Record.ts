@@ -23,8 +23,8 @@ import { S3, type S3Error } from "@totes-cdc/platform"
 import { Effect, Result, Schema, Stream } from "effect"
 import { Heap } from "heap-js"
 import { DEFAULT_ARCHIVE_PREFIX } from "../archiver/ArchiveBuffer.ts"
+import { forEachArchiveLine, isReadAsArchiveObject } from "./ArchiveObjects.ts"
 import { decodeChangeBytes } from "../processor/DecodeChange.ts"
-import { archiveLines } from "../processor/JoinStateRebuild.ts"
 
 /** The archive cannot be recorded as asked: `message` names the object and line, or the setting, and the fix. */
 export class RecordError extends Schema.TaggedError<RecordError>()("RecordError", { message: Schema.String }) {}
@@ -98,7 +98,7 @@ export const recordArchive = <E, R>(
     }
     const s3 = yield* S3
     const prefix = config.archivePrefix ?? DEFAULT_ARCHIVE_PREFIX
-    const keys = (yield* s3.listObjects(config.ingestionBucket, prefix)).map((object) => object.key).sort()
+    const keys = (yield* s3.listObjects(config.ingestionBucket, prefix)).map((object) => object.key).filter(isReadAsArchiveObject).sort()
     const heap = new Heap<Held>(byPosition)
     let last: Held | undefined
     let report: RecordReport = { objects: 0, totalObjects: keys.length, written: 0, skippedLines: 0, duplicates: 0, filteredOut: 0 }
@@ -130,21 +130,21 @@ export const recordArchive = <E, R>(
           if (body._tag === "None") {
             return yield* new RecordError({ message: `archive object s3://${config.ingestionBucket}/${key} was listed but is gone; the archive is append-only: restore it, then record again` })
           }
-          const lines = archiveLines(body.value)
-          for (let i = 0; i < lines.length; i++) {
-            const line = lines[i]!
-            const decoded = decodeChangeBytes(line)
-            if (Result.isFailure(decoded)) {
-              report = { ...report, skippedLines: report.skippedLines + 1 }
-              continue
-            }
-            if (!isRecorded(decoded.success, config)) {
-              report = { ...report, filteredOut: report.filteredOut + 1 }
-              continue
-            }
-            heap.push({ change: decoded.success, line, where: `s3://${config.ingestionBucket}/${key} line ${i + 1}` })
-            if (heap.size() > window) yield* emit(heap.pop()!)
-          }
+          yield* forEachArchiveLine(key, body.value, (message) => new RecordError({ message }), ({ line, key: at, index }) =>
+            Effect.gen(function* () {
+              const decoded = decodeChangeBytes(line)
+              if (Result.isFailure(decoded)) {
+                report = { ...report, skippedLines: report.skippedLines + 1 }
+                return
+              }
+              if (!isRecorded(decoded.success, config)) {
+                report = { ...report, filteredOut: report.filteredOut + 1 }
+                return
+              }
+              heap.push({ change: decoded.success, line, where: `s3://${config.ingestionBucket}/${at} line ${index + 1}` })
+              if (heap.size() > window) yield* emit(heap.pop()!)
+            })
+          )
           report = { ...report, objects: report.objects + 1 }
           yield* onProgress(report)
         })

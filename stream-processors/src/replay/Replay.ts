@@ -38,8 +38,8 @@ import { createHash } from "node:crypto"
 import { DEFAULT_ARCHIVE_PREFIX } from "../archiver/ArchiveBuffer.ts"
 import { decodeChangeBytes } from "../processor/DecodeChange.ts"
 import { encodeMicroBatch, writeMicroBatch } from "../processor/MicroBatchWriter.ts"
+import { forEachArchiveLine, isReadAsArchiveObject } from "./ArchiveObjects.ts"
 import type { ProcessedObject } from "../processor/ProcessedObjects.ts"
-import { archiveLines } from "../processor/JoinStateRebuild.ts"
 
 export class ReplayError extends Schema.TaggedError<ReplayError>()("ReplayError", { message: Schema.String }) {}
 
@@ -142,7 +142,7 @@ export const replayArchive = <E, R>(
         pending = []
       })
 
-    const listing = yield* s3.listObjects(config.ingestionBucket, prefix)
+    const listing = (yield* s3.listObjects(config.ingestionBucket, prefix)).filter((summary) => isReadAsArchiveObject(summary.key))
     for (const summary of listing) {
       const hourEnd = archiveHourEnd(summary.key, prefix)
       if (hourEnd === undefined) continue
@@ -150,24 +150,26 @@ export const replayArchive = <E, R>(
       if (body._tag === "None") return yield* new ReplayError({ message: `archive object s3://${config.ingestionBucket}/${summary.key} vanished while replaying; run the replay again` })
       report = { ...report, archiveObjects: report.archiveObjects + 1 }
       const before: Array<ChangeRecord> = []
-      for (const [index, line] of archiveLines(body.value).entries()) {
-        const decoded = decodeChangeBytes(line)
-        if (Result.isFailure(decoded)) {
-          report = { ...report, skippedLines: report.skippedLines + 1 }
-          continue
-        }
-        const change = decoded.success
-        if (hourEnd.getTime() <= config.since.getTime() || !isReplayed(change, config.since)) before.push(change)
-        else {
-          if (pending.length === 0) pendingFrom = `${summary.key}:${index}`
-          pendingThrough = `${summary.key}:${index}`
-          pending.push(change)
-          if (pending.length >= batchChanges) {
-            fold(before.splice(0))
-            yield* flush
+      yield* forEachArchiveLine(summary.key, body.value, (message) => new ReplayError({ message }), ({ line, key, index }) =>
+        Effect.gen(function* () {
+          const decoded = decodeChangeBytes(line)
+          if (Result.isFailure(decoded)) {
+            report = { ...report, skippedLines: report.skippedLines + 1 }
+            return
           }
-        }
-      }
+          const change = decoded.success
+          if (hourEnd.getTime() <= config.since.getTime() || !isReplayed(change, config.since)) before.push(change)
+          else {
+            if (pending.length === 0) pendingFrom = `${key}:${index}`
+            pendingThrough = `${key}:${index}`
+            pending.push(change)
+            if (pending.length >= batchChanges) {
+              fold(before.splice(0))
+              yield* flush
+            }
+          }
+        })
+      )
       fold(before)
     }
     yield* flush

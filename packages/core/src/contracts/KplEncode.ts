@@ -27,6 +27,13 @@ export interface AggregateInput {
   readonly partitionKeyBytes: number
   /** Kinesis hash key of `partitionKey` (MD5, 128-bit). */
   readonly hashKey: bigint
+  /** Source changes the user record stands for (default 1; a snapshot chunk's pointer: its rows), for `ShardEntry.changes`. */
+  readonly changes?: number
+  /**
+   * Put as a plain Kinesis record of its own, never aggregated (a snapshot chunk's pointer: a
+   * consumer can then answer "processed up to here" between two of them).
+   */
+  readonly alone?: boolean
 }
 
 /** A Kinesis record as PutRecords takes it. */
@@ -40,7 +47,7 @@ export interface KinesisEntry {
 export interface ShardEntry {
   readonly shardId: string
   readonly entry: KinesisEntry
-  /** User records inside. */
+  /** Source changes inside: its user records, each counting its `AggregateInput.changes`. */
   readonly changes: number
   /** data + partition key bytes: what counts against the per-record and per-call limits. */
   readonly bytes: number
@@ -187,7 +194,7 @@ class ShardAggregate {
     const entry: ShardEntry = {
       shardId: this.shardId,
       entry: { data: out, partitionKey: first.partitionKey, explicitHashKey: first.hashKey.toString() },
-      changes: this.records.length,
+      changes: this.records.reduce((sum, record) => sum + (record.changes ?? 1), 0),
       bytes,
       aggregated: true
     }
@@ -204,15 +211,16 @@ class ShardAggregate {
 const plainEntry = (shardId: string, record: AggregateInput): ShardEntry => ({
   shardId,
   entry: { data: dataOf(record), partitionKey: record.partitionKey, explicitHashKey: record.hashKey.toString() },
-  changes: 1,
+  changes: record.changes ?? 1,
   bytes: record.dataBytes + record.partitionKeyBytes,
   aggregated: false
 })
 
 /**
  * Aggregates one shard's records, in order, into entries of at most `maxRecordBytes`
- * (capped at aws-kinesis-agg's 1 MiB). Every record must be classified "aggregate" or
- * "plain" by `classifyRecord` (oversize ones throw: they belong in the dead letters).
+ * (capped at aws-kinesis-agg's 1 MiB); a record marked `alone` is a plain entry between them.
+ * Every record must be classified "aggregate" or "plain" by `classifyRecord` (oversize ones
+ * throw: they belong in the dead letters).
  */
 export const aggregateShard = (shardId: string, records: ReadonlyArray<AggregateInput>, maxRecordBytes: number): Array<ShardEntry> => {
   const limit = Math.min(maxRecordBytes, KPL_MAX_RECORD_BYTES)
@@ -221,9 +229,10 @@ export const aggregateShard = (shardId: string, records: ReadonlyArray<Aggregate
   for (const record of records) {
     const kind = classifyRecord(record, maxRecordBytes)
     if (kind === "oversize") throw new Error(`record ${record.partitionKey} is too large for Kinesis; dead-letter it instead`)
-    if (kind === "aggregate" && current.tryAdd(record)) continue
+    const aggregate = kind === "aggregate" && record.alone !== true
+    if (aggregate && current.tryAdd(record)) continue
     if (!current.isEmpty) entries.push(current.build())
-    if (kind === "aggregate" && current.tryAdd(record)) continue
+    if (aggregate && current.tryAdd(record)) continue
     entries.push(plainEntry(shardId, record))
   }
   if (!current.isEmpty) entries.push(current.build())

@@ -119,4 +119,17 @@ describe("KPL aggregate: writer and reader", () => {
     expect(classifyRecord(userRecord("10", 5), limit)).toBe("plain")
   })
 
+  it("counts the source changes a user record stands for in its entry, and puts a record marked alone (a chunk's pointer) as a plain record between aggregates", () => {
+    const weighted = (bytes: number, rows: number): AggregateInput => ({ ...userRecord("t:w", bytes), changes: rows })
+    const pointer = (rows: number): AggregateInput => ({ ...userRecord("t:chunk", 10), changes: rows, alone: true })
+    const entries = aggregateShard("s", [userRecord("t:1", 10), weighted(10, 3), pointer(5_000), pointer(7), userRecord("t:2", 10), weighted(990, 4)], 1000)
+    expect(entries.map((e) => [e.aggregated, e.changes])).toEqual([
+      [true, 1 + 3],
+      [false, 5_000],
+      [false, 7],
+      [true, 1],
+      [false, 4]
+    ])
+  })
+
 })
