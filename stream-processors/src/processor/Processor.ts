@@ -323,7 +323,11 @@ export const makeProcessorHandler = <E = never, R = never>(
       if (Option.isNone(body)) return yield* new ProcessorError({ message: `snapshot chunk s3://${bucket}/${key} does not exist ${fix}` })
       const lines = chunkLines(pointer, body.value)
       if (Result.isFailure(lines)) return yield* new ProcessorError({ message: `${lines.failure} ${fix}` })
+      // Each step is tens of ms of synchronous work: between them, the event loop serves the
+      // I/O of others (dev's loader streaming the previous micro-batch's COPY).
+      yield* Effect.yieldNow
       const decoded = decodeChunkLines(lines.success, origin)
+      yield* Effect.yieldNow
       const batchId = chunkBatchIdOf(pointer)
       const built = yield* transformEncode(decoded.changes, (yield* loadState(false)).state, batchId)
       yield* store(batchId, new Date(commitTs), { ...built, letters: [...decoded.letters, ...built.letters] }, Effect.void)
