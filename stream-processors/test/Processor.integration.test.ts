@@ -163,6 +163,15 @@ const readLetters = (bucket: string) =>
     return out
   })
 
+/** Snapshot chunk `n` of `records` (one table's, snapshot at 0/1000) stored in `bucket` as the reader stores it. */
+const storeChunk = (bucket: string, table: string, n: number, records: ReadonlyArray<ChangeRecord>) =>
+  Effect.gen(function* () {
+    const key = snapshotChunkKey("raw/", new Date("2024-02-23T10:00:00.000Z"), "totes_cdc", "0/1000", table, n)
+    const chunk = makeSnapshotChunk(bucket, key, records)
+    yield* (yield* S3).putObject(bucket, key, chunk.body)
+    return { key, ...chunk }
+  })
+
 /** Polls `check` every 50 ms (up to 60 s); fails at once if `fiber` fails first. */
 const waitUntil = <E, R, PE>(check: Effect.Effect<boolean, E, R>, fiber: Fiber.Fiber<never, PE>) =>
   Effect.raceFirst(
@@ -510,14 +519,8 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
       const ingestionBucket = yield* createBucket("ingestion-chunks")
       const s3 = yield* S3
       const encoder = new TextEncoder()
-      const startedAt = new Date("2024-02-23T10:00:00.000Z")
-      const chunkOf = (table: string, records: ReadonlyArray<ChangeRecord>) => {
-        const key = snapshotChunkKey("raw/", startedAt, "totes_cdc", "0/1000", table, 0)
-        return { key, ...makeSnapshotChunk(ingestionBucket, key, records) }
-      }
-      const sales = chunkOf("sales_order", [change("sales_order", "read", { sales_order_id: "1" }, salesOrder1, "0/1000", 5)])
-      const addresses = chunkOf("address", [change("address", "read", { address_id: "15" }, address15, "0/1000", 1)])
-      for (const chunk of [sales, addresses]) yield* s3.putObject(ingestionBucket, chunk.key, chunk.body)
+      const sales = yield* storeChunk(ingestionBucket, "sales_order", 0, [change("sales_order", "read", { sales_order_id: "1" }, salesOrder1, "0/1000", 5)])
+      const addresses = yield* storeChunk(ingestionBucket, "address", 0, [change("address", "read", { address_id: "15" }, address15, "0/1000", 1)])
       const shardId = "shardId-000000000003"
       const record = (sequenceNumber: string, partitionKey: string, json: string) => ({
         shardId, sequenceNumber, partitionKey, data: encoder.encode(json), approximateArrivalTimestamp: new Date("2024-02-23T10:00:01.000Z")
@@ -578,14 +581,10 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
     Effect.gen(function* () {
       const processedBucket = yield* createBucket("processed-chunk-budget")
       const ingestionBucket = yield* createBucket("ingestion-chunk-budget")
-      const s3 = yield* S3
       const encoder = new TextEncoder()
-      const startedAt = new Date("2024-02-23T10:00:00.000Z")
-      const chunks = [5, 6, 7].map((idx, n) => {
-        const key = snapshotChunkKey("raw/", startedAt, "totes_cdc", "0/1000", "sales_order", n)
-        return makeSnapshotChunk(ingestionBucket, key, [change("sales_order", "read", { sales_order_id: String(idx) }, { ...salesOrder1, sales_order_id: String(idx) }, "0/1000", idx)])
-      })
-      for (const chunk of chunks) yield* s3.putObject(ingestionBucket, chunk.pointer.snapshotChunk.key, chunk.body)
+      const chunks = yield* Effect.forEach([5, 6, 7], (idx, n) =>
+        storeChunk(ingestionBucket, "sales_order", n, [change("sales_order", "read", { sales_order_id: String(idx) }, { ...salesOrder1, sales_order_id: String(idx) }, "0/1000", idx)])
+      )
       const pageOfPointers = (shardId: string, from: number, pointers: ReadonlyArray<(typeof chunks)[number]>): ShardPage => ({
         shardId,
         records: pointers.map((chunk, i) => ({ shardId, sequenceNumber: String(from + i), partitionKey: "p", data: encoder.encode(encodeSnapshotChunk(chunk.pointer)) }))
