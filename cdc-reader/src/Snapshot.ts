@@ -15,7 +15,7 @@
  *  - Rows stream through a server-side cursor in pages, so memory is bounded by the
  *    page size whatever the table size.
  *  - A page of a table outside the joined source tables is a snapshot chunk (core's
- *    SnapshotChunk.ts, cdc-reader/SPEC.md §4): stored in the raw archive first, then only
+ *    SnapshotChunk.ts, cdc-reader/SPEC.md "Snapshots"): stored in the raw archive first, then only
  *    its pointer goes to the producer. The joined tables' rows go as records (their
  *    changes keep to their one shard, and the join state is rebuilt from them).
  *  - The exporting replication connection stays open (idle) until the last table has

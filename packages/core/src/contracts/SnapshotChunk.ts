@@ -1,5 +1,5 @@
 /**
- * Snapshot chunks (a claim check, DESIGN.md §6 amended by cdc-reader/SPEC.md §4): the rows
+ * Snapshot chunks (a claim check, DESIGN.md §6 amended by cdc-reader/SPEC.md "Snapshots"): the rows
  * of an initial snapshot travel as objects in the ingestion bucket's raw archive, not as
  * Kinesis records; the stream carries one small pointer record per object in their place.
  * A snapshot then costs one S3 PUT and GET per chunk instead of three Kinesis crossings per
