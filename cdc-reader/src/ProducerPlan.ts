@@ -26,7 +26,8 @@ import {
   type ShardEntry,
   type ShardRange,
   shardFor,
-  type SnapshotChunk
+  type SnapshotChunk,
+  snapshotChunkPartitionKey
 } from "@totes-cdc/core"
 import { Result } from "effect"
 
@@ -78,8 +79,7 @@ export interface BatchPlan {
  */
 export const prepareChange = (record: ChangeRecord | SnapshotChunk): PreparedChange => {
   const json = isChunk(record) ? encodeSnapshotChunk(record) : encodeChangeRecord(record)
-  // A chunk's rows are all of one table outside the joined ones: any shard will do, so chunks spread over them.
-  const partitionKey = isChunk(record) ? `${record.snapshotChunk.table}:chunk:${record.snapshotChunk.firstCommitIdx}` : partitionKeyOf(record)
+  const partitionKey = isChunk(record) ? snapshotChunkPartitionKey(record) : partitionKeyOf(record)
   return {
     record,
     json,

@@ -13,9 +13,11 @@
  * then `verify` (ops' `verifyWarehouse`, what `totes-cdc verify` runs) compares the source
  * with the warehouse and finds no drift. The input is the whole real data set
  * (`TOTESYS_DUMP`), captured as the reader's snapshot captures it (core's `snapshotRecord`,
- * LOAD_ORDER then primary key, one commit LSN, a running commit index) and put on a 2-shard
- * stream as the reader puts it (`putChanges`: partition key, shard by hash key, KPL
- * aggregates).
+ * LOAD_ORDER then primary key, one commit LSN, a running commit index): the joined tables'
+ * rows as records, every other table's in snapshot chunks stored in the ingestion bucket's
+ * archive with a pointer each — and put on a 2-shard stream as the reader puts them
+ * (`putChanges`: partition key, shard by hash key, KPL aggregates, pointers alone). The
+ * processor bundle reads the chunks from S3 as it would on AWS.
  *
  * The test prints the bundle sizes and the cold start of each function (Node's boot, the
  * bundle's import, the first invocation) for the README.
@@ -26,7 +28,21 @@ import { deflateRawSync } from "node:zlib"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { expect, layer } from "@effect/vitest"
-import { type ChangeRecord, LOAD_ORDER, MANIFEST_PREFIX, PRIMARY_KEY, quoteIdent, snapshotRecord, TOTESYS_TABLES } from "@totes-cdc/core"
+import {
+  type ChangeRecord,
+  INGESTION_LAYOUT,
+  hasKplMagic,
+  isJoinedSourceTable,
+  LOAD_ORDER,
+  makeSnapshotChunk,
+  MANIFEST_PREFIX,
+  PRIMARY_KEY,
+  quoteIdent,
+  type SnapshotChunk,
+  snapshotChunkKey,
+  snapshotRecord,
+  TOTESYS_TABLES
+} from "@totes-cdc/core"
 import type { SqsEvent } from "@totes-cdc/loader"
 import { createKinesisStream, createTotesysSchema, LocalStack, loadSeed } from "@totes-cdc/local-stack"
 import { freshBucket, freshDatabase, putChanges, TOTESYS_DUMP } from "@totes-cdc/local-stack/testing"
@@ -45,7 +61,9 @@ const SHARDS = 2
 /** Changes per KPL aggregate: a reader batch's worth (the reader aggregates each batch per shard). */
 const CHANGES_PER_AGGREGATE = 20
 /** Kinesis records per processor invocation (the event source mapping's batch, smaller than the stack's 1,000 so each shard takes several invocations). */
-const RECORDS_PER_EVENT = 300
+const RECORDS_PER_EVENT = 4
+/** Rows per snapshot chunk: the reader's are 5,000; smaller here, so the data set makes chunks on both shards and several invocations per shard. */
+const CHUNK_ROWS = 1_000
 /** S3 notifications (SQS messages) per loader invocation. */
 const MESSAGES_PER_EVENT = 5
 
@@ -268,14 +286,30 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
         for (const table of TOTESYS_TABLES) expect(seeded[table], table).toBeGreaterThan(0)
         const [{ lsn }] = (yield* source.query("SELECT pg_current_wal_lsn()::text AS lsn")) as unknown as [{ lsn: string }]
         const commitTs = new Date().toISOString()
+        // The joined tables' rows as records, every other table's in chunk objects of the archive with a pointer each (cdc-reader/SPEC.md "Snapshots").
+        const ingestionBucket = yield* freshBucket("bundles-ingestion")
         const changes: Array<ChangeRecord> = []
+        const items: Array<ChangeRecord | SnapshotChunk> = []
+        let chunkCount = 0
         for (const table of LOAD_ORDER) {
           const rows = yield* source.query(`SELECT * FROM public.${quoteIdent(table)} ORDER BY ${quoteIdent(PRIMARY_KEY[table])}`)
-          for (const row of rows) changes.push(snapshotRecord(table, row, { commitLsn: lsn, commitIdx: changes.length }, commitTs))
+          const first = changes.length
+          const records = rows.map((row, i) => snapshotRecord(table, row, { commitLsn: lsn, commitIdx: first + i }, commitTs))
+          changes.push(...records)
+          if (isJoinedSourceTable(table)) items.push(...records)
+          else {
+            for (const [n, page] of chunks(records, CHUNK_ROWS).entries()) {
+              const key = snapshotChunkKey(INGESTION_LAYOUT.rawPrefix, new Date(commitTs), "totes_cdc", lsn, table, n)
+              const { body, pointer } = makeSnapshotChunk(ingestionBucket, key, page)
+              yield* s3.putObject(ingestionBucket, key, body)
+              items.push(pointer)
+              chunkCount++
+            }
+          }
         }
         expect(changes.length).toBe(Object.values(seeded).reduce((sum, n) => sum + n, 0))
         yield* createKinesisStream(stack.kinesis, STREAM, SHARDS)
-        const written = yield* putChanges(STREAM, changes, CHANGES_PER_AGGREGATE)
+        const written = yield* putChanges(STREAM, items, CHANGES_PER_AGGREGATE)
 
         // 3. Each shard's records read back from kinesalite, as Kinesis events of RECORDS_PER_EVENT records.
         const kinesis = yield* Kinesis
@@ -292,7 +326,6 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
         expect(read).toBe(written)
 
         // 4. The processor bundle in one container, every event in turn (shard after shard, each shard in order).
-        const ingestionBucket = yield* freshBucket("bundles-ingestion")
         const processedBucket = yield* freshBucket("bundles-processed")
         const s3Env = {
           AWS_REGION: stack.s3.region,
@@ -321,8 +354,11 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
           "dim_counterparty", "dim_currency", "dim_date", "dim_design", "dim_location", "dim_payment_type", "dim_staff", "dim_transaction",
           "fact_payment", "fact_purchase_order", "fact_sales_order"
         ])
+        // One micro-batch per chunk, and one per invocation that carried change records (a KPL aggregate; pointers are plain records).
         const manifests = yield* s3.listObjects(processedBucket, MANIFEST_PREFIX)
-        expect(manifests.length).toBe(events.length)
+        const withChanges = events.filter((event) => event.Records.some((record) => hasKplMagic(Buffer.from(record.kinesis.data, "base64"))))
+        expect(manifests.filter((object) => /\/snapshot-[0-9a-f]{32}\.json$/.test(object.key))).toHaveLength(chunkCount)
+        expect(manifests.length).toBe(chunkCount + withChanges.length)
         const messages = manifests.map((object, n) => s3NotificationMessage(processedBucket, object.key, object.size, n))
         const sqsEvents: Array<SqsEvent> = chunks(messages, MESSAGES_PER_EVENT).map((Records) => ({ Records }))
         const warehouse = yield* freshDatabase("bundles_wh")
@@ -359,7 +395,7 @@ layer(Layer.provideMerge(services, LocalStack.layer()), { excludeTestServices: t
             "Lambda bundles (esbuild with src/Bundling.ts settings: ESM, node24, minified):",
             `  processor: index.mjs ${processorBundle.bundleBytes} B (${kib(processorBundle.bundleBytes)}) + parquet_wasm_bg.wasm ${processorBundle.wasmBytes} B (${kib(processorBundle.wasmBytes)}) = ${kib(processorBundle.bundleBytes + processorBundle.wasmBytes)} unzipped; zip ${processorBundle.zipBytes} B (${kib(processorBundle.zipBytes)})`,
             `  loader:    index.mjs ${loaderBundle.bundleBytes} B (${kib(loaderBundle.bundleBytes)}) + parquet_wasm_bg.wasm ${loaderBundle.wasmBytes} B (${kib(loaderBundle.wasmBytes)}) = ${kib(loaderBundle.bundleBytes + loaderBundle.wasmBytes)} unzipped; zip ${loaderBundle.zipBytes} B (${kib(loaderBundle.zipBytes)})`,
-            `Input: ${changes.length} snapshot changes of 11 tables, ${written} Kinesis records (KPL aggregates of ${CHANGES_PER_AGGREGATE}) on ${SHARDS} shards, ${events.length} Kinesis events; ${objects.length} Parquet objects in ${manifests.length} micro-batch manifests, ${sqsEvents.length} SQS events`,
+            `Input: ${changes.length} snapshot changes of 11 tables, ${written} Kinesis records (KPL aggregates of ${CHANGES_PER_AGGREGATE}, and the pointers of ${chunkCount} snapshot chunks of ${CHUNK_ROWS} rows) on ${SHARDS} shards, ${events.length} Kinesis events; ${objects.length} Parquet objects in ${manifests.length} micro-batch manifests, ${sqsEvents.length} SQS events`,
             `Cold start, processor: ${coldStart(processor)}; all ${events.length} invocations ${round(processor.invocations.reduce((sum, i) => sum + i.ms, 0))} ms`,
             `Cold start, loader:    ${coldStart(loader)}; all ${sqsEvents.length} invocations ${round(loader.invocations.reduce((sum, i) => sum + i.ms, 0))} ms`,
             `verify: ${report.rowsCompared} rows compared, no drift; test body ${round(performance.now() - started)} ms`

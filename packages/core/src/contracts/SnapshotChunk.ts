@@ -92,6 +92,13 @@ export const snapshotChunkKey = (rawPrefix: string, startedAt: Date, slot: strin
   return `${rawPrefix}${hour}/${SNAPSHOT_CHUNK_NAME}${slot}-${commitLsn.replace("/", "-")}-${table}-${pad(n, 6)}.ndjson`
 }
 
+/**
+ * Pure: the Kinesis partition key of a chunk's pointer: `<table>:chunk:<first index>`. A
+ * chunk's rows are all of one table outside the joined ones, so any shard will do: pointers
+ * spread over the shards.
+ */
+export const snapshotChunkPartitionKey = (pointer: SnapshotChunk): string => `${pointer.snapshotChunk.table}:chunk:${pointer.snapshotChunk.firstCommitIdx}`
+
 /** Pure: whether `key` names a chunk object (`snapshotChunkKey`'s name part). */
 export const isSnapshotChunkKey = (key: string): boolean => key.slice(key.lastIndexOf("/") + 1).startsWith(SNAPSHOT_CHUNK_NAME)
 

@@ -1,36 +1,42 @@
 /**
  * Puts change records on a Kinesis stream as the reader does — partition key `table:pk`,
  * routed to its shard by hash key, packed in KPL aggregates (core's contracts), in order
- * per shard — so the consumers' tests make their input from the contracts, not from the
- * reader app. For tests: a failed entry fails the call (nothing is retried).
+ * per shard; a snapshot chunk's pointer as a plain record of its own — so the consumers'
+ * tests make their input from the contracts, not from the reader app. For tests: a failed
+ * entry fails the call (nothing is retried).
  */
 import {
   aggregateShard,
   type ChangeRecord,
   encodeChangeRecord,
+  encodeSnapshotChunk,
   hashKeyOf,
   KPL_MAX_RECORD_BYTES,
   partitionKeyOf,
-  shardFor
+  shardFor,
+  type SnapshotChunk,
+  snapshotChunkPartitionKey
 } from "@totes-cdc/core"
 import { Kinesis } from "@totes-cdc/platform"
 import { Effect, Result } from "effect"
 
 /**
- * Puts `changes` on `stream`, at most `perAggregate` changes per Kinesis record (so a
- * test can ask for many records); answers how many Kinesis records were written.
+ * Puts `changes` (and snapshot chunks' pointers, whose objects the caller stored) on
+ * `stream`, at most `perAggregate` changes per Kinesis record (so a test can ask for many
+ * records); answers how many Kinesis records were written.
  */
-export const putChanges = (stream: string, changes: ReadonlyArray<ChangeRecord>, perAggregate = 10_000) =>
+export const putChanges = (stream: string, changes: ReadonlyArray<ChangeRecord | SnapshotChunk>, perAggregate = 10_000) =>
   Effect.gen(function* () {
     const kinesis = yield* Kinesis
     const shards = yield* kinesis.listShards(stream)
     const byShard = new Map<string, Array<Parameters<typeof aggregateShard>[1][number]>>()
     for (const record of changes) {
-      const json = encodeChangeRecord(record)
-      const partitionKey = partitionKeyOf(record)
+      const pointer = "snapshotChunk" in record
+      const json = pointer ? encodeSnapshotChunk(record) : encodeChangeRecord(record)
+      const partitionKey = pointer ? snapshotChunkPartitionKey(record) : partitionKeyOf(record)
       const hashKey = hashKeyOf(partitionKey)
       const shard = Result.getOrThrow(shardFor(hashKey, shards))
-      const input = { json, dataBytes: Buffer.byteLength(json), partitionKey, partitionKeyBytes: Buffer.byteLength(partitionKey), hashKey }
+      const input = { json, dataBytes: Buffer.byteLength(json), partitionKey, partitionKeyBytes: Buffer.byteLength(partitionKey), hashKey, alone: pointer }
       const inputs = byShard.get(shard.shardId) ?? []
       inputs.push(input)
       byShard.set(shard.shardId, inputs)
