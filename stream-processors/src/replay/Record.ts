@@ -23,7 +23,7 @@ import { S3, type S3Error } from "@totes-cdc/platform"
 import { Effect, Result, Schema, Stream } from "effect"
 import { Heap } from "heap-js"
 import { DEFAULT_ARCHIVE_PREFIX } from "../archiver/ArchiveBuffer.ts"
-import { forEachArchiveLine, isReadAsArchiveObject } from "./ArchiveObjects.ts"
+import { forEachArchiveRun, isReadAsArchiveObject } from "./ArchiveObjects.ts"
 import { decodeChangeBytes } from "../processor/DecodeChange.ts"
 
 /** The archive cannot be recorded as asked: `message` names the object and line, or the setting, and the fix. */
@@ -130,19 +130,21 @@ export const recordArchive = <E, R>(
           if (body._tag === "None") {
             return yield* new RecordError({ message: `archive object s3://${config.ingestionBucket}/${key} was listed but is gone; the archive is append-only: restore it, then record again` })
           }
-          yield* forEachArchiveLine(key, body.value, (message) => new RecordError({ message }), ({ line, key: at, index }) =>
+          yield* forEachArchiveRun(key, body.value, (message) => new RecordError({ message }), ({ key: at, first, lines }) =>
             Effect.gen(function* () {
-              const decoded = decodeChangeBytes(line)
-              if (Result.isFailure(decoded)) {
-                report = { ...report, skippedLines: report.skippedLines + 1 }
-                return
+              for (const [i, line] of lines.entries()) {
+                const decoded = decodeChangeBytes(line)
+                if (Result.isFailure(decoded)) {
+                  report = { ...report, skippedLines: report.skippedLines + 1 }
+                  continue
+                }
+                if (!isRecorded(decoded.success, config)) {
+                  report = { ...report, filteredOut: report.filteredOut + 1 }
+                  continue
+                }
+                heap.push({ change: decoded.success, line, where: `s3://${config.ingestionBucket}/${at} line ${first + i + 1}` })
+                if (heap.size() > window) yield* emit(heap.pop()!)
               }
-              if (!isRecorded(decoded.success, config)) {
-                report = { ...report, filteredOut: report.filteredOut + 1 }
-                return
-              }
-              heap.push({ change: decoded.success, line, where: `s3://${config.ingestionBucket}/${at} line ${index + 1}` })
-              if (heap.size() > window) yield* emit(heap.pop()!)
             })
           )
           report = { ...report, objects: report.objects + 1 }

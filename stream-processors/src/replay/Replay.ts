@@ -38,7 +38,7 @@ import { createHash } from "node:crypto"
 import { DEFAULT_ARCHIVE_PREFIX } from "../archiver/ArchiveBuffer.ts"
 import { decodeChangeBytes } from "../processor/DecodeChange.ts"
 import { encodeMicroBatch, writeMicroBatch } from "../processor/MicroBatchWriter.ts"
-import { forEachArchiveLine, isReadAsArchiveObject } from "./ArchiveObjects.ts"
+import { forEachArchiveRun, isReadAsArchiveObject } from "./ArchiveObjects.ts"
 import type { ProcessedObject } from "../processor/ProcessedObjects.ts"
 
 export class ReplayError extends Schema.TaggedError<ReplayError>()("ReplayError", { message: Schema.String }) {}
@@ -150,22 +150,24 @@ export const replayArchive = <E, R>(
       if (body._tag === "None") return yield* new ReplayError({ message: `archive object s3://${config.ingestionBucket}/${summary.key} vanished while replaying; run the replay again` })
       report = { ...report, archiveObjects: report.archiveObjects + 1 }
       const before: Array<ChangeRecord> = []
-      yield* forEachArchiveLine(summary.key, body.value, (message) => new ReplayError({ message }), ({ line, key, index }) =>
+      yield* forEachArchiveRun(summary.key, body.value, (message) => new ReplayError({ message }), ({ key, first, lines }) =>
         Effect.gen(function* () {
-          const decoded = decodeChangeBytes(line)
-          if (Result.isFailure(decoded)) {
-            report = { ...report, skippedLines: report.skippedLines + 1 }
-            return
-          }
-          const change = decoded.success
-          if (hourEnd.getTime() <= config.since.getTime() || !isReplayed(change, config.since)) before.push(change)
-          else {
-            if (pending.length === 0) pendingFrom = `${key}:${index}`
-            pendingThrough = `${key}:${index}`
-            pending.push(change)
-            if (pending.length >= batchChanges) {
-              fold(before.splice(0))
-              yield* flush
+          for (const [i, line] of lines.entries()) {
+            const decoded = decodeChangeBytes(line)
+            if (Result.isFailure(decoded)) {
+              report = { ...report, skippedLines: report.skippedLines + 1 }
+              continue
+            }
+            const change = decoded.success
+            if (hourEnd.getTime() <= config.since.getTime() || !isReplayed(change, config.since)) before.push(change)
+            else {
+              if (pending.length === 0) pendingFrom = `${key}:${first + i}`
+              pendingThrough = `${key}:${first + i}`
+              pending.push(change)
+              if (pending.length >= batchChanges) {
+                fold(before.splice(0))
+                yield* flush
+              }
             }
           }
         })
