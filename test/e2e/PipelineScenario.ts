@@ -129,6 +129,39 @@ const archiveCaughtUp = (stream: string) =>
     yield* caughtUp.pipe(Effect.repeat({ until: (ok) => ok, schedule: Schedule.spaced("200 millis") }), Effect.timeout("60 seconds"))
   })
 
+/**
+ * Why a verify found drift, for the failure message: per shard, the Kinesis records after the
+ * processor's checkpoint (unprocessed); the manifests the warehouse has not recorded as
+ * applied, with their first commit LSN (processed, not loaded); and a second verify's verdict:
+ * no drift means the first one stopped waiting too early, drift again means rows were lost.
+ */
+const diagnoseDrift = (names: { stream: string; processed: string }, warehouse: PgPool, env: NodeJS.ProcessEnv) =>
+  Effect.gen(function* () {
+    const kinesis = yield* Kinesis
+    const s3 = yield* S3
+    const lines: Array<string> = []
+    for (const { shardId } of yield* kinesis.listShards(names.stream)) {
+      const checkpoint = yield* (yield* CheckpointStore).get(PROCESSOR_CONSUMER, shardId)
+      const after = Option.isSome(checkpoint) ? checkpoint.value.sequenceNumber : null
+      let iterator: string | undefined = yield* kinesis.getShardIterator(names.stream, shardId, after === null ? {} : { afterSequenceNumber: after })
+      let unprocessed = 0
+      while (iterator !== undefined) {
+        const { records, nextIterator }: { readonly records: ReadonlyArray<unknown>; readonly nextIterator: string | undefined } = yield* kinesis.getRecords(iterator, 10_000)
+        unprocessed += records.length
+        iterator = records.length === 0 ? undefined : nextIterator
+      }
+      lines.push(`${shardId}: processor checkpoint ${after ?? "none"}, ${unprocessed} records after it`)
+    }
+    const manifests = (yield* s3.listObjects(names.processed, "manifests/")).map((object) => object.key)
+    const applied = new Set((yield* warehouse.query("SELECT manifest_key FROM totes_cdc.applied_batches")).map((row) => row.manifest_key))
+    for (const key of manifests.filter((key) => !applied.has(key))) {
+      const body = yield* s3.getObject(names.processed, key)
+      lines.push(`not applied: ${key} ${Option.isSome(body) ? new TextDecoder().decode(body.value) : "(gone)"}`)
+    }
+    const again = yield* runCli(["verify", "--wait-for-lsn", "current", "--timeout", "120"], env)
+    console.error(`--- drift diagnosis (${manifests.length} manifests, ${applied.size} applied):\n${lines.join("\n")}\n--- verify again: exit ${again.code}\n${again.stdout}${again.stderr}`)
+  }).pipe(Effect.ignore)
+
 /** A random moment within the next `ms` milliseconds (when to kill a component). */
 const randomMoment = (ms: number) => Effect.sleep(Math.floor(Math.random() * ms))
 
@@ -193,8 +226,12 @@ export const pipelineScenario = Effect.gen(function* () {
       )
     )
 
+  const consumers = Layer.mergeAll(Kinesis.layer(stack.kinesis), CheckpointStore.layer({ bucket: names.ingestion })).pipe(Layer.provideMerge(S3.layer(stack.s3)))
+  /** `verify(env)`, with the components' logs and a diagnosis when it finds drift. */
+  const verified = withLogs(verify(env)).pipe(Effect.tapCause(() => diagnoseDrift(names, warehouse, env).pipe(Effect.provide(consumers))))
+
   // 1. The snapshot: the warehouse holds the dump.
-  const afterSnapshot = yield* withLogs(verify(env))
+  const afterSnapshot = yield* verified
   for (const [table, rows] of Object.entries(DUMP_ROWS)) {
     expect({ table, source: afterSnapshot[table]?.source, warehouse: afterSnapshot[table]?.warehouse }).toEqual({ table, source: rows, warehouse: rows })
   }
@@ -246,7 +283,7 @@ export const pipelineScenario = Effect.gen(function* () {
   }
 
   // 3. Verify again: every change applied once.
-  const afterWorkload = yield* withLogs(verify(env))
+  const afterWorkload = yield* verified
   expect(afterWorkload["fact_sales_order"]?.source).toBe(6_941 + 20 + 50_000 + 20_000)
   expect(afterWorkload["fact_payment"]).toMatchObject({ source: 9_898, keptDeleted: 1 })
   // The unbumped updates replaced their version rows: exactly one row per version, holding the newest values.
@@ -275,11 +312,7 @@ export const pipelineScenario = Effect.gen(function* () {
   expect(yield* fingerprint(warehouse)).toEqual(before)
 
   // 5. Replaying the archive into an empty warehouse rebuilds it: verify finds it equal to the source.
-  yield* archiveCaughtUp(names.stream).pipe(
-    Effect.provide(
-      Layer.mergeAll(Kinesis.layer(stack.kinesis), CheckpointStore.layer({ bucket: names.ingestion })).pipe(Layer.provideMerge(S3.layer(stack.s3)))
-    )
-  )
+  yield* archiveCaughtUp(names.stream).pipe(Effect.provide(consumers))
   yield* freshDatabase("e2e_rebuilt")
   const rebuiltEnv = { ...env, WAREHOUSE_URL: stack.postgres.url("e2e_rebuilt") }
   const rebuild = yield* runCli(["replay", "--since", "1970-01-01T00:00:00Z"], rebuiltEnv)
