@@ -291,9 +291,14 @@ export const makeProcessorHandler = <E = never, R = never>(
       return { ...built, letters: [...decoded.flatMap((page) => page.letters), ...built.letters], stored, chunks: decoded.flatMap((page) => page.chunks) }
     })
 
-    /** Steps 3–6 for built micro-batch `batchId` filed under `date`: dead letters, objects and manifest (with `saveState` alongside), the loader. */
+    /**
+     * Steps 3–6 for built micro-batch `batchId` filed under `date`: dead letters, objects and
+     * manifest (with `saveState` alongside), the loader. `source` names what it was read from
+     * ("P pages" or "1 snapshot chunk") in its Debug line, which the processor benchmark parses.
+     */
     const store = Effect.fnUntraced(function* (
       batchId: string,
+      source: string,
       date: Date,
       built: Effect.Success<ReturnType<typeof transformEncode>>,
       saveState: Effect.Effect<void, S3Error>
@@ -303,7 +308,7 @@ export const makeProcessorHandler = <E = never, R = never>(
       // 4–5: Parquet objects, then the micro-batch's manifest and — alongside it, after its output — the join state (MicroBatchWriter.ts).
       const objects = yield* writeMicroBatch(config.processedBucket, batchId, date, built.encoded, built.commitLsns, saveState).pipe(Effect.provideService(S3, s3))
       // 6: tell the loader.
-      yield* Effect.logDebug(`batch ${batchId}: ${built.changes} changes → ${built.rows} rows in ${objects.length} objects, ${built.letters.length} dead letters`)
+      yield* Effect.logDebug(`batch ${batchId}: ${source}, ${built.changes} changes → ${built.rows} rows in ${objects.length} objects, ${built.letters.length} dead letters`)
       if (config.onObjects !== undefined) yield* config.onObjects(objects)
       if (config.onMicroBatch !== undefined) {
         yield* config.onMicroBatch({ changes: built.changes, deadLetters: built.letters.length, rows: built.rows, objects: objects.length })
@@ -330,7 +335,7 @@ export const makeProcessorHandler = <E = never, R = never>(
       yield* Effect.yieldNow
       const batchId = chunkBatchIdOf(pointer)
       const built = yield* transformEncode(decoded.changes, (yield* loadState(false)).state, batchId)
-      yield* store(batchId, new Date(commitTs), { ...built, letters: [...decoded.letters, ...built.letters] }, Effect.void)
+      yield* store(batchId, "1 snapshot chunk", new Date(commitTs), { ...built, letters: [...decoded.letters, ...built.letters] }, Effect.void)
     })
 
     /**
@@ -345,7 +350,7 @@ export const makeProcessorHandler = <E = never, R = never>(
       const date = microBatchDateOf(ordered, new Date(yield* Clock.currentTimeMillis))
       const { stored, chunks, ...built } = yield* buildMicroBatch(ordered, batchId)
       const next = encodeJoinState(built.state)
-      yield* store(batchId, date, built, next === stored ? Effect.void : s3.putObject(stateBucket, config.stateKey, next, "application/json"))
+      yield* store(batchId, `${ordered.length} pages`, date, built, next === stored ? Effect.void : s3.putObject(stateBucket, config.stateKey, next, "application/json"))
       yield* Ref.set(current, Option.some({ state: built.state, stored: next }))
       let done = 0
       for (const chunk of chunks) {
