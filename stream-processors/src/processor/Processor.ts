@@ -168,6 +168,32 @@ export const pageResults = (pages: ReadonlyArray<ShardPage>, left: ReadonlyArray
     return first === undefined ? processed : partiallyFailed(first.origin.sequenceNumber)
   })
 
+/**
+ * Pure: `entries` in commit order (`comparePosition`: commit LSN, then commit index), ties in
+ * arrival order. Each LSN is parsed once into its two 32-bit halves (`lsnHalves`), not per
+ * comparison, and the order is sorted as indices over typed arrays (no object per change).
+ * Throws on a malformed commit LSN (the change records were decoded: they have none).
+ */
+export const inCommitOrder = <T extends { readonly change: ChangeRecord }>(entries: ReadonlyArray<T>): Array<T> => {
+  const high = new Float64Array(entries.length)
+  const low = new Float64Array(entries.length)
+  const index = new Int32Array(entries.length)
+  let last: string | undefined
+  let halves = { high: 0, low: 0 }
+  for (let i = 0; i < entries.length; i++) {
+    const lsn = entries[i]!.change.commitLsn
+    if (lsn !== last) {
+      halves = lsnHalves(lsn)
+      last = lsn
+    }
+    high[i] = halves.high
+    low[i] = halves.low
+    index[i] = i
+  }
+  index.sort((a, b) => high[a]! - high[b]! || low[a]! - low[b]! || entries[a]!.change.commitIdx - entries[b]!.change.commitIdx || a - b)
+  return Array.from(index, (i) => entries[i]!)
+}
+
 /** Step 1: every change of the page with its origin, its snapshot chunks' pointers, and the letters of the records that are neither. Pure. */
 export const decodePage = (
   page: ShardPage
@@ -262,12 +288,13 @@ export const makeProcessorHandler = <E = never, R = never>(
      * set), the next join state, counts.
      */
     const transformEncode = Effect.fnUntraced(function* (entries: ReadonlyArray<Decoded>, state: JoinState, batchId: string) {
-      const origins = new Map(entries.map((entry) => [entry.change, entry.origin] as const))
       const changes = entries.map((entry) => entry.change)
       const result = transformBatch(state, changes)
       const letters: Array<Letter> = []
+      // Problems are rare: the change → origin map is built only when there is one.
+      const origins = result.problems.length === 0 ? undefined : new Map(entries.map((entry) => [entry.change, entry.origin] as const))
       for (const problem of result.problems) {
-        const origin = origins.get(problem.change)
+        const origin = origins?.get(problem.change)
         if (origin === undefined) return yield* Effect.die(new Error(`transform problem for a change not in the batch: ${problem.error}`))
         letters.push({
           origin,
@@ -281,11 +308,7 @@ export const makeProcessorHandler = <E = never, R = never>(
     /** Steps 1–2 of a micro-batch: decode, order, transform, encode (`transformEncode`); its chunks' pointers are only collected. */
     const buildMicroBatch = Effect.fnUntraced(function* (ordered: MicroBatch, batchId: string) {
       const decoded = ordered.map(decodePage)
-      // In commit order (comparePosition), ties in arrival order; each LSN parsed once, not per comparison.
-      const sorted = decoded
-        .flatMap((page) => page.changes)
-        .map((entry, index) => ({ ...entry, index, at: lsnHalves(entry.change.commitLsn) }))
-        .sort((a, b) => a.at.high - b.at.high || a.at.low - b.at.low || a.change.commitIdx - b.change.commitIdx || a.index - b.index)
+      const sorted = inCommitOrder(decoded.flatMap((page) => page.changes))
       const { state, stored } = yield* loadState(sorted.some((entry) => isJoinedSourceTable(entry.change.table)))
       const built = yield* transformEncode(sorted, state, batchId)
       return { ...built, letters: [...decoded.flatMap((page) => page.letters), ...built.letters], stored, chunks: decoded.flatMap((page) => page.chunks) }
