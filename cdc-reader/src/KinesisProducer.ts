@@ -12,14 +12,13 @@
  *  - Memory: at most three groups (≤ `maxBatchChanges` items each) past the source.
  *  - The shard map is re-read every `shardRefreshMs`, and at once on a mispredicted shard.
  */
-import { type ChangeRecord, dataOf, Metrics, type NoShardForHashKey, type ShardEntry } from "@totes-cdc/core"
+import { type ChangeRecord, dataOf, isSnapshotChunk, Metrics, type NoShardForHashKey, type ShardEntry } from "@totes-cdc/core"
 import { DeadLetters, Kinesis, KinesisError, type KinesisShard, type PutResult, retryableBackoff, type S3Error } from "@totes-cdc/platform"
 import { Clock, Effect, Metric, Ref, Result, Schema, Stream } from "effect"
 import {
   type BatchPlan,
   type MicroBatch,
   filedAtOf,
-  isChunk,
   packCalls,
   planBatch,
   positionOf,
@@ -143,7 +142,7 @@ const commitMillis = (commitTs: string): number | undefined => {
 const lastReplicationChange = (changes: ReadonlyArray<PreparedChange>): ChangeRecord | undefined => {
   for (let i = changes.length - 1; i >= 0; i--) {
     const record = changes[i]!.record
-    if (!isChunk(record) && record.source === "replication") return record
+    if (!isSnapshotChunk(record) && record.source === "replication") return record
   }
   return undefined
 }
@@ -278,7 +277,7 @@ export const runProducer = <E, R, E2 = never, R2 = never>(
           Effect.tap(() => Metric.update(Metrics.readerDeadLetters, 1)),
           Effect.tap(() =>
             Effect.logWarning(`parked an oversize change record in the dead letters: ${positionOf(change.record)}`).pipe(
-              Effect.annotateLogs(isChunk(change.record) ? { table: change.record.snapshotChunk.table } : { table: change.record.table, commitLsn: change.record.commitLsn })
+              Effect.annotateLogs(isSnapshotChunk(change.record) ? { table: change.record.snapshotChunk.table } : { table: change.record.table, commitLsn: change.record.commitLsn })
             )
           )
         )

@@ -18,16 +18,13 @@ import {
   aggregateShard,
   type ChangeRecord,
   classifyRecord,
-  encodeChangeRecord,
-  encodeSnapshotChunk,
-  hashKeyOf,
+  isSnapshotChunk,
   type NoShardForHashKey,
-  partitionKeyOf,
   type ShardEntry,
   type ShardRange,
   shardFor,
   type SnapshotChunk,
-  snapshotChunkPartitionKey
+  userRecordOf
 } from "@totes-cdc/core"
 import { Result } from "effect"
 
@@ -51,9 +48,6 @@ export interface PreparedChange extends AggregateInput {
   readonly record: ChangeRecord | SnapshotChunk
 }
 
-/** Whether a prepared record is a snapshot chunk's pointer rather than a change. */
-export const isChunk = (record: ChangeRecord | SnapshotChunk): record is SnapshotChunk => "snapshotChunk" in record
-
 /** A group of items, bounded in bytes, written as one unit. */
 export interface MicroBatch {
   /** In input order. */
@@ -73,23 +67,10 @@ export interface BatchPlan {
 }
 
 /**
- * Encodes a change once: its JSON text (`encodeChangeRecord`) and that text's UTF-8
- * length, its partition key (`partitionKeyOf`) and the key's hash key. The JSON is turned
- * into bytes only where it is sent: inside its aggregate's buffer (`aggregateShard`).
+ * Encodes a change (or a chunk's pointer) once (`userRecordOf`): the JSON is turned into
+ * bytes only where it is sent, inside its aggregate's buffer (`aggregateShard`).
  */
-export const prepareChange = (record: ChangeRecord | SnapshotChunk): PreparedChange => {
-  const json = isChunk(record) ? encodeSnapshotChunk(record) : encodeChangeRecord(record)
-  const partitionKey = isChunk(record) ? snapshotChunkPartitionKey(record) : partitionKeyOf(record)
-  return {
-    record,
-    json,
-    dataBytes: Buffer.byteLength(json, "utf8"),
-    partitionKey,
-    partitionKeyBytes: Buffer.byteLength(partitionKey, "utf8"),
-    hashKey: hashKeyOf(partitionKey),
-    ...(isChunk(record) ? { changes: record.snapshotChunk.records, alone: true } : {})
-  }
-}
+export const prepareChange = (record: ChangeRecord | SnapshotChunk): PreparedChange => ({ record, ...userRecordOf(record) })
 
 /**
  * Splits a group of items (in order) into micro-batches of at most `maxBatchBytes`
@@ -184,7 +165,7 @@ export const packCalls = <T extends { readonly bytes: number }>(
 
 /** Where a change sits in the source, for dead letters and logs: `table {key} at commitLsn#commitIdx` (a chunk: `table chunk s3://… at commitLsn#first-last`). */
 export const positionOf = (record: ChangeRecord | SnapshotChunk): string => {
-  if (!isChunk(record)) return `${record.table} ${JSON.stringify(record.key)} at ${record.commitLsn}#${record.commitIdx}`
+  if (!isSnapshotChunk(record)) return `${record.table} ${JSON.stringify(record.key)} at ${record.commitLsn}#${record.commitIdx}`
   const c = record.snapshotChunk
   return `${c.table} chunk s3://${c.bucket}/${c.key} at ${c.commitLsn}#${c.firstCommitIdx}-${c.lastCommitIdx}`
 }
@@ -193,4 +174,4 @@ export const positionOf = (record: ChangeRecord | SnapshotChunk): string => {
  * Pure: the date a parked change's letter is filed under: its commit time (a snapshot row's
  * or chunk's is the snapshot's), so a restarted reader parking it again overwrites the same letter.
  */
-export const filedAtOf = (record: ChangeRecord | SnapshotChunk): Date => new Date(isChunk(record) ? record.snapshotChunk.commitTs : record.commitTs)
+export const filedAtOf = (record: ChangeRecord | SnapshotChunk): Date => new Date(isSnapshotChunk(record) ? record.snapshotChunk.commitTs : record.commitTs)

@@ -23,7 +23,9 @@ import { Result, Schema } from "effect"
 import { createHash } from "node:crypto"
 import { archiveLines } from "../ByteLines.ts"
 import { LsnString } from "../Lsn.ts"
-import { type ChangeRecord, encodeChangeRecord } from "./ChangeRecord.ts"
+import { hashKeyOf } from "../Sharding.ts"
+import { type ChangeRecord, encodeChangeRecord, partitionKeyOf } from "./ChangeRecord.ts"
+import type { AggregateInput } from "./KplEncode.ts"
 
 /** The pointer record: where a chunk is and what it holds. Sizes in bytes. */
 export const SnapshotChunk = Schema.Struct({
@@ -98,6 +100,30 @@ export const snapshotChunkKey = (rawPrefix: string, startedAt: Date, slot: strin
  * spread over the shards.
  */
 export const snapshotChunkPartitionKey = (pointer: SnapshotChunk): string => `${pointer.snapshotChunk.table}:chunk:${pointer.snapshotChunk.firstCommitIdx}`
+
+/** Pure: whether a record put on the stream is a chunk's pointer rather than a change. */
+export const isSnapshotChunk = (record: ChangeRecord | SnapshotChunk): record is SnapshotChunk => "snapshotChunk" in record
+
+/**
+ * Pure: a change, or a chunk's pointer, as a user record ready to route and aggregate
+ * (`AggregateInput`, KplEncode.ts): its JSON and that text's UTF-8 length (bytes), its
+ * partition key (`partitionKeyOf`; a pointer's `snapshotChunkPartitionKey`) with its length
+ * and MD5 hash key. A pointer stands for its chunk's rows and is put alone. One rule for the
+ * reader's producer (ProducerPlan.ts) and the test kit's `putChanges`.
+ */
+export const userRecordOf = (record: ChangeRecord | SnapshotChunk): AggregateInput => {
+  const chunk = isSnapshotChunk(record)
+  const json = chunk ? encodeSnapshotChunk(record) : encodeChangeRecord(record)
+  const partitionKey = chunk ? snapshotChunkPartitionKey(record) : partitionKeyOf(record)
+  return {
+    json,
+    dataBytes: Buffer.byteLength(json, "utf8"),
+    partitionKey,
+    partitionKeyBytes: Buffer.byteLength(partitionKey, "utf8"),
+    hashKey: hashKeyOf(partitionKey),
+    ...(chunk ? { changes: record.snapshotChunk.records, alone: true } : {})
+  }
+}
 
 /** Pure: whether `key` names a chunk object (`snapshotChunkKey`'s name part). */
 export const isSnapshotChunkKey = (key: string): boolean => key.slice(key.lastIndexOf("/") + 1).startsWith(SNAPSHOT_CHUNK_NAME)

@@ -6,10 +6,13 @@ import {
   decodeSnapshotChunk,
   encodeSnapshotChunk,
   isSnapshotChunkBytes,
+  isSnapshotChunk,
   isSnapshotChunkKey,
   makeSnapshotChunk,
-  snapshotChunkKey
+  snapshotChunkKey,
+  userRecordOf
 } from "../../src/contracts/SnapshotChunk.ts"
+import { createHash } from "node:crypto"
 import { Effect } from "effect"
 
 const bytes = (s: string) => new TextEncoder().encode(s)
@@ -75,3 +78,32 @@ describe("decodeSnapshotChunk", () => {
     expect(broken !== undefined && Result.isFailure(broken)).toBe(true)
   })
 })
+
+describe("userRecordOf", () => {
+  const md5 = (text: string) => BigInt(`0x${createHash("md5").update(text).digest("hex")}`)
+
+  it("a change: its JSON and UTF-8 length, `table:key` as partition key with its MD5 hash key, aggregated", () => {
+    const change = snapshotRecord("design", { design_id: "7", design_name: "Ünïcode" }, at, "2024-02-23T10:00:00.000Z")
+    const input = userRecordOf(change)
+    expect(isSnapshotChunk(change)).toBe(false)
+    expect(input.json).toBe(encodeChangeRecord(change))
+    expect(input.dataBytes).toBe(bytes(input.json).byteLength)
+    expect(input.dataBytes).toBeGreaterThan(input.json.length)
+    expect(input.partitionKey).toBe("design:7")
+    expect(input.partitionKeyBytes).toBe(8)
+    expect(input.hashKey).toBe(md5("design:7"))
+    expect(input.alone).toBeUndefined()
+    expect(input.changes).toBeUndefined()
+  })
+
+  it("a chunk's pointer: its JSON, `<table>:chunk:<first index>` as partition key, put alone, standing for its rows", () => {
+    const { pointer } = makeSnapshotChunk("ingestion", "raw/k.ndjson", records)
+    const input = userRecordOf(pointer)
+    expect(isSnapshotChunk(pointer)).toBe(true)
+    expect(input.json).toBe(encodeSnapshotChunk(pointer))
+    expect(input.partitionKey).toBe("sales_order:chunk:6")
+    expect(input.hashKey).toBe(md5("sales_order:chunk:6"))
+    expect(input).toMatchObject({ alone: true, changes: 3 })
+  })
+})
+

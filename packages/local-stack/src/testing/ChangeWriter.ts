@@ -5,18 +5,7 @@
  * tests make their input from the contracts, not from the reader app. For tests: a failed
  * entry fails the call (nothing is retried).
  */
-import {
-  aggregateShard,
-  type ChangeRecord,
-  encodeChangeRecord,
-  encodeSnapshotChunk,
-  hashKeyOf,
-  KPL_MAX_RECORD_BYTES,
-  partitionKeyOf,
-  shardFor,
-  type SnapshotChunk,
-  snapshotChunkPartitionKey
-} from "@totes-cdc/core"
+import { aggregateShard, type ChangeRecord, KPL_MAX_RECORD_BYTES, shardFor, type SnapshotChunk, userRecordOf } from "@totes-cdc/core"
 import { Kinesis } from "@totes-cdc/platform"
 import { Effect, Result } from "effect"
 
@@ -31,12 +20,8 @@ export const putChanges = (stream: string, changes: ReadonlyArray<ChangeRecord |
     const shards = yield* kinesis.listShards(stream)
     const byShard = new Map<string, Array<Parameters<typeof aggregateShard>[1][number]>>()
     for (const record of changes) {
-      const pointer = "snapshotChunk" in record
-      const json = pointer ? encodeSnapshotChunk(record) : encodeChangeRecord(record)
-      const partitionKey = pointer ? snapshotChunkPartitionKey(record) : partitionKeyOf(record)
-      const hashKey = hashKeyOf(partitionKey)
-      const shard = Result.getOrThrow(shardFor(hashKey, shards))
-      const input = { json, dataBytes: Buffer.byteLength(json), partitionKey, partitionKeyBytes: Buffer.byteLength(partitionKey), hashKey, alone: pointer }
+      const input = userRecordOf(record)
+      const shard = Result.getOrThrow(shardFor(input.hashKey, shards))
       const inputs = byShard.get(shard.shardId) ?? []
       inputs.push(input)
       byShard.set(shard.shardId, inputs)
