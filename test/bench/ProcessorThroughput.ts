@@ -230,8 +230,8 @@ const putChanges = (stack: LocalStackEndpoints, names: RepNames, changes: Readon
 // ---------------------------------------------------------------------------------------
 // 3. The processor, timed.
 
-/** The processor's Debug line per micro-batch (Processor.ts, `processWindow`). */
-const MICRO_BATCH_LINE = /^batch (\S+): (\d+) pages, (\d+) changes → (\d+) rows in (\d+) objects, (\d+) dead letters$/
+/** The processor's Debug line per micro-batch read from pages (Processor.ts, `microBatchLine`). */
+export const MICRO_BATCH_LINE = /^batch (\S+): (\d+) pages, (\d+) changes → (\d+) rows in (\d+) objects, (\d+) dead letters$/
 
 /** The warning of a processor handler that finds no join state (a fresh start): expected here, not counted. */
 const EXPECTED_WARNING = /^no join state at /

@@ -169,6 +169,18 @@ export const pageResults = (pages: ReadonlyArray<ShardPage>, left: ReadonlyArray
   })
 
 /**
+ * Pure: the processor's Debug line for a stored micro-batch, e.g. "batch B: 3 pages, 37500
+ * changes → 38012 rows in 11 objects, 0 dead letters". `source`: "P pages", or
+ * "1 snapshot chunk". The processor benchmark reads micro-batch sizes from it
+ * (test/bench/ProcessorThroughput.ts, `MICRO_BATCH_LINE`).
+ */
+export const microBatchLine = (
+  batchId: string,
+  source: string,
+  counts: { readonly changes: number; readonly rows: number; readonly objects: number; readonly deadLetters: number }
+): string => `batch ${batchId}: ${source}, ${counts.changes} changes → ${counts.rows} rows in ${counts.objects} objects, ${counts.deadLetters} dead letters`
+
+/**
  * Pure: `entries` in commit order (`comparePosition`: commit LSN, then commit index), ties in
  * arrival order. Each LSN is parsed once into its two 32-bit halves (`lsnHalves`), not per
  * comparison, and the order is sorted as indices over typed arrays (no object per change).
@@ -316,8 +328,8 @@ export const makeProcessorHandler = <E = never, R = never>(
 
     /**
      * Steps 3–6 for built micro-batch `batchId` filed under `date`: dead letters, objects and
-     * manifest (with `saveState` alongside), the loader. `source` names what it was read from
-     * ("P pages" or "1 snapshot chunk") in its Debug line, which the processor benchmark parses.
+     * manifest (with `saveState` alongside), the loader; then its Debug line
+     * (`microBatchLine`), `source` naming what it was read from.
      */
     const store = Effect.fnUntraced(function* (
       batchId: string,
@@ -331,7 +343,7 @@ export const makeProcessorHandler = <E = never, R = never>(
       // 4–5: Parquet objects, then the micro-batch's manifest and — alongside it, after its output — the join state (MicroBatchWriter.ts).
       const objects = yield* writeMicroBatch(config.processedBucket, batchId, date, built.encoded, built.commitLsns, saveState).pipe(Effect.provideService(S3, s3))
       // 6: tell the loader.
-      yield* Effect.logDebug(`batch ${batchId}: ${source}, ${built.changes} changes → ${built.rows} rows in ${objects.length} objects, ${built.letters.length} dead letters`)
+      yield* Effect.logDebug(microBatchLine(batchId, source, { changes: built.changes, rows: built.rows, objects: objects.length, deadLetters: built.letters.length }))
       if (config.onObjects !== undefined) yield* config.onObjects(objects)
       if (config.onMicroBatch !== undefined) {
         yield* config.onMicroBatch({ changes: built.changes, deadLetters: built.letters.length, rows: built.rows, objects: objects.length })
