@@ -106,4 +106,3 @@ describe("userRecordOf", () => {
     expect(input).toMatchObject({ alone: true, changes: 3 })
   })
 })
-
