@@ -11,8 +11,9 @@
  * micro-batches), which must replace their version rows in place. Each component is killed
  * outright (SIGKILL) once, at a random moment of the workload, and restarted; then, once
  * they are at work again, stopped with SIGTERM (as ECS stops a task) at a random moment
- * under load — exit 130 within 10 s — and restarted again. Then the raw archive is replayed over the warehouse, which must not
- * change, and into an empty warehouse, which verify must find equal to the source.
+ * under load — exit 130 within 10 s — and restarted again. Then the raw archive is replayed
+ * over the warehouse, which must not change, and into an empty warehouse, which verify must
+ * find equal to the source.
  *
  * Invariants:
  *  - Everything the scenario touches on the stack it names itself (databases e2e_source,
@@ -276,7 +277,7 @@ export const pipelineScenario = Effect.gen(function* () {
   // the SIGTERMs, which are about stopping a running component: one still loading its program
   // (~2 s, far longer when other test files load the machine) answers only once loaded.
   const salesOrders = warehouse.query(`SELECT count(DISTINCT sales_order_id) AS n FROM fact_sales_order`).pipe(Effect.map((rows) => Number(rows[0]?.n)))
-  yield* withLogs(salesOrders.pipe(Effect.repeat({ until: (n) => n >= 6_941 + 20 + 50_000, schedule: Schedule.spaced("200 millis") }), Effect.timeout("120 seconds")))
+  yield* withLogs(salesOrders.pipe(Effect.repeat({ until: (n) => n >= DUMP_ROWS.fact_sales_order + 20 + 50_000, schedule: Schedule.spaced("200 millis") }), Effect.timeout("120 seconds")))
   // Each component stopped as ECS stops a task (SIGTERM) at a random moment under load — the
   // in-flight batch finished or abandoned, never acknowledged half-done — and started again.
   yield* source.query(`INSERT INTO sales_order (created_at, last_updated, design_id, staff_id, counterparty_id, units_sold, unit_price, currency_id, agreed_delivery_date, agreed_payment_date, agreed_delivery_location_id)

@@ -174,11 +174,7 @@ export const pageResults = (pages: ReadonlyArray<ShardPage>, left: ReadonlyArray
  * "1 snapshot chunk". The processor benchmark reads micro-batch sizes from it
  * (test/bench/ProcessorThroughput.ts, `MICRO_BATCH_LINE`).
  */
-export const microBatchLine = (
-  batchId: string,
-  source: string,
-  counts: { readonly changes: number; readonly rows: number; readonly objects: number; readonly deadLetters: number }
-): string => `batch ${batchId}: ${source}, ${counts.changes} changes → ${counts.rows} rows in ${counts.objects} objects, ${counts.deadLetters} dead letters`
+export const microBatchLine = (batchId: string, source: string, counts: MicroBatchSummary): string => `batch ${batchId}: ${source}, ${counts.changes} changes → ${counts.rows} rows in ${counts.objects} objects, ${counts.deadLetters} dead letters`
 
 /**
  * Pure: `entries` in commit order (`comparePosition`: commit LSN, then commit index), ties in
@@ -343,11 +339,10 @@ export const makeProcessorHandler = <E = never, R = never>(
       // 4–5: Parquet objects, then the micro-batch's manifest and — alongside it, after its output — the join state (MicroBatchWriter.ts).
       const objects = yield* writeMicroBatch(config.processedBucket, batchId, date, built.encoded, built.commitLsns, saveState).pipe(Effect.provideService(S3, s3))
       // 6: tell the loader.
-      yield* Effect.logDebug(microBatchLine(batchId, source, { changes: built.changes, rows: built.rows, objects: objects.length, deadLetters: built.letters.length }))
+      const counts = { changes: built.changes, deadLetters: built.letters.length, rows: built.rows, objects: objects.length }
+      yield* Effect.logDebug(microBatchLine(batchId, source, counts))
       if (config.onObjects !== undefined) yield* config.onObjects(objects)
-      if (config.onMicroBatch !== undefined) {
-        yield* config.onMicroBatch({ changes: built.changes, deadLetters: built.letters.length, rows: built.rows, objects: objects.length })
-      }
+      if (config.onMicroBatch !== undefined) yield* config.onMicroBatch(counts)
     })
 
     /**
