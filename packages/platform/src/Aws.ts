@@ -22,6 +22,7 @@ import { S3Client } from "@aws-sdk/client-s3"
 import { SQSClient } from "@aws-sdk/client-sqs"
 import { NodeHttpHandler } from "@smithy/node-http-handler"
 import { Config, Option } from "effect"
+import { kinesisProtocolConfig } from "./KinesisWireCodec.ts"
 
 /** Where and as whom to call AWS. `endpoint` set = a local emulator. */
 export interface AwsEndpoint {
@@ -53,8 +54,8 @@ const clientConfig = (target: AwsEndpoint) => ({
     : {})
 })
 
-/** A Kinesis Data Streams client for `target`. */
-export const makeKinesisClient = (target: AwsEndpoint): KinesisClient => new KinesisClient(clientConfig(target))
+/** A Kinesis Data Streams client for `target`; GetRecords responses decoded by KinesisWireCodec.ts. */
+export const makeKinesisClient = (target: AwsEndpoint): KinesisClient => new KinesisClient({ ...clientConfig(target), ...kinesisProtocolConfig() })
 
 /** An Amazon Data Firehose client for `target`. */
 export const makeFirehoseClient = (target: AwsEndpoint): FirehoseClient => new FirehoseClient(clientConfig(target))
