@@ -63,3 +63,25 @@ describe("deaggregate", () => {
     expect(Result.isFailure(out)).toBe(true)
   })
 })
+
+describe("deaggregate, the same bytes read by two consumers (dev's archiver and processor)", () => {
+  it("decodes an aggregate's bytes once: the second reading shares the first's views, each with its own record's fields", () => {
+    const built = aggregate([{ partitionKey: "sales_order:1", data: "one" }, { partitionKey: "payment:2", data: "two" }])
+    const data = new Uint8Array(built.data)
+    const first = Result.getOrThrow(deaggregate(kinesisRecord(data, built.partitionKey, "5")))
+    const second = Result.getOrThrow(deaggregate({ ...kinesisRecord(data, built.partitionKey, "5"), shardId: "shardId-000000000002" }))
+    expect(second.map((u) => u.data)).toEqual(first.map((u) => u.data))
+    second.forEach((user, i) => expect(user.data).toBe(first[i]!.data))
+    expect(second.map((u) => text(u.data))).toEqual(["one", "two"])
+  })
+
+  it("names each record in the error of a malformed aggregate read twice", () => {
+    const built = aggregate([{ partitionKey: "k", data: "hello" }])
+    const corrupt = new Uint8Array(built.data)
+    corrupt[corrupt.length - 1] = corrupt[corrupt.length - 1]! ^ 0xff
+    const first = deaggregate(kinesisRecord(corrupt, "k", "42"))
+    const second = deaggregate({ ...kinesisRecord(corrupt, "k", "42"), shardId: "shardId-000000000009" })
+    expect(Result.isFailure(first) && first.failure.shardId).toBe("shardId-000000000001")
+    expect(Result.isFailure(second) && second.failure.message).toContain("shardId-000000000009/42")
+  })
+})

@@ -13,6 +13,8 @@
  *    consumer's effect must be idempotent. A checkpointed record is never handed over again.
  *  - `deaggregate` is pure and total: a malformed aggregate is a `DeaggregationError` value
  *    naming the shard and sequence number, never a throw (format: core's contracts/KplDecode.ts).
+ *    An aggregate's bytes are decoded once while they are alive (a WeakMap keyed by the bytes):
+ *    in `dev` the archiver and the processor read the same records (SharedShardReads.ts).
  */
 import { decodeKplAggregate, hasKplMagic } from "@totes-cdc/core"
 import { Effect, Result, Schema } from "effect"
@@ -91,6 +93,18 @@ export class DeaggregationError extends Schema.TaggedError<DeaggregationError>()
   sequenceNumber: Schema.String
 }) {}
 
+/** Aggregates decoded, by their bytes (read-only by contract), for as long as the bytes are alive. */
+const decodedAggregates = new WeakMap<Uint8Array, ReturnType<typeof decodeKplAggregate>>()
+
+const decodedAggregate = (data: Uint8Array): ReturnType<typeof decodeKplAggregate> => {
+  let decoded = decodedAggregates.get(data)
+  if (decoded === undefined) {
+    decoded = decodeKplAggregate(data)
+    decodedAggregates.set(data, decoded)
+  }
+  return decoded
+}
+
 /**
  * De-aggregates a Kinesis record into its user records, in order.
  *
@@ -114,7 +128,7 @@ export const deaggregate = (record: KinesisBatchRecord): Result.Result<ReadonlyA
   if (!hasKplMagic(record.data)) {
     return Result.succeed([{ partitionKey: record.partitionKey, data: record.data, sequenceNumber: record.sequenceNumber, subSequenceNumber: 0, aggregated: false }])
   }
-  const decoded = decodeKplAggregate(record.data)
+  const decoded = decodedAggregate(record.data)
   if (Result.isFailure(decoded)) {
     return Result.fail(
       new DeaggregationError({
