@@ -22,7 +22,7 @@ import { errorTypeRegistries } from "@aws-sdk/client-kinesis"
 import { AwsJson1_1Protocol } from "@aws-sdk/core/protocols"
 import { JsonCodec2, JsonShapeDeserializer2 } from "@smithy/core/protocols"
 import { NormalizedSchema } from "@smithy/core/schema"
-import type { $ShapeDeserializer, Schema } from "@smithy/types"
+import type { Schema } from "@smithy/types"
 import { Buffer, isAscii } from "node:buffer"
 
 /** Pure: the text of a JSON body — Latin-1 when all ASCII (the same string, decoded faster), else UTF-8. */
@@ -59,10 +59,10 @@ class KinesisJsonDeserializer extends JsonShapeDeserializer2 {
 }
 
 class KinesisJsonCodec extends JsonCodec2 {
-  override createDeserializer(): $ShapeDeserializer<string> {
+  override createDeserializer(): JsonShapeDeserializer2 {
     const deserializer = new KinesisJsonDeserializer(this.settings)
     if (this.serdeContext !== undefined) deserializer.setSerdeContext(this.serdeContext)
-    return deserializer as $ShapeDeserializer<string>
+    return deserializer
   }
 }
 

@@ -5,7 +5,7 @@
  * @smithy/core's `fromBase64` decodes and refuses them.
  */
 import { GetRecordsOutput$, KinesisClient } from "@aws-sdk/client-kinesis"
-import { JsonCodec2 } from "@smithy/core/protocols"
+import { JsonCodec2, JsonShapeDeserializer2 } from "@smithy/core/protocols"
 import { fromBase64 } from "@smithy/core/serde"
 import fc from "fast-check"
 import { Buffer } from "node:buffer"
@@ -74,7 +74,7 @@ describe("kinesisProtocolConfig", () => {
 
   it("reads a GetRecords response as the SDK's own codec does", async () => {
     const settings = { timestampFormat: { useTrait: true, default: 7 as const }, jsonName: false }
-    const sdk = new JsonCodec2(settings).createDeserializer()
+    const sdk = new JsonShapeDeserializer2(settings)
     const ours = kinesisProtocolConfig().protocolSettings.jsonCodec.createDeserializer()
     const record = (i: number, partitionKey: string) => ({
       SequenceNumber: `4963${i}`.padEnd(56, "0"),

@@ -156,75 +156,72 @@ export const dimTransaction = (transaction: RowReader): Parsed<Values> =>
     purchase_order_id: transaction.optInt("purchase_order_id")
   })
 
+/** A fact's `created_at` and `last_updated` split into their date and time columns (§2). */
+const splitTimestamps = <C extends { readonly created: DateAndTime; readonly updated: DateAndTime }>({ created, updated, ...columns }: C): Values => ({
+  ...columns,
+  created_date: created.date,
+  created_time: created.time,
+  last_updated_date: updated.date,
+  last_updated_time: updated.time
+})
+
 /** fact_sales_order ← sales_order (§2 split and casts, §3 `staff_id → sales_staff_id`, unit_price numeric(10,2)). */
 export const factSalesOrder = (order: RowReader): Parsed<Values> =>
-  Result.gen(function*() {
-    const id = yield* order.int("sales_order_id")
-    const created = yield* order.timestamp("created_at")
-    const updated = yield* order.timestamp("last_updated")
-    return {
-      sales_order_id: id,
-      created_date: created.date,
-      created_time: created.time,
-      last_updated_date: updated.date,
-      last_updated_time: updated.time,
-      sales_staff_id: yield* order.int("staff_id"),
-      counterparty_id: yield* order.int("counterparty_id"),
-      units_sold: yield* order.int("units_sold"),
-      unit_price: yield* order.decimal10_2("unit_price"),
-      currency_id: yield* order.int("currency_id"),
-      design_id: yield* order.int("design_id"),
-      agreed_payment_date: yield* order.date("agreed_payment_date"),
-      agreed_delivery_date: yield* order.date("agreed_delivery_date"),
-      agreed_delivery_location_id: yield* order.int("agreed_delivery_location_id")
-    }
-  })
+  Result.map(
+    Result.all({
+      sales_order_id: order.int("sales_order_id"),
+      created: order.timestamp("created_at"),
+      updated: order.timestamp("last_updated"),
+      sales_staff_id: order.int("staff_id"),
+      counterparty_id: order.int("counterparty_id"),
+      units_sold: order.int("units_sold"),
+      unit_price: order.decimal10_2("unit_price"),
+      currency_id: order.int("currency_id"),
+      design_id: order.int("design_id"),
+      agreed_payment_date: order.date("agreed_payment_date"),
+      agreed_delivery_date: order.date("agreed_delivery_date"),
+      agreed_delivery_location_id: order.int("agreed_delivery_location_id")
+    }),
+    splitTimestamps
+  )
 
 /** fact_purchase_order ← purchase_order (§2; §3: `staff_id` NOT renamed; item_unit_price plain numeric). */
 export const factPurchaseOrder = (order: RowReader): Parsed<Values> =>
-  Result.gen(function*() {
-    const id = yield* order.int("purchase_order_id")
-    const created = yield* order.timestamp("created_at")
-    const updated = yield* order.timestamp("last_updated")
-    return {
-      purchase_order_id: id,
-      created_date: created.date,
-      created_time: created.time,
-      last_updated_date: updated.date,
-      last_updated_time: updated.time,
-      staff_id: yield* order.int("staff_id"),
-      counterparty_id: yield* order.int("counterparty_id"),
-      item_code: yield* order.text("item_code"),
-      item_quantity: yield* order.int("item_quantity"),
-      item_unit_price: yield* order.numeric("item_unit_price"),
-      currency_id: yield* order.int("currency_id"),
-      agreed_delivery_date: yield* order.date("agreed_delivery_date"),
-      agreed_payment_date: yield* order.date("agreed_payment_date"),
-      agreed_delivery_location_id: yield* order.int("agreed_delivery_location_id")
-    }
-  })
+  Result.map(
+    Result.all({
+      purchase_order_id: order.int("purchase_order_id"),
+      created: order.timestamp("created_at"),
+      updated: order.timestamp("last_updated"),
+      staff_id: order.int("staff_id"),
+      counterparty_id: order.int("counterparty_id"),
+      item_code: order.text("item_code"),
+      item_quantity: order.int("item_quantity"),
+      item_unit_price: order.numeric("item_unit_price"),
+      currency_id: order.int("currency_id"),
+      agreed_delivery_date: order.date("agreed_delivery_date"),
+      agreed_payment_date: order.date("agreed_payment_date"),
+      agreed_delivery_location_id: order.int("agreed_delivery_location_id")
+    }),
+    splitTimestamps
+  )
 
 /** fact_payment ← payment (§2; §3: company_ac_number and counterparty_ac_number dropped; 6th column `last_updated_time`). */
 export const factPayment = (payment: RowReader): Parsed<Values> =>
-  Result.gen(function*() {
-    const id = yield* payment.int("payment_id")
-    const created = yield* payment.timestamp("created_at")
-    const updated = yield* payment.timestamp("last_updated")
-    return {
-      payment_id: id,
-      created_date: created.date,
-      created_time: created.time,
-      last_updated_date: updated.date,
-      last_updated_time: updated.time,
-      transaction_id: yield* payment.int("transaction_id"),
-      counterparty_id: yield* payment.int("counterparty_id"),
-      payment_amount: yield* payment.numeric("payment_amount"),
-      currency_id: yield* payment.int("currency_id"),
-      payment_type_id: yield* payment.int("payment_type_id"),
-      paid: yield* payment.bool("paid"),
-      payment_date: yield* payment.date("payment_date")
-    }
-  })
+  Result.map(
+    Result.all({
+      payment_id: payment.int("payment_id"),
+      created: payment.timestamp("created_at"),
+      updated: payment.timestamp("last_updated"),
+      transaction_id: payment.int("transaction_id"),
+      counterparty_id: payment.int("counterparty_id"),
+      payment_amount: payment.numeric("payment_amount"),
+      currency_id: payment.int("currency_id"),
+      payment_type_id: payment.int("payment_type_id"),
+      paid: payment.bool("paid"),
+      payment_date: payment.date("payment_date")
+    }),
+    splitTimestamps
+  )
 
 /** The date columns of each fact: every one needs its dim_date row first (DESIGN.md §5, rules §6, §7 load order). */
 export const FACT_DATE_COLUMNS: ReadonlyArray<string> = [

@@ -156,19 +156,21 @@ const upsertedIds = (
   change: ChangeRecord,
   pk: string,
   after: RowImage
-): Parsed<{ readonly id: string; readonly replaced: ReadonlyArray<string> }> =>
-  Result.gen(function*() {
-    const text = after[pk] ?? change.key[pk] ?? null
-    if (text === null) return yield* Result.fail(`no value for the primary key ${pk}`)
-    const id = yield* canonicalId(pk, text)
-    const replaced = new Set<string>()
-    for (const old of [change.before?.[pk], change.key[pk]]) {
-      if (old === undefined || old === null) continue
-      const oldId = yield* canonicalId(pk, old)
-      if (oldId !== id) replaced.add(oldId)
-    }
-    return { id, replaced: [...replaced] }
-  })
+): Parsed<{ readonly id: string; readonly replaced: ReadonlyArray<string> }> => {
+  const text = after[pk] ?? change.key[pk] ?? null
+  if (text === null) return Result.fail(`no value for the primary key ${pk}`)
+  const id = canonicalId(pk, text)
+  if (Result.isFailure(id)) return Result.fail(id.failure)
+  const replaced: Array<string> = []
+  for (const old of [change.before?.[pk], change.key[pk]]) {
+    // The same text is the same id: only a different one is parsed (a hot path: every insert has its key).
+    if (old === undefined || old === null || old === text) continue
+    const oldId = canonicalId(pk, old)
+    if (Result.isFailure(oldId)) return Result.fail(oldId.failure)
+    if (oldId.success !== id.success && !replaced.includes(oldId.success)) replaced.push(oldId.success)
+  }
+  return Result.succeed({ id: id.success, replaced })
+}
 
 /**
  * The after image with every unchanged-TOAST column filled from the before image or
