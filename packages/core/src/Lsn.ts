@@ -40,6 +40,11 @@ export const lsnHalves = (lsn: string): { readonly high: number; readonly low: n
  * (it orders every micro-batch's changes; the same order as `parseLsn(a) - parseLsn(b)`).
  */
 export const compareLsn = (a: string, b: string): number => {
+  // The same text is the same position (a transaction's changes share one): checked, not parsed.
+  if (a === b) {
+    if (!LSN_PATTERN.test(a)) throw new Error(`not an LSN: ${a}`)
+    return 0
+  }
   const high = halfOf(a, true) - halfOf(b, true)
   if (high !== 0) return high < 0 ? -1 : 1
   const low = halfOf(a, false) - halfOf(b, false)

@@ -27,6 +27,7 @@ describe("compareLsn", () => {
     expect(compareLsn("0/FF", "0/100")).toBe(-1)
     expect(compareLsn("1/0", "0/FFFFFFFF")).toBe(1)
     expect(compareLsn("0/a", "0/A")).toBe(0)
+    fc.assert(fc.property(lsn, (a) => compareLsn(a, a) === 0))
     expect(compareLsn(formatLsn(parseLsn("00000016/00B374D8")), "16/B374D8")).toBe(0)
   })
 
@@ -34,6 +35,7 @@ describe("compareLsn", () => {
     for (const bad of ["", "16", "16/", "/1", "16/B374D848X", "G/0", "1/2/3", "123456789/0"]) {
       expect(() => compareLsn(bad, "0/0"), bad).toThrow(`not an LSN: ${bad}`)
       expect(() => compareLsn("0/0", bad), bad).toThrow(`not an LSN: ${bad}`)
+      expect(() => compareLsn(bad, bad), bad).toThrow(`not an LSN: ${bad}`)
     }
   })
 

@@ -72,7 +72,11 @@ export type MicroBatchManifest = typeof MicroBatchManifest.Type
 export const makeManifest = (batchId: string, objects: ReadonlyArray<ManifestObject>, commitLsns: Iterable<string>): MicroBatchManifest => {
   let first: string | undefined
   let last: string | undefined
+  let previous: string | undefined
   for (const lsn of commitLsns) {
+    // Rows come in commit order, a transaction's rows with one LSN: a repeat changes nothing.
+    if (lsn === previous) continue
+    previous = lsn
     if (first === undefined || compareLsn(lsn, first) < 0) first = lsn
     if (last === undefined || compareLsn(lsn, last) > 0) last = lsn
   }
