@@ -103,9 +103,9 @@ const formatDate = (year: number, month: number, day: number): string =>
 export const parseDate = (text: string): Parsed<string> => {
   const match = /^(\d{4})-(\d{2})-(\d{2})$/.exec(text.trim())
   if (match === null) return Result.fail(`not a date (YYYY-MM-DD): ${JSON.stringify(text)}`)
-  const [year, month, day] = [Number(match[1]), Number(match[2]), Number(match[3])]
-  if (!validDate(year, month, day)) return Result.fail(`not a calendar date: ${JSON.stringify(text)}`)
-  return Result.succeed(formatDate(year, month, day))
+  if (!validDate(Number(match[1]), Number(match[2]), Number(match[3]))) return Result.fail(`not a calendar date: ${JSON.stringify(text)}`)
+  // Four, two and two digits: the text is already the canonical form.
+  return Result.succeed(match[0])
 }
 
 /** A timestamp split for the warehouse (rules §2 "Split timestamps"). */
@@ -126,19 +126,16 @@ const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.(\
 export const parseTimestamp = (text: string): Parsed<DateAndTime> => {
   const match = TIMESTAMP.exec(text.trim())
   if (match === null) return Result.fail(`not a timestamp: ${JSON.stringify(text)}`)
-  const [year, month, day, hour, minute, second] = [1, 2, 3, 4, 5, 6].map((i) => Number(match[i] ?? "0")) as [
-    number, number, number, number, number, number
-  ]
+  const [, y, mo, d, h, mi, s = "00"] = match as unknown as [string, string, string, string, string, string, string | undefined]
+  const [year, month, day, hour, minute, second] = [Number(y), Number(mo), Number(d), Number(h), Number(mi), Number(s)]
   if (!validDate(year, month, day) || hour > 23 || minute > 59 || second > 59) {
     return Result.fail(`not a valid timestamp: ${JSON.stringify(text)}`)
   }
   const millis = (match[7] ?? "").padEnd(3, "0").slice(0, 3)
   const zone = match[8]
   if (zone === undefined || /^(z|[+-]00(:?00)?)$/i.test(zone)) {
-    return Result.succeed({
-      date: formatDate(year, month, day),
-      time: `${two(hour)}:${two(minute)}:${two(second)}.${millis}`
-    })
+    // Every field matched its exact digit count: the canonical text is the matched digits.
+    return Result.succeed({ date: `${y}-${mo}-${d}`, time: `${h}:${mi}:${s}.${millis}` })
   }
   // An explicit offset: move the wall-clock time to UTC (whole minutes; milliseconds unchanged).
   const sign = zone.startsWith("-") ? -1 : 1

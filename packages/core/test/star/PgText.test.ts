@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import fc from "fast-check"
 import { Result } from "effect"
 import {
   currencyName,
@@ -42,6 +43,37 @@ describe("parseTimestamp (rules §1, §2: split, keep milliseconds, parse proper
     for (const bad of ["2022-02-30 10:00:00", "2022-11-03 25:00:00", "2022-11-03 10:60:00", "yesterday", "2022-11-03", ""]) {
       expect(Result.isFailure(parseTimestamp(bad)), bad).toBe(true)
     }
+  })
+})
+
+/** A valid date and time, written as PostgreSQL or an ISO export would, and its split made by `Date` (an independent reference). */
+const written = fc
+  .record({
+    date: fc.date({ min: new Date("0001-01-01T00:00:00Z"), max: new Date("9999-12-31T23:59:59Z"), noInvalidDate: true }),
+    fraction: fc.string({ unit: fc.constantFrom(..."0123456789"), minLength: 0, maxLength: 9 }),
+    seconds: fc.boolean(),
+    separator: fc.constantFrom(" ", "T"),
+    zone: fc.constantFrom("", "Z", "+00", "+00:00", "-0000"),
+    pad: fc.constantFrom("", " ", "  ")
+  })
+  .map(({ date, fraction, seconds, separator, zone, pad }) => {
+    const iso = date.toISOString() // YYYY-MM-DDTHH:MM:SS.mmmZ for years 1–9999
+    const clock = seconds ? iso.slice(11, 19) + (fraction === "" ? "" : `.${fraction}`) : iso.slice(11, 16)
+    return {
+      text: `${pad}${iso.slice(0, 10)}${separator}${clock}${zone}${pad}`,
+      split: { date: iso.slice(0, 10), time: `${seconds ? iso.slice(11, 19) : `${iso.slice(11, 16)}:00`}.${(seconds ? fraction : "").padEnd(3, "0").slice(0, 3)}` }
+    }
+  })
+
+describe("parseTimestamp and parseDate against Date (property)", () => {
+  it("split every valid timestamp as Date writes it, whatever the separator, fraction, UTC zone or spaces around", () => {
+    fc.assert(
+      fc.property(written, ({ text, split }) => {
+        expect(ok(parseTimestamp(text))).toEqual(split)
+        expect(ok(parseDate(` ${split.date} `))).toBe(split.date)
+      }),
+      { numRuns: 2_000 }
+    )
   })
 })
 
