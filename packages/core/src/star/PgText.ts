@@ -126,7 +126,7 @@ const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.(\
 export const parseTimestamp = (text: string): Parsed<DateAndTime> => {
   const match = TIMESTAMP.exec(text.trim())
   if (match === null) return Result.fail(`not a timestamp: ${JSON.stringify(text)}`)
-  const [, y, mo, d, h, mi, s = "00"] = match as unknown as [string, string, string, string, string, string, string | undefined]
+  const [, y = "", mo = "", d = "", h = "", mi = "", s = "00"] = match
   const [year, month, day, hour, minute, second] = [Number(y), Number(mo), Number(d), Number(h), Number(mi), Number(s)]
   if (!validDate(year, month, day) || hour > 23 || minute > 59 || second > 59) {
     return Result.fail(`not a valid timestamp: ${JSON.stringify(text)}`)

@@ -5,7 +5,7 @@
  * tests make their input from the contracts, not from the reader app. For tests: a failed
  * entry fails the call (nothing is retried).
  */
-import { aggregateShard, type ChangeRecord, KPL_MAX_RECORD_BYTES, shardFor, type SnapshotChunk, userRecordOf } from "@totes-cdc/core"
+import { type AggregateInput, aggregateShard, type ChangeRecord, KPL_MAX_RECORD_BYTES, shardFor, type SnapshotChunk, userRecordOf } from "@totes-cdc/core"
 import { Kinesis } from "@totes-cdc/platform"
 import { Effect, Result } from "effect"
 
@@ -18,7 +18,7 @@ export const putChanges = (stream: string, changes: ReadonlyArray<ChangeRecord |
   Effect.gen(function* () {
     const kinesis = yield* Kinesis
     const shards = yield* kinesis.listShards(stream)
-    const byShard = new Map<string, Array<Parameters<typeof aggregateShard>[1][number]>>()
+    const byShard = new Map<string, Array<AggregateInput>>()
     for (const record of changes) {
       const input = userRecordOf(record)
       const shard = Result.getOrThrow(shardFor(input.hashKey, shards))
