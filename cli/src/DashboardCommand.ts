@@ -2,16 +2,17 @@
  * `totes-cdc dashboard`: the live dashboard (ops' Dashboard.ts) for a running `dev`
  * (`--state-file`) or a deployment (the components' environment: SOURCE_URL,
  * KINESIS_STREAM, INGESTION_BUCKET, WAREHOUSE_URL, optional SOURCE_CA_FILE,
- * WAREHOUSE_CA_FILE, WAREHOUSE_SCHEMA and FIREHOSE_DELIVERY_STREAM). Prints its URL and
+ * WAREHOUSE_CA_FILE, WAREHOUSE_SCHEMA, WAREHOUSE_PASSWORD_SECRET_ARN and
+ * FIREHOSE_DELIVERY_STREAM). Prints its URL and
  * serves until Ctrl-C.
  */
 import { readerSettings } from "@totes-cdc/cdc-reader"
-import { DEFAULTS } from "@totes-cdc/core"
+import { warehouseSettingsConfig } from "@totes-cdc/loader"
 import { deliveryStreamOption, startDashboard } from "@totes-cdc/ops"
 import { Console, Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import { describeConfigError, UsageError } from "./Errors.ts"
-import { readerSettingsFromState, statusOptionsFromState } from "./LocalSettings.ts"
+import { readerSettingsFromState, statusOptionsFromState, warehouseSettingsFromState } from "./LocalSettings.ts"
 import { readStateFile, stateFileFlag } from "./StateFile.ts"
 
 /** `--port`: the dashboard's port (`dev` uses the same default). */
@@ -30,21 +31,15 @@ export const dashboardCommand = Command.make(
         if (!Number.isInteger(port) || port < 0 || port > 65_535) return yield* new UsageError({ message: `--port ${port}: give a port from 0 to 65535` })
         const target = Option.isSome(stateFile)
           ? yield* readStateFile(stateFile.value).pipe(
-              Effect.map((state) => ({ settings: readerSettingsFromState(state), warehouseUrl: state.warehouse.url, warehouseSchema: state.warehouse.schema, status: statusOptionsFromState(state) }))
+              Effect.map((state) => ({ settings: readerSettingsFromState(state), warehouse: warehouseSettingsFromState(state), status: statusOptionsFromState(state) }))
             )
           : yield* Effect.gen(function* () {
-              const settings = yield* Effect.mapError(readerSettings, (error) => new UsageError({ message: describeConfigError(error.message) }))
-              const warehouseUrl = process.env.WAREHOUSE_URL
-              if (warehouseUrl === undefined || warehouseUrl === "") {
+              const usage = (error: { readonly message: string }) => new UsageError({ message: describeConfigError(error.message) })
+              const settings = yield* Effect.mapError(readerSettings, usage)
+              if (process.env.WAREHOUSE_URL === undefined || process.env.WAREHOUSE_URL === "") {
                 return yield* new UsageError({ message: "WAREHOUSE_URL is not set: the dashboard reads freshness and the analysts' questions from the warehouse; set it, or pass --state-file" })
               }
-              return {
-                settings,
-                warehouseUrl,
-                warehouseCaFile: process.env.WAREHOUSE_CA_FILE,
-                warehouseSchema: process.env.WAREHOUSE_SCHEMA || DEFAULTS.warehouseSchema,
-                status: deliveryStreamOption(process.env.FIREHOSE_DELIVERY_STREAM)
-              }
+              return { settings, warehouse: yield* Effect.mapError(warehouseSettingsConfig, usage), status: deliveryStreamOption(process.env.FIREHOSE_DELIVERY_STREAM) }
             })
         const url = yield* startDashboard({ ...target, port, host })
         yield* Console.log(`totes-cdc dashboard: ${url}  (Prometheus: ${url}metrics) — Ctrl-C stops it`)

@@ -41,7 +41,7 @@ import { CheckpointStore, type RecordingSummary, shareShardReads } from "@totes-
 import { Clock, Console, Context, Effect, Layer, Option, Ref } from "effect"
 import { resolve } from "node:path"
 import { UsageError } from "./Errors.ts"
-import { consumerSettingsFromState, readerSettingsFromState, statusOptionsFromState } from "./LocalSettings.ts"
+import { consumerSettingsFromState, readerSettingsFromState, statusOptionsFromState, warehouseSettingsFromState } from "./LocalSettings.ts"
 import { checkedRecording, describeFeed, describeRecording, paceOf, replayInto } from "./ReplayRecordingCommand.ts"
 import { type StateFile, writeStateFile } from "./StateFile.ts"
 
@@ -285,8 +285,7 @@ export const dev = (options: DevOptions) =>
       const withoutDashboard: StateFile = { ...stateOf(stack, started), ...(feed._tag === "Recording" ? { replay: { recording: resolve(feed.path) } } : {}) }
       const dashboardUrl = yield* startDashboard({
         settings: readerSettingsFromState(withoutDashboard),
-        warehouseUrl: stack.warehouseUrl,
-        warehouseSchema: withoutDashboard.warehouse.schema,
+        warehouse: warehouseSettingsFromState(withoutDashboard),
         port: options.dashboardPort,
         fallbackToAnyPort: true,
         pools: { source, warehouse },

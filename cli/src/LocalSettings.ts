@@ -5,7 +5,7 @@
  */
 import { DEFAULTS, INGESTION_LAYOUT } from "@totes-cdc/core"
 import type { ReaderSettings } from "@totes-cdc/cdc-reader"
-import type { LoaderSettings } from "@totes-cdc/loader"
+import type { LoaderSettings, WarehouseSettings } from "@totes-cdc/loader"
 import type { StatusOptions } from "@totes-cdc/ops"
 import type { ConsumerSettings } from "@totes-cdc/stream-processors"
 import type { StateFile } from "./StateFile.ts"
@@ -43,9 +43,18 @@ export const consumerSettingsFromState = (state: StateFile): ConsumerSettings =>
 /** What `status` and the dashboard read besides the reader's settings: on a `dev --replay` stack, that no reader runs. */
 export const statusOptionsFromState = (state: StateFile): StatusOptions => (state.replay === undefined ? {} : { replay: state.replay.recording })
 
+/** The warehouse of the stack of `state`: its URL and schema (local: no TLS, no password secret). */
+export const warehouseSettingsFromState = (state: StateFile): WarehouseSettings => ({
+  url: state.warehouse.url,
+  schema: state.warehouse.schema,
+  caFile: undefined,
+  passwordSecretArn: undefined,
+  region: state.s3.region
+})
+
 /** The loader's settings on the stack of `state` (truncates quarantined, the default). */
 export const loaderSettingsFromState = (state: StateFile): LoaderSettings => ({
-  warehouse: { url: state.warehouse.url, schema: state.warehouse.schema, caFile: undefined, passwordSecretArn: undefined, region: state.s3.region },
+  warehouse: warehouseSettingsFromState(state),
   processedBucket: state.s3.buckets.processed,
   truncateMode: "quarantine",
   foreignKeyChecks: "statement",

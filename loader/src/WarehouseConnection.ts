@@ -108,26 +108,12 @@ export const urlWithPassword = (url: string, password: string): string => {
 }
 
 /**
- * A pool to the warehouse at `url` (closed with the scope), TLS with full verification
- * against the CA in `caFile` (WAREHOUSE_CA_FILE) when given. For callers that take the URL
- * and the CA file as they are (`status`, the dashboard); `connectWarehouse` adds the
- * password secret. Fails with `PgTlsError` (the CA file) or `PgError` (URL, server,
+ * A pool to the warehouse of `settings` (closed with the scope), TLS with full verification
+ * against the CA in `settings.caFile` (WAREHOUSE_CA_FILE) when given, the password read from
+ * `settings.passwordSecretArn` through `SecretsManager` when set (provide
+ * `SecretsManager.layer(settings.region)`, or use `openWarehouse`). Fails with
+ * WarehouseConnectionError (secret), PgTlsError (CA file) or PgError (URL, server,
  * credentials, certificate), one line naming the setting to fix.
- */
-export const connectWarehouseAt = (
-  url: string,
-  caFile: string | undefined,
-  options: { readonly max?: number; readonly applicationName?: string } = {}
-): Effect.Effect<PgPool, PgTlsError | PgError, Scope.Scope> =>
-  loadPgTls(caFile, "WAREHOUSE_CA_FILE", "the warehouse's").pipe(
-    Effect.flatMap((ssl) => makePgPool(url, { setting: "WAREHOUSE_URL", ...options, ...(ssl === undefined ? {} : { ssl }) }))
-  )
-
-/**
- * A pool to the warehouse of `settings` (closed with the scope), the password read from
- * `settings.passwordSecretArn` through `SecretsManager` when set — provide
- * `SecretsManager.layer(settings.region)`. Fails with WarehouseConnectionError (secret),
- * PgTlsError (CA file) or PgError (URL, server, credentials).
  */
 export const connectWarehouse = (
   settings: WarehouseSettings,
@@ -135,8 +121,21 @@ export const connectWarehouse = (
 ): Effect.Effect<PgPool, WarehouseConnectionError | PgTlsError | PgError, Scope.Scope | SecretsManager> =>
   Effect.gen(function* () {
     const password = settings.passwordSecretArn === undefined ? undefined : yield* fetchSecretPassword(settings.passwordSecretArn)
-    return yield* connectWarehouseAt(password === undefined ? settings.url : urlWithPassword(settings.url, password), settings.caFile, options)
+    const url = password === undefined ? settings.url : urlWithPassword(settings.url, password)
+    const ssl = yield* loadPgTls(settings.caFile, "WAREHOUSE_CA_FILE", "the warehouse's")
+    return yield* makePgPool(url, { setting: "WAREHOUSE_URL", ...options, ...(ssl === undefined ? {} : { ssl }) })
   })
+
+/**
+ * `connectWarehouse` with Secrets Manager in `settings.region` (the SDK's credential chain;
+ * called only when `passwordSecretArn` is set): for the commands that open the warehouse
+ * themselves (`status`, the dashboard). Same errors as `connectWarehouse`.
+ */
+export const openWarehouse = (
+  settings: WarehouseSettings,
+  options: { readonly max?: number; readonly applicationName?: string } = {}
+): Effect.Effect<PgPool, WarehouseConnectionError | PgTlsError | PgError, Scope.Scope> =>
+  connectWarehouse(settings, options).pipe(Effect.provide(SecretsManager.layer(settings.region)))
 
 /**
  * The warehouse of `settings` as the `WarehouseDb` service: `connectWarehouse` as a layer

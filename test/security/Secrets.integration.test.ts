@@ -10,7 +10,12 @@
  *    `--json`) and the dashboard; each ends non-zero with one line on stderr;
  *  - normal runs: the reader's snapshot and streaming, the loader, `status`, `status --json`,
  *    `verify --json`, `reader slot status`, `status --state-file` on a state file holding the
- *    URLs, and the dashboard's page data (/api/health, /api/business, /metrics).
+ *    URLs, and the dashboard's page data (/api/health, /api/business, /metrics);
+ *  - the password only in a Secrets Manager secret (WAREHOUSE_PASSWORD_SECRET_ARN, a
+ *    WAREHOUSE_URL without one): the loader, `status` and the dashboard log in with it. The
+ *    secret is served by a stand-in for Secrets Manager's GetSecretValue (its JSON protocol,
+ *    at AWS_ENDPOINT_URL_SECRETS_MANAGER, the SDK's own per-service endpoint variable): no
+ *    Secrets Manager is reachable here.
  */
 import { expect, layer } from "@effect/vitest"
 import { quoteLiteral } from "@totes-cdc/core"
@@ -20,6 +25,7 @@ import { makePgPool } from "@totes-cdc/platform"
 import getPort from "get-port"
 import { Effect } from "effect"
 import { writeFileSync } from "node:fs"
+import { createServer } from "node:http"
 import { join } from "node:path"
 import { eventually, type Run, runCliWithin, startCli, tempDir } from "../e2e/CliProcess.ts"
 
@@ -45,6 +51,44 @@ const waitForOutput = (run: Run, text: string, limit: `${number} seconds`) =>
     yield* eventually(Effect.sync(() => (run.stdout() + run.stderr()).includes(text) || run.child.exitCode !== null), limit)
     expect(run.stdout() + run.stderr(), `expected "${text}"`).toContain(text)
   })
+
+/**
+ * A stand-in for Secrets Manager's GetSecretValue on 127.0.0.1 (closed with the scope):
+ * answers `secrets` (ARN → SecretString) as the service does (JSON 1.1), a
+ * ResourceNotFoundException for any other ARN; records the ARNs asked for.
+ */
+const secretsManagerStandIn = (secrets: Readonly<Record<string, string>>) =>
+  Effect.acquireRelease(
+    Effect.promise(
+      () =>
+        new Promise<{ endpoint: string; asked: Array<string>; close: () => Promise<void> }>((resolve) => {
+          const asked: Array<string> = []
+          const server = createServer((request, response) => {
+            let body = ""
+            request.on("data", (chunk: Buffer) => (body += chunk.toString()))
+            request.on("end", () => {
+              const arn = String((JSON.parse(body || "{}") as { SecretId?: unknown }).SecretId)
+              asked.push(arn)
+              const secret = request.headers["x-amz-target"] === "secretsmanager.GetSecretValue" ? secrets[arn] : undefined
+              response.writeHead(secret === undefined ? 400 : 200, { "content-type": "application/x-amz-json-1.1" })
+              response.end(
+                JSON.stringify(
+                  secret === undefined
+                    ? { __type: "ResourceNotFoundException", message: "Secrets Manager can't find the specified secret." }
+                    : { ARN: arn, Name: "warehouse", SecretString: secret, VersionId: "v1", VersionStages: ["AWSCURRENT"], CreatedDate: 1.7e9 }
+                )
+              )
+            })
+          })
+          server.listen(0, "127.0.0.1", () => {
+            const address = server.address()
+            const port = typeof address === "object" && address !== null ? address.port : 0
+            resolve({ endpoint: `http://127.0.0.1:${port}`, asked, close: () => new Promise<void>((done) => server.close(() => done())) })
+          })
+        })
+    ),
+    (standIn) => Effect.promise(() => standIn.close())
+  )
 
 layer(LocalStack.layer(), { excludeTestServices: true })("no password in what totes-cdc prints", (it) => {
   /** The stack's databases, a role whose password is PASSWORD, and the components' environment. */
@@ -205,6 +249,63 @@ layer(LocalStack.layer(), { excludeTestServices: true })("no password in what to
           checked.push({ what: "dashboard", output: () => dashboard.stdout() + dashboard.stderr() })
 
           expect(reader.child.exitCode, reader.stderr()).toBeNull()
+          expect(checked.flatMap(({ what, output }) => leaks(output()).map((spelling) => `${what} printed the password (${spelling}): ${output()}`))).toEqual([])
+        })
+      ),
+    300_000
+  )
+  it.effect(
+    "a password only in WAREHOUSE_PASSWORD_SECRET_ARN: the loader, status and the dashboard log in with it and print none of it",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const { stack, url, base } = yield* setUp
+          const arn = "arn:aws:secretsmanager:eu-west-2:123456789012:secret:totes-cdc/warehouse-AbCd12"
+          const secrets = yield* secretsManagerStandIn({ [arn]: JSON.stringify({ username: ROLE, password: PASSWORD, engine: "postgres" }) })
+          const env = {
+            ...base,
+            SOURCE_URL: url(SOURCE_DB),
+            WAREHOUSE_URL: url(WAREHOUSE_DB, ROLE),
+            WAREHOUSE_PASSWORD_SECRET_ARN: arn,
+            AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint
+          }
+          const checked: Array<{ what: string; output: () => string }> = []
+
+          // The loader migrates the warehouse: it logged in.
+          const loader = yield* startCli(["loader"], env)
+          checked.push({ what: "loader", output: () => loader.stdout() + loader.stderr() })
+          const warehouse = yield* makePgPool(stack.postgres.url(WAREHOUSE_DB), { max: 1 })
+          yield* eventually(
+            warehouse.query("SELECT to_regclass('totes_cdc.freshness') IS NOT NULL AS ready").pipe(Effect.map(([row]) => row?.ready === "t" || loader.child.exitCode !== null)),
+            "60 seconds"
+          )
+          expect(loader.child.exitCode, loader.stderr()).toBeNull()
+          // A freshness row only the warehouse holds: status shows it only if it read the warehouse.
+          yield* warehouse.query(
+            `INSERT INTO totes_cdc.freshness (target_schema, warehouse_table, last_commit_lsn, last_commit_ts, last_loaded_at)
+             VALUES ('public', 'dim_location', '0/5EC2E7', '2026-12-06 10:00:00+00', now())
+             ON CONFLICT (target_schema, warehouse_table) DO UPDATE SET last_commit_ts = EXCLUDED.last_commit_ts`
+          )
+
+          for (const args of [["status"], ["status", "--json"]]) {
+            const result = yield* runToEnd(args, env)
+            const what = `totes-cdc ${args.join(" ")}`
+            expect(result.code, `${what}:\n${result.stderr}`).toBe(0)
+            expect(result.stdout, what).toMatch(/dim_location.*2026-12-06 10:00:00\+00/s)
+            checked.push({ what, output: () => result.stdout + result.stderr })
+          }
+
+          const dashboard = yield* startCli(["dashboard", "--port", "0"], env)
+          checked.push({ what: "dashboard", output: () => dashboard.stdout() + dashboard.stderr() })
+          yield* waitForOutput(dashboard, "totes-cdc dashboard: http", "60 seconds")
+          const page = /totes-cdc dashboard: (http\S+)/.exec(dashboard.stdout())?.[1] ?? ""
+          // The analysts' questions are read from the warehouse on each request.
+          const business = yield* Effect.promise(() => fetch(`${page}api/business`).then(async (response) => ({ status: response.status, body: await response.text() })))
+          expect(business.status, business.body).toBe(200)
+          checked.push({ what: "dashboard /api/business", output: () => business.body })
+
+          expect(secrets.asked.length).toBeGreaterThanOrEqual(4)
+          expect(new Set(secrets.asked)).toEqual(new Set([arn]))
           expect(checked.flatMap(({ what, output }) => leaks(output()).map((spelling) => `${what} printed the password (${spelling}): ${output()}`))).toEqual([])
         })
       ),

@@ -8,7 +8,7 @@
  */
 import { connectSource, loadMetricsSnapshot, type ReaderSettings, slotStatus } from "@totes-cdc/cdc-reader"
 import { DEAD_LETTER_PREFIX } from "@totes-cdc/core"
-import { connectWarehouseAt } from "@totes-cdc/loader"
+import { openWarehouse, type WarehouseSettings } from "@totes-cdc/loader"
 import { type AwsEndpoint, Firehose, type FirehoseDescription, Kinesis, type PgPool, S3, type S3Error, type StreamSummary } from "@totes-cdc/platform"
 import { Effect, Layer } from "effect"
 
@@ -124,16 +124,17 @@ export const statusServices = (settings: ReaderSettings) =>
 
 /**
  * `gatherStatusWith` on pools opened for this one report: the source's as the reader's
- * (`connectSource`: SOURCE_URL, TLS of SOURCE_CA_FILE), the warehouse's at `warehouseUrl`
- * with TLS against `warehouseCaFile` (WAREHOUSE_CA_FILE). `warehouseUrl` absent: no
- * warehouse part. Fails with `PgError` or `PgTlsError`, one line naming the setting.
+ * (`connectSource`: SOURCE_URL, TLS of SOURCE_CA_FILE), the warehouse's as the loader's
+ * (loader `openWarehouse`: WAREHOUSE_URL, TLS of WAREHOUSE_CA_FILE, the password of
+ * WAREHOUSE_PASSWORD_SECRET_ARN). `warehouse` absent: no warehouse part. Fails with
+ * `PgError`, `PgTlsError` or `WarehouseConnectionError`, one line naming the setting.
  */
-export const gatherStatus = (settings: ReaderSettings, warehouseUrl: string | undefined, options: StatusOptions = {}, warehouseCaFile?: string) =>
+export const gatherStatus = (settings: ReaderSettings, warehouse: WarehouseSettings | undefined, options: StatusOptions = {}) =>
   Effect.scoped(
     Effect.gen(function* () {
       const source = yield* connectSource(settings, { max: 1 })
-      const warehouse = warehouseUrl === undefined ? undefined : yield* connectWarehouseAt(warehouseUrl, warehouseCaFile, { max: 1 })
-      return yield* gatherStatusWith(source, warehouse, settings, options)
+      const warehousePool = warehouse === undefined ? undefined : yield* openWarehouse(warehouse, { max: 1 })
+      return yield* gatherStatusWith(source, warehousePool, settings, options)
     })
   ).pipe(Effect.provide(statusServices(settings)))
 
