@@ -12,7 +12,9 @@ import { freshBucket, freshDatabase, seededRandom } from "@totes-cdc/local-stack
 import { Effect, Fiber, Layer, Logger, Schedule } from "effect"
 import { makeLoader, releaseQuarantine } from "../src/Loader.ts"
 import { runLoaderProgram } from "../src/LoaderProgram.ts"
-import { type FactVersionRow, type ForeignKeyChecks, mergeFactVersions, type TruncateMode } from "../src/LoadPlan.ts"
+import { Readable } from "node:stream"
+import { copyStageSql, copyText, createTempTables, type FactVersionRow, type ForeignKeyChecks, type LoadRow, mergeFactVersions, segmentStatements, type TruncateMode } from "../src/LoadPlan.ts"
+import { introspectTarget } from "../src/WarehouseTarget.ts"
 import { migrateWarehouse } from "../src/WarehouseMigrations.ts"
 
 type Values = Record<string, ParquetValue>
@@ -289,6 +291,67 @@ layer(Layer.provideMerge(Layer.mergeAll(services, quiet), LocalStack.layer()), {
         .map(({ values }) => ({ payment_id: String(values["payment_id"]), last_updated_date: values["last_updated_date"], last_updated_time: values["last_updated_time"], payment_date: values["payment_date"], paid: values["paid"] ? "t" : "f" }))
         .sort((a, b) => Number(a.payment_id) - Number(b.payment_id) || String(a.last_updated_date).localeCompare(String(b.last_updated_date)))
       expect(stored).toEqual(expected)
+    })
+  )
+
+  it.effect("a large segment reads the fact table and row_versions one key at a time, never by scanning them, however many rows they hold", () =>
+    Effect.gen(function* () {
+      const { pool, bucket, loader } = yield* setUp("loader_key_lookups")
+      yield* loader.applyObjects([yield* putObject(bucket, "dim_date/2024/02/23/dates.parquet", "dim_date", novemberDates(3, 30))])
+      // 20,000 fact rows and their positions, loaded as the loader loads them.
+      const SEGMENT = 5_000
+      const payments = (from: number) => Array.from({ length: SEGMENT }, (_, i) => row({ ...payment2, payment_id: from + i, transaction_id: from + i }, `0/${(0x1000 + from + i).toString(16)}/0`))
+      for (let k = 0; k < 4; k++) {
+        yield* loader.applyObjects([yield* putObject(bucket, `fact_payment/2024/02/23/p${k}.parquet`, "fact_payment", payments(1 + k * SEGMENT))])
+      }
+      expect(yield* select(pool, "SELECT (SELECT count(*) FROM fact_payment) AS facts, (SELECT count(*) FROM totes_cdc.row_versions) AS positions")).toEqual([
+        { facts: "20000", positions: String(2 * 20_000 + 3) } // the payments, their inferred transactions, currency 2, counterparty 15, payment type 3
+      ])
+      // The next segments' statements, each EXPLAINed before it runs, as the segment's function runs them.
+      const target = yield* introspectTarget(pool, "public")
+      const loadRows = (rows: ReadonlyArray<Row>): ReadonlyArray<LoadRow> =>
+        rows.map((r) => ({ ...r.values, _commit_lsn: positionOf(r.at).lsn, _commit_idx: positionOf(r.at).idx, _op: r.op ?? "upsert", _commit_ts: r.ts ?? null }))
+      const segments: ReadonlyArray<{ table: WarehouseTable; rows: ReadonlyArray<LoadRow>; keyed: RegExp }> = [
+        { table: "fact_payment", rows: loadRows(payments(20_001)), keyed: /\((payment_id|payment_record_id) = /i },
+        {
+          table: "dim_transaction",
+          rows: loadRows(Array.from({ length: SEGMENT }, (_, i) => row({ ...transaction2, transaction_id: 1 + i }, `0/9000/${i}`))),
+          keyed: /\(transaction_id = /i
+        }
+      ]
+      type PlanNode = { "Node Type": string; "Relation Name"?: string; "Index Cond"?: string; Plans?: ReadonlyArray<PlanNode> }
+      const scansOf = (node: PlanNode): ReadonlyArray<PlanNode> => [
+        ...(node["Relation Name"] !== undefined && node["Node Type"] !== "ModifyTable" ? [node] : []),
+        ...(node.Plans ?? []).flatMap(scansOf)
+      ]
+      const bad: Array<string> = []
+      let explained = 0
+      yield* pool.transaction((tx) =>
+        Effect.gen(function* () {
+          yield* tx.script(["SET session_replication_role = replica", ...segments.flatMap(({ table }) => createTempTables(table))])
+          for (const { table, rows, keyed } of segments) {
+            yield* tx.copyIn(copyStageSql(table), Readable.from([copyText(table, rows)]))
+            for (const statement of segmentStatements(target, table, "statement", rows.length)) {
+              if (!/^(ANALYZE|TRUNCATE|SELECT \* INTO dangling)/.test(statement)) {
+                const [plan] = yield* tx.query(`EXPLAIN (FORMAT JSON) ${statement}`)
+                const root = (JSON.parse(String(plan!["QUERY PLAN"])) as ReadonlyArray<{ Plan: PlanNode }>)[0]!.Plan
+                explained += 1
+                for (const scan of scansOf(root).filter((n) => n["Relation Name"] === table || n["Relation Name"] === "row_versions")) {
+                  const cond = scan["Index Cond"] ?? ""
+                  const byKey = (scan["Node Type"] === "Index Scan" || scan["Node Type"] === "Index Only Scan") && (scan["Relation Name"] === "row_versions" ? /natural_id = /.test(cond) : keyed.test(cond))
+                  if (!byKey) bad.push(`${table}: ${scan["Node Type"]} on ${scan["Relation Name"]} (${scan["Index Cond"] ?? "no index condition"}) in ${statement.slice(0, 80)}`)
+                }
+              }
+              if (!statement.startsWith("SELECT * INTO dangling")) yield* tx.script([statement])
+            }
+          }
+          expect(yield* tx.query("SELECT (SELECT count(*) FROM fact_payment) AS facts, (SELECT count(*) FROM dim_transaction WHERE transaction_type = 'PURCHASE') AS transactions")).toEqual([
+            { facts: "25000", transactions: "5000" }
+          ])
+        })
+      )
+      expect(explained).toBeGreaterThanOrEqual(6)
+      expect(bad).toEqual([])
     })
   )
 
