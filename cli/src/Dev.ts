@@ -269,9 +269,11 @@ export const dev = (options: DevOptions) =>
     Effect.gen(function* () {
       const feed = yield* validate(options)
       const started = yield* Clock.currentTimeMillis
+      // The warehouse on a server of its own, as in production: the reader's walsender decodes the source's WAL only.
       const stack = yield* makeLocalStack({
         ...(Option.isSome(options.dataDir) ? { dataDir: options.dataDir.value } : {}),
-        shards: options.shards
+        shards: options.shards,
+        separateWarehouse: true
       })
       const source = yield* makePgPool(stack.sourceUrl, { setting: "the local source", max: 4 })
       const warehouse = yield* makePgPool(stack.warehouseUrl, { setting: "the local warehouse", max: 4 })

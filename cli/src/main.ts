@@ -68,7 +68,7 @@ const devCommand = Command.make(
   (options) => dev(options)
 ).pipe(
   Command.withDescription(
-    "Run the whole pipeline on one machine: embedded PostgreSQL (totesys + warehouse), kinesalite, s3rver, and a simulator of totesys activity"
+    "Run the whole pipeline on one machine: embedded PostgreSQL (totesys, and the warehouse on a server of its own), kinesalite, s3rver, and a simulator of totesys activity"
   ),
   Command.withExamples([
     { command: "totes-cdc dev --seed ../shared/totesys/totesys-2024-02-23.sql", description: "seed with the real data set" },

@@ -244,7 +244,7 @@ describe("Ctrl-C on npm start", () => {
             ctrlC(run)
             const after = yield* aftermath(run, signalledAt)
             expect({ ...after, leftOnDisk: [] }).toEqual(CLEAN)
-            expect(readdirSync(dataDir).sort()).toEqual(["kinesis", "postgres", "s3"])
+            expect(readdirSync(dataDir).sort()).toEqual(["kinesis", "postgres", "postgres-warehouse", "s3"])
           })
         )
       }),

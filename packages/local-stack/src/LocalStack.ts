@@ -1,7 +1,8 @@
 /**
- * The local stack: embedded PostgreSQL holding the `totesys` and `warehouse` databases,
- * kinesalite with the change stream, s3rver with the ingestion and processed buckets — the
- * laptop stand-ins for RDS, Kinesis and S3 (DESIGN.md §1).
+ * The local stack: embedded PostgreSQL holding the `totesys` and `warehouse` databases (on
+ * one server, or the warehouse on a server of its own: `separateWarehouse`), kinesalite with
+ * the change stream, s3rver with the ingestion and processed buckets — the laptop stand-ins
+ * for RDS, Kinesis and S3 (DESIGN.md §1).
  * Details: packages/local-stack/SPEC.md §1.
  *
  * Invariants:
@@ -19,6 +20,7 @@ import { CreateStreamCommand, DescribeStreamSummaryCommand } from "@aws-sdk/clie
 import { type AwsEndpoint, makeKinesisClient, makePgPool } from "@totes-cdc/platform"
 import { Context, Effect, Layer, Schedule, type Scope } from "effect"
 import getPort from "get-port"
+import { existsSync } from "node:fs"
 import { mkdir, mkdtemp } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
@@ -44,6 +46,16 @@ export interface LocalStackOptions {
   readonly postgresSettings?: Readonly<Record<string, string>>
   /** The PostgreSQL binaries' directory instead of the npm package's (`PostgresServerOptions.binaries`). */
   readonly postgresBinaries?: string
+  /**
+   * The warehouse database on a PostgreSQL server of its own (`<dataDir>/postgres-warehouse`,
+   * `wal_level=replica`), as in production, where the warehouse is not the source's server
+   * (`dev`). On one server, logical decoding reads the WAL of every database: the reader's
+   * walsender decoded the warehouse's writes too — 25.8 CPU-µs per change in a drain against
+   * 9.8 apart, and up to three quarters of a core while a snapshot is loaded. Default false:
+   * one server holds both (`postgres`; the tests). A kept `dataDir` whose one server already
+   * holds the warehouse keeps it there. `postgres` is the source's server either way.
+   */
+  readonly separateWarehouse?: boolean
 }
 
 /** Names of the local stack's resources: the defaults of the pipeline's settings. */
@@ -59,6 +71,7 @@ export const LOCAL_NAMES = {
 /** Where everything is. URLs carry the local superuser's credentials. */
 export interface LocalStackEndpoints {
   readonly dataDir: string
+  /** The source's server (and the warehouse's, unless `separateWarehouse`). */
   readonly postgres: PostgresServer
   readonly sourceUrl: string
   readonly warehouseUrl: string
@@ -78,13 +91,13 @@ const stackError = (component: LocalStackError["component"], action: string) => 
 const WATCHDOG = fileURLToPath(new URL("./Watchdog.ts", import.meta.url))
 
 /**
- * A child process (its own process group) that stops PostgreSQL and removes the
- * temporary directory if this process dies without closing the scope (kill -9); itself
- * stopped when the scope closes.
+ * A child process (its own process group) that stops the PostgreSQL servers `postgresPids`
+ * and removes the temporary directory if this process dies without closing the scope
+ * (kill -9); itself stopped when the scope closes.
  */
-const startWatchdog = (postgresPid: number, removeDir: string) =>
+const startWatchdog = (postgresPids: ReadonlyArray<number>, removeDir: string) =>
   Effect.acquireRelease(
-    Effect.promise(() => spawnDetached(process.execPath, [WATCHDOG, String(process.pid), String(postgresPid), removeDir], { stdio: "ignore" })),
+    Effect.promise(() => spawnDetached(process.execPath, [WATCHDOG, String(process.pid), removeDir, ...postgresPids.map(String)], { stdio: "ignore" })),
     (child) =>
       Effect.promise(() =>
         stopChild(child, [
@@ -121,14 +134,14 @@ const workDir = (
         Effect.map((dir) => ({ dir, ephemeral: true, lock: undefined }))
       )
 
-const createDatabases = (server: PostgresServer) =>
+/** Creates the databases `names` on `server` unless they exist; answers which of `probe` exist there (before creating). */
+const createDatabases = (server: PostgresServer, names: ReadonlyArray<string>, probe: ReadonlyArray<string> = []) =>
   Effect.scoped(
     Effect.gen(function* () {
       const admin = yield* makePgPool(server.url("postgres"), { max: 1, setting: "the local stack" })
-      for (const name of [LOCAL_NAMES.sourceDatabase, LOCAL_NAMES.warehouseDatabase]) {
-        const found = yield* admin.query("SELECT 1 FROM pg_database WHERE datname = $1", [name])
-        if (found.length === 0) yield* admin.query(`CREATE DATABASE ${name}`)
-      }
+      const existing = new Set((yield* admin.query("SELECT datname FROM pg_database")).map((row) => row.datname!))
+      for (const name of names) if (!existing.has(name)) yield* admin.query(`CREATE DATABASE ${name}`)
+      return probe.filter((name) => existing.has(name))
     })
   ).pipe(Effect.mapError((error) => new LocalStackError({ component: "postgres", message: error.message })))
 
@@ -173,19 +186,27 @@ export const createKinesisStream = (target: AwsEndpoint, streamName: string, sha
 export const makeLocalStack = (options: LocalStackOptions = {}): Effect.Effect<LocalStackEndpoints, LocalStackError | LocalStackSetupError, Scope.Scope> =>
   Effect.gen(function* () {
     const { dir, ephemeral, lock } = yield* workDir(options.dataDir)
-    const port = yield* Effect.tryPromise({
+    const freePort = Effect.tryPromise({
       try: () => getPort({ host: "127.0.0.1" }),
       catch: stackError("postgres", "cannot find a free port")
     })
+    const binaries = options.postgresBinaries !== undefined ? { binaries: options.postgresBinaries } : {}
     const postgres = yield* startPostgres({
       dataDir: join(dir, "postgres"),
-      port,
+      port: yield* freePort,
       ephemeral,
       ...(options.postgresSettings !== undefined ? { settings: options.postgresSettings } : {}),
-      ...(options.postgresBinaries !== undefined ? { binaries: options.postgresBinaries } : {})
+      ...binaries
     })
-    yield* startWatchdog(postgres.pid, ephemeral ? dir : "")
-    yield* createDatabases(postgres)
+    const warehouseDir = join(dir, "postgres-warehouse")
+    // A kept data directory from a run with one server keeps its warehouse there.
+    const heldHere = yield* createDatabases(postgres, [LOCAL_NAMES.sourceDatabase], [LOCAL_NAMES.warehouseDatabase])
+    const separate = options.separateWarehouse === true && (heldHere.length === 0 || existsSync(warehouseDir))
+    const warehouseServer = separate
+      ? yield* startPostgres({ dataDir: warehouseDir, port: yield* freePort, ephemeral, settings: { wal_level: "replica" }, ...binaries })
+      : postgres
+    yield* startWatchdog(separate ? [postgres.pid, warehouseServer.pid] : [postgres.pid], ephemeral ? dir : "")
+    yield* createDatabases(warehouseServer, [LOCAL_NAMES.warehouseDatabase])
 
     // On disk even in a temporary directory: in memory, kinesalite keeps every record for the stream's
     // 24-hour retention (~1.6 KB per change), so a day of `npm start` would hold gigabytes of RAM.
@@ -211,7 +232,7 @@ export const makeLocalStack = (options: LocalStackOptions = {}): Effect.Effect<L
       dataDir: dir,
       postgres,
       sourceUrl: postgres.url(LOCAL_NAMES.sourceDatabase),
-      warehouseUrl: postgres.url(LOCAL_NAMES.warehouseDatabase),
+      warehouseUrl: warehouseServer.url(LOCAL_NAMES.warehouseDatabase),
       kinesis,
       s3: {
         region: LOCAL_NAMES.region,

@@ -1,15 +1,15 @@
 /**
  * Entry point of the local stack's watchdog child process: if the process that started
- * the stack dies without stopping it (kill -9), stops PostgreSQL (fast shutdown) and
- * removes the temporary data directory, so nothing is left behind. Exits quietly when
- * PostgreSQL stops first (a normal stop) or when it is told to (SIGTERM).
- * Arguments: parent pid, PostgreSQL postmaster pid, directory to remove ("" = keep).
+ * the stack dies without stopping it (kill -9), stops its PostgreSQL servers (fast shutdown)
+ * and removes the temporary data directory, so nothing is left behind. Exits quietly when
+ * every server stops first (a normal stop) or when it is told to (SIGTERM).
+ * Arguments: parent pid, directory to remove ("" = keep), then each postmaster pid.
  */
 import { removeTreeSync } from "./RemoveTree.ts"
 
-const [parentArg = "", postgresArg = "", dir = ""] = process.argv.slice(2)
+const [parentArg = "", dir = "", ...postgresArgs] = process.argv.slice(2)
 const parent = Number(parentArg)
-const postgres = Number(postgresArg)
+const servers = postgresArgs.map(Number)
 
 const alive = (pid: number) => {
   try {
@@ -21,10 +21,10 @@ const alive = (pid: number) => {
 }
 
 const cleanUp = () => {
-  if (alive(postgres)) process.kill(postgres, "SIGINT")
+  for (const server of servers) if (alive(server)) process.kill(server, "SIGINT")
   const deadline = Date.now() + 15_000
   const wait = setInterval(() => {
-    if (!alive(postgres) || Date.now() > deadline) {
+    if (!servers.some(alive) || Date.now() > deadline) {
       clearInterval(wait)
       if (dir !== "") removeTreeSync(dir)
       process.exit(0)
@@ -33,7 +33,7 @@ const cleanUp = () => {
 }
 
 const watch = setInterval(() => {
-  if (!alive(postgres)) process.exit(0)
+  if (!servers.some(alive)) process.exit(0)
   if (!alive(parent)) {
     clearInterval(watch)
     cleanUp()

@@ -125,6 +125,51 @@ describe("LocalStack", () => {
     })
   )
 
+  it.live("separateWarehouse: the warehouse on a PostgreSQL server of its own, stopped with the stack; a kept directory whose one server holds the warehouse keeps it there", () =>
+    Effect.gen(function* () {
+      const { stack, seen, apart } = yield* Effect.scoped(
+        Effect.gen(function* () {
+          const stack = yield* makeLocalStack({ separateWarehouse: true })
+          expect(childPostgres(), "two servers run while the stack is up").toBe(2)
+          const admin = yield* makePgPool(stack.postgres.url("postgres"))
+          const warehouse = yield* makePgPool(stack.warehouseUrl)
+          const apart = {
+            warehouseOnSource: (yield* admin.query("SELECT count(*) AS n FROM pg_database WHERE datname = 'warehouse'"))[0]?.n,
+            warehouseWal: (yield* warehouse.query("SELECT current_setting('wal_level') AS wal_level"))[0]?.wal_level
+          }
+          return { stack, seen: yield* useStack(stack), apart }
+        })
+      )
+      expect(portOf(stack.warehouseUrl)).not.toBe(stack.postgres.port)
+      expect(apart).toEqual({ warehouseOnSource: "0", warehouseWal: "replica" })
+      expect(seen.settings).toEqual({ wal_level: "logical", slots: "20", senders: "20", db: "totesys" })
+      expect(seen.warehouseDb).toBe("warehouse")
+      expect(existsSync(stack.dataDir), "temporary directory removed").toBe(false)
+      expect(children(), "no process left (both servers, kinesalite, watchdog)").toEqual([])
+      expect(yield* Effect.promise(() => listening("127.0.0.1", portOf(stack.warehouseUrl)))).toBe(false)
+
+      // A kept directory of a one-server run: its warehouse stays where it is.
+      const dir = yield* tempDir("totes-cdc-one-server-", 0o755)
+      const dataDir = join(dir, "data")
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const warehouse = yield* makePgPool((yield* makeLocalStack({ dataDir })).warehouseUrl)
+          yield* warehouse.query("CREATE TABLE kept AS SELECT 'loaded before' AS note")
+        })
+      )
+      const again = yield* Effect.scoped(
+        Effect.gen(function* () {
+          const stack = yield* makeLocalStack({ dataDir, separateWarehouse: true })
+          expect(childPostgres()).toBe(1)
+          expect(portOf(stack.warehouseUrl)).toBe(stack.postgres.port)
+          return yield* (yield* makePgPool(stack.warehouseUrl)).query("SELECT note FROM kept")
+        })
+      )
+      expect(again).toEqual([{ note: "loaded before" }])
+      expect(existsSync(join(dataDir, "postgres-warehouse"))).toBe(false)
+    })
+  )
+
   it.live("starts PostgreSQL from binaries below a directory user postgres cannot enter (a checkout under /root)", () =>
     Effect.gen(function* () {
       const closed = yield* tempDir("closed-checkout-", 0o700) // as /root, or a directory made by mktemp -d
