@@ -186,25 +186,32 @@ export const createKinesisStream = (target: AwsEndpoint, streamName: string, sha
 export const makeLocalStack = (options: LocalStackOptions = {}): Effect.Effect<LocalStackEndpoints, LocalStackError | LocalStackSetupError, Scope.Scope> =>
   Effect.gen(function* () {
     const { dir, ephemeral, lock } = yield* workDir(options.dataDir)
-    const freePort = Effect.tryPromise({
-      try: () => getPort({ host: "127.0.0.1" }),
-      catch: stackError("postgres", "cannot find a free port")
-    })
+    const freePort = (exclude: ReadonlyArray<number> = []) =>
+      Effect.tryPromise({
+        try: () => getPort({ host: "127.0.0.1", exclude }),
+        catch: stackError("postgres", "cannot find a free port")
+      })
     const binaries = options.postgresBinaries !== undefined ? { binaries: options.postgresBinaries } : {}
-    const postgres = yield* startPostgres({
-      dataDir: join(dir, "postgres"),
-      port: yield* freePort,
-      ephemeral,
-      ...(options.postgresSettings !== undefined ? { settings: options.postgresSettings } : {}),
-      ...binaries
-    })
+    const sourceDir = join(dir, "postgres")
     const warehouseDir = join(dir, "postgres-warehouse")
-    // A kept data directory from a run with one server keeps its warehouse there.
-    const heldHere = yield* createDatabases(postgres, [LOCAL_NAMES.sourceDatabase], [LOCAL_NAMES.warehouseDatabase])
-    const separate = options.separateWarehouse === true && (heldHere.length === 0 || existsSync(warehouseDir))
-    const warehouseServer = separate
-      ? yield* startPostgres({ dataDir: warehouseDir, port: yield* freePort, ephemeral, settings: { wal_level: "replica" }, ...binaries })
-      : postgres
+    const startSource = (port: number) =>
+      startPostgres({ dataDir: sourceDir, port, ephemeral, ...(options.postgresSettings !== undefined ? { settings: options.postgresSettings } : {}), ...binaries })
+    const startWarehouse = (port: number) => startPostgres({ dataDir: warehouseDir, port, ephemeral, settings: { wal_level: "replica" }, ...binaries })
+    // A kept data directory from a run with one server may hold the warehouse there: it keeps it.
+    const mayHoldWarehouse = existsSync(join(sourceDir, "PG_VERSION")) && !existsSync(warehouseDir)
+    const { postgres, warehouseServer } = yield* Effect.gen(function* () {
+      const sourcePort = yield* freePort()
+      if (options.separateWarehouse === true && !mayHoldWarehouse) {
+        // Both servers at once: initdb and start-up take ~2 s each.
+        const [postgres, warehouseServer] = yield* Effect.all([startSource(sourcePort), startWarehouse(yield* freePort([sourcePort]))], { concurrency: 2 })
+        return { postgres, warehouseServer }
+      }
+      const postgres = yield* startSource(sourcePort)
+      const heldHere = options.separateWarehouse === true ? yield* createDatabases(postgres, [], [LOCAL_NAMES.warehouseDatabase]) : []
+      return { postgres, warehouseServer: options.separateWarehouse === true && heldHere.length === 0 ? yield* startWarehouse(yield* freePort()) : postgres }
+    })
+    const separate = warehouseServer !== postgres
+    yield* createDatabases(postgres, [LOCAL_NAMES.sourceDatabase])
     yield* startWatchdog(separate ? [postgres.pid, warehouseServer.pid] : [postgres.pid], ephemeral ? dir : "")
     yield* createDatabases(warehouseServer, [LOCAL_NAMES.warehouseDatabase])
 
