@@ -15,7 +15,7 @@
  *  - Ports are chosen at start (free ports), never fixed.
  *  - Creating the databases, stream and buckets is idempotent.
  */
-import { DEFAULTS } from "@totes-cdc/core"
+import { DEFAULTS, quoteIdent } from "@totes-cdc/core"
 import { CreateStreamCommand, DescribeStreamSummaryCommand } from "@aws-sdk/client-kinesis"
 import { type AwsEndpoint, makeKinesisClient, makePgPool } from "@totes-cdc/platform"
 import { Context, Effect, Layer, Schedule, type Scope } from "effect"
@@ -140,7 +140,7 @@ const createDatabases = (server: PostgresServer, names: ReadonlyArray<string>, p
     Effect.gen(function* () {
       const admin = yield* makePgPool(server.url("postgres"), { max: 1, setting: "the local stack" })
       const existing = new Set((yield* admin.query("SELECT datname FROM pg_database")).map((row) => row.datname!))
-      for (const name of names) if (!existing.has(name)) yield* admin.query(`CREATE DATABASE ${name}`)
+      for (const name of names) if (!existing.has(name)) yield* admin.query(`CREATE DATABASE ${quoteIdent(name)}`)
       return probe.filter((name) => existing.has(name))
     })
   ).pipe(Effect.mapError((error) => new LocalStackError({ component: "postgres", message: error.message })))
