@@ -52,8 +52,9 @@ export interface LocalStackOptions {
    * (`dev`). On one server, logical decoding reads the WAL of every database: the reader's
    * walsender decoded the warehouse's writes too — 25.8 CPU-µs per change in a drain against
    * 9.8 apart, and up to three quarters of a core while a snapshot is loaded. Default false:
-   * one server holds both (`postgres`; the tests). A kept `dataDir` whose one server already
-   * holds the warehouse keeps it there. `postgres` is the source's server either way.
+   * one server holds both (`postgres`; the tests). A kept `dataDir` of a one-server run (its
+   * server's directory, none for the warehouse) keeps its warehouse there. `postgres` is the
+   * source's server either way.
    */
   readonly separateWarehouse?: boolean
 }
@@ -134,14 +135,13 @@ const workDir = (
         Effect.map((dir) => ({ dir, ephemeral: true, lock: undefined }))
       )
 
-/** Creates the databases `names` on `server` unless they exist; answers which of `probe` exist there (before creating). */
-const createDatabases = (server: PostgresServer, names: ReadonlyArray<string>, probe: ReadonlyArray<string> = []) =>
+/** Creates the databases `names` on `server` unless they exist. */
+const createDatabases = (server: PostgresServer, names: ReadonlyArray<string>) =>
   Effect.scoped(
     Effect.gen(function* () {
       const admin = yield* makePgPool(server.url("postgres"), { max: 1, setting: "the local stack" })
       const existing = new Set((yield* admin.query("SELECT datname FROM pg_database")).map((row) => row.datname!))
       for (const name of names) if (!existing.has(name)) yield* admin.query(`CREATE DATABASE ${quoteIdent(name)}`)
-      return probe.filter((name) => existing.has(name))
     })
   ).pipe(Effect.mapError((error) => new LocalStackError({ component: "postgres", message: error.message })))
 
@@ -197,20 +197,13 @@ export const makeLocalStack = (options: LocalStackOptions = {}): Effect.Effect<L
     const startSource = (port: number) =>
       startPostgres({ dataDir: sourceDir, port, ephemeral, ...(options.postgresSettings !== undefined ? { settings: options.postgresSettings } : {}), ...binaries })
     const startWarehouse = (port: number) => startPostgres({ dataDir: warehouseDir, port, ephemeral, settings: { wal_level: "replica" }, ...binaries })
-    // A kept data directory from a run with one server may hold the warehouse there: it keeps it.
-    const mayHoldWarehouse = existsSync(join(sourceDir, "PG_VERSION")) && !existsSync(warehouseDir)
-    const { postgres, warehouseServer } = yield* Effect.gen(function* () {
-      const sourcePort = yield* freePort()
-      if (options.separateWarehouse === true && !mayHoldWarehouse) {
-        // Both servers at once: initdb and start-up take ~2 s each.
-        const [postgres, warehouseServer] = yield* Effect.all([startSource(sourcePort), startWarehouse(yield* freePort([sourcePort]))], { concurrency: 2 })
-        return { postgres, warehouseServer }
-      }
-      const postgres = yield* startSource(sourcePort)
-      const heldHere = options.separateWarehouse === true ? yield* createDatabases(postgres, [], [LOCAL_NAMES.warehouseDatabase]) : []
-      return { postgres, warehouseServer: options.separateWarehouse === true && heldHere.length === 0 ? yield* startWarehouse(yield* freePort()) : postgres }
-    })
-    const separate = warehouseServer !== postgres
+    // A kept data directory of a run with one server (its server, none for the warehouse) keeps its warehouse there.
+    const separate = options.separateWarehouse === true && !(existsSync(join(sourceDir, "PG_VERSION")) && !existsSync(warehouseDir))
+    const sourcePort = yield* freePort()
+    // Both servers at once: initdb and start-up take ~2 s each.
+    const [postgres, warehouseServer] = separate
+      ? yield* Effect.all([startSource(sourcePort), startWarehouse(yield* freePort([sourcePort]))], { concurrency: 2 })
+      : yield* startSource(sourcePort).pipe(Effect.map((server) => [server, server] as const))
     yield* createDatabases(postgres, [LOCAL_NAMES.sourceDatabase])
     yield* startWatchdog(separate ? [postgres.pid, warehouseServer.pid] : [postgres.pid], ephemeral ? dir : "")
     yield* createDatabases(warehouseServer, [LOCAL_NAMES.warehouseDatabase])
