@@ -1,8 +1,9 @@
 /**
  * The Kinesis client's JSON codec (AWS JSON 1.1, the protocol the SDK speaks to Kinesis):
- * the SDK's own codec (`JsonCodec2`, @smithy/core) with two per-byte costs of GetRecords
- * responses taken out. A GetRecords page is up to 10 MiB of records, base64 in JSON
- * (~13 MB of text); the processor and the archiver parse every one.
+ * the SDK's own codec (`JsonCodec2`, @smithy/core) with three per-byte costs taken out. A
+ * GetRecords page is up to 10 MiB of records, base64 in JSON (~13 MB of text); the
+ * processor and the archiver parse every one. A PutRecords request is up to 5 MiB of
+ * records (the reader's KPL aggregates), base64 in JSON.
  *
  *  - A response body is handed to `JSON.parse` as a string decoded as Latin-1 when every
  *    byte is ASCII (`buffer.isAscii`, a vector scan), else as UTF-8. ASCII reads the same
@@ -11,16 +12,21 @@
  *  - A blob (a record's `Data`) is decoded by Node's base64 decoder, and checked by its
  *    decoded length and by the absence of the two base64url characters Node also accepts,
  *    instead of the SDK's regular expression over the whole string (twice the decode).
+ *  - A request's blob (PutRecords' `Data`) is encoded by Node's base64 encoder straight into
+ *    the serializer's buffer, instead of the SDK's byte-at-a-time JavaScript loop: a 5 MB
+ *    request of five 1 MB aggregates serializes in 1.12 instead of 2.76 ms per MB here.
  *
  * Invariants (held by packages/platform/test/KinesisWireCodec.test.ts against the SDK's
  * codec): what a response decodes to is what the SDK's own codec decodes it to — same
  * shapes, same bytes, same timestamps — and a blob the SDK refuses (bad padding, a
  * character outside the base64 alphabet) fails the call here too, with the SDK's
- * `TypeError` message. Requests are serialized by the SDK's serializer, unchanged.
+ * `TypeError` message; a request serializes to the bytes the SDK's own serializer gives.
+ * The blob encoder writes into the SDK serializer's buffer (its `json` and `i` fields, not
+ * part of its typed API): the test compares the bytes, so an SDK that renames them fails it.
  */
 import { errorTypeRegistries } from "@aws-sdk/client-kinesis"
 import { AwsJson1_1Protocol } from "@aws-sdk/core/protocols"
-import { JsonCodec2, JsonShapeDeserializer2 } from "@smithy/core/protocols"
+import { JsonCodec2, JsonShapeDeserializer2, JsonShapeSerializer2 } from "@smithy/core/protocols"
 import { NormalizedSchema } from "@smithy/core/schema"
 import type { Schema } from "@smithy/types"
 import { Buffer, isAscii } from "node:buffer"
@@ -58,7 +64,35 @@ class KinesisJsonDeserializer extends JsonShapeDeserializer2 {
   }
 }
 
+/** The SDK serializer's output buffer and write position (private fields of `JsonShapeSerializer2`). */
+interface SerializerBuffer {
+  json: Uint8Array
+  i: number
+}
+
+const QUOTE = 0x22
+
+class KinesisJsonSerializer extends JsonShapeSerializer2 {
+  protected override writeBase64(data: Uint8Array): void {
+    const text = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("base64")
+    this.ensure(text.length + 2)
+    const state = this as unknown as SerializerBuffer
+    const out = Buffer.from(state.json.buffer, state.json.byteOffset, state.json.byteLength)
+    let at = state.i
+    out[at++] = QUOTE
+    at += out.write(text, at, "latin1")
+    out[at++] = QUOTE
+    state.i = at
+  }
+}
+
 class KinesisJsonCodec extends JsonCodec2 {
+  override createSerializer(): JsonShapeSerializer2 {
+    const serializer = new KinesisJsonSerializer(this.settings)
+    if (this.serdeContext !== undefined) serializer.setSerdeContext(this.serdeContext)
+    return serializer
+  }
+
   override createDeserializer(): JsonShapeDeserializer2 {
     const deserializer = new KinesisJsonDeserializer(this.settings)
     if (this.serdeContext !== undefined) deserializer.setSerdeContext(this.serdeContext)

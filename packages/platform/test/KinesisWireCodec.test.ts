@@ -4,7 +4,7 @@
  * response bytes (ASCII or not), and base64 blobs decoded and refused exactly as
  * @smithy/core's `fromBase64` decodes and refuses them.
  */
-import { GetRecordsOutput$, KinesisClient } from "@aws-sdk/client-kinesis"
+import { GetRecordsOutput$, KinesisClient, PutRecordsInput$ } from "@aws-sdk/client-kinesis"
 import { JsonCodec2, JsonShapeDeserializer2 } from "@smithy/core/protocols"
 import { fromBase64 } from "@smithy/core/serde"
 import fc from "fast-check"
@@ -97,5 +97,34 @@ describe("kinesisProtocolConfig", () => {
     const body = Buffer.from(JSON.stringify({ Records: [{ SequenceNumber: "1", Data: "QUJ*", PartitionKey: "k" }] }))
     const ours = kinesisProtocolConfig().protocolSettings.jsonCodec.createDeserializer()
     await expect(ours.read(GetRecordsOutput$, body)).rejects.toThrow("Invalid base64 string.")
+  })
+})
+
+/** A serialized body's bytes as Latin-1 text (one character a byte). */
+const bytesOf = (body: Uint8Array) => Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("latin1")
+
+describe("the request serializer", () => {
+  it("writes a PutRecords request as the SDK's own serializer does, byte for byte", () => {
+    const settings = { timestampFormat: { useTrait: true, default: 7 as const }, jsonName: false }
+    const records = fc.array(fc.record({ Data: fc.uint8Array({ maxLength: 3_000 }), PartitionKey: fc.string({ minLength: 1, maxLength: 40 }) }), { minLength: 1, maxLength: 12 })
+    fc.assert(
+      fc.property(records, fc.string({ maxLength: 20 }), (Records, StreamName) => {
+        const sdk = new JsonCodec2(settings).createSerializer()
+        const ours = kinesisProtocolConfig().protocolSettings.jsonCodec.createSerializer()
+        const input = { Records, StreamName }
+        sdk.write(PutRecordsInput$, input)
+        ours.write(PutRecordsInput$, input)
+        expect(bytesOf(ours.flush())).toBe(bytesOf(sdk.flush()))
+      }),
+      { numRuns: 300 }
+    )
+  })
+
+  it("grows its buffer for a blob larger than the buffer it starts with", () => {
+    const Data = Uint8Array.from({ length: 1_000_003 }, (_, i) => (i * 7919) & 255)
+    const ours = kinesisProtocolConfig().protocolSettings.jsonCodec.createSerializer()
+    ours.write(PutRecordsInput$, { Records: [{ Data, PartitionKey: "sales_order:1" }], StreamName: "s" })
+    const body = JSON.parse(bytesOf(ours.flush()))
+    expect(Buffer.from(body.Records[0].Data, "base64").equals(Buffer.from(Data))).toBe(true)
   })
 })
