@@ -12,9 +12,9 @@
  *  - A blob (a record's `Data`) is decoded by Node's base64 decoder, and checked by its
  *    decoded length and by the absence of the two base64url characters Node also accepts,
  *    instead of the SDK's regular expression over the whole string (twice the decode).
- *  - A request's blob (PutRecords' `Data`) is encoded by Node's base64 encoder straight into
- *    the serializer's buffer, instead of the SDK's byte-at-a-time JavaScript loop: a 5 MB
- *    request of five 1 MB aggregates serializes in 1.12 instead of 2.76 ms per MB here.
+ *  - A request's blob (PutRecords' `Data`) is encoded by Node's base64 encoder, 48 KiB at a
+ *    time, into the serializer's buffer, instead of the SDK's byte-at-a-time JavaScript loop: a 5 MB
+ *    request of five 1 MB aggregates serializes in 0.40 instead of 2.97 ms per MB here.
  *
  * Invariants (held by packages/platform/test/KinesisWireCodec.test.ts against the SDK's
  * codec): what a response decodes to is what the SDK's own codec decodes it to — same
@@ -72,15 +72,24 @@ interface SerializerBuffer {
 
 const QUOTE = 0x22
 
+/**
+ * Bytes base64-encoded per step: a multiple of 3 (no padding until the last step), small
+ * enough that each step's text (64 KiB) is an ordinary young-generation string — one
+ * string per blob would be a large object, freed only by a full collection.
+ */
+const BASE64_STEP = 3 * 16_384
+
 class KinesisJsonSerializer extends JsonShapeSerializer2 {
   protected override writeBase64(data: Uint8Array): void {
-    const text = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("base64")
-    this.ensure(text.length + 2)
+    const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+    this.ensure(Math.ceil(bytes.length / 3) * 4 + 2)
     const state = this as unknown as SerializerBuffer
     const out = Buffer.from(state.json.buffer, state.json.byteOffset, state.json.byteLength)
     let at = state.i
     out[at++] = QUOTE
-    at += out.write(text, at, "latin1")
+    for (let from = 0; from < bytes.length; from += BASE64_STEP) {
+      at += out.write(bytes.toString("base64", from, Math.min(from + BASE64_STEP, bytes.length)), at, "latin1")
+    }
     out[at++] = QUOTE
     state.i = at
   }

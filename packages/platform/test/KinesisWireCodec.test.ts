@@ -120,6 +120,18 @@ describe("the request serializer", () => {
     )
   })
 
+  it("writes a blob of several encoding steps as the SDK does", () => {
+    const settings = { timestampFormat: { useTrait: true, default: 7 as const }, jsonName: false }
+    for (const length of [49_152, 49_153, 100_001, 147_455]) {
+      const Data = Uint8Array.from({ length }, (_, i) => (i * 31 + length) & 255)
+      const sdk = new JsonCodec2(settings).createSerializer()
+      const ours = kinesisProtocolConfig().protocolSettings.jsonCodec.createSerializer()
+      sdk.write(PutRecordsInput$, { Records: [{ Data, PartitionKey: "k" }], StreamName: "s" })
+      ours.write(PutRecordsInput$, { Records: [{ Data, PartitionKey: "k" }], StreamName: "s" })
+      expect(bytesOf(ours.flush()), String(length)).toBe(bytesOf(sdk.flush()))
+    }
+  })
+
   it("grows its buffer for a blob larger than the buffer it starts with", () => {
     const Data = Uint8Array.from({ length: 1_000_003 }, (_, i) => (i * 7919) & 255)
     const ours = kinesisProtocolConfig().protocolSettings.jsonCodec.createSerializer()
