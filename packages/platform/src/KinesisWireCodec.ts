@@ -13,8 +13,8 @@
  *    decoded length and by the absence of the two base64url characters Node also accepts,
  *    instead of the SDK's regular expression over the whole string (twice the decode).
  *  - A request's blob (PutRecords' `Data`) is encoded by Node's base64 encoder, 48 KiB at a
- *    time, into the serializer's buffer, instead of the SDK's byte-at-a-time JavaScript loop: a 5 MB
- *    request of five 1 MB aggregates serializes in 0.40 instead of 2.97 ms per MB here.
+ *    time, into the serializer's buffer, instead of the SDK's byte-at-a-time JavaScript
+ *    loop: a request of five 1 MB aggregates serializes in 0.40 instead of 2.97 ms per MB.
  *
  * Invariants (held by packages/platform/test/KinesisWireCodec.test.ts against the SDK's
  * codec): what a response decodes to is what the SDK's own codec decodes it to — same

@@ -104,39 +104,33 @@ describe("kinesisProtocolConfig", () => {
 const bytesOf = (body: Uint8Array) => Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("latin1")
 
 describe("the request serializer", () => {
+  const settings = { timestampFormat: { useTrait: true, default: 7 as const }, jsonName: false }
+
+  /** `input` serialized as a PutRecords request by the SDK's own serializer and by the codec's. */
+  const serialized = (input: { Records: ReadonlyArray<{ Data: Uint8Array; PartitionKey: string }>; StreamName: string }) => {
+    const sdk = new JsonCodec2(settings).createSerializer()
+    const ours = kinesisProtocolConfig().protocolSettings.jsonCodec.createSerializer()
+    sdk.write(PutRecordsInput$, input)
+    ours.write(PutRecordsInput$, input)
+    return { sdk: bytesOf(sdk.flush()), ours: bytesOf(ours.flush()) }
+  }
+
   it("writes a PutRecords request as the SDK's own serializer does, byte for byte", () => {
-    const settings = { timestampFormat: { useTrait: true, default: 7 as const }, jsonName: false }
     const records = fc.array(fc.record({ Data: fc.uint8Array({ maxLength: 3_000 }), PartitionKey: fc.string({ minLength: 1, maxLength: 40 }) }), { minLength: 1, maxLength: 12 })
     fc.assert(
       fc.property(records, fc.string({ maxLength: 20 }), (Records, StreamName) => {
-        const sdk = new JsonCodec2(settings).createSerializer()
-        const ours = kinesisProtocolConfig().protocolSettings.jsonCodec.createSerializer()
-        const input = { Records, StreamName }
-        sdk.write(PutRecordsInput$, input)
-        ours.write(PutRecordsInput$, input)
-        expect(bytesOf(ours.flush())).toBe(bytesOf(sdk.flush()))
+        const { sdk, ours } = serialized({ Records, StreamName })
+        expect(ours).toBe(sdk)
       }),
       { numRuns: 300 }
     )
   })
 
-  it("writes a blob of several encoding steps as the SDK does", () => {
-    const settings = { timestampFormat: { useTrait: true, default: 7 as const }, jsonName: false }
-    for (const length of [49_152, 49_153, 100_001, 147_455]) {
+  it("writes blobs of several encoding steps, up to an aggregate's 1 MB, as the SDK does", () => {
+    for (const length of [49_152, 49_153, 100_001, 147_455, 1_000_003]) {
       const Data = Uint8Array.from({ length }, (_, i) => (i * 31 + length) & 255)
-      const sdk = new JsonCodec2(settings).createSerializer()
-      const ours = kinesisProtocolConfig().protocolSettings.jsonCodec.createSerializer()
-      sdk.write(PutRecordsInput$, { Records: [{ Data, PartitionKey: "k" }], StreamName: "s" })
-      ours.write(PutRecordsInput$, { Records: [{ Data, PartitionKey: "k" }], StreamName: "s" })
-      expect(bytesOf(ours.flush()), String(length)).toBe(bytesOf(sdk.flush()))
+      const { sdk, ours } = serialized({ Records: [{ Data, PartitionKey: "sales_order:1" }], StreamName: "s" })
+      expect(ours, String(length)).toBe(sdk)
     }
-  })
-
-  it("grows its buffer for a blob larger than the buffer it starts with", () => {
-    const Data = Uint8Array.from({ length: 1_000_003 }, (_, i) => (i * 7919) & 255)
-    const ours = kinesisProtocolConfig().protocolSettings.jsonCodec.createSerializer()
-    ours.write(PutRecordsInput$, { Records: [{ Data, PartitionKey: "sales_order:1" }], StreamName: "s" })
-    const body = JSON.parse(bytesOf(ours.flush()))
-    expect(Buffer.from(body.Records[0].Data, "base64").equals(Buffer.from(Data))).toBe(true)
   })
 })
