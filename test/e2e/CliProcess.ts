@@ -84,8 +84,10 @@ export const eventually = <E, R>(check: Effect.Effect<boolean, E, R>, limit: `${
 
 /**
  * `totes-cdc dev` on the real data set, simulator off, dashboard on any free port: started,
- * ready (its state file written) and caught up (`status --check` exits 0: the snapshot is in
- * the warehouse). `check` runs `status --check` again.
+ * ready (its state file written), caught up (`verify --wait-for-lsn current` exits 0: the
+ * whole snapshot is in the warehouse and matches the source) and quiet (`status --check`
+ * exits 0: no alerts — which alone says nothing of a snapshot still being loaded). `check`
+ * runs `status --check` again.
  */
 export const startQuietDev = Effect.gen(function* () {
   const dir = yield* tempDir
@@ -93,6 +95,8 @@ export const startQuietDev = Effect.gen(function* () {
   const run = yield* startCli(["dev", "--seed", TOTESYS_DUMP, "--state-file", stateFile, "--simulate", "0", "--dashboard-port", "0"])
   yield* eventually(Effect.sync(() => existsSync(stateFile) || run.child.exitCode !== null), "60 seconds")
   const state = yield* readStateFile(stateFile)
+  const verified = yield* runCli(["verify", "--state-file", stateFile, "--wait-for-lsn", "current", "--timeout", "90"])
+  if (verified.code !== 0) return yield* Effect.die(new Error(`verify exited ${verified.code}: ${verified.stdout}${verified.stderr}`))
   const check = runCli(["status", "--state-file", stateFile, "--check"])
   yield* eventually(check.pipe(Effect.map((result) => result.code === 0)), "90 seconds")
   return { dir, stateFile, run, state, check }
